@@ -1,0 +1,46 @@
+/* The application: what every handler may use (configuration, database pool, keys), and
+ * the route table that maps requests to handlers. */
+#ifndef TRM_APP_H
+#define TRM_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "trm/config.h"
+#include "trm/http.h"
+
+struct trm_db_pool;
+
+struct trm_app {
+    const struct trm_config *config;
+    struct trm_db_pool *db;
+    atomic_bool stopping;
+};
+
+typedef void (*trm_handler_fn)(struct trm_app *app, struct trm_request *req,
+                               struct trm_response *res);
+
+enum trm_route_flags {
+    TRM_ROUTE_PUBLIC = 1 << 0, /* no authentication (health checks) */
+};
+
+struct trm_route {
+    const char *method;
+    const char *pattern; /* segments; "{}" matches one path parameter */
+    trm_handler_fn handler;
+    unsigned flags;
+};
+
+/* The route table of trmd (service/handlers/routes.c). */
+extern const struct trm_route trm_routes[];
+extern const size_t trm_routes_count;
+
+enum trm_route_result { TRM_ROUTE_FOUND, TRM_ROUTE_NO_PATH, TRM_ROUTE_NO_METHOD };
+
+/* Finds the route for method and path; fills req->params and req->route on success, and
+ * the Allow header value (e.g. "GET, HEAD, POST") when only the method is wrong. */
+enum trm_route_result trm_route_find(const struct trm_route *routes, size_t n,
+                                     struct trm_request *req, char (*param_store)[72],
+                                     const struct trm_route **found, char *allow, size_t allow_len);
+
+#endif

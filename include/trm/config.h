@@ -1,0 +1,47 @@
+/* Configuration of trmd and trmctl: one table of keys (name, type, bounds, default,
+ * documentation) read from a `key = value` file and overridden by TRM_<KEY> environment
+ * variables. config/trmd.conf documents every key; the build fails when one is missing. */
+#ifndef TRM_CONFIG_H
+#define TRM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct trm_config {
+    char listen[128];          /* host:port trmd listens on */
+    char database_url[1024];   /* libpq connection string (application role) */
+    char key_file[1024];       /* master key file */
+    char log_level[16];        /* debug, info, warn, error */
+    long worker_threads;       /* HTTP worker threads */
+    long max_connections;      /* concurrent HTTP connections */
+    long connection_timeout_s; /* idle / slow client cut-off */
+    long connection_memory_limit;
+    long max_body_bytes;
+    long max_headers;
+    long db_pool_size;
+    long db_acquire_timeout_ms;
+    long db_connect_timeout_s;
+    long statement_timeout_ms;
+    long tx_max_retries;
+};
+
+/* Sets every key to its documented default. */
+void trm_config_defaults(struct trm_config *c);
+/* Sets one key from its textual value; false with a message in err on an unknown key or a
+ * value of the wrong type or out of bounds. */
+bool trm_config_set(struct trm_config *c, const char *key, const char *value, char *err,
+                    size_t errlen);
+/* Parses `key = value` lines (# comments, blank lines); origin names the source in errors. */
+bool trm_config_parse(struct trm_config *c, const char *text, size_t len, const char *origin,
+                      char *err, size_t errlen);
+bool trm_config_load_file(struct trm_config *c, const char *path, char *err, size_t errlen);
+/* Applies TRM_<KEY> environment variables (upper-cased key names). */
+bool trm_config_apply_env(struct trm_config *c, char *err, size_t errlen);
+/* The keys, for documentation checks. */
+size_t trm_config_key_count(void);
+const char *trm_config_key_name(size_t i);
+/* True when every key appears in the sample file as `key =` or `# key =`; names the first
+ * missing key in err otherwise. */
+bool trm_config_check_sample(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,86 @@
+/* The database layer: a bounded pool of libpq connections, lazily prepared statements that
+ * are prepared again after a reconnect, and a transaction helper that sets the row-level
+ * security context and retries serialization failures and deadlocks.
+ * Nothing here knows HTTP; callers map trm_db_status to their own answers. */
+#ifndef TRM_DB_H
+#define TRM_DB_H
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct trm_db_pool;
+struct trm_db_conn;
+
+enum trm_db_status {
+    TRM_DB_OK = 0,
+    TRM_DB_NOT_FOUND,   /* the row asked for is not there (or not visible) */
+    TRM_DB_CONFLICT,    /* a unique or state constraint refused the write */
+    TRM_DB_REFUSED,     /* the callback decided to roll back; its own outputs say why */
+    TRM_DB_RETRY,       /* serialization failure or deadlock: retried by trm_db_tx_run */
+    TRM_DB_UNAVAILABLE, /* no connection, connection lost, timeout: answer 503 */
+    TRM_DB_ERROR,       /* anything else: a bug or a schema mismatch */
+};
+
+struct trm_db_pool_options {
+    const char *conninfo;
+    unsigned size;
+    unsigned acquire_timeout_ms;
+    unsigned connect_timeout_s;
+    unsigned statement_timeout_ms;
+    unsigned tx_max_retries;
+    const char *application_name;
+};
+
+/* A statement known to the program; declare with TRM_DB_STMT at file scope. Parameters are
+ * passed as text. The slot is assigned on first use and names the prepared statement. */
+struct trm_db_stmt {
+    const char *label; /* for logs */
+    const char *sql;
+    int nparams;
+    atomic_int slot;
+};
+#define TRM_DB_STMT(var, n, text) static struct trm_db_stmt var = {#var, text, n, 0}
+
+int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options *opt);
+void trm_db_pool_close(struct trm_db_pool *pool);
+
+/* Borrows a connected connection, waiting at most acquire_timeout_ms for a free one and
+ * reconnecting a broken one; NULL when the database cannot be reached. */
+struct trm_db_conn *trm_db_acquire(struct trm_db_pool *pool);
+void trm_db_release(struct trm_db_pool *pool, struct trm_db_conn *conn);
+PGconn *trm_db_pg(struct trm_db_conn *conn);
+
+/* Executes a declared statement with text parameters (NULL means SQL NULL).
+ * Returns the result (never NULL: PQclear it) and sets *status. */
+PGresult *trm_db_exec(struct trm_db_conn *conn, struct trm_db_stmt *stmt, const char *const *params,
+                      enum trm_db_status *status);
+/* Classifies a finished result (and logs unexpected errors without their values). */
+enum trm_db_status trm_db_classify(struct trm_db_conn *conn, const PGresult *res,
+                                   const char *label);
+
+/* Who acts, for row-level security: set with set_config(..., true) at the start of every
+ * transaction. A NULL context sets nothing, and then policies show no case rows. */
+struct trm_db_context {
+    const char *user_id;
+    const char *agency_id;
+    const char *country;
+    const char *role;
+    bool cross_border;
+};
+
+typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
+
+/* Runs fn in a transaction: BEGIN, context, fn, COMMIT. fn may run again after a
+ * serialization failure, a deadlock or a connection lost before COMMIT, so it must reset
+ * its outputs at its start. fn's status other than TRM_DB_OK rolls back and is returned. */
+enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
+                                 bool serializable, trm_db_tx_fn fn, void *arg);
+
+/* The highest migration applied (schema_migrations), for readiness. */
+enum trm_db_status trm_db_schema_version(struct trm_db_pool *pool, long *version);
+
+/* Counters for benchmarks: round trips to PostgreSQL made by this process. */
+unsigned long trm_db_round_trips(void);
+
+#endif

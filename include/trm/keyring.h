@@ -1,0 +1,43 @@
+/* The keyring: secrets read from the master key file, held in sodium_malloc'd memory
+ * (guarded, locked, wiped on free). The file has one key per line:
+ *   kek <id> <64 hex>   key-encryption keys; the last one is current, earlier ones still
+ *                       unwrap data keys that were not yet re-wrapped
+ *   index <64 hex>      root of the blind-index keys
+ *   token <64 hex>      key of the API-token verifier hashes
+ *   signing <64 hex>    Ed25519 seed that signs handover-log checkpoints
+ * Keys are always chosen by id, never by trying them in turn. */
+#ifndef TRM_KEYRING_H
+#define TRM_KEYRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TRM_KEY_BYTES 32
+#define TRM_KEK_ID_MAX 32
+
+struct trm_keyring;
+
+/* Loads path; false with a message in err (never containing key material). */
+bool trm_keyring_load(struct trm_keyring **out, const char *path, char *err, size_t errlen);
+/* Parses key file text (for tests and fuzzing). */
+bool trm_keyring_parse(struct trm_keyring **out, const char *text, size_t len, char *err,
+                       size_t errlen);
+void trm_keyring_free(struct trm_keyring *kr);
+
+/* Creates a new key file (mode 0600, refusing to overwrite) with fresh random keys. */
+bool trm_keyring_create_file(const char *path, char *err, size_t errlen);
+/* Appends a fresh KEK to the file (atomically, via a temporary file and rename); its id is
+ * written to new_id. */
+bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char *err,
+                         size_t errlen);
+
+const char *trm_keyring_current_kek_id(const struct trm_keyring *kr);
+/* The KEK with this id, or NULL. */
+const unsigned char *trm_keyring_kek(const struct trm_keyring *kr, const char *id);
+size_t trm_keyring_kek_count(const struct trm_keyring *kr);
+const char *trm_keyring_kek_id_at(const struct trm_keyring *kr, size_t i);
+const unsigned char *trm_keyring_index_root(const struct trm_keyring *kr);
+const unsigned char *trm_keyring_token_key(const struct trm_keyring *kr);
+const unsigned char *trm_keyring_signing_seed(const struct trm_keyring *kr);
+
+#endif

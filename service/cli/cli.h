@@ -1,0 +1,23 @@
+/* Shared by the trmctl commands: connecting, loading keys, reporting errors. */
+#ifndef TRM_CLI_H
+#define TRM_CLI_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct trm_keyring;
+
+/* Connects with TRM_DATABASE_URL; prints one error line and returns NULL on failure. */
+PGconn *trm_cli_connect(void);
+/* Loads the key file named by TRM_KEY_FILE (default var/keys/master.key). */
+struct trm_keyring *trm_cli_keyring(void);
+/* Prints "trmctl: <message>" on stderr and returns 1 (the exit code). */
+int trm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The value following flag in argv (e.g. --name), or NULL. */
+const char *trm_cli_opt(int argc, char **argv, const char *flag);
+bool trm_cli_has(int argc, char **argv, const char *flag);
+
+int trm_cmd_migrate(int argc, char **argv);
+int trm_cmd_keys(int argc, char **argv);
+
+#endif

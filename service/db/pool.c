@@ -1,0 +1,238 @@
+/* A bounded pool of libpq connections. Connections are opened lazily, checked on borrow,
+ * and reset when they broke; a reset forgets which statements were prepared on them. */
+#include "trm/db.h"
+#include "trm/log.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_STMTS 1024
+
+struct trm_db_conn {
+    PGconn *pg;
+    uint64_t prepared[MAX_STMTS / 64];
+};
+
+struct trm_db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    struct trm_db_conn *conns;
+    struct trm_db_conn **free_list;
+    unsigned n_free;
+    struct trm_db_pool_options opt;
+    char *conninfo;
+    char options[160];
+    char timeout[16];
+};
+
+static atomic_int next_slot = 1;
+static atomic_bool database_down;
+static atomic_ulong round_trips;
+
+unsigned trm_db_pool_max_retries(const struct trm_db_pool *p)
+{
+    return p->opt.tx_max_retries;
+}
+
+void trm_db_count_round_trip(void)
+{
+    atomic_fetch_add(&round_trips, 1);
+}
+
+unsigned long trm_db_round_trips(void)
+{
+    return atomic_load(&round_trips);
+}
+
+int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options *opt)
+{
+    struct trm_db_pool *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -1;
+    p->opt = *opt;
+    p->conninfo = strdup(opt->conninfo);
+    p->conns = calloc(opt->size, sizeof *p->conns);
+    p->free_list = calloc(opt->size, sizeof *p->free_list);
+    if (!p->conninfo || !p->conns || !p->free_list) {
+        trm_db_pool_close(p);
+        return -1;
+    }
+    for (unsigned i = 0; i < opt->size; i++)
+        p->free_list[p->n_free++] = &p->conns[i];
+    snprintf(p->options, sizeof p->options,
+             "-c statement_timeout=%u -c idle_in_transaction_session_timeout=%u "
+             "-c lock_timeout=%u",
+             opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
+    snprintf(p->timeout, sizeof p->timeout, "%u", opt->connect_timeout_s);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    *out = p;
+    return 0;
+}
+
+void trm_db_pool_close(struct trm_db_pool *p)
+{
+    if (p == NULL)
+        return;
+    if (p->conns) {
+        for (unsigned i = 0; i < p->opt.size; i++)
+            if (p->conns[i].pg)
+                PQfinish(p->conns[i].pg);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->freed);
+    }
+    free(p->conns);
+    free(p->free_list);
+    free(p->conninfo);
+    free(p);
+}
+
+static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
+{
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+        return true;
+    memset(c->prepared, 0, sizeof c->prepared);
+    if (c->pg != NULL) {
+        PQreset(c->pg);
+    } else {
+        const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
+        const char *vals[] = {p->conninfo, p->timeout, p->options,
+                              p->opt.application_name ? p->opt.application_name : "trm", NULL};
+        c->pg = PQconnectdbParams(keys, vals, 1);
+    }
+    atomic_fetch_add(&round_trips, 1);
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
+        if (atomic_exchange(&database_down, false))
+            trm_log(TRM_LOG_INFO, "db_connected", "the database is reachable again");
+        return true;
+    }
+    /* Logged once per outage, not once per request. The libpq message names hosts and
+     * users, never personal data. */
+    if (!atomic_exchange(&database_down, true)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        msg[strcspn(msg, "\n")] = '\0';
+        trm_log(TRM_LOG_WARN, "db_connect_failed", "%s", msg);
+    }
+    return false;
+}
+
+struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += p->opt.acquire_timeout_ms / 1000;
+    deadline.tv_nsec += (long)(p->opt.acquire_timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (p->n_free == 0) {
+        if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT && p->n_free == 0) {
+            pthread_mutex_unlock(&p->lock);
+            trm_log(TRM_LOG_WARN, "db_pool_exhausted", "no free database connection");
+            return NULL;
+        }
+    }
+    struct trm_db_conn *c = p->free_list[--p->n_free];
+    pthread_mutex_unlock(&p->lock);
+    if (!connect_conn(p, c)) {
+        trm_db_release(p, c);
+        return NULL;
+    }
+    return c;
+}
+
+void trm_db_release(struct trm_db_pool *p, struct trm_db_conn *c)
+{
+    /* A connection left inside a transaction (a caller bug or a lost result) is reset, so
+     * the next borrower never inherits someone else's context. */
+    if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->free_list[p->n_free++] = c;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+PGconn *trm_db_pg(struct trm_db_conn *c)
+{
+    return c->pg;
+}
+
+static int stmt_slot(struct trm_db_stmt *st)
+{
+    int s = atomic_load(&st->slot);
+    if (s != 0)
+        return s;
+    int fresh = atomic_fetch_add(&next_slot, 1);
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&st->slot, &expected, fresh))
+        return fresh;
+    return expected;
+}
+
+enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, const char *label)
+{
+    ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
+        return TRM_DB_OK;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
+        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: connection lost", label);
+        return TRM_DB_UNAVAILABLE;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return TRM_DB_RETRY;
+    if (strcmp(state, "23505") == 0)
+        return TRM_DB_CONFLICT;
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
+        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: sqlstate %s", label, state);
+        return TRM_DB_UNAVAILABLE;
+    }
+    /* Log the SQLSTATE and constraint only: PostgreSQL's message and detail may quote a
+     * value, and values can be personal data. */
+    const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+    trm_log(TRM_LOG_ERROR, "db_error", "%s: sqlstate %s%s%s", label, state,
+            constraint ? " constraint " : "", constraint ? constraint : "");
+    return TRM_DB_ERROR;
+}
+
+PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *params,
+                      enum trm_db_status *status)
+{
+    int slot = stmt_slot(st);
+    char name[16];
+    snprintf(name, sizeof name, "s%d", slot);
+    if (slot >= MAX_STMTS) {
+        trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise MAX_STMTS", st->label);
+        *status = TRM_DB_ERROR;
+        return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    }
+    bool known = (c->prepared[slot / 64] >> (slot % 64)) & 1;
+    if (!known) {
+        PGresult *pr = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
+        atomic_fetch_add(&round_trips, 1);
+        enum trm_db_status ps = trm_db_classify(c, pr, st->label);
+        if (ps != TRM_DB_OK) {
+            *status = ps;
+            return pr;
+        }
+        PQclear(pr);
+        c->prepared[slot / 64] |= (uint64_t)1 << (slot % 64);
+    }
+    PGresult *r = PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0);
+    atomic_fetch_add(&round_trips, 1);
+    *status = trm_db_classify(c, r, st->label);
+    return r;
+}

@@ -1,0 +1,138 @@
+/* The request core: from a request struct to a response struct. Checks that apply to every
+ * request live here once: request id, request hygiene (header counts, conflicting framing
+ * headers, path length, body size and type), routing, authentication, security headers. */
+#include "trm/app.h"
+#include "trm/log.h"
+#include "trm/util.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_PATH_LEN 1024
+
+/* Echo the client's X-Request-Id only when it is short and made of safe characters, so it
+ * can go into logs and headers unescaped. */
+static void set_request_id(struct trm_request *req)
+{
+    const char *given = trm_request_header(req, "X-Request-Id");
+    if (given != NULL) {
+        size_t n = strlen(given);
+        bool ok = n >= 1 && n <= TRM_REQUEST_ID_MAX;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = given[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        }
+        if (ok) {
+            memcpy(req->request_id, given, n + 1);
+            return;
+        }
+    }
+    uint8_t raw[12];
+    randombytes_buf(raw, sizeof raw);
+    trm_hex_encode(raw, sizeof raw, req->request_id);
+}
+
+static bool media_type_is(const char *value, const char *type)
+{
+    size_t n = strlen(type);
+    if (strncasecmp(value, type, n) != 0)
+        return false;
+    const char *rest = value + n;
+    while (*rest == ' ')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+/* Checks that do not depend on the route; false with the problem already in res. */
+static bool request_is_sane(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    const struct trm_config *cfg = app->config;
+    if (req->n_headers > (size_t)cfg->max_headers) {
+        trm_response_problem(res, req, TRM_E_HEADERS_TOO_LARGE, "Too many request headers.");
+        return false;
+    }
+    /* libmicrohttpd 0.9.75 accepts these ambiguous framings; a proxy in front of us might
+     * read them differently (request smuggling), so they are refused outright. */
+    size_t n_cl = trm_request_header_count(req, "Content-Length");
+    if (n_cl > 1 || (n_cl == 1 && trm_request_header(req, "Transfer-Encoding") != NULL)) {
+        trm_response_problem(res, req, TRM_E_BAD_REQUEST,
+                             "Conflicting Content-Length or Transfer-Encoding headers.");
+        return false;
+    }
+    if (req->path == NULL || req->path[0] != '/') {
+        trm_response_problem(res, req, TRM_E_BAD_REQUEST, "The request target is not a path.");
+        return false;
+    }
+    if (strlen(req->path) > MAX_PATH_LEN) {
+        trm_response_problem(res, req, TRM_E_URI_TOO_LONG, "The request path is too long.");
+        return false;
+    }
+    if (req->body_len > (size_t)cfg->max_body_bytes) {
+        trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
+                             "The request body is larger than this service accepts.");
+        return false;
+    }
+    if (req->body_len > 0 && memchr(req->body, '\0', req->body_len) != NULL) {
+        trm_response_problem(res, req, TRM_E_BAD_REQUEST, "The request body contains NUL bytes.");
+        return false;
+    }
+    return true;
+}
+
+static bool body_type_ok(struct trm_request *req, struct trm_response *res)
+{
+    if (req->body_len == 0)
+        return true;
+    const char *ct = trm_request_header(req, "Content-Type");
+    bool ok =
+        ct != NULL &&
+        (media_type_is(ct, "application/json") ||
+         (strcmp(req->method, "PATCH") == 0 && media_type_is(ct, "application/merge-patch+json")));
+    if (!ok)
+        trm_response_problem(res, req, TRM_E_UNSUPPORTED_MEDIA_TYPE,
+                             "Send the body as application/json.");
+    return ok;
+}
+
+static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    char param_store[TRM_MAX_PATH_PARAMS][72];
+    char allow[96];
+    const struct trm_route *route = NULL;
+    switch (trm_route_find(trm_routes, trm_routes_count, req, param_store, &route, allow,
+                           sizeof allow)) {
+    case TRM_ROUTE_NO_PATH:
+        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such resource.");
+        return;
+    case TRM_ROUTE_NO_METHOD:
+        trm_response_problem(res, req, TRM_E_METHOD_NOT_ALLOWED,
+                             "This resource does not support that method.");
+        trm_response_set_header(res, "Allow", allow);
+        return;
+    case TRM_ROUTE_FOUND:
+        break;
+    }
+    if (!body_type_ok(req, res))
+        return;
+    if (!(route->flags & TRM_ROUTE_PUBLIC)) {
+        trm_response_problem(res, req, TRM_E_UNAUTHENTICATED, "Send a bearer token.");
+        trm_response_set_header(res, "WWW-Authenticate", "Bearer");
+        return;
+    }
+    route->handler(app, req, res);
+}
+
+void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    set_request_id(req);
+    if (request_is_sane(app, req, res))
+        dispatch(app, req, res);
+    if (res->status == 0)
+        trm_response_problem(res, req, TRM_E_INTERNAL, "The request could not be answered.");
+    trm_response_set_header(res, "X-Request-Id", req->request_id);
+    /* Responses may carry personal data: never cache them anywhere. */
+    trm_response_set_header(res, "Cache-Control", "no-store");
+    trm_response_set_header(res, "X-Content-Type-Options", "nosniff");
+}

@@ -1,0 +1,122 @@
+/* trmd: wiring only. Reads the configuration, opens the database pool, starts the HTTP
+ * server and waits for SIGINT or SIGTERM, then drains requests and closes the pool. */
+#include "trm/app.h"
+#include "trm/build_info.h"
+#include "trm/config.h"
+#include "trm/db.h"
+#include "trm/log.h"
+#include "trm/server.h"
+
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: trmd [--config FILE] | --check-config-sample FILE | --version\n");
+    return 2;
+}
+
+/* Key material and decrypted personal data must never land in a core file. */
+static void forbid_core_dumps(void)
+{
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static int load_config(struct trm_config *cfg, const char *path)
+{
+    char err[512];
+    trm_config_defaults(cfg);
+    if (path && !trm_config_load_file(cfg, path, err, sizeof err)) {
+        fprintf(stderr, "trmd: %s\n", err);
+        return -1;
+    }
+    if (!trm_config_apply_env(cfg, err, sizeof err)) {
+        fprintf(stderr, "trmd: %s\n", err);
+        return -1;
+    }
+    enum trm_log_level lvl = TRM_LOG_INFO;
+    trm_log_level_parse(cfg->log_level, &lvl);
+    trm_log_set_level(lvl);
+    return 0;
+}
+
+static int serve(struct trm_config *cfg)
+{
+    struct trm_app app = {.config = cfg};
+    struct trm_db_pool_options po = {
+        .conninfo = cfg->database_url,
+        .size = (unsigned)cfg->db_pool_size,
+        .acquire_timeout_ms = (unsigned)cfg->db_acquire_timeout_ms,
+        .connect_timeout_s = (unsigned)cfg->db_connect_timeout_s,
+        .statement_timeout_ms = (unsigned)cfg->statement_timeout_ms,
+        .tx_max_retries = (unsigned)cfg->tx_max_retries,
+        .application_name = "trmd",
+    };
+    if (trm_db_pool_open(&app.db, &po) != 0) {
+        fprintf(stderr, "trmd: cannot create the database pool\n");
+        return 1;
+    }
+    /* Block the stop signals in every thread; this one waits for them below. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[256];
+    struct trm_server *srv = NULL;
+    if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
+        fprintf(stderr, "trmd: %s\n", err);
+        trm_db_pool_close(app.db);
+        return 1;
+    }
+    trm_log_fields(TRM_LOG_INFO, "started",
+                   json_pack("{s:s, s:s, s:i, s:i}", "version", TRM_VERSION, "listen", cfg->listen,
+                             "port", (int)trm_server_port(srv), "schema", TRM_SCHEMA_VERSION));
+    int sig = 0;
+    sigwait(&stop, &sig);
+    trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
+    atomic_store(&app.stopping, true);
+    trm_server_stop(srv, 10000);
+    trm_db_pool_close(app.db);
+    trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--check-config-sample") == 0 && i + 1 < argc) {
+            char err[512];
+            if (!trm_config_check_sample(argv[i + 1], err, sizeof err)) {
+                fprintf(stderr, "trmd: %s\n", err);
+                return 1;
+            }
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("trmd %s (schema %d)\n", TRM_VERSION, TRM_SCHEMA_VERSION);
+            return 0;
+        } else {
+            return usage();
+        }
+    }
+    forbid_core_dumps();
+    if (sodium_init() < 0) {
+        fprintf(stderr, "trmd: libsodium failed to initialise\n");
+        return 1;
+    }
+    struct trm_config cfg;
+    if (load_config(&cfg, config_path) != 0)
+        return 1;
+    return serve(&cfg);
+}

@@ -1,0 +1,293 @@
+/* The integration test harness (see harness.h). */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *h_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        ck_abort_msg("%s is not set: run the tests through scripts/test", name);
+    return v;
+}
+
+void h_tmp_path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%d-%s", h_env("TRM_TEST_TMPDIR"), (int)getpid(), name);
+}
+
+const char *h_key_file(void)
+{
+    static char path[512];
+    if (path[0] == '\0') {
+        snprintf(path, sizeof path, "%s/master.key", h_env("TRM_TEST_TMPDIR"));
+        if (access(path, R_OK) != 0) {
+            char cmd[4096], tmp[600];
+            /* Created under a temporary name and renamed, so parallel tests never see a
+             * half-written key file. */
+            snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+            snprintf(cmd, sizeof cmd, "'%s' keys init '%s' >/dev/null && mv -n '%s' '%s'",
+                     TRMCTL_PATH, tmp, tmp, path);
+            h_sh(cmd);
+            unlink(tmp);
+        }
+    }
+    return path;
+}
+
+static unsigned read_port(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    unsigned port = 0;
+    while (port == 0 && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *ev = json_string_value(json_object_get(j, "event"));
+        if (ev && strcmp(ev, "started") == 0)
+            port = (unsigned)json_integer_value(json_object_get(j, "port"));
+        json_decref(j);
+    }
+    fclose(f);
+    return port;
+}
+
+void h_trmd_start(struct trmd *t, const char *const *extra_env)
+{
+    static int serial;
+    memset(t, 0, sizeof *t);
+    char name[64];
+    snprintf(name, sizeof name, "trmd-%d.log", serial++);
+    h_tmp_path(t->log_path, sizeof t->log_path, name);
+    snprintf(t->key_file, sizeof t->key_file, "%s", h_key_file());
+    const char *db = h_env("TRM_TEST_APP_URL");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        setenv("TRM_DATABASE_URL", db, 1);
+        setenv("TRM_LISTEN", "127.0.0.1:0", 1);
+        setenv("TRM_KEY_FILE", t->key_file, 1);
+        setenv("TRM_LOG_LEVEL", "info", 1);
+        for (size_t i = 0; extra_env && extra_env[i]; i++)
+            putenv((char *)extra_env[i]);
+        execl(TRMD_PATH, "trmd", "--config", TRM_SOURCE_DIR "/config/trmd.conf", (char *)NULL);
+        _exit(127);
+    }
+    t->pid = pid;
+    for (int i = 0; i < 300 && t->port == 0; i++) {
+        usleep(50000);
+        ck_assert_msg(h_trmd_alive(t), "trmd exited during start-up; see %s", t->log_path);
+        t->port = read_port(t->log_path);
+    }
+    ck_assert_msg(t->port != 0, "trmd did not start; see %s", t->log_path);
+}
+
+bool h_trmd_alive(const struct trmd *t)
+{
+    /* Works from forked test processes too (trmd is their sibling, not their child): a
+     * process that died is gone or a zombie in /proc. */
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)t->pid);
+    FILE *f = t->pid > 0 ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return false;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *close_paren = strrchr(stat, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z' && close_paren[2] != 'X';
+}
+
+int h_trmd_stop(struct trmd *t)
+{
+    if (t->pid <= 0)
+        return -1;
+    kill(t->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 600; i++) {
+        pid_t r = waitpid(t->pid, &status, WNOHANG);
+        if (r == t->pid) {
+            t->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(50000);
+    }
+    kill(t->pid, SIGKILL);
+    waitpid(t->pid, &status, 0);
+    t->pid = 0;
+    return -1;
+}
+
+char *h_trmd_log(const struct trmd *t)
+{
+    FILE *f = fopen(t->log_path, "r");
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+struct sink {
+    char *data;
+    size_t len;
+};
+
+static size_t sink_write(char *ptr, size_t size, size_t n, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t add = size * n;
+    char *d = realloc(s->data, s->len + add + 1);
+    if (d == NULL)
+        return 0;
+    memcpy(d + s->len, ptr, add);
+    s->len += add;
+    d[s->len] = '\0';
+    s->data = d;
+    return add;
+}
+
+void h_http(const struct trmd *t, const char *method, const char *path, const char *const *headers,
+            const char *body, struct h_resp *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    char url[2048];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", t->port, path);
+    struct sink b = {0}, h = {0};
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+    out->body = b.data ? b.data : strdup("");
+    out->body_len = b.len;
+    out->headers = h.data ? h.data : strdup("");
+    out->json = json_loads(out->body, 0, NULL);
+}
+
+const char *h_header(const struct h_resp *r, const char *name, char *buf, size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(buf, len, "%.*s", (int)(end - v), v);
+            return buf;
+        }
+        line = end + 2;
+    }
+    return NULL;
+}
+
+void h_resp_free(struct h_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+void h_assert_problem(const struct h_resp *r, long status, const char *code)
+{
+    char ct[128];
+    ck_assert_msg(r->status == status, "expected %ld, got %ld: %s", status, r->status, r->body);
+    ck_assert_ptr_nonnull(h_header(r, "Content-Type", ct, sizeof ct));
+    ck_assert_str_eq(ct, "application/problem+json");
+    ck_assert_ptr_nonnull(r->json);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "status")), status);
+    ck_assert_str_eq(json_string_value(json_object_get(r->json, "code")), code);
+    char type[128];
+    snprintf(type, sizeof type, "urn:trm:problem:%s", code);
+    ck_assert_str_eq(json_string_value(json_object_get(r->json, "type")), type);
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(r->json, "title")));
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(r->json, "detail")));
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(r->json, "request_id")));
+}
+
+size_t h_raw(unsigned port, const char *data, size_t len, char *out, size_t cap, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+        if (w <= 0)
+            break; /* the server may close early (e.g. 413): read what it said */
+        sent += (size_t)w;
+    }
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got + 1 < cap && poll(&p, 1, timeout_ms) > 0) {
+        ssize_t r = recv(fd, out + got, cap - got - 1, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    out[got] = '\0';
+    close(fd);
+    return got;
+}
+
+PGconn *h_pg(const char *env_name)
+{
+    PGconn *pg = PQconnectdb(h_env(env_name));
+    ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "connect %s: %s", env_name, PQerrorMessage(pg));
+    return pg;
+}
+
+int h_sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
