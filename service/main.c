@@ -4,6 +4,7 @@
 #include "trm/build_info.h"
 #include "trm/config.h"
 #include "trm/db.h"
+#include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/server.h"
 
@@ -49,6 +50,13 @@ static int load_config(struct trm_config *cfg, const char *path)
 static int serve(struct trm_config *cfg)
 {
     struct trm_app app = {.config = cfg};
+    char kerr[512];
+    struct trm_keyring *keys = NULL;
+    if (!trm_keyring_load(&keys, cfg->key_file, kerr, sizeof kerr)) {
+        fprintf(stderr, "trmd: %s\n", kerr);
+        return 1;
+    }
+    app.keys = keys;
     struct trm_db_pool_options po = {
         .conninfo = cfg->database_url,
         .size = (unsigned)cfg->db_pool_size,
@@ -60,6 +68,7 @@ static int serve(struct trm_config *cfg)
     };
     if (trm_db_pool_open(&app.db, &po) != 0) {
         fprintf(stderr, "trmd: cannot create the database pool\n");
+        trm_keyring_free(keys);
         return 1;
     }
     /* Block the stop signals in every thread; this one waits for them below. */
@@ -75,6 +84,7 @@ static int serve(struct trm_config *cfg)
     if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
         fprintf(stderr, "trmd: %s\n", err);
         trm_db_pool_close(app.db);
+        trm_keyring_free(keys);
         return 1;
     }
     trm_log_fields(TRM_LOG_INFO, "started",
@@ -86,6 +96,7 @@ static int serve(struct trm_config *cfg)
     atomic_store(&app.stopping, true);
     trm_server_stop(srv, 10000);
     trm_db_pool_close(app.db);
+    trm_keyring_free(keys);
     trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");
     return 0;
 }

@@ -6,14 +6,17 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "trm/auth.h"
 #include "trm/config.h"
 #include "trm/http.h"
 
 struct trm_db_pool;
+struct trm_keyring;
 
 struct trm_app {
     const struct trm_config *config;
     struct trm_db_pool *db;
+    const struct trm_keyring *keys;
     atomic_bool stopping;
 };
 
@@ -29,6 +32,7 @@ struct trm_route {
     const char *pattern; /* segments; "{}" matches one path parameter */
     trm_handler_fn handler;
     unsigned flags;
+    enum trm_action action; /* checked against the caller's role before the handler */
 };
 
 /* The route table of trmd (service/handlers/routes.c). */

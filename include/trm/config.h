@@ -23,6 +23,10 @@ struct trm_config {
     long db_connect_timeout_s;
     long statement_timeout_ms;
     long tx_max_retries;
+    long auth_failure_limit;    /* failed authentications per client and window */
+    long auth_failure_window_s; /* the rate-limit window */
+    char trusted_proxy[64];     /* address whose X-Forwarded-For is believed */
+    long token_default_days;    /* expiry of tokens issued without expires_days */
 };
 
 /* Sets every key to its documented default. */

@@ -16,6 +16,7 @@ enum trm_db_status {
     TRM_DB_OK = 0,
     TRM_DB_NOT_FOUND,   /* the row asked for is not there (or not visible) */
     TRM_DB_CONFLICT,    /* a unique or state constraint refused the write */
+    TRM_DB_INVALID,     /* a check or foreign-key constraint refused the values */
     TRM_DB_REFUSED,     /* the callback decided to roll back; its own outputs say why */
     TRM_DB_RETRY,       /* serialization failure or deadlock: retried by trm_db_tx_run */
     TRM_DB_UNAVAILABLE, /* no connection, connection lost, timeout: answer 503 */
@@ -76,6 +77,10 @@ typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
  * its outputs at its start. fn's status other than TRM_DB_OK rolls back and is returned. */
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
                                  bool serializable, trm_db_tx_fn fn, void *arg);
+
+/* Runs fn on a pooled connection without a transaction block (each statement commits on
+ * its own): for single-statement work such as authentication, in one round trip. */
+enum trm_db_status trm_db_run(struct trm_db_pool *pool, trm_db_tx_fn fn, void *arg);
 
 /* The highest migration applied (schema_migrations), for readiness. */
 enum trm_db_status trm_db_schema_version(struct trm_db_pool *pool, long *version);

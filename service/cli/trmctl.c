@@ -21,7 +21,19 @@ struct command {
 static const struct command commands[] = {
     {"migrate", trm_cmd_migrate, "migrate [--dir DIR]      apply pending schema migrations"},
     {"keys", trm_cmd_keys, "keys init FILE           create a new master key file (mode 0600)"},
+    {"agency", trm_cmd_directory, "agency add --name N --country CC --kind K | agency list"},
+    {"user", trm_cmd_directory, "user add --agency ID --role R --name N [--cross-border]"},
+    {"token", trm_cmd_directory, "token issue --user ID [--expires-days N] | token revoke ID"},
+    {"bootstrap", trm_cmd_directory,
+     "bootstrap [--country CC]  first admin user; prints 'admin token: ...' once"},
+    {"demo", trm_cmd_directory, "demo                     demo agencies and users (SE, PH)"},
 };
+
+/* Commands that take their own name as argv[0]. */
+static bool takes_name(int (*run)(int, char **))
+{
+    return run == trm_cmd_directory;
+}
 
 static int usage(void)
 {
@@ -105,6 +117,7 @@ int main(int argc, char **argv)
         return trm_cli_fail("libsodium failed to initialise");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
+            return takes_name(commands[i].run) ? commands[i].run(argc - 1, argv + 1)
+                                               : commands[i].run(argc - 2, argv + 2);
     return usage();
 }

@@ -195,6 +195,8 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
         return TRM_DB_RETRY;
     if (strcmp(state, "23505") == 0)
         return TRM_DB_CONFLICT;
+    if (strcmp(state, "23514") == 0 || strcmp(state, "23503") == 0)
+        return TRM_DB_INVALID;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
         strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
         trm_log(TRM_LOG_WARN, "db_unavailable", "%s: sqlstate %s", label, state);

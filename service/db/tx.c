@@ -100,3 +100,18 @@ enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_c
             max_retries);
     return TRM_DB_UNAVAILABLE;
 }
+
+enum trm_db_status trm_db_run(struct trm_db_pool *pool, trm_db_tx_fn fn, void *arg)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct trm_db_conn *c = trm_db_acquire(pool);
+        if (c == NULL)
+            return TRM_DB_UNAVAILABLE;
+        enum trm_db_status st = fn(c, arg);
+        trm_db_release(pool, c);
+        /* Once more on a fresh connection after a lost one (heals the pool). */
+        if (st != TRM_DB_UNAVAILABLE)
+            return st;
+    }
+    return TRM_DB_UNAVAILABLE;
+}

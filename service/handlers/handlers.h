@@ -5,7 +5,24 @@
 #include "trm/app.h"
 #include "trm/http.h"
 
-void trm_handle_healthz(struct trm_app *app, struct trm_request *req, struct trm_response *res);
-void trm_handle_readyz(struct trm_app *app, struct trm_request *req, struct trm_response *res);
+struct trm_agency;
+
+#define TRM_HANDLER(name)                                                                          \
+    void name(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+
+TRM_HANDLER(trm_handle_healthz);
+TRM_HANDLER(trm_handle_readyz);
+TRM_HANDLER(trm_handle_me);
+TRM_HANDLER(trm_handle_agencies_list);
+TRM_HANDLER(trm_handle_agency_get);
+TRM_HANDLER(trm_handle_agency_create);
+TRM_HANDLER(trm_handle_users_list);
+TRM_HANDLER(trm_handle_user_get);
+TRM_HANDLER(trm_handle_user_create);
+TRM_HANDLER(trm_handle_user_patch);
+TRM_HANDLER(trm_handle_token_issue);
+TRM_HANDLER(trm_handle_token_revoke);
+
+json_t *trm_agency_json(const struct trm_agency *a);
 
 #endif

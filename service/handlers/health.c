@@ -4,14 +4,14 @@
 #include "trm/build_info.h"
 #include "trm/db.h"
 
-void trm_handle_healthz(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+TRM_HANDLER(trm_handle_healthz)
 {
     (void)app;
     (void)req;
     trm_response_json(res, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-void trm_handle_readyz(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+TRM_HANDLER(trm_handle_readyz)
 {
     long version = 0;
     enum trm_db_status st = trm_db_schema_version(app->db, &version);

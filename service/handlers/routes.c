@@ -1,9 +1,20 @@
-/* The route table: every endpoint of trmd, in one place. */
+/* The route table: every endpoint of trmd in one place, with the action each performs (the
+ * request core checks it against the caller's role before the handler runs). */
 #include "handlers.h"
 
 const struct trm_route trm_routes[] = {
-    {"GET", "/healthz", trm_handle_healthz, TRM_ROUTE_PUBLIC},
-    {"GET", "/readyz", trm_handle_readyz, TRM_ROUTE_PUBLIC},
+    {"GET", "/healthz", trm_handle_healthz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/readyz", trm_handle_readyz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/v1/me", trm_handle_me, 0, TRM_ACT_NONE},
+    {"GET", "/v1/agencies", trm_handle_agencies_list, 0, TRM_ACT_DIRECTORY_READ},
+    {"POST", "/v1/agencies", trm_handle_agency_create, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"GET", "/v1/agencies/{}", trm_handle_agency_get, 0, TRM_ACT_DIRECTORY_READ},
+    {"GET", "/v1/users", trm_handle_users_list, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"POST", "/v1/users", trm_handle_user_create, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"GET", "/v1/users/{}", trm_handle_user_get, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"PATCH", "/v1/users/{}", trm_handle_user_patch, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"POST", "/v1/users/{}/tokens", trm_handle_token_issue, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"DELETE", "/v1/tokens/{}", trm_handle_token_revoke, 0, TRM_ACT_DIRECTORY_MANAGE},
 };
 
 const size_t trm_routes_count = sizeof trm_routes / sizeof trm_routes[0];

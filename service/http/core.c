@@ -5,7 +5,9 @@
 #include "trm/log.h"
 #include "trm/util.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -96,6 +98,69 @@ static bool body_type_ok(struct trm_request *req, struct trm_response *res)
     return ok;
 }
 
+/* The client address for rate limiting: the peer, or the last X-Forwarded-For hop when the
+ * peer is the configured reverse proxy. */
+static void client_address(const struct trm_app *app, const struct trm_request *req, char *out,
+                           size_t len)
+{
+    const char *peer = req->client_addr ? req->client_addr : "";
+    trm_strlcpy(out, peer, len);
+    const char *xff = trm_request_header(req, "X-Forwarded-For");
+    if (app->config->trusted_proxy[0] == '\0' || xff == NULL ||
+        strcmp(peer, app->config->trusted_proxy) != 0)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    char candidate[64];
+    unsigned char buf[16];
+    trm_strlcpy(candidate, last, sizeof candidate);
+    candidate[strcspn(candidate, " ")] = '\0';
+    if (inet_pton(AF_INET, candidate, buf) == 1 || inet_pton(AF_INET6, candidate, buf) == 1)
+        trm_strlcpy(out, candidate, len);
+}
+
+static bool authenticate(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                         struct trm_principal *principal)
+{
+    struct trm_authn_limits limits = {(unsigned)app->config->auth_failure_limit,
+                                      (unsigned)app->config->auth_failure_window_s};
+    char client[64];
+    unsigned retry = 0;
+    client_address(app, req, client, sizeof client);
+    switch (trm_authn_verify(app->db, app->keys, &limits, trm_request_header(req, "Authorization"),
+                             client, principal, &retry)) {
+    case TRM_AUTHN_OK:
+        req->principal = principal;
+        return true;
+    case TRM_AUTHN_MISSING:
+        trm_response_problem(res, req, TRM_E_UNAUTHENTICATED,
+                             "Send an API token: Authorization: Bearer trm_...");
+        trm_response_set_header(res, "WWW-Authenticate", "Bearer realm=\"trm\"");
+        return false;
+    case TRM_AUTHN_INVALID:
+        trm_response_problem(res, req, TRM_E_UNAUTHENTICATED,
+                             "The token is not valid, has expired or was revoked.");
+        trm_response_set_header(res, "WWW-Authenticate",
+                                "Bearer realm=\"trm\", error=\"invalid_token\"");
+        return false;
+    case TRM_AUTHN_RATE_LIMITED: {
+        char after[16];
+        snprintf(after, sizeof after, "%u", retry);
+        trm_response_problem(res, req, TRM_E_RATE_LIMITED,
+                             "Too many failed authentications from this address.");
+        trm_response_set_header(res, "Retry-After", after);
+        return false;
+    }
+    case TRM_AUTHN_UNAVAILABLE:
+        break;
+    }
+    trm_response_problem(res, req, TRM_E_SERVICE_UNAVAILABLE, "The database is not reachable.");
+    trm_response_set_header(res, "Retry-After", "2");
+    return false;
+}
+
 static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 {
     char param_store[TRM_MAX_PATH_PARAMS][72];
@@ -116,10 +181,15 @@ static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_re
     }
     if (!body_type_ok(req, res))
         return;
+    struct trm_principal principal;
     if (!(route->flags & TRM_ROUTE_PUBLIC)) {
-        trm_response_problem(res, req, TRM_E_UNAUTHENTICATED, "Send a bearer token.");
-        trm_response_set_header(res, "WWW-Authenticate", "Bearer");
-        return;
+        if (!authenticate(app, req, res, &principal))
+            return;
+        if (!trm_authz_allows(principal.role, route->action)) {
+            trm_response_problem(res, req, TRM_E_FORBIDDEN,
+                                 "Your role does not allow this action.");
+            return;
+        }
     }
     route->handler(app, req, res);
 }

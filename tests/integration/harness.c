@@ -85,6 +85,9 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
         setenv("TRM_LISTEN", "127.0.0.1:0", 1);
         setenv("TRM_KEY_FILE", t->key_file, 1);
         setenv("TRM_LOG_LEVEL", "info", 1);
+        /* Many tests fail authentication on purpose from 127.0.0.1; the rate-limit test
+         * sets its own limit for its own forwarded address. */
+        setenv("TRM_AUTH_FAILURE_LIMIT", "100000", 1);
         for (size_t i = 0; extra_env && extra_env[i]; i++)
             putenv((char *)extra_env[i]);
         execl(TRMD_PATH, "trmd", "--config", TRM_SOURCE_DIR "/config/trmd.conf", (char *)NULL);
@@ -290,4 +293,107 @@ int h_sh(const char *cmd)
 {
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int h_trmctl(const char *args, char *out, size_t cap)
+{
+    char cmd[4096], outfile[512];
+    static int serial;
+    char name[64];
+    snprintf(name, sizeof name, "trmctl-%d.out", serial++);
+    h_tmp_path(outfile, sizeof outfile, name);
+    snprintf(cmd, sizeof cmd, "TRM_DATABASE_URL='%s' TRM_KEY_FILE='%s' '%s' %s >'%s' 2>&1",
+             h_env("TRM_TEST_OWNER_URL"), h_key_file(), TRMCTL_PATH, args, outfile);
+    int rc = h_sh(cmd);
+    FILE *f = fopen(outfile, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    while (n > 0 && out[n - 1] == '\n')
+        out[--n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(outfile);
+    return rc;
+}
+
+static unsigned unique_serial(void)
+{
+    static unsigned serial;
+    return ++serial;
+}
+
+void h_admin(char token[128], const char *country)
+{
+    char args[512], agency[128], user[128];
+    snprintf(args, sizeof args, "agency add --name 'admins %d-%u' --country %s --kind other",
+             (int)getpid(), unique_serial(), country);
+    ck_assert_int_eq(h_trmctl(args, agency, sizeof agency), 0);
+    snprintf(args, sizeof args, "user add --agency %s --role admin --name 'Test admin'", agency);
+    ck_assert_int_eq(h_trmctl(args, user, sizeof user), 0);
+    snprintf(args, sizeof args, "token issue --user %s --expires-days 1", user);
+    ck_assert_int_eq(h_trmctl(args, token, 128), 0);
+    ck_assert_int_eq(strncmp(token, "trm_", 4), 0);
+}
+
+void h_api(const struct trmd *t, const char *token, const char *method, const char *path,
+           const char *body, const char *const *extra_headers, struct h_resp *out)
+{
+    const char *headers[16];
+    char auth[200];
+    size_t n = 0;
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[n++] = auth;
+    }
+    if (body)
+        headers[n++] = "Content-Type: application/json";
+    for (size_t i = 0; extra_headers && extra_headers[i] && n < 15; i++)
+        headers[n++] = extra_headers[i];
+    headers[n] = NULL;
+    h_http(t, method, path, headers, body, out);
+}
+
+const char *h_str(const struct h_resp *r, const char *member)
+{
+    return json_string_value(json_object_get(r->json, member));
+}
+
+void h_expect(const struct h_resp *r, long status, const char *what)
+{
+    ck_assert_msg(r->status == status, "%s: expected %ld, got %ld: %s", what, status, r->status,
+                  r->body);
+}
+
+void h_agency(const struct trmd *t, const char *admin, const char *country, const char *kind,
+              char id[37])
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"name\": \"Agency %d-%u\", \"country\": \"%s\", \"kind\": \"%s\"}", (int)getpid(),
+             unique_serial(), country, kind);
+    struct h_resp r;
+    h_api(t, admin, "POST", "/v1/agencies", body, NULL, &r);
+    h_expect(&r, 201, "create agency");
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+void h_user(const struct trmd *t, const char *admin, const char *agency_id, const char *role,
+            bool cross_border, char user_id[37], char token[128])
+{
+    char body[256], path[128];
+    snprintf(body, sizeof body,
+             "{\"agency_id\": \"%s\", \"role\": \"%s\", \"display_name\": \"User %u\", "
+             "\"cross_border\": %s}",
+             agency_id, role, unique_serial(), cross_border ? "true" : "false");
+    struct h_resp r;
+    h_api(t, admin, "POST", "/v1/users", body, NULL, &r);
+    h_expect(&r, 201, "create user");
+    snprintf(user_id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/users/%s/tokens", user_id);
+    h_api(t, admin, "POST", path, "{\"expires_days\": 1}", NULL, &r);
+    h_expect(&r, 201, "issue token");
+    snprintf(token, 128, "%s", h_str(&r, "token"));
+    h_resp_free(&r);
 }

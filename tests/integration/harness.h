@@ -53,6 +53,24 @@ void h_assert_problem(const struct h_resp *r, long status, const char *code);
 /* Sends raw bytes and reads until the server closes or timeout_ms passes; returns bytes read. */
 size_t h_raw(unsigned port, const char *data, size_t len, char *out, size_t cap, int timeout_ms);
 
+/* Runs trmctl with the owner role and the test key file; stdout and stderr go to out. */
+int h_trmctl(const char *args, char *out, size_t cap);
+/* A fresh admin (own administration agency in country) and its token. */
+void h_admin(char token[128], const char *country);
+/* Authenticated request with a JSON body (may be NULL) and optional extra header lines. */
+void h_api(const struct trmd *t, const char *token, const char *method, const char *path,
+           const char *body, const char *const *extra_headers, struct h_resp *out);
+/* Creates an agency over HTTP with a unique name; writes its id. */
+void h_agency(const struct trmd *t, const char *admin, const char *country, const char *kind,
+              char id[37]);
+/* Creates a user over HTTP and issues a token; writes both. */
+void h_user(const struct trmd *t, const char *admin, const char *agency_id, const char *role,
+            bool cross_border, char user_id[37], char token[128]);
+/* The string value of a member of r's JSON body, or NULL. */
+const char *h_str(const struct h_resp *r, const char *member);
+/* Fails unless the status is as expected, printing the body. */
+void h_expect(const struct h_resp *r, long status, const char *what);
+
 /* Connects with the connection string in the named TRM_TEST_* variable. */
 PGconn *h_pg(const char *env_name);
 /* Runs a command via the shell; returns its exit status. */

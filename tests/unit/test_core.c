@@ -143,9 +143,9 @@ START_TEST(router_params_and_truncation)
 {
     static void (*const h)(struct trm_app *, struct trm_request *, struct trm_response *) = NULL;
     const struct trm_route routes[] = {
-        {"GET", "/v1/cases/{}", h, 0},
-        {"POST", "/v1/cases/{}/transitions", h, 0},
-        {"GET", "/v1/cases/{}/transitions", h, 0},
+        {"GET", "/v1/cases/{}", h, 0, TRM_ACT_NONE},
+        {"POST", "/v1/cases/{}/transitions", h, 0, TRM_ACT_NONE},
+        {"GET", "/v1/cases/{}/transitions", h, 0, TRM_ACT_NONE},
     };
     char store[TRM_MAX_PATH_PARAMS][72], allow[64];
     const struct trm_route *found = NULL;

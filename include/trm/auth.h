@@ -1,0 +1,69 @@
+/* Who is asking, and what their role lets them do. The authorization model is one table
+ * (service/auth/authz.c, documented in docs/authorization.md): each route names the action
+ * it performs and the request core checks it before any handler runs. Which cases a user
+ * may touch (own agency, accepted referrals) is enforced underneath by row-level security. */
+#ifndef TRM_AUTH_H
+#define TRM_AUTH_H
+
+#include <stdbool.h>
+
+#include "trm/util.h"
+
+struct trm_db_pool;
+struct trm_db_context;
+struct trm_keyring;
+
+enum trm_role { TRM_ROLE_CASEWORKER, TRM_ROLE_COORDINATOR, TRM_ROLE_AUDITOR, TRM_ROLE_ADMIN };
+
+struct trm_principal {
+    char user_id[TRM_UUID_STR_LEN + 1];
+    char agency_id[TRM_UUID_STR_LEN + 1];
+    char token_id[TRM_UUID_STR_LEN + 1];
+    char display_name[201];
+    char agency_name[201];
+    char country[3];
+    enum trm_role role;
+    bool cross_border;
+};
+
+/* What a route does, for the role check. */
+enum trm_action {
+    TRM_ACT_NONE,             /* any authenticated user (e.g. /v1/me) */
+    TRM_ACT_DIRECTORY_READ,   /* list agencies: choose a referral recipient */
+    TRM_ACT_DIRECTORY_MANAGE, /* agencies, users, tokens */
+    TRM_ACT_SOP_MANAGE,       /* load SOP versions */
+    TRM_ACT_CASE_READ,        /* case summaries and, within consent, personal data */
+    TRM_ACT_CASE_WRITE,       /* create and change cases, record events */
+    TRM_ACT_CASE_APPROVE,     /* sensitive actions: erasure, guard overrides */
+    TRM_ACT_AUDIT_READ,       /* handover and access logs */
+    TRM_ACT_STATS_READ,       /* suppressed statistics */
+    TRM_ACT__COUNT
+};
+
+const char *trm_role_name(enum trm_role role);
+bool trm_role_parse(const char *name, enum trm_role *out);
+/* The one authorization table: may this role perform this action at all? */
+bool trm_authz_allows(enum trm_role role, enum trm_action action);
+/* The row-level security context of a principal (pointers into p). */
+void trm_principal_db_context(const struct trm_principal *p, struct trm_db_context *out);
+
+enum trm_authn_result {
+    TRM_AUTHN_OK,
+    TRM_AUTHN_MISSING,      /* no bearer token */
+    TRM_AUTHN_INVALID,      /* bad, unknown, expired or revoked token, or disabled user */
+    TRM_AUTHN_RATE_LIMITED, /* too many failures from this client: *retry_after seconds */
+    TRM_AUTHN_UNAVAILABLE,  /* the database cannot be reached */
+};
+
+struct trm_authn_limits {
+    unsigned failure_limit;
+    unsigned window_s;
+};
+
+/* Verifies an Authorization header value for a client address; fills out on success. */
+enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_keyring *keys,
+                                       const struct trm_authn_limits *limits,
+                                       const char *authorization, const char *client,
+                                       struct trm_principal *out, unsigned *retry_after);
+
+#endif

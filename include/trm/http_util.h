@@ -1,0 +1,59 @@
+/* Helpers shared by handlers: reading a validated JSON body, list paging with signed
+ * cursors, mapping database outcomes to problems, created responses. */
+#ifndef TRM_HTTP_UTIL_H
+#define TRM_HTTP_UTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "trm/db.h"
+#include "trm/http.h"
+#include "trm/json_spec.h"
+
+struct trm_keyring;
+struct trm_idem;
+
+/* Parses the body (duplicate keys, bad UTF-8, NULs and absurd nesting are refused) and checks
+ * it against spec. On failure answers 400 and returns false. *doc must be json_decref'd. */
+bool trm_http_json_body(const struct trm_request *req, struct trm_response *res,
+                        const struct trm_field *spec, json_t **doc);
+/* Like trm_http_json_body, but an empty body counts as {}. */
+bool trm_http_json_body_optional(const struct trm_request *req, struct trm_response *res,
+                                 const struct trm_field *spec, json_t **doc);
+
+/* limit (1..100, default 20) and cursor (a signed, opaque key of the last item seen). On a
+ * bad parameter answers 400 and returns false. *after is NULL without a cursor and must be
+ * json_decref'd otherwise. */
+bool trm_http_page(const struct trm_request *req, struct trm_response *res,
+                   const struct trm_keyring *keys, unsigned *limit, json_t **after);
+/* Signs and encodes a cursor payload (a JSON array of keys); returns a malloc'd string. */
+char *trm_http_cursor_encode(const struct trm_keyring *keys, json_t *payload);
+/* Decodes and verifies; NULL when forged, altered or malformed. */
+json_t *trm_http_cursor_decode(const struct trm_keyring *keys, const char *cursor);
+/* {"items": items, "next_cursor": next or null} (consumes items and frees next). */
+void trm_http_list(struct trm_response *res, json_t *items, char *next);
+
+/* Answers the problem for a database outcome that is not OK. */
+void trm_http_db_problem(const struct trm_request *req, struct trm_response *res,
+                         enum trm_db_status st);
+/* 201 with Location and the resource (consumed). */
+void trm_http_created(struct trm_response *res, const char *location, json_t *resource);
+/* Reads a UUID path parameter; answers 404 when it is not one. */
+bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
+                         char out[37]);
+/* A query parameter restricted to allowed values or a UUID/country shape; answers 400. */
+bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char *const *allowed, const char **out);
+bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char **out);
+bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
+                            const char *name, const char **out);
+
+/* Reads the Idempotency-Key header (1..200 visible ASCII characters) and hashes the request;
+ * answers 400 for a malformed key. */
+bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
+                          struct trm_idem *out);
+/* Answers 422 for a key reused with another request. */
+void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_response *res);
+
+#endif

@@ -1,0 +1,341 @@
+/* trmctl agency, user, token, bootstrap and demo: the directory from the command line.
+ * Works through the same store as trmd, on a one-connection pool. */
+#include "cli.h"
+
+#include "trm/directory.h"
+#include "trm/keyring.h"
+#include "trm/token.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct trm_db_pool *open_pool(void)
+{
+    const char *url = getenv("TRM_DATABASE_URL");
+    if (url == NULL || *url == '\0') {
+        trm_cli_fail("set TRM_DATABASE_URL to the database connection string");
+        return NULL;
+    }
+    struct trm_db_pool_options o = {.conninfo = url,
+                                    .size = 1,
+                                    .acquire_timeout_ms = 10000,
+                                    .connect_timeout_s = 10,
+                                    .statement_timeout_ms = 60000,
+                                    .tx_max_retries = 5,
+                                    .application_name = "trmctl"};
+    struct trm_db_pool *pool = NULL;
+    if (trm_db_pool_open(&pool, &o) != 0) {
+        trm_cli_fail("out of memory");
+        return NULL;
+    }
+    return pool;
+}
+
+static int db_fail(enum trm_db_status st, const char *what)
+{
+    switch (st) {
+    case TRM_DB_NOT_FOUND:
+        return trm_cli_fail("%s: not found", what);
+    case TRM_DB_CONFLICT:
+        return trm_cli_fail("%s: already exists", what);
+    case TRM_DB_INVALID:
+        return trm_cli_fail("%s: the values are not consistent with the directory", what);
+    case TRM_DB_UNAVAILABLE:
+        return trm_cli_fail("%s: the database is not reachable", what);
+    default:
+        return trm_cli_fail("%s: database error", what);
+    }
+}
+
+static bool in_list(const char *v, const char *const *list)
+{
+    for (size_t i = 0; v && list[i]; i++)
+        if (strcmp(v, list[i]) == 0)
+            return true;
+    return false;
+}
+
+static enum trm_db_status agency_insert_tx(struct trm_db_conn *c, void *arg)
+{
+    return trm_directory_agency_insert(c, arg);
+}
+
+static int agency_add(struct trm_db_pool *pool, struct trm_agency *a)
+{
+    trm_uuid_v4(a->id);
+    a->active = true;
+    enum trm_db_status st = trm_db_tx_run(pool, NULL, false, agency_insert_tx, a);
+    if (st == TRM_DB_NOT_FOUND)
+        return trm_cli_fail("agency add: unknown country %s", a->country);
+    return st == TRM_DB_OK ? 0 : db_fail(st, "agency add");
+}
+
+struct list_args {
+    struct trm_agency rows[100];
+    unsigned n;
+    const char *after[3];
+};
+
+static enum trm_db_status agency_list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct list_args *x = arg;
+    return trm_directory_agency_list(c, NULL, NULL, x->after[0], x->after[1], x->after[2], x->rows,
+                                     100, &x->n);
+}
+
+static int cmd_agency(struct trm_db_pool *pool, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "add") == 0) {
+        const char *name = trm_cli_opt(argc, argv, "--name");
+        const char *country = trm_cli_opt(argc, argv, "--country");
+        const char *kind = trm_cli_opt(argc, argv, "--kind");
+        if (!name || !country || !kind)
+            return trm_cli_fail("usage: trmctl agency add --name N --country CC --kind K");
+        if (!in_list(kind, trm_agency_kinds))
+            return trm_cli_fail("agency add: unknown kind (police, prosecution, "
+                                "migration_authority, social_services, labour_inspection, ngo, "
+                                "embassy, international_org, national_coordinator, other)");
+        struct trm_agency a = {0};
+        if (strlen(name) == 0 || !trm_strlcpy(a.name, name, sizeof a.name) ||
+            strlen(country) != 2 || !trm_strlcpy(a.country, country, sizeof a.country))
+            return trm_cli_fail("agency add: name must be 1 to 200 bytes, country 2 letters");
+        trm_strlcpy(a.kind, kind, sizeof a.kind);
+        int rc = agency_add(pool, &a);
+        if (rc == 0)
+            printf("%s\n", a.id);
+        return rc;
+    }
+    if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+        struct list_args x = {0};
+        for (;;) {
+            enum trm_db_status st = trm_db_tx_run(pool, NULL, false, agency_list_tx, &x);
+            if (st != TRM_DB_OK)
+                return db_fail(st, "agency list");
+            for (unsigned i = 0; i < x.n; i++)
+                printf("%s\t%s\t%s\t%s%s\n", x.rows[i].id, x.rows[i].country, x.rows[i].kind,
+                       x.rows[i].name, x.rows[i].active ? "" : "\t(inactive)");
+            if (x.n < 100)
+                return 0;
+            static struct trm_agency last;
+            last = x.rows[x.n - 1];
+            x.after[0] = last.country;
+            x.after[1] = last.name;
+            x.after[2] = last.id;
+        }
+    }
+    return trm_cli_fail("usage: trmctl agency add|list ...");
+}
+
+static enum trm_db_status user_insert_tx(struct trm_db_conn *c, void *arg)
+{
+    return trm_directory_user_insert(c, arg);
+}
+
+static int user_add(struct trm_db_pool *pool, struct trm_user *u)
+{
+    trm_uuid_v4(u->id);
+    enum trm_db_status st = trm_db_tx_run(pool, NULL, false, user_insert_tx, u);
+    if (st == TRM_DB_NOT_FOUND)
+        return trm_cli_fail("user add: unknown agency");
+    return st == TRM_DB_OK ? 0 : db_fail(st, "user add");
+}
+
+static int cmd_user(struct trm_db_pool *pool, int argc, char **argv)
+{
+    const char *agency = trm_cli_opt(argc, argv, "--agency");
+    const char *role = trm_cli_opt(argc, argv, "--role");
+    const char *name = trm_cli_opt(argc, argv, "--name");
+    if (argc < 1 || strcmp(argv[0], "add") != 0 || !agency || !role || !name)
+        return trm_cli_fail("usage: trmctl user add --agency ID --role R --name N "
+                            "[--cross-border]");
+    struct trm_user u = {0};
+    if (!trm_uuid_parse(agency, u.agency_id))
+        return trm_cli_fail("user add: --agency must be an agency id (UUID)");
+    if (!in_list(role, trm_user_roles))
+        return trm_cli_fail("user add: role must be caseworker, coordinator, auditor or admin");
+    if (strlen(name) == 0 || !trm_strlcpy(u.display_name, name, sizeof u.display_name))
+        return trm_cli_fail("user add: name must be 1 to 200 bytes");
+    trm_strlcpy(u.role, role, sizeof u.role);
+    u.cross_border = trm_cli_has(argc, argv, "--cross-border");
+    int rc = user_add(pool, &u);
+    if (rc == 0)
+        printf("%s\n", u.id);
+    return rc;
+}
+
+struct token_args {
+    char id[37], user_id[37], expires_at[32];
+    long days;
+    struct trm_token tok;
+    uint8_t hash[TRM_TOKEN_HASH_BYTES];
+};
+
+static enum trm_db_status token_insert_tx(struct trm_db_conn *c, void *arg)
+{
+    struct token_args *x = arg;
+    return trm_directory_token_insert(c, x->id, x->user_id, x->tok.selector, x->hash, x->days,
+                                      x->expires_at);
+}
+
+/* Issues a token for user_id and prints it with prefix (the token alone when prefix is ""). */
+static int token_issue(struct trm_db_pool *pool, const struct trm_keyring *kr, const char *user_id,
+                       long days, const char *prefix)
+{
+    struct token_args x = {.days = days};
+    trm_strlcpy(x.user_id, user_id, sizeof x.user_id);
+    trm_uuid_v4(x.id);
+    trm_token_generate(&x.tok);
+    trm_token_hash(trm_keyring_token_key(kr), x.tok.verifier, x.hash);
+    enum trm_db_status st = trm_db_tx_run(pool, NULL, false, token_insert_tx, &x);
+    if (st == TRM_DB_OK)
+        printf("%s%s\n", prefix, x.tok.text);
+    sodium_memzero(&x.tok, sizeof x.tok);
+    if (st == TRM_DB_NOT_FOUND)
+        return trm_cli_fail("token issue: unknown user");
+    return st == TRM_DB_OK ? 0 : db_fail(st, "token issue");
+}
+
+static enum trm_db_status token_revoke_tx(struct trm_db_conn *c, void *arg)
+{
+    return trm_directory_token_revoke(c, arg);
+}
+
+static int cmd_token(struct trm_db_pool *pool, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "issue") == 0) {
+        const char *user = trm_cli_opt(argc, argv, "--user");
+        const char *days_s = trm_cli_opt(argc, argv, "--expires-days");
+        char user_id[37];
+        long days = 90;
+        if (user == NULL || !trm_uuid_parse(user, user_id))
+            return trm_cli_fail("usage: trmctl token issue --user ID [--expires-days N]");
+        if (days_s && !trm_parse_long(days_s, 1, 3650, &days))
+            return trm_cli_fail("token issue: --expires-days must be 1 to 3650");
+        struct trm_keyring *kr = trm_cli_keyring();
+        if (kr == NULL)
+            return 1;
+        int rc = token_issue(pool, kr, user_id, days, "");
+        trm_keyring_free(kr);
+        return rc;
+    }
+    if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
+        char id[37];
+        if (!trm_uuid_parse(argv[1], id))
+            return trm_cli_fail("usage: trmctl token revoke ID");
+        enum trm_db_status st = trm_db_tx_run(pool, NULL, false, token_revoke_tx, id);
+        if (st != TRM_DB_OK)
+            return db_fail(st, "token revoke");
+        printf("revoked %s\n", id);
+        return 0;
+    }
+    return trm_cli_fail("usage: trmctl token issue --user ID [--expires-days N] | revoke ID");
+}
+
+static enum trm_db_status admin_exists_tx(struct trm_db_conn *c, void *arg)
+{
+    return trm_directory_admin_exists(c, arg);
+}
+
+/* First start: an administration agency and an admin user, whose token is printed once. */
+static int cmd_bootstrap(struct trm_db_pool *pool, int argc, char **argv)
+{
+    const char *country = trm_cli_opt(argc, argv, "--country");
+    bool exists = false;
+    enum trm_db_status st = trm_db_tx_run(pool, NULL, false, admin_exists_tx, &exists);
+    if (st != TRM_DB_OK)
+        return db_fail(st, "bootstrap");
+    if (exists) {
+        printf("an admin user exists already; issue more tokens with trmctl token issue\n");
+        return 0;
+    }
+    struct trm_keyring *kr = trm_cli_keyring();
+    if (kr == NULL)
+        return 1;
+    struct trm_agency a = {.kind = "other"};
+    trm_strlcpy(a.name, "trm administration", sizeof a.name);
+    trm_strlcpy(a.country, country && strlen(country) == 2 ? country : "SE", sizeof a.country);
+    struct trm_user u = {.role = "admin", .display_name = "Administrator"};
+    int rc = agency_add(pool, &a);
+    if (rc == 0) {
+        memcpy(u.agency_id, a.id, sizeof a.id);
+        rc = user_add(pool, &u);
+    }
+    if (rc == 0)
+        rc = token_issue(pool, kr, u.id, 365, "admin token: ");
+    trm_keyring_free(kr);
+    return rc;
+}
+
+/* Demo data in two countries, marked demo, with a token per user. */
+static int cmd_demo(struct trm_db_pool *pool)
+{
+    static const struct {
+        const char *name, *country, *kind;
+    } agencies[] = {
+        {"Demo Stockholm social services", "SE", "social_services"},
+        {"Demo Stockholm shelter NGO", "SE", "ngo"},
+        {"Demo Swedish police", "SE", "police"},
+        {"Demo Manila reintegration NGO", "PH", "ngo"},
+        {"Demo national coordinator SE", "SE", "national_coordinator"},
+    };
+    static const struct {
+        int agency;
+        const char *role, *name;
+        bool cross_border;
+    } users[] = {
+        {0, "caseworker", "Demo caseworker (Stockholm social services)", false},
+        {0, "coordinator", "Demo coordinator (Stockholm social services)", false},
+        {1, "caseworker", "Demo caseworker (Stockholm shelter)", false},
+        {2, "caseworker", "Demo investigator (Swedish police)", false},
+        {3, "caseworker", "Demo caseworker (Manila NGO)", false},
+        {4, "auditor", "Demo auditor (national coordinator SE)", true},
+    };
+    struct trm_keyring *kr = trm_cli_keyring();
+    if (kr == NULL)
+        return 1;
+    struct trm_agency a[5];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < 5; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        trm_strlcpy(a[i].name, agencies[i].name, sizeof a[i].name);
+        trm_strlcpy(a[i].country, agencies[i].country, sizeof a[i].country);
+        trm_strlcpy(a[i].kind, agencies[i].kind, sizeof a[i].kind);
+        a[i].demo = true;
+        rc = agency_add(pool, &a[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof users / sizeof users[0]; i++) {
+        struct trm_user u = {.demo = true, .cross_border = users[i].cross_border};
+        memcpy(u.agency_id, a[users[i].agency].id, sizeof u.agency_id);
+        trm_strlcpy(u.role, users[i].role, sizeof u.role);
+        trm_strlcpy(u.display_name, users[i].name, sizeof u.display_name);
+        rc = user_add(pool, &u);
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "%s token: ", users[i].name);
+        if (rc == 0)
+            rc = token_issue(pool, kr, u.id, 30, prefix);
+    }
+    trm_keyring_free(kr);
+    return rc;
+}
+
+int trm_cmd_directory(int argc, char **argv)
+{
+    struct trm_db_pool *pool = open_pool();
+    if (pool == NULL)
+        return 1;
+    int rc;
+    if (strcmp(argv[0], "agency") == 0)
+        rc = cmd_agency(pool, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "user") == 0)
+        rc = cmd_user(pool, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "token") == 0)
+        rc = cmd_token(pool, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "bootstrap") == 0)
+        rc = cmd_bootstrap(pool, argc - 1, argv + 1);
+    else
+        rc = cmd_demo(pool);
+    trm_db_pool_close(pool);
+    return rc;
+}

@@ -1,0 +1,269 @@
+/* /v1/users and their API tokens (admins only: the route table says so). */
+#include "handlers.h"
+
+#include "trm/directory.h"
+#include "trm/http_util.h"
+#include "trm/idempotency.h"
+#include "trm/keyring.h"
+#include "trm/token.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+static json_t *user_json(const struct trm_user *u)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "id", u->id, "agency_id", u->agency_id,
+                     "role", u->role, "display_name", u->display_name, "cross_border",
+                     u->cross_border, "disabled", u->disabled, "demo", u->demo);
+}
+
+struct user_list {
+    const char *agency_id, *after;
+    unsigned limit, n;
+    struct trm_user rows[101];
+};
+
+static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct user_list *x = arg;
+    return trm_directory_user_list(c, x->agency_id, x->after, x->rows, x->limit + 1, &x->n);
+}
+
+void trm_handle_users_list(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    struct user_list x = {0};
+    json_t *after = NULL;
+    if (!trm_http_query_uuid(req, res, "agency_id", &x.agency_id) ||
+        !trm_http_page(req, res, app->keys, &x.limit, &after))
+        return;
+    x.after = after ? json_string_value(json_array_get(after, 0)) : NULL;
+    if (after && (x.after == NULL || !trm_uuid_parse(x.after, NULL))) {
+        json_decref(after);
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "cursor does not fit this list.");
+        return;
+    }
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, list_tx, &x);
+    json_decref(after);
+    if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+        return;
+    }
+    json_t *items = json_array();
+    unsigned shown = x.n > x.limit ? x.limit : x.n;
+    for (unsigned i = 0; i < shown; i++)
+        json_array_append_new(items, user_json(&x.rows[i]));
+    char *next = NULL;
+    if (x.n > x.limit) {
+        json_t *key = json_pack("[s]", x.rows[shown - 1].id);
+        next = trm_http_cursor_encode(app->keys, key);
+        json_decref(key);
+    }
+    trm_http_list(res, items, next);
+}
+
+struct user_one {
+    char id[37];
+    struct trm_user u;
+};
+
+static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
+{
+    struct user_one *x = arg;
+    return trm_directory_user_get(c, x->id, &x->u);
+}
+
+void trm_handle_user_get(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    struct user_one x;
+    if (!trm_http_uuid_param(req, res, 0, x.id))
+        return;
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, get_tx, &x);
+    if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, user_json(&x.u));
+}
+
+static enum trm_db_status create_user(struct trm_db_conn *c, void *arg, char id[37])
+{
+    struct trm_user *u = arg;
+    memcpy(id, u->id, sizeof u->id);
+    return trm_directory_user_insert(c, u);
+}
+
+static enum trm_db_status load_user(struct trm_db_conn *c, void *arg, const char *id)
+{
+    return trm_directory_user_get(c, id, arg);
+}
+
+struct user_create {
+    const struct trm_principal *p;
+    struct trm_idem idem;
+    enum trm_idem_state state;
+    struct trm_user u;
+};
+
+static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
+{
+    struct user_create *t = arg;
+    return trm_idem_create(c, t->p->user_id, &t->idem, create_user, load_user, &t->u, &t->state);
+}
+
+static void field_problem(const struct trm_request *req, struct trm_response *res,
+                          const char *pointer, const char *message)
+{
+    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
+                             "Some fields are invalid; see errors.", "errors",
+                             json_pack("[{s:s, s:s}]", "pointer", pointer, "message", message));
+}
+
+void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    const char *agency_id = NULL, *role = NULL, *name = NULL;
+    bool cross_border = false;
+    const struct trm_field spec[] = {
+        {.name = "agency_id", .type = TRM_FIELD_UUID, .dest = &agency_id, .required = true},
+        {.name = "role",
+         .type = TRM_FIELD_ENUM,
+         .dest = &role,
+         .required = true,
+         .allowed = trm_user_roles},
+        {.name = "display_name",
+         .type = TRM_FIELD_STRING,
+         .dest = &name,
+         .required = true,
+         .max_len = TRM_NAME_MAX},
+        {.name = "cross_border", .type = TRM_FIELD_BOOL, .dest = &cross_border},
+        {0},
+    };
+    struct user_create t = {.p = req->principal};
+    json_t *doc = NULL;
+    if (!trm_http_idempotency(req, res, &t.idem) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    trm_uuid_v4(t.u.id);
+    trm_uuid_parse(agency_id, t.u.agency_id);
+    trm_strlcpy(t.u.role, role, sizeof t.u.role);
+    trm_strlcpy(t.u.display_name, name, sizeof t.u.display_name);
+    t.u.cross_border = cross_border;
+    json_decref(doc);
+    if (cross_border && strcmp(t.u.role, "auditor") != 0) {
+        field_problem(req, res, "/cross_border", "only auditors may be cross-border");
+        return;
+    }
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, create_tx, &t);
+    if (t.state == TRM_IDEM_MISMATCH) {
+        trm_http_idempotency_mismatch(req, res);
+    } else if (st == TRM_DB_NOT_FOUND) {
+        field_problem(req, res, "/agency_id", "is not a known agency");
+    } else if (st == TRM_DB_INVALID) {
+        field_problem(req, res, "/cross_border",
+                      "only auditors of an international organisation or national "
+                      "coordinator may be cross-border");
+    } else if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+    } else {
+        char location[80];
+        snprintf(location, sizeof location, "/v1/users/%s", t.u.id);
+        trm_http_created(res, location, user_json(&t.u));
+    }
+}
+
+struct user_patch {
+    char id[37];
+    bool disabled;
+    struct trm_user u;
+};
+
+static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
+{
+    struct user_patch *x = arg;
+    enum trm_db_status st = trm_directory_user_set_disabled(c, x->id, x->disabled);
+    return st == TRM_DB_OK ? trm_directory_user_get(c, x->id, &x->u) : st;
+}
+
+void trm_handle_user_patch(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    struct user_patch x = {0};
+    const struct trm_field spec[] = {
+        {.name = "disabled", .type = TRM_FIELD_BOOL, .dest = &x.disabled, .required = true},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, x.id) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    json_decref(doc);
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, patch_tx, &x);
+    if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, user_json(&x.u));
+}
+
+struct token_issue {
+    char token_id[37], user_id[37], expires_at[32];
+    long days;
+    struct trm_token tok;
+    uint8_t hash[TRM_TOKEN_HASH_BYTES];
+};
+
+static enum trm_db_status issue_tx(struct trm_db_conn *c, void *arg)
+{
+    struct token_issue *x = arg;
+    return trm_directory_token_insert(c, x->token_id, x->user_id, x->tok.selector, x->hash, x->days,
+                                      x->expires_at);
+}
+
+void trm_handle_token_issue(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    struct token_issue x = {.days = app->config->token_default_days};
+    const struct trm_field spec[] = {
+        {.name = "expires_days", .type = TRM_FIELD_INT, .dest = &x.days, .min = 1, .max = 3650},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, x.user_id) ||
+        !trm_http_json_body_optional(req, res, spec, &doc))
+        return;
+    json_decref(doc);
+    if (trm_request_header(req, "Idempotency-Key") != NULL) {
+        /* A token is shown once and never stored, so a retry cannot be answered with it. */
+        trm_response_problem(res, req, TRM_E_BAD_REQUEST,
+                             "Tokens are shown only once: issue without Idempotency-Key and "
+                             "revoke any token whose answer was lost.");
+        return;
+    }
+    trm_uuid_v4(x.token_id);
+    trm_token_generate(&x.tok);
+    trm_token_hash(trm_keyring_token_key(app->keys), x.tok.verifier, x.hash);
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, issue_tx, &x);
+    if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+    } else {
+        char location[80];
+        snprintf(location, sizeof location, "/v1/tokens/%s", x.token_id);
+        trm_http_created(res, location,
+                         json_pack("{s:s, s:s, s:s, s:o}", "id", x.token_id, "user_id", x.user_id,
+                                   "token", x.tok.text, "expires_at",
+                                   x.expires_at[0] ? json_string(x.expires_at) : json_null()));
+    }
+    sodium_memzero(&x.tok, sizeof x.tok);
+}
+
+static enum trm_db_status revoke_tx(struct trm_db_conn *c, void *arg)
+{
+    return trm_directory_token_revoke(c, arg);
+}
+
+void trm_handle_token_revoke(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    char id[37];
+    if (!trm_http_uuid_param(req, res, 0, id))
+        return;
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, revoke_tx, id);
+    if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+        return;
+    }
+    res->status = 204;
+}

@@ -1,0 +1,257 @@
+/* Helpers shared by handlers (see http_util.h). */
+#include "trm/http_util.h"
+#include "trm/idempotency.h"
+#include "trm/keyring.h"
+#include "trm/util.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURSOR_MAC_BYTES 16
+#define CURSOR_MAX 1024
+
+static bool parse(const struct trm_request *req, struct trm_response *res,
+                  const struct trm_field *spec, json_t **doc, bool optional)
+{
+    *doc = NULL;
+    if (req->body_len == 0 && optional) {
+        *doc = json_object();
+    } else if (req->body_len == 0) {
+        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, "A JSON body is required.");
+        return false;
+    } else {
+        json_error_t e;
+        *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+        if (*doc == NULL) {
+            /* Position only: jansson's message can quote the input. */
+            char detail[128];
+            snprintf(detail, sizeof detail,
+                     "The body is not valid JSON (line %d, column %d): duplicate keys, "
+                     "invalid UTF-8 and NUL characters are refused.",
+                     e.line, e.column);
+            trm_response_problem(res, req, TRM_E_MALFORMED_JSON, detail);
+            return false;
+        }
+    }
+    json_t *errors = json_array();
+    if (!trm_json_check(*doc, spec, "", errors)) {
+        trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
+                                 "Some fields are missing or invalid; see errors.", "errors",
+                                 errors);
+        json_decref(*doc);
+        *doc = NULL;
+        return false;
+    }
+    json_decref(errors);
+    return true;
+}
+
+bool trm_http_json_body(const struct trm_request *req, struct trm_response *res,
+                        const struct trm_field *spec, json_t **doc)
+{
+    return parse(req, res, spec, doc, false);
+}
+
+bool trm_http_json_body_optional(const struct trm_request *req, struct trm_response *res,
+                                 const struct trm_field *spec, json_t **doc)
+{
+    return parse(req, res, spec, doc, true);
+}
+
+static void cursor_key(const struct trm_keyring *keys, unsigned char out[32])
+{
+    crypto_kdf_derive_from_key(out, 32, 1, "trmcursr", trm_keyring_token_key(keys));
+}
+
+char *trm_http_cursor_encode(const struct trm_keyring *keys, json_t *payload)
+{
+    char *text = json_dumps(payload, JSON_COMPACT);
+    if (text == NULL)
+        return NULL;
+    size_t n = strlen(text);
+    unsigned char *raw = malloc(CURSOR_MAC_BYTES + n), key[32];
+    char *out = raw ? malloc(trm_b64url_len(CURSOR_MAC_BYTES + n) + 1) : NULL;
+    if (out) {
+        cursor_key(keys, key);
+        memcpy(raw + CURSOR_MAC_BYTES, text, n);
+        crypto_generichash(raw, CURSOR_MAC_BYTES, raw + CURSOR_MAC_BYTES, n, key, sizeof key);
+        trm_b64url_encode(raw, CURSOR_MAC_BYTES + n, out);
+        sodium_memzero(key, sizeof key);
+    }
+    free(raw);
+    free(text);
+    return out;
+}
+
+json_t *trm_http_cursor_decode(const struct trm_keyring *keys, const char *cursor)
+{
+    size_t len = strlen(cursor);
+    if (len == 0 || len > CURSOR_MAX)
+        return NULL;
+    unsigned char raw[CURSOR_MAX], mac[CURSOR_MAC_BYTES], key[32];
+    long n = trm_b64url_decode(cursor, len, raw, sizeof raw);
+    if (n <= CURSOR_MAC_BYTES)
+        return NULL;
+    cursor_key(keys, key);
+    crypto_generichash(mac, sizeof mac, raw + CURSOR_MAC_BYTES, (size_t)n - CURSOR_MAC_BYTES, key,
+                       sizeof key);
+    sodium_memzero(key, sizeof key);
+    if (sodium_memcmp(mac, raw, CURSOR_MAC_BYTES) != 0)
+        return NULL;
+    json_t *payload =
+        json_loadb((const char *)raw + CURSOR_MAC_BYTES, (size_t)n - CURSOR_MAC_BYTES, 0, NULL);
+    if (!json_is_array(payload)) {
+        json_decref(payload);
+        return NULL;
+    }
+    return payload;
+}
+
+bool trm_http_page(const struct trm_request *req, struct trm_response *res,
+                   const struct trm_keyring *keys, unsigned *limit, json_t **after)
+{
+    *after = NULL;
+    *limit = 20;
+    const char *l = trm_request_query(req, "limit");
+    long v;
+    if (l != NULL) {
+        if (!trm_parse_long(l, 1, 100, &v)) {
+            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                                 "limit must be a whole number from 1 to 100.");
+            return false;
+        }
+        *limit = (unsigned)v;
+    }
+    const char *c = trm_request_query(req, "cursor");
+    if (c != NULL && (*after = trm_http_cursor_decode(keys, c)) == NULL) {
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                             "cursor is not one this service issued.");
+        return false;
+    }
+    return true;
+}
+
+void trm_http_list(struct trm_response *res, json_t *items, char *next)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "items", items);
+    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
+    free(next);
+    trm_response_json(res, 200, body);
+}
+
+void trm_http_db_problem(const struct trm_request *req, struct trm_response *res,
+                         enum trm_db_status st)
+{
+    switch (st) {
+    case TRM_DB_NOT_FOUND:
+        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such resource.");
+        return;
+    case TRM_DB_INVALID:
+        trm_response_problem(res, req, TRM_E_VALIDATION_FAILED,
+                             "The values are not consistent with the directory.");
+        return;
+    case TRM_DB_CONFLICT:
+        trm_response_problem(res, req, TRM_E_CONFLICT, "This conflicts with an existing resource.");
+        return;
+    case TRM_DB_UNAVAILABLE:
+    case TRM_DB_RETRY:
+        trm_response_problem(res, req, TRM_E_SERVICE_UNAVAILABLE,
+                             "The database is not reachable or too busy; try again.");
+        trm_response_set_header(res, "Retry-After", "2");
+        return;
+    default:
+        trm_response_problem(res, req, TRM_E_INTERNAL, "The request could not be completed.");
+        return;
+    }
+}
+
+void trm_http_created(struct trm_response *res, const char *location, json_t *resource)
+{
+    trm_response_json(res, 201, resource);
+    trm_response_set_header(res, "Location", location);
+}
+
+bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
+                         char out[37])
+{
+    if (i < req->n_params && trm_uuid_parse(req->params[i], out))
+        return true;
+    trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such resource.");
+    return false;
+}
+
+static bool bad_query(const struct trm_request *req, struct trm_response *res, const char *name,
+                      const char *what)
+{
+    char detail[160];
+    snprintf(detail, sizeof detail, "Query parameter %.40s %s.", name, what);
+    trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, detail);
+    return false;
+}
+
+bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char *const *allowed, const char **out)
+{
+    *out = trm_request_query(req, name);
+    if (*out == NULL)
+        return true;
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(allowed[i], *out) == 0)
+            return true;
+    return bad_query(req, res, name, "is not one of the allowed values");
+}
+
+bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char **out)
+{
+    *out = trm_request_query(req, name);
+    if (*out == NULL || trm_uuid_parse(*out, NULL))
+        return true;
+    return bad_query(req, res, name, "must be a UUID");
+}
+
+bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
+                            const char *name, const char **out)
+{
+    *out = trm_request_query(req, name);
+    if (*out == NULL || trm_json_is_country(*out))
+        return true;
+    return bad_query(req, res, name, "must be an ISO 3166-1 alpha-2 code");
+}
+
+bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
+                          struct trm_idem *out)
+{
+    memset(out, 0, sizeof *out);
+    out->route = req->route ? req->route : "";
+    const char *key = trm_request_header(req, "Idempotency-Key");
+    if (key == NULL)
+        return true;
+    size_t n = strlen(key);
+    bool ok = n >= 1 && n <= TRM_IDEM_KEY_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
+    if (!ok) {
+        trm_response_problem(res, req, TRM_E_BAD_REQUEST,
+                             "Idempotency-Key must be 1 to 200 visible ASCII characters.");
+        return false;
+    }
+    out->present = true;
+    memcpy(out->key, key, n + 1);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof out->hash);
+    crypto_generichash_update(&st, (const unsigned char *)req->method, strlen(req->method) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)req->path, strlen(req->path) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)req->body, req->body_len);
+    crypto_generichash_final(&st, out->hash, sizeof out->hash);
+    return true;
+}
+
+void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_response *res)
+{
+    trm_response_problem(res, req, TRM_E_IDEMPOTENCY_MISMATCH,
+                         "This Idempotency-Key was already used with a different request.");
+}
