@@ -51,8 +51,8 @@ static int serve(struct trm_config *cfg)
 {
     struct trm_app app = {.config = cfg};
     char kerr[512];
-    struct trm_keyring *keys = NULL;
-    if (!trm_keyring_load(&keys, cfg->key_file, kerr, sizeof kerr)) {
+    struct trm_keyring_source *keys = NULL;
+    if (!trm_keyring_source_open(&keys, cfg->key_file, kerr, sizeof kerr)) {
         fprintf(stderr, "trmd: %s\n", kerr);
         return 1;
     }
@@ -68,7 +68,7 @@ static int serve(struct trm_config *cfg)
     };
     if (trm_db_pool_open(&app.db, &po) != 0) {
         fprintf(stderr, "trmd: cannot create the database pool\n");
-        trm_keyring_free(keys);
+        trm_keyring_source_close(keys);
         return 1;
     }
     /* Block the stop signals in every thread; this one waits for them below. */
@@ -84,7 +84,7 @@ static int serve(struct trm_config *cfg)
     if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
         fprintf(stderr, "trmd: %s\n", err);
         trm_db_pool_close(app.db);
-        trm_keyring_free(keys);
+        trm_keyring_source_close(keys);
         return 1;
     }
     trm_log_fields(TRM_LOG_INFO, "started",
@@ -96,7 +96,7 @@ static int serve(struct trm_config *cfg)
     atomic_store(&app.stopping, true);
     trm_server_stop(srv, 10000);
     trm_db_pool_close(app.db);
-    trm_keyring_free(keys);
+    trm_keyring_source_close(keys);
     trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");
     return 0;
 }

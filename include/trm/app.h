@@ -12,13 +12,17 @@
 
 struct trm_db_pool;
 struct trm_keyring;
+struct trm_keyring_source;
 
 struct trm_app {
     const struct trm_config *config;
     struct trm_db_pool *db;
-    const struct trm_keyring *keys;
+    struct trm_keyring_source *keys;
     atomic_bool stopping;
 };
+
+/* The current keyring (follows key rotation); valid for the whole request. */
+const struct trm_keyring *trm_app_keys(struct trm_app *app);
 
 typedef void (*trm_handler_fn)(struct trm_app *app, struct trm_request *req,
                                struct trm_response *res);

@@ -27,6 +27,7 @@ struct trm_config {
     long auth_failure_window_s; /* the rate-limit window */
     char trusted_proxy[64];     /* address whose X-Forwarded-For is believed */
     long token_default_days;    /* expiry of tokens issued without expires_days */
+    long blind_index_bits;      /* width of the duplicate-search blind indexes */
 };
 
 /* Sets every key to its documented default. */

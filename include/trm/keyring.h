@@ -40,4 +40,15 @@ const unsigned char *trm_keyring_index_root(const struct trm_keyring *kr);
 const unsigned char *trm_keyring_token_key(const struct trm_keyring *kr);
 const unsigned char *trm_keyring_signing_seed(const struct trm_keyring *kr);
 
+/* A key file that trmd follows while it runs: when `trmctl keys rotate` adds a KEK, every
+ * trmd process picks it up within about a second (the file's change time is checked at most
+ * once a second), so new data keys are wrapped under it and re-wrapped ones still open.
+ * Keyrings handed out stay valid until the source is closed. */
+struct trm_keyring_source;
+
+bool trm_keyring_source_open(struct trm_keyring_source **out, const char *path, char *err,
+                             size_t errlen);
+const struct trm_keyring *trm_keyring_source_get(struct trm_keyring_source *src);
+void trm_keyring_source_close(struct trm_keyring_source *src);
+
 #endif

@@ -5,10 +5,14 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "trm/db.h"
+
 struct trm_keyring;
 
 /* Connects with TRM_DATABASE_URL; prints one error line and returns NULL on failure. */
 PGconn *trm_cli_connect(void);
+/* A one-connection pool on TRM_DATABASE_URL (for the stores); NULL after an error line. */
+struct trm_db_pool *trm_cli_pool(void);
 /* Loads the key file named by TRM_KEY_FILE (default var/keys/master.key). */
 struct trm_keyring *trm_cli_keyring(void);
 /* Prints "trmctl: <message>" on stderr and returns 1 (the exit code). */
@@ -19,6 +23,7 @@ bool trm_cli_has(int argc, char **argv, const char *flag);
 
 int trm_cmd_migrate(int argc, char **argv);
 int trm_cmd_keys(int argc, char **argv);
+int trm_cmd_retention(int argc, char **argv);
 /* agency, user, token, bootstrap and demo: argv[0] is the command name. */
 int trm_cmd_directory(int argc, char **argv);
 

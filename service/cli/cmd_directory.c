@@ -11,28 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct trm_db_pool *open_pool(void)
-{
-    const char *url = getenv("TRM_DATABASE_URL");
-    if (url == NULL || *url == '\0') {
-        trm_cli_fail("set TRM_DATABASE_URL to the database connection string");
-        return NULL;
-    }
-    struct trm_db_pool_options o = {.conninfo = url,
-                                    .size = 1,
-                                    .acquire_timeout_ms = 10000,
-                                    .connect_timeout_s = 10,
-                                    .statement_timeout_ms = 60000,
-                                    .tx_max_retries = 5,
-                                    .application_name = "trmctl"};
-    struct trm_db_pool *pool = NULL;
-    if (trm_db_pool_open(&pool, &o) != 0) {
-        trm_cli_fail("out of memory");
-        return NULL;
-    }
-    return pool;
-}
-
 static int db_fail(enum trm_db_status st, const char *what)
 {
     switch (st) {
@@ -322,7 +300,7 @@ static int cmd_demo(struct trm_db_pool *pool)
 
 int trm_cmd_directory(int argc, char **argv)
 {
-    struct trm_db_pool *pool = open_pool();
+    struct trm_db_pool *pool = trm_cli_pool();
     if (pool == NULL)
         return 1;
     int rc;

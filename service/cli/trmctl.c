@@ -20,7 +20,10 @@ struct command {
 
 static const struct command commands[] = {
     {"migrate", trm_cmd_migrate, "migrate [--dir DIR]      apply pending schema migrations"},
-    {"keys", trm_cmd_keys, "keys init FILE           create a new master key file (mode 0600)"},
+    {"keys", trm_cmd_keys,
+     "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
+    {"retention", trm_cmd_retention,
+     "retention run --days N   erase personal data of cases closed more than N days ago"},
     {"agency", trm_cmd_directory, "agency add --name N --country CC --kind K | agency list"},
     {"user", trm_cmd_directory, "user add --agency ID --role R --name N [--cross-border]"},
     {"token", trm_cmd_directory, "token issue --user ID [--expires-days N] | token revoke ID"},
@@ -89,6 +92,28 @@ PGconn *trm_cli_connect(void)
         return NULL;
     }
     return pg;
+}
+
+struct trm_db_pool *trm_cli_pool(void)
+{
+    const char *url = getenv("TRM_DATABASE_URL");
+    if (url == NULL || *url == '\0') {
+        trm_cli_fail("set TRM_DATABASE_URL to the database connection string");
+        return NULL;
+    }
+    struct trm_db_pool_options o = {.conninfo = url,
+                                    .size = 1,
+                                    .acquire_timeout_ms = 10000,
+                                    .connect_timeout_s = 10,
+                                    .statement_timeout_ms = 60000,
+                                    .tx_max_retries = 5,
+                                    .application_name = "trmctl"};
+    struct trm_db_pool *pool = NULL;
+    if (trm_db_pool_open(&pool, &o) != 0) {
+        trm_cli_fail("out of memory");
+        return NULL;
+    }
+    return pool;
 }
 
 struct trm_keyring *trm_cli_keyring(void)

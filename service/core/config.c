@@ -45,6 +45,7 @@ static const struct key keys[] = {
     {"auth_failure_window_s", NUM(auth_failure_window_s, 1, 86400, "300")},
     {"trusted_proxy", STR(trusted_proxy, "")},
     {"token_default_days", NUM(token_default_days, 0, 3650, "90")},
+    {"blind_index_bits", NUM(blind_index_bits, 8, 32, "14")},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

@@ -67,7 +67,7 @@ int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options 
         p->free_list[p->n_free++] = &p->conns[i];
     snprintf(p->options, sizeof p->options,
              "-c statement_timeout=%u -c idle_in_transaction_session_timeout=%u "
-             "-c lock_timeout=%u",
+             "-c lock_timeout=%u -c TimeZone=UTC",
              opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
     snprintf(p->timeout, sizeof p->timeout, "%u", opt->connect_timeout_s);
     pthread_mutex_init(&p->lock, NULL);

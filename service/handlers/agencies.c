@@ -45,7 +45,7 @@ void trm_handle_agencies_list(struct trm_app *app, struct trm_request *req,
     json_t *after = NULL;
     if (!trm_http_query_country(req, res, "country", &x.country) ||
         !trm_http_query_enum(req, res, "kind", trm_agency_kinds, &x.kind) ||
-        !trm_http_page(req, res, app->keys, &x.limit, &after))
+        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
         return;
     for (size_t i = 0; after && i < 3; i++)
         x.after[i] = json_string_value(json_array_get(after, i));
@@ -68,7 +68,7 @@ void trm_handle_agencies_list(struct trm_app *app, struct trm_request *req,
     if (x.n > x.limit) {
         const struct trm_agency *last = &x.rows[shown - 1];
         json_t *key = json_pack("[s, s, s]", last->country, last->name, last->id);
-        next = trm_http_cursor_encode(app->keys, key);
+        next = trm_http_cursor_encode(trm_app_keys(app), key);
         json_decref(key);
     }
     trm_http_list(res, items, next);

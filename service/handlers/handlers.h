@@ -22,6 +22,12 @@ TRM_HANDLER(trm_handle_user_create);
 TRM_HANDLER(trm_handle_user_patch);
 TRM_HANDLER(trm_handle_token_issue);
 TRM_HANDLER(trm_handle_token_revoke);
+TRM_HANDLER(trm_handle_case_create);
+TRM_HANDLER(trm_handle_case_get);
+TRM_HANDLER(trm_handle_case_patch);
+TRM_HANDLER(trm_handle_cases_list);
+TRM_HANDLER(trm_handle_case_search);
+TRM_HANDLER(trm_handle_case_erase);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 

@@ -15,6 +15,12 @@ const struct trm_route trm_routes[] = {
     {"PATCH", "/v1/users/{}", trm_handle_user_patch, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/users/{}/tokens", trm_handle_token_issue, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"DELETE", "/v1/tokens/{}", trm_handle_token_revoke, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"POST", "/v1/cases", trm_handle_case_create, 0, TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases", trm_handle_cases_list, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/search", trm_handle_case_search, 0, TRM_ACT_CASE_READ},
+    {"GET", "/v1/cases/{}", trm_handle_case_get, 0, TRM_ACT_CASE_READ},
+    {"PATCH", "/v1/cases/{}", trm_handle_case_patch, 0, TRM_ACT_CASE_WRITE},
+    {"DELETE", "/v1/cases/{}/personal-data", trm_handle_case_erase, 0, TRM_ACT_CASE_APPROVE},
 };
 
 const size_t trm_routes_count = sizeof trm_routes / sizeof trm_routes[0];

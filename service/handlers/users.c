@@ -35,7 +35,7 @@ void trm_handle_users_list(struct trm_app *app, struct trm_request *req, struct 
     struct user_list x = {0};
     json_t *after = NULL;
     if (!trm_http_query_uuid(req, res, "agency_id", &x.agency_id) ||
-        !trm_http_page(req, res, app->keys, &x.limit, &after))
+        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
         return;
     x.after = after ? json_string_value(json_array_get(after, 0)) : NULL;
     if (after && (x.after == NULL || !trm_uuid_parse(x.after, NULL))) {
@@ -56,7 +56,7 @@ void trm_handle_users_list(struct trm_app *app, struct trm_request *req, struct 
     char *next = NULL;
     if (x.n > x.limit) {
         json_t *key = json_pack("[s]", x.rows[shown - 1].id);
-        next = trm_http_cursor_encode(app->keys, key);
+        next = trm_http_cursor_encode(trm_app_keys(app), key);
         json_decref(key);
     }
     trm_http_list(res, items, next);
@@ -235,7 +235,7 @@ void trm_handle_token_issue(struct trm_app *app, struct trm_request *req, struct
     }
     trm_uuid_v4(x.token_id);
     trm_token_generate(&x.tok);
-    trm_token_hash(trm_keyring_token_key(app->keys), x.tok.verifier, x.hash);
+    trm_token_hash(trm_keyring_token_key(trm_app_keys(app)), x.tok.verifier, x.hash);
     enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, issue_tx, &x);
     if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);

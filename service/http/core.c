@@ -2,6 +2,7 @@
  * request live here once: request id, request hygiene (header counts, conflicting framing
  * headers, path length, body size and type), routing, authentication, security headers. */
 #include "trm/app.h"
+#include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/util.h"
 
@@ -129,8 +130,8 @@ static bool authenticate(struct trm_app *app, struct trm_request *req, struct tr
     char client[64];
     unsigned retry = 0;
     client_address(app, req, client, sizeof client);
-    switch (trm_authn_verify(app->db, app->keys, &limits, trm_request_header(req, "Authorization"),
-                             client, principal, &retry)) {
+    switch (trm_authn_verify(app->db, trm_app_keys(app), &limits,
+                             trm_request_header(req, "Authorization"), client, principal, &retry)) {
     case TRM_AUTHN_OK:
         req->principal = principal;
         return true;
@@ -192,6 +193,11 @@ static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_re
         }
     }
     route->handler(app, req, res);
+}
+
+const struct trm_keyring *trm_app_keys(struct trm_app *app)
+{
+    return trm_keyring_source_get(app->keys);
 }
 
 void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res)

@@ -1,0 +1,134 @@
+/* Case records: the statistical summary (in clear), the person's data by category (sealed
+ * field by field), blind indexes for duplicate search, and the store that keeps them. */
+#ifndef TRM_CASES_H
+#define TRM_CASES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "trm/crypto.h"
+#include "trm/db.h"
+#include "trm/json_spec.h"
+#include "trm/util.h"
+
+#define TRM_CASE_CATEGORIES 5
+extern const char *const trm_case_categories[]; /* NULL-terminated */
+extern const char *const trm_case_sexes[];
+extern const char *const trm_case_age_bands[];
+extern const char *const trm_case_exploitation_forms[];
+
+/* The JSON spec of "person" (every category, every field). */
+extern const struct trm_field trm_person_spec[];
+
+struct trm_case_summary {
+    char id[TRM_UUID_STR_LEN + 1];
+    char reference[24];
+    char country[3];
+    char owner_agency_id[TRM_UUID_STR_LEN + 1];
+    char sex[8];
+    char age_band[8];
+    char citizenship[8];
+    char forms[200]; /* PostgreSQL array text, e.g. {labour,sexual} */
+    char identified_month[8];
+    long version;
+    char created_at[40];
+    char updated_at[40];
+    char erased_at[40]; /* "" when not erased */
+};
+
+/* One sealed field, hex-encoded for the database. */
+struct trm_sealed_field {
+    const char *category, *field;
+    char *hex; /* malloc'd */
+};
+
+struct trm_sealed_person {
+    struct trm_sealed_field fields[32];
+    size_t n;
+    uint32_t index_values[24];
+    int index_kinds[24];
+    size_t n_index;
+};
+
+/* Seals every field of person (validated against trm_person_spec) with dek, and computes the
+ * blind indexes (bits wide). Returns false on an encoding failure. */
+bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, const char *case_id,
+                     unsigned dek_version, json_t *person, unsigned bits,
+                     struct trm_sealed_person *out);
+void trm_sealed_person_free(struct trm_sealed_person *sp);
+/* Opens the sealed fields ({"category.field": hex}) into a person object holding only the
+ * categories in allowed (NULL: all). NULL when any field fails to open. */
+json_t *trm_person_open(const unsigned char *dek, const char *case_id, unsigned dek_version,
+                        json_t *sealed_fields, const char *const *allowed);
+/* Blind index values for a search (name, name + birth year, document number); kinds and
+ * values arrays of at least 3; returns how many. */
+size_t trm_person_search_index(const struct trm_keyring *kr, const char *full_name, long birth_year,
+                               const char *document_number, unsigned bits, int *kinds,
+                               uint32_t *values);
+
+/* The summary as JSON (consumed into the case resource by callers). */
+json_t *trm_case_summary_json(const struct trm_case_summary *s);
+
+struct trm_case_new {
+    const char *id, *country, *sex, *age_band, *citizenship, *month;
+    json_t *forms; /* array of strings */
+    const char *kek_id;
+    const uint8_t *wrapped;
+    const struct trm_sealed_person *person;
+    unsigned bits;
+};
+
+/* Inserts a case (one round trip); fills the summary. INVALID for an unknown country. */
+enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_new *n,
+                                   struct trm_case_summary *out);
+
+struct trm_case_record {
+    struct trm_case_summary summary;
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    unsigned dek_version;
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    bool has_key;
+    json_t *fields; /* {"category.field": hex} */
+};
+
+/* The summary alone (no personal data, not logged). */
+enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
+                                        struct trm_case_summary *out);
+/* Reads a case with its sealed fields, logging the read of personal data (one round trip).
+ * NOT_FOUND when it is not visible. */
+enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
+                                 const char *purpose, struct trm_case_record *out);
+void trm_case_record_free(struct trm_case_record *r);
+
+struct trm_case_filter {
+    const char *owner_agency_id, *citizenship, *exploitation_form, *from, *to;
+    const char *after_created, *after_id;
+    unsigned limit;
+};
+/* Summaries newest first. Fills at most limit rows into out. */
+enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
+                                 struct trm_case_summary *out, unsigned *n);
+/* Cases in scope with any of the blind index values; matches[i] counts the kinds matched. */
+enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
+                                   size_t n_values, unsigned bits, struct trm_case_summary *out,
+                                   int *matches, unsigned cap, unsigned *n);
+
+struct trm_case_change {
+    const char *id;
+    long expected_version;
+    const char *sex, *age_band, *citizenship, *month; /* NULL: unchanged */
+    json_t *forms;                                    /* NULL: unchanged */
+    const struct trm_sealed_person *set;              /* fields to write */
+    const char *const *removed;                       /* "category.field" names, NULL-ended */
+    const struct trm_sealed_person *index;            /* non-NULL: replace the blind indexes */
+    unsigned bits;
+    json_t *changed_names; /* for the timeline (names only) */
+};
+/* Applies a change if the version matches (CONFLICT when it does not), bumping it. */
+enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_change *ch,
+                                   struct trm_case_summary *out);
+/* Erases personal data (NOT_FOUND when not the caller's or already erased). */
+enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason);
+
+#endif

@@ -1,0 +1,32 @@
+/* The JSON shape of a case summary (no personal data). */
+#include "trm/cases.h"
+
+#include <string.h>
+
+/* Parses PostgreSQL's text form of a text[] of plain words, e.g. {labour,sexual}. */
+static json_t *forms_json(const char *text)
+{
+    json_t *arr = json_array();
+    if (text[0] != '{')
+        return arr;
+    char buf[200];
+    trm_strlcpy(buf, text + 1, sizeof buf);
+    char *end = strchr(buf, '}');
+    if (end)
+        *end = '\0';
+    char *save = NULL;
+    for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, json_string(w));
+    return arr;
+}
+
+json_t *trm_case_summary_json(const struct trm_case_summary *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:o}", "id",
+                     s->id, "reference", s->reference, "country", s->country, "owner_agency_id",
+                     s->owner_agency_id, "sex", s->sex, "age_band", s->age_band, "citizenship",
+                     s->citizenship, "exploitation_forms", forms_json(s->forms), "identified_month",
+                     s->identified_month, "version", (json_int_t)s->version, "created_at",
+                     s->created_at, "updated_at", s->updated_at, "personal_data_erased_at",
+                     s->erased_at[0] ? json_string(s->erased_at) : json_null());
+}

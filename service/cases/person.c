@@ -1,0 +1,282 @@
+/* The person's data: which categories and fields exist, how each is sealed (its JSON text,
+ * under the case's data key) and opened, and which blind indexes it feeds. */
+#include "trm/cases.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const trm_case_categories[] = {
+    "identity", "contact", "health", "narrative", "exploitation_details", NULL};
+const char *const trm_case_sexes[] = {"female", "male", "other", "unknown", NULL};
+const char *const trm_case_age_bands[] = {"0-8",   "9-17",  "18-20", "21-23",   "24-26", "27-29",
+                                          "30-38", "39-47", "48+",   "unknown", NULL};
+const char *const trm_case_exploitation_forms[] = {"sexual",
+                                                   "labour",
+                                                   "forced_criminality",
+                                                   "begging",
+                                                   "domestic_servitude",
+                                                   "forced_marriage",
+                                                   "organ_removal",
+                                                   "other",
+                                                   NULL};
+static const char *const document_types[] = {
+    "passport", "id_card", "residence_permit", "travel_document", "birth_certificate",
+    "other",    NULL};
+
+static const struct trm_field document_spec[] = {
+    {.name = "type", .type = TRM_FIELD_ENUM, .required = true, .allowed = document_types},
+    {.name = "number", .type = TRM_FIELD_STRING, .required = true, .max_len = 64, .min_len = 1},
+    {.name = "country", .type = TRM_FIELD_COUNTRY},
+    {0},
+};
+static const struct trm_field identity_spec[] = {
+    {.name = "full_name", .type = TRM_FIELD_STRING, .max_len = 200, .min_len = 1, .nullable = true},
+    {.name = "aliases", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
+    {.name = "date_of_birth", .type = TRM_FIELD_DATE, .nullable = true},
+    {.name = "documents",
+     .type = TRM_FIELD_OBJECT_ARRAY,
+     .max_len = 10,
+     .fields = document_spec,
+     .nullable = true},
+    {0},
+};
+static const struct trm_field contact_spec[] = {
+    {.name = "phone", .type = TRM_FIELD_STRING, .max_len = 40, .min_len = 1, .nullable = true},
+    {.name = "address", .type = TRM_FIELD_STRING, .max_len = 500, .min_len = 1, .nullable = true},
+    {.name = "current_location",
+     .type = TRM_FIELD_STRING,
+     .max_len = 500,
+     .min_len = 1,
+     .nullable = true},
+    {0},
+};
+static const struct trm_field health_spec[] = {
+    {.name = "notes", .type = TRM_FIELD_STRING, .max_len = 5000, .min_len = 1, .nullable = true},
+    {.name = "vulnerabilities", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
+    {0},
+};
+static const struct trm_field narrative_spec[] = {
+    {.name = "statement",
+     .type = TRM_FIELD_STRING,
+     .max_len = 20000,
+     .min_len = 1,
+     .nullable = true},
+    {0},
+};
+static const struct trm_field exploitation_spec[] = {
+    {.name = "recruitment",
+     .type = TRM_FIELD_STRING,
+     .max_len = 5000,
+     .min_len = 1,
+     .nullable = true},
+    {.name = "means_of_control", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
+    {.name = "places", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
+    {.name = "dates", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
+    {0},
+};
+const struct trm_field trm_person_spec[] = {
+    {.name = "identity", .type = TRM_FIELD_OBJECT, .fields = identity_spec},
+    {.name = "contact", .type = TRM_FIELD_OBJECT, .fields = contact_spec},
+    {.name = "health", .type = TRM_FIELD_OBJECT, .fields = health_spec},
+    {.name = "narrative", .type = TRM_FIELD_OBJECT, .fields = narrative_spec},
+    {.name = "exploitation_details", .type = TRM_FIELD_OBJECT, .fields = exploitation_spec},
+    {0},
+};
+
+/* The canonical category and field name strings (static storage). */
+static bool field_names(const char *category, const char *field, const char **cat_out,
+                        const char **field_out)
+{
+    for (const struct trm_field *c = trm_person_spec; c->name; c++) {
+        if (strcmp(c->name, category) != 0)
+            continue;
+        for (const struct trm_field *f = c->fields; f->name; f++) {
+            if (strcmp(f->name, field) == 0) {
+                *cat_out = c->name;
+                *field_out = f->name;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void add_index(struct trm_sealed_person *sp, const struct trm_keyring *kr,
+                      enum trm_blind_kind kind, const char *value, unsigned bits)
+{
+    if (sp->n_index == sizeof sp->index_values / sizeof sp->index_values[0])
+        return;
+    char *norm = trm_normalize(value);
+    if (norm == NULL || norm[0] == '\0') {
+        free(norm);
+        return;
+    }
+    sp->index_kinds[sp->n_index] = kind;
+    sp->index_values[sp->n_index++] = trm_blind_index(kr, kind, norm, bits);
+    sodium_memzero(norm, strlen(norm));
+    free(norm);
+}
+
+/* Name, name with birth year, and each document number. */
+static void index_identity(struct trm_sealed_person *sp, const struct trm_keyring *kr,
+                           json_t *identity, unsigned bits)
+{
+    const char *name = json_string_value(json_object_get(identity, "full_name"));
+    const char *dob = json_string_value(json_object_get(identity, "date_of_birth"));
+    if (name) {
+        add_index(sp, kr, TRM_BLIND_NAME, name, bits);
+        if (dob) {
+            char with_year[260];
+            snprintf(with_year, sizeof with_year, "%s|%.4s", name, dob);
+            add_index(sp, kr, TRM_BLIND_NAME_BIRTH_YEAR, with_year, bits);
+            sodium_memzero(with_year, sizeof with_year);
+        }
+    }
+    size_t i;
+    json_t *doc;
+    json_array_foreach(json_object_get(identity, "documents"), i, doc)
+    {
+        const char *number = json_string_value(json_object_get(doc, "number"));
+        if (number)
+            add_index(sp, kr, TRM_BLIND_DOCUMENT, number, bits);
+    }
+}
+
+bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, const char *case_id,
+                     unsigned dek_version, json_t *person, unsigned bits,
+                     struct trm_sealed_person *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *cat_name;
+    json_t *cat;
+    json_object_foreach(person, cat_name, cat)
+    {
+        const char *field_name;
+        json_t *value;
+        json_object_foreach(cat, field_name, value)
+        {
+            const char *c, *f;
+            if (json_is_null(value) || !field_names(cat_name, field_name, &c, &f) ||
+                out->n == sizeof out->fields / sizeof out->fields[0])
+                continue;
+            char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (text == NULL)
+                return false;
+            size_t len = strlen(text);
+            uint8_t *sealed = malloc(len + TRM_SEAL_OVERHEAD);
+            char *hex = malloc(2 * (len + TRM_SEAL_OVERHEAD) + 1);
+            if (sealed && hex) {
+                trm_field_seal(dek, case_id, c, f, dek_version, (const uint8_t *)text, len, sealed);
+                trm_hex_encode(sealed, len + TRM_SEAL_OVERHEAD, hex);
+                out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
+                hex = NULL;
+            }
+            sodium_memzero(text, len);
+            free(text);
+            free(sealed);
+            free(hex);
+        }
+        if (strcmp(cat_name, "identity") == 0)
+            index_identity(out, kr, cat, bits);
+    }
+    return true;
+}
+
+void trm_sealed_person_free(struct trm_sealed_person *sp)
+{
+    for (size_t i = 0; i < sp->n; i++)
+        free(sp->fields[i].hex);
+    sp->n = 0;
+}
+
+static bool allowed_category(const char *category, const char *const *allowed)
+{
+    if (allowed == NULL)
+        return true;
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(allowed[i], category) == 0)
+            return true;
+    return false;
+}
+
+/* Opens one "category.field" into person. */
+static bool open_field(json_t *person, const unsigned char *dek, const char *case_id,
+                       unsigned dek_version, const char *name, const char *hex,
+                       const char *const *allowed)
+{
+    char category[48];
+    const char *dot = strchr(name, '.');
+    if (dot == NULL || (size_t)(dot - name) >= sizeof category)
+        return false;
+    memcpy(category, name, (size_t)(dot - name));
+    category[dot - name] = '\0';
+    if (!allowed_category(category, allowed))
+        return true;
+    size_t hexlen = strlen(hex);
+    if (hexlen % 2 != 0 || hexlen / 2 < TRM_SEAL_OVERHEAD)
+        return false;
+    size_t n = hexlen / 2;
+    uint8_t *sealed = malloc(n);
+    char *plain = malloc(n - TRM_SEAL_OVERHEAD + 1);
+    bool ok =
+        sealed && plain && trm_hex_decode(hex, sealed, n) &&
+        trm_field_open(dek, case_id, category, dot + 1, dek_version, sealed, n, (uint8_t *)plain);
+    json_t *value = NULL;
+    if (ok) {
+        plain[n - TRM_SEAL_OVERHEAD] = '\0';
+        value = json_loads(plain, JSON_DECODE_ANY, NULL);
+        sodium_memzero(plain, n - TRM_SEAL_OVERHEAD);
+    }
+    free(sealed);
+    free(plain);
+    if (value == NULL)
+        return false;
+    json_t *cat = json_object_get(person, category);
+    if (cat == NULL) {
+        cat = json_object();
+        json_object_set_new(person, category, cat);
+    }
+    json_object_set_new(cat, dot + 1, value);
+    return true;
+}
+
+json_t *trm_person_open(const unsigned char *dek, const char *case_id, unsigned dek_version,
+                        json_t *sealed_fields, const char *const *allowed)
+{
+    json_t *person = json_object();
+    const char *name;
+    json_t *hex;
+    json_object_foreach(sealed_fields, name, hex)
+    {
+        if (!open_field(person, dek, case_id, dek_version, name, json_string_value(hex), allowed)) {
+            json_decref(person);
+            return NULL;
+        }
+    }
+    return person;
+}
+
+size_t trm_person_search_index(const struct trm_keyring *kr, const char *full_name, long birth_year,
+                               const char *document_number, unsigned bits, int *kinds,
+                               uint32_t *values)
+{
+    struct trm_sealed_person sp = {0};
+    if (full_name) {
+        add_index(&sp, kr, TRM_BLIND_NAME, full_name, bits);
+        if (birth_year > 0) {
+            char with_year[260];
+            snprintf(with_year, sizeof with_year, "%s|%04ld", full_name, birth_year);
+            add_index(&sp, kr, TRM_BLIND_NAME_BIRTH_YEAR, with_year, bits);
+            sodium_memzero(with_year, sizeof with_year);
+        }
+    }
+    if (document_number)
+        add_index(&sp, kr, TRM_BLIND_DOCUMENT, document_number, bits);
+    for (size_t i = 0; i < sp.n_index; i++) {
+        kinds[i] = sp.index_kinds[i];
+        values[i] = sp.index_values[i];
+    }
+    return sp.n_index;
+}

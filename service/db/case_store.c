@@ -1,0 +1,374 @@
+/* The case store: cases, their wrapped data keys, sealed fields, blind indexes and first
+ * timeline events. Row-level security decides what the caller sees. */
+#include "trm/cases.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Times as RFC 3339 UTC with microseconds, which is also the cursor's precision. */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define SUMMARY_COLS                                                                               \
+    "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "          \
+    "c.exploitation_forms, to_char(c.identified_month, 'YYYY-MM'), c.version, " TS(                \
+        "c.created_at") ", " TS("c.updated_at") ", coalesce(" TS("c.personal_data_erased_at") ", " \
+                                                                                              "''" \
+                                                                                              ")"
+
+TRM_DB_STMT(stmt_case_create, 15,
+            "SELECT " SUMMARY_COLS " FROM trm_case_create($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10, $11, $12, $13, $14, $15) c");
+TRM_DB_STMT(
+    stmt_case_read, 3,
+    "SELECT id, reference, country, owner_agency_id, sex, age_band, citizenship, "
+    "exploitation_forms, identified_month, version, " TS("created_at") ", " TS(
+        "updated_at") ", coalesce(" TS("personal_data_erased_at") ", ''), "
+                                                                  "kek_id, dek_version, "
+                                                                  "wrapped_dek, fields "
+                                                                  "FROM trm_case_read($1, $2, $3)");
+TRM_DB_STMT(stmt_case_list, 8,
+            "SELECT " SUMMARY_COLS " FROM cases c "
+            "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
+            "AND ($2::text IS NULL OR c.citizenship = $2) "
+            "AND ($3::text IS NULL OR c.exploitation_forms @> ARRAY[$3::text]) "
+            "AND ($4::timestamptz IS NULL OR c.created_at >= $4) "
+            "AND ($5::timestamptz IS NULL OR c.created_at < $5) "
+            "AND ($6::timestamptz IS NULL OR (c.created_at, c.id) < ($6, $7::uuid)) "
+            "ORDER BY c.created_at DESC, c.id DESC LIMIT $8");
+TRM_DB_STMT(stmt_case_search, 4,
+            "SELECT " SUMMARY_COLS ", m.n FROM "
+            "(SELECT b.case_id, count(DISTINCT b.kind) AS n FROM case_blind_index b "
+            " JOIN unnest($1::smallint[], $2::bigint[]) AS q (kind, value) "
+            "   ON b.kind = q.kind AND b.value = q.value AND b.bits = $3 GROUP BY b.case_id) m "
+            "JOIN cases c ON c.id = m.case_id "
+            "ORDER BY m.n DESC, c.created_at DESC LIMIT $4");
+TRM_DB_STMT(stmt_case_bump, 7,
+            "UPDATE cases c SET version = version + 1, updated_at = now(), "
+            "sex = coalesce($3::text, sex), age_band = coalesce($4::text, age_band), "
+            "citizenship = coalesce($5::text, citizenship), "
+            "identified_month = coalesce(($6::text || '-01')::date, identified_month), "
+            "exploitation_forms = coalesce($7::text[], exploitation_forms) "
+            "WHERE id = $1 AND version = $2::integer "
+            "AND ($5::text IS NULL OR $5::text = 'unknown' "
+            "     OR EXISTS (SELECT 1 FROM countries WHERE code = $5::text)) "
+            "RETURNING " SUMMARY_COLS);
+TRM_DB_STMT(stmt_case_summary, 1, "SELECT " SUMMARY_COLS " FROM cases c WHERE c.id = $1");
+TRM_DB_STMT(stmt_case_exists, 1, "SELECT version FROM cases WHERE id = $1");
+TRM_DB_STMT(stmt_field_put, 4,
+            "INSERT INTO case_personal (case_id, category, field, sealed) "
+            "VALUES ($1, $2, $3, decode($4, 'hex')) "
+            "ON CONFLICT (case_id, category, field) DO UPDATE SET sealed = excluded.sealed");
+TRM_DB_STMT(stmt_field_drop, 3,
+            "DELETE FROM case_personal WHERE case_id = $1 AND category = $2 AND field = $3");
+TRM_DB_STMT(stmt_index_clear, 1, "DELETE FROM case_blind_index WHERE case_id = $1");
+TRM_DB_STMT(stmt_index_add, 4,
+            "INSERT INTO case_blind_index (case_id, kind, bits, value) "
+            "SELECT DISTINCT $1::uuid, k, $4::smallint, v "
+            "FROM unnest($2::smallint[], $3::bigint[]) AS u (k, v)");
+TRM_DB_STMT(stmt_case_event, 3,
+            "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
+            "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
+TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
+
+static void copy(char *dst, size_t cap, const PGresult *r, int row, int col)
+{
+    trm_strlcpy(dst, PQgetvalue(r, row, col), cap);
+}
+
+static void summary_from_row(struct trm_case_summary *s, const PGresult *r, int row)
+{
+    copy(s->id, sizeof s->id, r, row, 0);
+    copy(s->reference, sizeof s->reference, r, row, 1);
+    copy(s->country, sizeof s->country, r, row, 2);
+    copy(s->owner_agency_id, sizeof s->owner_agency_id, r, row, 3);
+    copy(s->sex, sizeof s->sex, r, row, 4);
+    copy(s->age_band, sizeof s->age_band, r, row, 5);
+    copy(s->citizenship, sizeof s->citizenship, r, row, 6);
+    copy(s->forms, sizeof s->forms, r, row, 7);
+    copy(s->identified_month, sizeof s->identified_month, r, row, 8);
+    s->version = atol(PQgetvalue(r, row, 9));
+    copy(s->created_at, sizeof s->created_at, r, row, 10);
+    copy(s->updated_at, sizeof s->updated_at, r, row, 11);
+    copy(s->erased_at, sizeof s->erased_at, r, row, 12);
+}
+
+/* A PostgreSQL array literal of plain words (validated enum values or names). */
+static char *words_array(json_t *arr)
+{
+    size_t cap = 2 + json_array_size(arr) * 40, len = 1;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    out[0] = '{';
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *w = json_string_value(v);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", w ? w : "");
+    }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* Appends a quoted or bare element to a growing array literal. */
+struct lit {
+    char *s;
+    size_t len, cap;
+};
+
+static void lit_add(struct lit *l, const char *v)
+{
+    size_t need = strlen(v) + 4;
+    if (l->len + need + 2 > l->cap) {
+        size_t cap = (l->cap + need) * 2 + 64;
+        char *s = realloc(l->s, cap);
+        if (s == NULL)
+            return;
+        l->s = s;
+        l->cap = cap;
+    }
+    if (l->len == 0)
+        l->s[l->len++] = '{';
+    else
+        l->s[l->len++] = ',';
+    l->len += (size_t)snprintf(l->s + l->len, l->cap - l->len, "%s", v);
+    l->s[l->len] = '\0';
+}
+
+static char *lit_end(struct lit *l)
+{
+    if (l->len == 0)
+        return strdup("{}");
+    lit_add(l, "");
+    l->s[l->len - 1] = '}';
+    return l->s;
+}
+
+static void index_literals(const struct trm_sealed_person *p, char **kinds, char **values)
+{
+    struct lit k = {0}, v = {0};
+    char num[24];
+    for (size_t i = 0; p && i < p->n_index; i++) {
+        snprintf(num, sizeof num, "%d", p->index_kinds[i]);
+        lit_add(&k, num);
+        snprintf(num, sizeof num, "%u", p->index_values[i]);
+        lit_add(&v, num);
+    }
+    *kinds = lit_end(&k);
+    *values = lit_end(&v);
+}
+
+enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_new *n,
+                                   struct trm_case_summary *out)
+{
+    struct lit cats = {0}, fields = {0}, sealed = {0};
+    for (size_t i = 0; i < n->person->n; i++) {
+        lit_add(&cats, n->person->fields[i].category);
+        lit_add(&fields, n->person->fields[i].field);
+        lit_add(&sealed, n->person->fields[i].hex);
+    }
+    char *cats_s = lit_end(&cats), *fields_s = lit_end(&fields), *sealed_s = lit_end(&sealed);
+    char *kinds_s, *values_s;
+    index_literals(n->person, &kinds_s, &values_s);
+    char *forms = words_array(n->forms);
+    char month[16], wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1], bits[8];
+    snprintf(month, sizeof month, "%s-01", n->month);
+    snprintf(bits, sizeof bits, "%u", n->bits);
+    trm_hex_encode(n->wrapped, TRM_WRAPPED_DEK_BYTES, wrapped);
+    const char *p[] = {n->id,    n->country, n->sex,    n->age_band, n->citizenship,
+                       forms,    month,      n->kek_id, wrapped,     cats_s,
+                       fields_s, sealed_s,   kinds_s,   values_s,    bits};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_create, p, &st);
+    if (st == TRM_DB_OK && PQntuples(r) == 1)
+        summary_from_row(out, r, 0);
+    else if (st == TRM_DB_OK)
+        st = TRM_DB_ERROR;
+    PQclear(r);
+    free(cats_s);
+    free(fields_s);
+    free(sealed_s);
+    free(kinds_s);
+    free(values_s);
+    free(forms);
+    return st;
+}
+
+enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
+                                        struct trm_case_summary *out)
+{
+    const char *p[] = {id};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_summary, p, &st);
+    if (st == TRM_DB_OK && PQntuples(r) == 0)
+        st = TRM_DB_NOT_FOUND;
+    if (st == TRM_DB_OK)
+        summary_from_row(out, r, 0);
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
+                                 const char *purpose, struct trm_case_record *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p[] = {id, request_id, purpose};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_read, p, &st);
+    if (st == TRM_DB_OK && PQntuples(r) == 0)
+        st = TRM_DB_NOT_FOUND;
+    if (st == TRM_DB_OK) {
+        summary_from_row(&out->summary, r, 0);
+        out->has_key = !PQgetisnull(r, 0, 13);
+        if (out->has_key) {
+            copy(out->kek_id, sizeof out->kek_id, r, 0, 13);
+            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 14));
+            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 15), out->wrapped, sizeof out->wrapped);
+        }
+        out->fields = json_loads(PQgetvalue(r, 0, 16), 0, NULL);
+        if (out->fields == NULL)
+            st = TRM_DB_ERROR;
+    }
+    PQclear(r);
+    return st;
+}
+
+void trm_case_record_free(struct trm_case_record *r)
+{
+    json_decref(r->fields);
+    r->fields = NULL;
+}
+
+enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
+                                 struct trm_case_summary *out, unsigned *n)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%u", f->limit);
+    const char *p[] = {
+        f->owner_agency_id, f->citizenship, f->exploitation_form, f->from, f->to, f->after_created,
+        f->after_id,        limit};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
+    *n = 0;
+    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < f->limit; i++)
+        summary_from_row(&out[(*n)++], r, i);
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
+                                   size_t n_values, unsigned bits, struct trm_case_summary *out,
+                                   int *matches, unsigned cap, unsigned *n)
+{
+    struct trm_sealed_person idx = {.n_index = n_values};
+    for (size_t i = 0; i < n_values && i < 24; i++) {
+        idx.index_kinds[i] = kinds[i];
+        idx.index_values[i] = values[i];
+    }
+    char *kinds_s, *values_s, bits_s[8], limit[16];
+    index_literals(&idx, &kinds_s, &values_s);
+    snprintf(bits_s, sizeof bits_s, "%u", bits);
+    snprintf(limit, sizeof limit, "%u", cap);
+    const char *p[] = {kinds_s, values_s, bits_s, limit};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_search, p, &st);
+    *n = 0;
+    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
+        summary_from_row(&out[*n], r, i);
+        matches[(*n)++] = atoi(PQgetvalue(r, i, 13));
+    }
+    PQclear(r);
+    free(kinds_s);
+    free(values_s);
+    return st;
+}
+
+static enum trm_db_status exec_status(struct trm_db_conn *c, struct trm_db_stmt *stmt,
+                                      const char *const *p)
+{
+    enum trm_db_status st;
+    PQclear(trm_db_exec(c, stmt, p, &st));
+    return st;
+}
+
+/* Writes the changed fields, drops the removed ones, replaces the indexes, notes the event. */
+static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_case_change *ch)
+{
+    enum trm_db_status st = TRM_DB_OK;
+    for (size_t i = 0; st == TRM_DB_OK && ch->set && i < ch->set->n; i++) {
+        const char *p[] = {ch->id, ch->set->fields[i].category, ch->set->fields[i].field,
+                           ch->set->fields[i].hex};
+        st = exec_status(c, &stmt_field_put, p);
+    }
+    for (size_t i = 0; st == TRM_DB_OK && ch->removed && ch->removed[i]; i++) {
+        char category[48];
+        const char *dot = strchr(ch->removed[i], '.');
+        if (dot == NULL || (size_t)(dot - ch->removed[i]) >= sizeof category)
+            continue;
+        memcpy(category, ch->removed[i], (size_t)(dot - ch->removed[i]));
+        category[dot - ch->removed[i]] = '\0';
+        const char *p[] = {ch->id, category, dot + 1};
+        st = exec_status(c, &stmt_field_drop, p);
+    }
+    if (st == TRM_DB_OK && ch->index) {
+        const char *q[] = {ch->id};
+        st = exec_status(c, &stmt_index_clear, q);
+        char *kinds_s, *values_s, bits[8];
+        index_literals(ch->index, &kinds_s, &values_s);
+        snprintf(bits, sizeof bits, "%u", ch->bits);
+        const char *p[] = {ch->id, kinds_s, values_s, bits};
+        if (st == TRM_DB_OK)
+            st = exec_status(c, &stmt_index_add, p);
+        free(kinds_s);
+        free(values_s);
+    }
+    return st;
+}
+
+enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_change *ch,
+                                   struct trm_case_summary *out)
+{
+    char version[24];
+    snprintf(version, sizeof version, "%ld", ch->expected_version);
+    char *forms = ch->forms ? words_array(ch->forms) : NULL;
+    const char *p[] = {ch->id, version, ch->sex, ch->age_band, ch->citizenship, ch->month, forms};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_bump, (const char *const *)p, &st);
+    free(forms);
+    if (st == TRM_DB_OK && PQntuples(r) == 1)
+        summary_from_row(out, r, 0);
+    else if (st == TRM_DB_OK)
+        st = TRM_DB_CONFLICT;
+    PQclear(r);
+    if (st == TRM_DB_CONFLICT) {
+        /* Tell "gone or not yours" (NOT_FOUND) from "changed meanwhile" (CONFLICT). */
+        const char *q[] = {ch->id};
+        r = trm_db_exec(c, &stmt_case_exists, q, &st);
+        st = st != TRM_DB_OK ? st : PQntuples(r) == 0 ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
+        PQclear(r);
+        return st;
+    }
+    if (st == TRM_DB_OK)
+        st = apply_fields(c, ch);
+    if (st == TRM_DB_OK) {
+        json_t *d = json_pack("{s:O}", "fields", ch->changed_names);
+        char *details = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
+        const char *e[] = {ch->id, "fields_changed", details};
+        st = exec_status(c, &stmt_case_event, e);
+        free(details);
+    }
+    return st;
+}
+
+enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason)
+{
+    const char *p[] = {id, reason};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_erase, p, &st);
+    if (st == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] != 't')
+        st = TRM_DB_NOT_FOUND;
+    PQclear(r);
+    return st;
+}

@@ -1,0 +1,72 @@
+/* Data-key rotation and retention queries (see key_store.h). */
+#include "trm/key_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TRM_DB_STMT(stmt_keys_batch, 2,
+            "SELECT case_id, kek_id, encode(wrapped_dek, 'hex') FROM case_keys "
+            "WHERE kek_id <> $1 ORDER BY case_id LIMIT $2 FOR UPDATE SKIP LOCKED");
+TRM_DB_STMT(stmt_keys_store, 3,
+            "UPDATE case_keys SET kek_id = $2, wrapped_dek = decode($3, 'hex') WHERE case_id = $1");
+TRM_DB_STMT(stmt_keys_status, 0,
+            "SELECT kek_id, count(*) FROM case_keys GROUP BY kek_id ORDER BY kek_id");
+TRM_DB_STMT(stmt_retention, 1, "SELECT trm_case_erase_retention($1::integer)");
+
+enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,
+                                       struct trm_wrapped_key *out, unsigned cap, unsigned *n)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%u", cap);
+    const char *p[] = {kek_id, limit};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_keys_batch, p, &st);
+    *n = 0;
+    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
+        struct trm_wrapped_key *k = &out[*n];
+        trm_strlcpy(k->case_id, PQgetvalue(r, i, 0), sizeof k->case_id);
+        trm_strlcpy(k->kek_id, PQgetvalue(r, i, 1), sizeof k->kek_id);
+        if (!trm_hex_decode(PQgetvalue(r, i, 2), k->wrapped, sizeof k->wrapped))
+            st = TRM_DB_ERROR;
+        else
+            (*n)++;
+    }
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrapped_key *k)
+{
+    char hex[2 * TRM_WRAPPED_DEK_BYTES + 1];
+    trm_hex_encode(k->wrapped, sizeof k->wrapped, hex);
+    const char *p[] = {k->case_id, k->kek_id, hex};
+    enum trm_db_status st;
+    PQclear(trm_db_exec(c, &stmt_keys_store, p, &st));
+    return st;
+}
+
+enum trm_db_status trm_keys_status(struct trm_db_conn *c, char **out)
+{
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_keys_status, NULL, &st);
+    size_t cap = 64 + (st == TRM_DB_OK ? (size_t)PQntuples(r) * 64 : 0), len = 0;
+    *out = calloc(1, cap);
+    for (int i = 0; *out && st == TRM_DB_OK && i < PQntuples(r); i++)
+        len += (size_t)snprintf(*out + len, cap - len, "%s\t%s\n", PQgetvalue(r, i, 0),
+                                PQgetvalue(r, i, 1));
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_retention_erase(struct trm_db_conn *c, long days, long *erased)
+{
+    char d[24];
+    snprintf(d, sizeof d, "%ld", days);
+    const char *p[] = {d};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_retention, p, &st);
+    *erased = st == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return st;
+}
