@@ -193,6 +193,7 @@ static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_re
         }
     }
     route->handler(app, req, res);
+    req->principal = NULL; /* it lived in this frame */
 }
 
 const struct trm_keyring *trm_app_keys(struct trm_app *app)

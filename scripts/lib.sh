@@ -1,0 +1,105 @@
+# Shared by scripts/run and scripts/test: package installation and a private PostgreSQL
+# cluster. Sourced, not run.
+
+TRM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Installs the packages of scripts/packages.txt that are not installed yet.
+trm_ensure_packages() {
+    local missing=() pkg
+    while read -r pkg; do
+        pkg=${pkg%%#*}
+        pkg=${pkg//[[:space:]]/}
+        [ -n "$pkg" ] || continue
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$pkg")
+    done <"$TRM_ROOT/scripts/packages.txt"
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "missing packages (${missing[*]}) and no sudo: install them as root"
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        die "apt-get install failed"
+}
+
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+trm_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+trm_as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# trm_pg_init DATA SOCKDIR: a new cluster (trust on its private socket only).
+trm_pg_init() {
+    local data=$1 sock=$2
+    mkdir -p "$data" "$sock"
+    chmod 700 "$data" "$sock"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres "$data" "$sock"
+        runuser -u postgres -- test -x "$data" ||
+            die "the postgres user cannot reach $data: move the checkout to a directory others can enter"
+    fi
+    trm_as_pg "$PGBIN/initdb" -D "$data" -U "$(trm_pg_user)" -A trust --encoding=UTF8 \
+        --locale=C.UTF-8 >/dev/null || die "initdb failed"
+}
+
+# trm_pg_start DATA SOCKDIR PORT LOG [LISTEN]: start and wait until ready.
+trm_pg_start() {
+    local data=$1 sock=$2 port=$3 log=$4 listen=${5:-}
+    touch "$log" 2>/dev/null || true
+    [ "$(id -u)" -eq 0 ] && chown postgres "$log"
+    trm_as_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 60 \
+        -o "-k $sock -p $port -c listen_addresses='$listen' -c fsync=${TRM_PG_FSYNC:-on}" \
+        start >/dev/null || { tail -n 20 "$log" >&2; die "PostgreSQL did not start"; }
+}
+
+trm_pg_stop() {
+    local data=$1
+    [ -f "$data/postmaster.pid" ] || return 0
+    trm_as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# trm_pg_bootstrap SOCKDIR PORT: the two roles and the database (idempotent).
+trm_pg_bootstrap() {
+    local sock=$1 port=$2 super
+    super=$(trm_pg_user)
+    local psql=("$PGBIN/psql" -h "$sock" -p "$port" -U "$super" -v ON_ERROR_STOP=1 -q)
+    trm_as_pg "${psql[@]}" -d postgres >/dev/null <<'SQL' || die "creating roles failed"
+SELECT 'CREATE ROLE trm_owner LOGIN'
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trm_owner') \gexec
+SELECT 'CREATE ROLE trm_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION'
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trm_app') \gexec
+SELECT 'CREATE DATABASE trm OWNER trm_owner'
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'trm') \gexec
+REVOKE ALL ON DATABASE trm FROM PUBLIC;
+GRANT CONNECT ON DATABASE trm TO trm_owner, trm_app;
+SQL
+    trm_as_pg "${psql[@]}" -d trm >/dev/null <<'SQL' || die "preparing the database failed"
+ALTER SCHEMA public OWNER TO trm_owner;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO trm_app;
+SQL
+}
+
+# A TCP port nobody listens on.
+trm_free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        ss -ltnH "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return 0; }
+    done
+    die "no free port found"
+}
