@@ -35,6 +35,8 @@ struct trm_case_summary {
     char created_at[40];
     char updated_at[40];
     char erased_at[40]; /* "" when not erased */
+    char sop_id[TRM_UUID_STR_LEN + 1];
+    char tracks[1024]; /* JSON: {"main": {"state", "phase", "entered_at", "due_at"}, ...} */
 };
 
 /* One sealed field, hex-encoded for the database. */
@@ -103,6 +105,8 @@ void trm_case_record_free(struct trm_case_record *r);
 
 struct trm_case_filter {
     const char *owner_agency_id, *citizenship, *exploitation_form, *from, *to;
+    const char *state; /* main track state */
+    bool overdue;      /* a deadline on any track has passed */
     const char *after_created, *after_id;
     unsigned limit;
 };
@@ -130,5 +134,16 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
                                    struct trm_case_summary *out);
 /* Erases personal data (NOT_FOUND when not the caller's or already erased). */
 enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason);
+
+/* The data key of a case, unwrapped into guarded memory (trm_dek_free it); NULL when the
+ * case has none (erased) or it does not unwrap. *status says which. */
+unsigned char *trm_case_dek(struct trm_db_conn *c, const struct trm_keyring *kr,
+                            const char *case_id, unsigned *dek_version, enum trm_db_status *status);
+/* Seals any JSON value under a case's key as hex (malloc'd), bound to category and name. */
+char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *category,
+                    const char *name, unsigned dek_version, json_t *value);
+/* Opens what trm_seal_json sealed; NULL when it does not open. */
+json_t *trm_open_json(const unsigned char *dek, const char *case_id, const char *category,
+                      const char *name, unsigned dek_version, const char *hex);
 
 #endif

@@ -49,6 +49,9 @@ bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res
 bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
                             const char *name, const char **out);
 
+/* The version named by If-Match ("N" as our ETags are); -1 when absent, -2 when it names
+ * no version. */
+long trm_http_if_match(const struct trm_request *req);
 /* Reads the Idempotency-Key header (1..200 visible ASCII characters) and hashes the request;
  * answers 400 for a malformed key. */
 bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,

@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"migrate", trm_cmd_migrate, "migrate [--dir DIR]      apply pending schema migrations"},
     {"keys", trm_cmd_keys,
      "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
+    {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},
     {"retention", trm_cmd_retention,
      "retention run --days N   erase personal data of cases closed more than N days ago"},
     {"agency", trm_cmd_directory, "agency add --name N --country CC --kind K | agency list"},

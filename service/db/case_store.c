@@ -8,25 +8,27 @@
 
 /* Times as RFC 3339 UTC with microseconds, which is also the cursor's precision. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define SUMMARY_COLS                                                                               \
-    "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "          \
-    "c.exploitation_forms, to_char(c.identified_month, 'YYYY-MM'), c.version, " TS(                \
-        "c.created_at") ", " TS("c.updated_at") ", coalesce(" TS("c.personal_data_erased_at") ", " \
-                                                                                              "''" \
-                                                                                              ")"
+/* clang-format off */
+#define SUMMARY_COLS                                                                        \
+    "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "   \
+    "c.exploitation_forms, to_char(c.identified_month, 'YYYY-MM'), c.version, "             \
+    TS("c.created_at") ", " TS("c.updated_at") ", "                                         \
+    "coalesce(" TS("c.personal_data_erased_at") ", ''), "                                   \
+    "coalesce(c.sop_id::text, ''), trm_case_tracks(c.id)"
+/* clang-format on */
 
 TRM_DB_STMT(stmt_case_create, 15,
             "SELECT " SUMMARY_COLS " FROM trm_case_create($1, $2, $3, $4, $5, $6, $7, $8, $9, "
             "$10, $11, $12, $13, $14, $15) c");
-TRM_DB_STMT(
-    stmt_case_read, 3,
-    "SELECT id, reference, country, owner_agency_id, sex, age_band, citizenship, "
-    "exploitation_forms, identified_month, version, " TS("created_at") ", " TS(
-        "updated_at") ", coalesce(" TS("personal_data_erased_at") ", ''), "
-                                                                  "kek_id, dek_version, "
-                                                                  "wrapped_dek, fields "
-                                                                  "FROM trm_case_read($1, $2, $3)");
-TRM_DB_STMT(stmt_case_list, 8,
+/* clang-format off */
+TRM_DB_STMT(stmt_case_read, 3,
+            "SELECT id, reference, country, owner_agency_id, sex, age_band, citizenship, "
+            "exploitation_forms, identified_month, version, " TS("created_at") ", "
+            TS("updated_at") ", coalesce(" TS("personal_data_erased_at") ", ''), "
+            "coalesce(sop_id::text, ''), trm_case_tracks(id), "
+            "kek_id, dek_version, wrapped_dek, fields FROM trm_case_read($1, $2, $3)");
+/* clang-format on */
+TRM_DB_STMT(stmt_case_list, 10,
             "SELECT " SUMMARY_COLS " FROM cases c "
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
             "AND ($2::text IS NULL OR c.citizenship = $2) "
@@ -34,6 +36,10 @@ TRM_DB_STMT(stmt_case_list, 8,
             "AND ($4::timestamptz IS NULL OR c.created_at >= $4) "
             "AND ($5::timestamptz IS NULL OR c.created_at < $5) "
             "AND ($6::timestamptz IS NULL OR (c.created_at, c.id) < ($6, $7::uuid)) "
+            "AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM case_tracks t WHERE t.case_id = c.id "
+            "     AND t.track = 'main' AND t.state = $9)) "
+            "AND ($10::boolean IS NOT TRUE OR EXISTS (SELECT 1 FROM case_tracks t "
+            "     WHERE t.case_id = c.id AND t.due_at < now())) "
             "ORDER BY c.created_at DESC, c.id DESC LIMIT $8");
 TRM_DB_STMT(stmt_case_search, 4,
             "SELECT " SUMMARY_COLS ", m.n FROM "
@@ -90,6 +96,8 @@ static void summary_from_row(struct trm_case_summary *s, const PGresult *r, int 
     copy(s->created_at, sizeof s->created_at, r, row, 10);
     copy(s->updated_at, sizeof s->updated_at, r, row, 11);
     copy(s->erased_at, sizeof s->erased_at, r, row, 12);
+    copy(s->sop_id, sizeof s->sop_id, r, row, 13);
+    copy(s->tracks, sizeof s->tracks, r, row, 14);
 }
 
 /* A PostgreSQL array literal of plain words (validated enum values or names). */
@@ -220,13 +228,13 @@ enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const ch
         st = TRM_DB_NOT_FOUND;
     if (st == TRM_DB_OK) {
         summary_from_row(&out->summary, r, 0);
-        out->has_key = !PQgetisnull(r, 0, 13);
+        out->has_key = !PQgetisnull(r, 0, 15);
         if (out->has_key) {
-            copy(out->kek_id, sizeof out->kek_id, r, 0, 13);
-            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 14));
-            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 15), out->wrapped, sizeof out->wrapped);
+            copy(out->kek_id, sizeof out->kek_id, r, 0, 15);
+            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 16));
+            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 17), out->wrapped, sizeof out->wrapped);
         }
-        out->fields = json_loads(PQgetvalue(r, 0, 16), 0, NULL);
+        out->fields = json_loads(PQgetvalue(r, 0, 18), 0, NULL);
         if (out->fields == NULL)
             st = TRM_DB_ERROR;
     }
@@ -245,9 +253,16 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
 {
     char limit[16];
     snprintf(limit, sizeof limit, "%u", f->limit);
-    const char *p[] = {
-        f->owner_agency_id, f->citizenship, f->exploitation_form, f->from, f->to, f->after_created,
-        f->after_id,        limit};
+    const char *p[] = {f->owner_agency_id,
+                       f->citizenship,
+                       f->exploitation_form,
+                       f->from,
+                       f->to,
+                       f->after_created,
+                       f->after_id,
+                       limit,
+                       f->state,
+                       f->overdue ? "t" : NULL};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
     *n = 0;
@@ -276,7 +291,7 @@ enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, cons
     *n = 0;
     for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
         summary_from_row(&out[*n], r, i);
-        matches[(*n)++] = atoi(PQgetvalue(r, i, 13));
+        matches[(*n)++] = atoi(PQgetvalue(r, i, 15));
     }
     PQclear(r);
     free(kinds_s);

@@ -193,7 +193,8 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     }
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return TRM_DB_RETRY;
-    if (strcmp(state, "23505") == 0)
+    /* 23505: unique violation; TR409: a rule of ours refused the change (RAISE in SQL). */
+    if (strcmp(state, "23505") == 0 || strcmp(state, "TR409") == 0)
         return TRM_DB_CONFLICT;
     if (strcmp(state, "23514") == 0 || strcmp(state, "23503") == 0)
         return TRM_DB_INVALID;

@@ -212,22 +212,6 @@ TRM_HANDLER(trm_handle_case_get)
     trm_case_record_free(&x.rec);
 }
 
-/* "If-Match: "N"" to N; -1 when absent, -2 when malformed. */
-static long if_match(const struct trm_request *req)
-{
-    const char *v = trm_request_header(req, "If-Match");
-    if (v == NULL)
-        return -1;
-    long n;
-    char digits[24];
-    size_t len = strlen(v);
-    if (len < 3 || len > 22 || v[0] != '"' || v[len - 1] != '"')
-        return -2;
-    memcpy(digits, v + 1, len - 2);
-    digits[len - 2] = '\0';
-    return trm_parse_long(digits, 1, 1000000000L, &n) ? n : -2;
-}
-
 /* RFC 7396 merge patch of patch into target (both objects). */
 static void merge_patch(json_t *target, json_t *patch)
 {
@@ -438,7 +422,7 @@ TRM_HANDLER(trm_handle_case_patch)
     json_t *doc = NULL;
     if (!trm_http_uuid_param(req, res, 0, id))
         return;
-    x.version = if_match(req);
+    x.version = trm_http_if_match(req);
     if (x.version == -1) {
         trm_response_problem(res, req, TRM_E_PRECONDITION_REQUIRED,
                              "Send If-Match with the case's ETag.");
@@ -503,7 +487,16 @@ TRM_HANDLER(trm_handle_cases_list)
     x->f.from = trm_request_query(req, "from");
     x->f.to = trm_request_query(req, "to");
     x->f.citizenship = trm_request_query(req, "citizenship");
-    if (trm_http_query_uuid(req, res, "agency_id", &x->f.owner_agency_id) &&
+    x->f.state = trm_request_query(req, "state");
+    const char *overdue = trm_request_query(req, "overdue");
+    x->f.overdue = overdue && strcmp(overdue, "true") == 0;
+    if (overdue && !x->f.overdue && strcmp(overdue, "false") != 0)
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "overdue must be true or false.");
+    if (x->f.state &&
+        (strlen(x->f.state) > 47 ||
+         strspn(x->f.state, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(x->f.state)))
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "state must be a state name.");
+    if (res->status == 0 && trm_http_query_uuid(req, res, "agency_id", &x->f.owner_agency_id) &&
         trm_http_query_enum(req, res, "exploitation_form", trm_case_exploitation_forms,
                             &x->f.exploitation_form) &&
         trm_http_page(req, res, trm_app_keys(app), &x->f.limit, &after)) {

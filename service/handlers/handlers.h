@@ -28,6 +28,19 @@ TRM_HANDLER(trm_handle_case_patch);
 TRM_HANDLER(trm_handle_cases_list);
 TRM_HANDLER(trm_handle_case_search);
 TRM_HANDLER(trm_handle_case_erase);
+TRM_HANDLER(trm_handle_sops_list);
+TRM_HANDLER(trm_handle_sop_get);
+TRM_HANDLER(trm_handle_sop_create);
+TRM_HANDLER(trm_handle_case_transitions);
+TRM_HANDLER(trm_handle_case_transition);
+TRM_HANDLER(trm_handle_consent_create);
+TRM_HANDLER(trm_handle_consent_withdraw);
+TRM_HANDLER(trm_handle_consents_list);
+TRM_HANDLER(trm_handle_assessment_create);
+TRM_HANDLER(trm_handle_assessments_list);
+TRM_HANDLER(trm_handle_guardian_create);
+TRM_HANDLER(trm_handle_guardians_list);
+TRM_HANDLER(trm_handle_case_events);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 

@@ -21,6 +21,20 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/cases/{}", trm_handle_case_get, 0, TRM_ACT_CASE_READ},
     {"PATCH", "/v1/cases/{}", trm_handle_case_patch, 0, TRM_ACT_CASE_WRITE},
     {"DELETE", "/v1/cases/{}/personal-data", trm_handle_case_erase, 0, TRM_ACT_CASE_APPROVE},
+    {"GET", "/v1/cases/{}/transitions", trm_handle_case_transitions, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/{}/transitions", trm_handle_case_transition, 0, TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases/{}/consents", trm_handle_consents_list, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/{}/consents", trm_handle_consent_create, 0, TRM_ACT_CASE_WRITE},
+    {"POST", "/v1/cases/{}/consents/{}/withdraw", trm_handle_consent_withdraw, 0,
+     TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases/{}/assessments", trm_handle_assessments_list, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/{}/assessments", trm_handle_assessment_create, 0, TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases/{}/guardians", trm_handle_guardians_list, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/{}/guardians", trm_handle_guardian_create, 0, TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases/{}/events", trm_handle_case_events, 0, TRM_ACT_CASE_READ},
+    {"GET", "/v1/sops", trm_handle_sops_list, 0, TRM_ACT_DIRECTORY_READ},
+    {"POST", "/v1/sops", trm_handle_sop_create, 0, TRM_ACT_SOP_MANAGE},
+    {"GET", "/v1/sops/{}", trm_handle_sop_get, 0, TRM_ACT_DIRECTORY_READ},
 };
 
 const size_t trm_routes_count = sizeof trm_routes / sizeof trm_routes[0];

@@ -255,3 +255,18 @@ void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_res
     trm_response_problem(res, req, TRM_E_IDEMPOTENCY_MISMATCH,
                          "This Idempotency-Key was already used with a different request.");
 }
+
+long trm_http_if_match(const struct trm_request *req)
+{
+    const char *v = trm_request_header(req, "If-Match");
+    long n;
+    char digits[24];
+    size_t len = v ? strlen(v) : 0;
+    if (v == NULL)
+        return -1;
+    if (len < 3 || len > 22 || v[0] != '"' || v[len - 1] != '"')
+        return -2;
+    memcpy(digits, v + 1, len - 2);
+    digits[len - 2] = '\0';
+    return trm_parse_long(digits, 1, 1000000000L, &n) ? n : -2;
+}

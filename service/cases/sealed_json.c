@@ -1,0 +1,69 @@
+/* Sealed JSON values beyond the person's fields: timeline notes, assessment details,
+ * guardians. Same data key and associated data scheme as the case fields. */
+#include "trm/cases.h"
+#include "trm/workflow.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned char *trm_case_dek(struct trm_db_conn *c, const struct trm_keyring *kr,
+                            const char *case_id, unsigned *dek_version, enum trm_db_status *status)
+{
+    struct trm_case_key key;
+    *status = trm_case_key_get(c, case_id, &key);
+    if (*status != TRM_DB_OK)
+        return NULL;
+    unsigned char *dek = trm_dek_alloc();
+    if (dek == NULL ||
+        !trm_dek_unwrap(kr, case_id, key.kek_id, key.wrapped, sizeof key.wrapped, dek)) {
+        trm_dek_free(dek);
+        *status = TRM_DB_ERROR;
+        return NULL;
+    }
+    *dek_version = key.dek_version;
+    return dek;
+}
+
+char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *category,
+                    const char *name, unsigned dek_version, json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL)
+        return NULL;
+    size_t n = strlen(text);
+    uint8_t *sealed = malloc(n + TRM_SEAL_OVERHEAD);
+    char *hex = malloc(2 * (n + TRM_SEAL_OVERHEAD) + 1);
+    if (sealed && hex) {
+        trm_field_seal(dek, case_id, category, name, dek_version, (const uint8_t *)text, n, sealed);
+        trm_hex_encode(sealed, n + TRM_SEAL_OVERHEAD, hex);
+    } else {
+        free(hex);
+        hex = NULL;
+    }
+    sodium_memzero(text, n);
+    free(text);
+    free(sealed);
+    return hex;
+}
+
+json_t *trm_open_json(const unsigned char *dek, const char *case_id, const char *category,
+                      const char *name, unsigned dek_version, const char *hex)
+{
+    size_t len = hex ? strlen(hex) : 0;
+    if (len % 2 != 0 || len / 2 < TRM_SEAL_OVERHEAD)
+        return NULL;
+    size_t n = len / 2;
+    uint8_t *sealed = malloc(n);
+    char *plain = malloc(n - TRM_SEAL_OVERHEAD + 1);
+    json_t *value = NULL;
+    if (sealed && plain && trm_hex_decode(hex, sealed, n) &&
+        trm_field_open(dek, case_id, category, name, dek_version, sealed, n, (uint8_t *)plain)) {
+        plain[n - TRM_SEAL_OVERHEAD] = '\0';
+        value = json_loads(plain, JSON_DECODE_ANY, NULL);
+        sodium_memzero(plain, n - TRM_SEAL_OVERHEAD);
+    }
+    free(sealed);
+    free(plain);
+    return value;
+}
