@@ -48,7 +48,8 @@ enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *
                                              const struct trm_sop_transition *t, json_t *details,
                                              const char *sealed_note_hex);
 
-/* The case's wrapped data key, for sealing new personal data (NOT_FOUND once erased). */
+/* The case's wrapped data key, for sealing new personal data: NOT_FOUND when the case is
+ * not visible, REFUSED when its personal data was erased. */
 struct trm_case_key {
     char kek_id[40];
     unsigned dek_version;

@@ -25,15 +25,16 @@ TRM_DB_STMT(stmt_facts, 2, "SELECT trm_case_facts($1, $2)");
 TRM_DB_STMT(stmt_transition, 8,
             "SELECT trm_case_transition($1, $2::integer, $3, $4, $5, $6::boolean, $7::jsonb, $8)");
 TRM_DB_STMT(stmt_case_key, 1,
-            "SELECT kek_id, dek_version, encode(wrapped_dek, 'hex') FROM case_keys "
-            "WHERE case_id = $1");
+            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex') FROM cases c "
+            "LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
 #define CONSENT_JSON                                                                               \
     "jsonb_build_object('id', id, 'case_id', case_id, 'kind', kind, 'categories', categories, "    \
     "'recipients', jsonb_build_object('agency_ids', recipient_agency_ids, 'countries', "           \
     "recipient_countries), 'given_at', " TS("given_at") ", 'expires_at', " TS(                     \
         "expires_at") ", 'withdrawn_at', " TS("withdrawn_at") ", 'recorded_by', recorded_by, "     \
-                                                              "'recorded_at', " TS("recorded_at") ")"
-TRM_DB_STMT(stmt_consent_insert, 7,
+                                                              "'recorded_at', " TS(                \
+                                                                  "recorded_at") ")"
+TRM_DB_STMT(stmt_consent_insert, 8,
             "WITH c AS (INSERT INTO consents (id, case_id, kind, categories, "
             "recipient_agency_ids, recipient_countries, given_at, expires_at, recorded_by) "
             "SELECT $1, $2, $3, $4::text[], $5::uuid[], $6::text[], $7::timestamptz, "
@@ -314,6 +315,8 @@ enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
     PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
     if (s == TRM_DB_OK && PQntuples(r) == 0)
         s = TRM_DB_NOT_FOUND;
+    else if (s == TRM_DB_OK && PQgetisnull(r, 0, 0))
+        s = TRM_DB_REFUSED;
     if (s == TRM_DB_OK) {
         trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 0), sizeof out->kek_id);
         out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 1));

@@ -252,7 +252,7 @@ static enum trm_db_status seal_record(struct trm_db_conn *c, struct sealed_recor
     enum trm_db_status st;
     unsigned char *dek = trm_case_dek(c, r->keys, r->case_id, &version, &st);
     if (dek == NULL) {
-        r->needs_key = st == TRM_DB_NOT_FOUND;
+        r->needs_key = st == TRM_DB_REFUSED;
         return r->needs_key ? TRM_DB_REFUSED : st;
     }
     r->hex = trm_seal_json(dek, r->case_id, r->category, r->id, version, r->value);
@@ -406,7 +406,7 @@ static enum trm_db_status open_items(struct trm_db_conn *c, struct opened_list *
     unsigned version = 0;
     enum trm_db_status st;
     unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
-    if (dek == NULL && st != TRM_DB_NOT_FOUND)
+    if (dek == NULL && st != TRM_DB_REFUSED)
         return st;
     bool opened = false;
     size_t i;

@@ -99,7 +99,7 @@ static enum trm_db_status seal_note(struct trm_db_conn *c, struct step *x, char 
     enum trm_db_status st;
     unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
     if (dek == NULL) {
-        x->needs_key = st == TRM_DB_NOT_FOUND;
+        x->needs_key = st == TRM_DB_REFUSED;
         return x->needs_key ? TRM_DB_REFUSED : st;
     }
     trm_uuid_v4(note_id);

@@ -1,0 +1,532 @@
+/* The SOP engine end to end: a full lifecycle with proceedings in parallel, each guard
+ * blocking until met, a child's return, country-specific deadlines, concurrent steps on one
+ * case, consents, the timeline, overdue cases and SOP loading over HTTP. */
+#define _XOPEN_SOURCE 700 /* strptime */
+#include "check_run.h"
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct trmd srv;
+static char admin[128], agency[37], worker[128], coord[128];
+
+static void setup(void)
+{
+    char user[37];
+    h_trmd_start(&srv, NULL);
+    h_admin(admin, "SE");
+    h_agency(&srv, admin, "SE", "social_services", agency);
+    h_user(&srv, admin, agency, "caseworker", false, user, worker);
+    h_user(&srv, admin, agency, "coordinator", false, user, coord);
+}
+
+static void teardown(void)
+{
+    h_trmd_stop(&srv);
+}
+
+static void new_case(const char *country, const char *age_band, char id[37])
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"country\": \"%s\", \"sex\": \"female\", \"age_band\": \"%s\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-10\", \"person\": {\"identity\": {\"full_name\": "
+             "\"Lifecycle Person\"}}}",
+             country, age_band);
+    struct h_resp r;
+    h_api(&srv, worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create case");
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "presumed");
+    ck_assert_ptr_nonnull(h_str(&r, "sop_id"));
+    h_resp_free(&r);
+}
+
+static long version_of(const char *id)
+{
+    char path[128];
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "read case");
+    long v = (long)json_integer_value(json_object_get(r.json, "version"));
+    h_resp_free(&r);
+    return v;
+}
+
+/* Takes a step; returns the status, and the response in out when given. */
+static long step(const char *token, const char *id, const char *transition, const char *extra,
+                 struct h_resp *out)
+{
+    char path[128], body[1024], match[48];
+    snprintf(path, sizeof path, "/v1/cases/%s/transitions", id);
+    snprintf(body, sizeof body, "{\"transition\": \"%s\"%s%s}", transition, extra ? ", " : "",
+             extra ? extra : "");
+    snprintf(match, sizeof match, "If-Match: \"%ld\"", version_of(id));
+    const char *hdr[] = {match, NULL};
+    struct h_resp r;
+    h_api(&srv, token, "POST", path, body, hdr, &r);
+    long status = r.status;
+    if (out)
+        *out = r;
+    else
+        h_resp_free(&r);
+    return status;
+}
+
+static void record(const char *id, const char *what, const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/cases/%s/%s", id, what);
+    struct h_resp r;
+    h_api(&srv, worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, what);
+    h_resp_free(&r);
+}
+
+static bool unmet_has(const struct h_resp *r, const char *guard)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(r->json, "unmet"), i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(u, "guard")), guard) == 0)
+            return true;
+    }
+    return false;
+}
+
+static const char *main_state(const struct h_resp *r)
+{
+    return json_string_value(json_object_get(r->json, "state"));
+}
+
+START_TEST(full_lifecycle_with_parallel_proceedings)
+{
+    char id[37], path[160];
+    new_case("SE", "24-26", id);
+    struct h_resp r;
+    /* The options say what is missing, in words. */
+    snprintf(path, sizeof path, "/v1/cases/%s/transitions", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "options");
+    bool seen = false;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "name")), "start_reflection") == 0) {
+            seen = true;
+            ck_assert(json_is_false(json_object_get(it, "allowed")));
+            ck_assert_int_eq(json_array_size(json_object_get(it, "unmet")), 2);
+        }
+    }
+    ck_assert(seen);
+    h_resp_free(&r);
+
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, &r), 409);
+    h_assert_problem(&r, 409, "conflict");
+    ck_assert(unmet_has(&r, "consent") && unmet_has(&r, "assessment"));
+    h_resp_free(&r);
+    record(id, "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, &r), 409);
+    ck_assert(!unmet_has(&r, "consent") && unmet_has(&r, "assessment"));
+    h_resp_free(&r);
+    record(id, "assessments",
+           "{\"kind\": \"risk\", \"outcome\": \"high\", \"details\": \"Sentinel risk detail\"}");
+    ck_assert_int_eq(step(worker, id, "start_reflection", "\"note\": \"Moved to shelter\"", &r),
+                     200);
+    ck_assert_str_eq(main_state(&r), "reflection");
+    ck_assert_ptr_nonnull(h_str(&r, "due_at"));
+    h_resp_free(&r);
+
+    /* Proceedings run in parallel and never gate assistance. */
+    ck_assert_int_eq(step(worker, id, "open_investigation", NULL, NULL), 200);
+
+    /* The reflection period: a caseworker waits; a coordinator may override with a reason. */
+    ck_assert_int_eq(step(worker, id, "identify", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "min_time_in_state"));
+    h_resp_free(&r);
+    ck_assert_int_eq(step(coord, id, "identify", NULL, NULL), 409);
+    ck_assert_int_eq(
+        step(coord, id, "identify", "\"override_reason\": \"formal identification complete\"", &r),
+        200);
+    ck_assert_str_eq(main_state(&r), "identified");
+    h_resp_free(&r);
+
+    ck_assert_int_eq(step(worker, id, "start_assistance", NULL, NULL), 409);
+    record(id, "assessments", "{\"kind\": \"needs\", \"outcome\": \"urgent\"}");
+    ck_assert_int_eq(step(worker, id, "start_assistance", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "prepare_return", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "consent") && unmet_has(&r, "assessment"));
+    h_resp_free(&r);
+    record(id, "consents", "{\"kind\": \"return\", \"given_at\": \"2026-11-01\"}");
+    record(id, "assessments", "{\"kind\": \"return_risk\", \"outcome\": \"low\"}");
+    ck_assert_int_eq(step(worker, id, "prepare_return", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "return", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "start_reintegration", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "prosecute", NULL, NULL), 409); /* no consent yet */
+    record(id, "consents", "{\"kind\": \"proceedings\", \"given_at\": \"2026-11-02\"}");
+    ck_assert_int_eq(step(worker, id, "prosecute", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "close", NULL, NULL), 409); /* coordinators close */
+    ck_assert_int_eq(step(coord, id, "close", NULL, &r), 200);
+    ck_assert_str_eq(main_state(&r), "closed");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(r.json, "tracks"), "proceedings"), "state")),
+        "prosecution");
+    h_resp_free(&r);
+    ck_assert_int_eq(step(worker, id, "conclude_proceedings", NULL, NULL), 200);
+
+    /* The timeline: every step, names not values; the note opens for the reader. */
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "events");
+    int transitions = 0;
+    bool note_seen = false;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "kind")), "transition") == 0)
+            transitions++;
+        json_t *note = json_object_get(it, "note");
+        if (note && json_is_object(note))
+            note_seen = note_seen || strcmp(json_string_value(json_object_get(note, "note")),
+                                            "Moved to shelter") == 0;
+    }
+    ck_assert_int_eq(transitions, 10);
+    ck_assert(note_seen);
+    ck_assert_ptr_null(strstr(r.body, "sealed"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/assessments", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "Sentinel risk detail"));
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(child_return_needs_best_interests)
+{
+    char id[37];
+    new_case("SE", "9-17", id);
+    struct h_resp r;
+    record(id, "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+    record(id, "assessments", "{\"kind\": \"risk\", \"outcome\": \"medium\"}");
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "guardian_if_child"));
+    h_resp_free(&r);
+    record(id, "guardians",
+           "{\"name\": \"Guardian Name\", \"appointed_by\": \"District court\", "
+           "\"appointed_on\": \"2026-10-03\"}");
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, NULL), 200);
+    ck_assert_int_eq(step(coord, id, "identify", "\"override_reason\": \"identified\"", NULL), 200);
+    record(id, "assessments", "{\"kind\": \"needs\", \"outcome\": \"urgent\"}");
+    ck_assert_int_eq(step(worker, id, "start_assistance", NULL, NULL), 200);
+    record(id, "consents", "{\"kind\": \"return\", \"given_at\": \"2026-11-01\"}");
+    record(id, "assessments", "{\"kind\": \"return_risk\", \"outcome\": \"low\"}");
+    ck_assert_int_eq(step(worker, id, "prepare_return", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "best_interests_if_child"));
+    h_resp_free(&r);
+    record(id, "assessments",
+           "{\"kind\": \"best_interests\", \"outcome\": \"return_not_in_best_interests\"}");
+    ck_assert_int_eq(step(worker, id, "prepare_return", NULL, NULL), 409);
+    record(id, "assessments",
+           "{\"kind\": \"best_interests\", \"outcome\": \"return_in_best_interests\"}");
+    ck_assert_int_eq(step(worker, id, "prepare_return", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "return", NULL, NULL), 200);
+}
+END_TEST
+
+static time_t parse_time(const char *s)
+{
+    struct tm tm = {0};
+    ck_assert_ptr_nonnull(strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm));
+    return timegm(&tm);
+}
+
+static time_t reflection_due(const char *country)
+{
+    char id[37];
+    new_case(country, "30-38", id);
+    record(id, "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+    record(id, "assessments", "{\"kind\": \"risk\", \"outcome\": \"low\"}");
+    struct h_resp r;
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, &r), 200);
+    time_t due = parse_time(json_string_value(
+        json_object_get(json_object_get(json_object_get(r.json, "tracks"), "main"), "due_at")));
+    h_resp_free(&r);
+    return due;
+}
+
+START_TEST(country_sops_set_their_own_deadlines)
+{
+    time_t now = time(NULL);
+    time_t se = reflection_due("SE"), ca = reflection_due("CA");
+    ck_assert_int_ge(se - now, 30 * 86400 - 120);
+    ck_assert_int_le(se - now, 30 * 86400 + 120);
+    ck_assert_int_ge(ca - now, 180 * 86400 - 120);
+    ck_assert_int_le(ca - now, 180 * 86400 + 120);
+}
+END_TEST
+
+struct racer {
+    const char *id;
+    long version;
+    long status;
+};
+
+static void *race(void *arg)
+{
+    struct racer *x = arg;
+    char path[128], match[48];
+    snprintf(path, sizeof path, "/v1/cases/%s/transitions", x->id);
+    snprintf(match, sizeof match, "If-Match: \"%ld\"", x->version);
+    const char *hdr[] = {match, NULL};
+    struct h_resp r;
+    h_api(&srv, coord, "POST", path, "{\"transition\": \"not_identified\"}", hdr, &r);
+    x->status = r.status;
+    h_resp_free(&r);
+    return NULL;
+}
+
+START_TEST(concurrent_steps_one_wins)
+{
+    char id[37];
+    new_case("SE", "30-38", id);
+    long v = version_of(id);
+    pthread_t th[50];
+    struct racer rc[50];
+    for (int i = 0; i < 50; i++) {
+        rc[i] = (struct racer){id, v, 0};
+        pthread_create(&th[i], NULL, race, &rc[i]);
+    }
+    int won = 0, lost = 0;
+    for (int i = 0; i < 50; i++) {
+        pthread_join(th[i], NULL);
+        won += rc[i].status == 200;
+        lost += rc[i].status == 409 || rc[i].status == 412;
+    }
+    ck_assert_int_eq(won, 1);
+    ck_assert_int_eq(lost, 49);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
+    struct h_resp r;
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    int n = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r.json, "items"), i, it) n +=
+        strcmp(json_string_value(json_object_get(it, "kind")), "transition") == 0;
+    ck_assert_int_eq(n, 1);
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(consents_are_checked_and_withdrawn)
+{
+    char id[37], path[200];
+    new_case("SE", "30-38", id);
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    static const char *const bad[] = {
+        "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\"}",
+        "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": "
+        "[\"identity\"]}",
+        "{\"kind\": \"assistance\", \"given_at\": \"2099-01-01\"}",
+        "{\"kind\": \"assistance\", \"given_at\": \"yesterday\"}",
+        "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\", \"expires_at\": \"2026-10-01\"}",
+        "{\"kind\": \"telepathy\", \"given_at\": \"2026-10-02\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        h_api(&srv, worker, "POST", path, bad[i], NULL, &r);
+        ck_assert_msg(r.status == 400, "case %zu: %ld", i, r.status);
+        h_resp_free(&r);
+    }
+    h_api(&srv, worker, "POST", path,
+          "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02T10:00:00Z\", \"categories\": "
+          "[\"identity\", \"contact\"], \"recipients\": {\"countries\": [\"PH\"]}}",
+          NULL, &r);
+    h_expect(&r, 201, "data sharing consent");
+    char cid[37];
+    snprintf(cid, sizeof cid, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    h_api(&srv, worker, "POST", path, "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}",
+          NULL, &r);
+    char assist[37];
+    snprintf(assist, sizeof assist, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    record(id, "assessments", "{\"kind\": \"risk\", \"outcome\": \"low\"}");
+    /* Withdrawn, the assistance consent no longer satisfies the guard. */
+    snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", id, assist);
+    h_api(&srv, worker, "POST", path, "{\"reason\": \"changed her mind\"}", NULL, &r);
+    h_expect(&r, 200, "withdraw");
+    ck_assert_ptr_nonnull(h_str(&r, "withdrawn_at"));
+    h_resp_free(&r);
+    h_api(&srv, worker, "POST", path, "{\"reason\": \"again\"}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "consent"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 2);
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(overdue_cases_are_listed)
+{
+    char id[37];
+    new_case("SE", "30-38", id);
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {id};
+    PQclear(PQexecParams(pg,
+                         "UPDATE case_tracks SET due_at = now() - interval '1 hour' "
+                         "WHERE case_id = $1 AND track = 'main'",
+                         1, NULL, p, NULL, NULL, 0));
+    PQfinish(pg);
+    struct h_resp r;
+    h_api(&srv, worker, "GET", "/v1/cases?overdue=true&limit=100", NULL, NULL, &r);
+    h_expect(&r, 200, "overdue");
+    ck_assert_ptr_nonnull(strstr(r.body, id));
+    h_resp_free(&r);
+    h_api(&srv, worker, "GET", "/v1/cases?state=reflection&limit=100", NULL, NULL, &r);
+    ck_assert_ptr_null(strstr(r.body, id));
+    h_resp_free(&r);
+    h_api(&srv, worker, "GET", "/v1/cases?overdue=maybe", NULL, NULL, &r);
+    h_assert_problem(&r, 400, "invalid_parameter");
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(sops_over_http)
+{
+    struct h_resp r;
+    h_api(&srv, worker, "GET", "/v1/sops", NULL, NULL, &r);
+    h_expect(&r, 200, "sops");
+    ck_assert_int_ge(json_array_size(json_object_get(r.json, "items")), 4);
+    char path[80];
+    snprintf(path, sizeof path, "/v1/sops/%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "id")));
+    h_resp_free(&r);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "sop");
+    ck_assert(json_is_object(json_object_get(r.json, "document")));
+    h_resp_free(&r);
+    const char *broken = "{\"code\": \"broken\", \"version\": 1, \"country\": null, \"title\": "
+                         "\"x\", \"tracks\": [{\"name\": \"main\", \"initial\": \"a\", \"states\": "
+                         "[{\"name\": \"a\", \"phase\": \"identification\"}]}], "
+                         "\"transitions\": [{\"name\": \"go\", \"track\": \"main\", \"from\": "
+                         "[\"a\"], \"to\": \"b\", \"roles\": [\"wizard\"]}]}";
+    h_api(&srv, worker, "POST", "/v1/sops", broken, NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    h_api(&srv, admin, "POST", "/v1/sops", broken, NULL, &r);
+    h_assert_problem(&r, 400, "validation_failed");
+    ck_assert_int_ge(json_array_size(json_object_get(r.json, "errors")), 3);
+    h_resp_free(&r);
+    char *doc = NULL;
+    FILE *f = fopen(TRM_SOURCE_DIR "/config/sops/trm-eu.json", "r");
+    size_t len = 0;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ne(getdelim(&doc, &len, '\0', f), -1);
+    fclose(f);
+    h_api(&srv, admin, "POST", "/v1/sops", doc, NULL, &r);
+    h_assert_problem(&r, 409, "conflict"); /* that version exists already */
+    h_resp_free(&r);
+    free(doc);
+}
+END_TEST
+
+/* Who may do what on a case owned by agency A: its caseworker and coordinator, an auditor
+ * and an admin of A, and a caseworker of another agency (who must not learn it exists). */
+START_TEST(case_authorization_matrix)
+{
+    char id[37], user[37], auditor[128], other_agency[37], other[128];
+    h_user(&srv, admin, agency, "auditor", false, user, auditor);
+    h_agency(&srv, admin, "SE", "ngo", other_agency);
+    h_user(&srv, admin, other_agency, "caseworker", false, user, other);
+    new_case("SE", "30-38", id);
+    const char *who[] = {worker, coord, auditor, admin, other};
+    struct {
+        const char *method, *suffix, *body;
+        long expect[5];
+    } rows[] = {
+        {"GET", "", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/transitions", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/events", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/consents", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/assessments", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/guardians", NULL, {200, 200, 403, 403, 404}},
+        {"POST",
+         "/consents",
+         "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}",
+         {201, 201, 403, 403, 404}},
+        {"POST",
+         "/assessments",
+         "{\"kind\": \"risk\", \"outcome\": \"low\"}",
+         {201, 201, 403, 403, 404}},
+        {"POST",
+         "/guardians",
+         "{\"name\": \"G\", \"appointed_by\": \"Court\", \"appointed_on\": \"2026-10-01\"}",
+         {201, 201, 403, 403, 404}},
+        {"PATCH", "", "{\"sex\": \"female\"}", {200, 200, 403, 403, 404}},
+        {"POST",
+         "/transitions",
+         "{\"transition\": \"open_investigation\"}",
+         {200, 409, 403, 403, 404}},
+        {"DELETE", "/personal-data", "{\"reason\": \"test\"}", {403, 200, 403, 403, 403}},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        for (int k = 0; k < 5; k++) {
+            char path[200], match[48];
+            snprintf(path, sizeof path, "/v1/cases/%s%s", id, rows[i].suffix);
+            snprintf(match, sizeof match, "If-Match: \"%ld\"", version_of(id));
+            const char *hdr[] = {match, NULL};
+            struct h_resp r;
+            h_api(&srv, who[k], rows[i].method, path, rows[i].body, hdr, &r);
+            char what[200];
+            snprintf(what, sizeof what, "%s %s as #%d", rows[i].method, rows[i].suffix, k);
+            h_expect(&r, rows[i].expect[k], what);
+            h_resp_free(&r);
+        }
+    }
+    /* Lists and search: the other agency gets 200 with nothing of A's. */
+    struct h_resp r;
+    h_api(&srv, other, "GET", "/v1/cases?limit=100", NULL, NULL, &r);
+    h_expect(&r, 200, "list as other agency");
+    ck_assert_ptr_null(strstr(r.body, id));
+    h_resp_free(&r);
+    h_api(&srv, auditor, "GET", "/v1/cases", NULL, NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    h_api(&srv, admin, "POST", "/v1/cases/search", "{\"full_name\": \"x\"}", NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("lifecycle");
+    TCase *tc = tcase_create("lifecycle");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, full_lifecycle_with_parallel_proceedings);
+    tcase_add_test(tc, child_return_needs_best_interests);
+    tcase_add_test(tc, country_sops_set_their_own_deadlines);
+    tcase_add_test(tc, concurrent_steps_one_wins);
+    tcase_add_test(tc, consents_are_checked_and_withdrawn);
+    tcase_add_test(tc, overdue_cases_are_listed);
+    tcase_add_test(tc, sops_over_http);
+    tcase_add_test(tc, case_authorization_matrix);
+    suite_add_tcase(s, tc);
+    return trm_check_run(s, true);
+}
