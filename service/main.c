@@ -6,6 +6,7 @@
 #include "trm/db.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
+#include "trm/maintenance.h"
 #include "trm/server.h"
 
 #include <signal.h>
@@ -90,11 +91,13 @@ static int serve(struct trm_config *cfg)
     trm_log_fields(TRM_LOG_INFO, "started",
                    json_pack("{s:s, s:s, s:i, s:i}", "version", TRM_VERSION, "listen", cfg->listen,
                              "port", (int)trm_server_port(srv), "schema", TRM_SCHEMA_VERSION));
+    struct trm_maintenance *maintenance = trm_maintenance_start(&app);
     int sig = 0;
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
     atomic_store(&app.stopping, true);
     trm_server_stop(srv, 10000);
+    trm_maintenance_stop(maintenance);
     trm_db_pool_close(app.db);
     trm_keyring_source_close(keys);
     trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");

@@ -23,11 +23,14 @@ struct trm_config {
     long db_connect_timeout_s;
     long statement_timeout_ms;
     long tx_max_retries;
-    long auth_failure_limit;    /* failed authentications per client and window */
-    long auth_failure_window_s; /* the rate-limit window */
-    char trusted_proxy[64];     /* address whose X-Forwarded-For is believed */
-    long token_default_days;    /* expiry of tokens issued without expires_days */
-    long blind_index_bits;      /* width of the duplicate-search blind indexes */
+    long auth_failure_limit;       /* failed authentications per client and window */
+    long auth_failure_window_s;    /* the rate-limit window */
+    char trusted_proxy[64];        /* address whose X-Forwarded-For is believed */
+    long token_default_days;       /* expiry of tokens issued without expires_days */
+    long blind_index_bits;         /* width of the duplicate-search blind indexes */
+    long checkpoint_every_entries; /* sign a handover-log checkpoint after this many entries */
+    long checkpoint_every_s;       /* ... or when the last one is this old */
+    long maintenance_interval_ms;  /* how often trmd expires offers and signs checkpoints */
 };
 
 /* Sets every key to its documented default. */

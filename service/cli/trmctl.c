@@ -22,6 +22,8 @@ static const struct command commands[] = {
     {"migrate", trm_cmd_migrate, "migrate [--dir DIR]      apply pending schema migrations"},
     {"keys", trm_cmd_keys,
      "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
+    {"verify-log", trm_cmd_verify_log,
+     "verify-log FILE --public-key HEX   verify an exported handover log offline"},
     {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},
     {"retention", trm_cmd_retention,
      "retention run --days N   erase personal data of cases closed more than N days ago"},

@@ -46,6 +46,9 @@ static const struct key keys[] = {
     {"trusted_proxy", STR(trusted_proxy, "")},
     {"token_default_days", NUM(token_default_days, 0, 3650, "90")},
     {"blind_index_bits", NUM(blind_index_bits, 8, 32, "14")},
+    {"checkpoint_every_entries", NUM(checkpoint_every_entries, 1, 1000000, "100")},
+    {"checkpoint_every_s", NUM(checkpoint_every_s, 1, 86400, "60")},
+    {"maintenance_interval_ms", NUM(maintenance_interval_ms, 100, 600000, "2000")},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

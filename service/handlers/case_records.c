@@ -6,6 +6,7 @@
 #include "trm/cases.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
+#include "trm/referrals.h"
 #include "trm/sop.h"
 #include "trm/workflow.h"
 
@@ -152,6 +153,9 @@ static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
     struct withdraw_args *x = arg;
     json_decref(x->out);
     enum trm_db_status st = trm_consent_withdraw(c, x->case_id, x->id, x->reason, &x->out);
+    /* Referrals resting on this consent lose access now: each is a handover entry. */
+    if (st == TRM_DB_OK)
+        st = trm_consent_withdrawn_handovers(c, x->id);
     if (st == TRM_DB_OK) {
         json_t *d =
             json_pack("{s:s, s:O}", "consent_id", x->id, "kind", json_object_get(x->out, "kind"));

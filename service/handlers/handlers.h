@@ -41,6 +41,17 @@ TRM_HANDLER(trm_handle_assessments_list);
 TRM_HANDLER(trm_handle_guardian_create);
 TRM_HANDLER(trm_handle_guardians_list);
 TRM_HANDLER(trm_handle_case_events);
+TRM_HANDLER(trm_handle_referral_create);
+TRM_HANDLER(trm_handle_referral_get);
+TRM_HANDLER(trm_handle_referrals_list);
+TRM_HANDLER(trm_handle_referral_accept);
+TRM_HANDLER(trm_handle_referral_decline);
+TRM_HANDLER(trm_handle_referral_withdraw);
+TRM_HANDLER(trm_handle_handovers_list);
+TRM_HANDLER(trm_handle_handovers_verify);
+TRM_HANDLER(trm_handle_handovers_export);
+TRM_HANDLER(trm_handle_signing_key);
+TRM_HANDLER(trm_handle_case_access_log);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 

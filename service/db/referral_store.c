@@ -1,0 +1,244 @@
+/* The referral and handover-log store (see referrals.h). */
+#include "trm/referrals.h"
+#include "trm/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const trm_referral_kinds[] = {"referral", "transfer", NULL};
+const char *const trm_legal_bases[] = {"consent", "vital_interest", "legal_obligation", NULL};
+const char *const trm_handling_codes[] = {"H0", "H1", "H2", "H3", NULL};
+const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* clang-format off */
+#define REFERRAL_JSON                                                                      \
+    "jsonb_build_object('id', r.id, 'case_id', r.case_id, 'kind', r.kind, "               \
+    "'from_agency_id', r.from_agency_id, 'from_agency_name', fa.name, "                   \
+    "'to_agency_id', r.to_agency_id, 'to_agency_name', ta.name, "                         \
+    "'from_country', r.from_country, 'to_country', r.to_country, 'purpose', r.purpose, "  \
+    "'urgency', r.urgency, 'categories', r.categories, 'legal_basis', r.legal_basis, "    \
+    "'handling_code', r.handling_code, 'consent_id', r.consent_id, 'flagged', r.flagged, " \
+    "'summary', jsonb_build_object('sex', r.sex, 'age_band', r.age_band, "                \
+    "  'citizenship', r.citizenship), 'status', r.status, "                               \
+    "'created_at', " TS("r.created_at") ", 'expires_at', " TS("r.expires_at") ", "       \
+    "'answered_at', " TS("r.answered_at") ")"
+#define ENTRY_JSON                                                                         \
+    "jsonb_build_object('type', 'entry', 'seq', seq, 'at', at, 'case_id', case_id, "      \
+    "'referral_id', referral_id, 'action', action, 'from_agency_id', from_agency_id, "    \
+    "'to_agency_id', to_agency_id, 'from_country', from_country, 'to_country', "          \
+    "to_country, 'actor_user_id', actor_user_id, 'categories', categories, "              \
+    "'legal_basis', legal_basis, 'handling_code', handling_code, 'consent_id', "          \
+    "consent_id, 'prev_hash', encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex'))"
+/* clang-format on */
+
+TRM_DB_STMT(stmt_offer, 13,
+            "SELECT to_jsonb(trm_referral_offer($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, "
+            "$10::uuid, $11::integer, $12, $13))");
+TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
+TRM_DB_STMT(stmt_referral_get, 1,
+            "SELECT " REFERRAL_JSON
+            " FROM referrals r JOIN agencies fa ON fa.id = r.from_agency_id "
+            "JOIN agencies ta ON ta.id = r.to_agency_id WHERE r.id = $1");
+TRM_DB_STMT(
+    stmt_referral_list, 5,
+    "SELECT coalesce(jsonb_agg(j ORDER BY created_at DESC, id DESC), '[]') FROM ("
+    "SELECT " REFERRAL_JSON " AS j, r.created_at, r.id FROM referrals r "
+    "JOIN agencies fa ON fa.id = r.from_agency_id JOIN agencies ta ON ta.id = r.to_agency_id "
+    "WHERE (CASE WHEN $1::boolean THEN r.to_agency_id ELSE r.from_agency_id END) = "
+    "  trm_ctx_agency() AND ($2::text IS NULL OR r.status = $2) "
+    "AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid)) "
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
+TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
+TRM_DB_STMT(stmt_consent_withdrawn, 1, "SELECT trm_consent_withdrawn($1)");
+TRM_DB_STMT(stmt_handover_list, 8,
+            "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') FROM ("
+            "SELECT * FROM handover_log WHERE seq > $7::bigint "
+            "AND ($1::uuid IS NULL OR case_id = $1) "
+            "AND ($2::uuid IS NULL OR $2 IN (from_agency_id, to_agency_id)) "
+            "AND ($3::text IS NULL OR $3 IN (from_country, to_country)) "
+            "AND ($4::text IS NULL OR action = $4) "
+            "AND ($5::timestamptz IS NULL OR at::timestamptz >= $5) "
+            "AND ($6::timestamptz IS NULL OR at::timestamptz < $6) "
+            "ORDER BY seq LIMIT $8::integer) e");
+TRM_DB_STMT(stmt_chain, 2,
+            "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') "
+            "FROM trm_handover_chain($1::bigint, $2::integer)");
+TRM_DB_STMT(stmt_checkpoints, 2,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('type', 'checkpoint', 'seq', seq, "
+            "'head_hash', encode(head_hash, 'hex'), 'at', at, 'key_id', key_id, 'signature', "
+            "encode(signature, 'hex')) ORDER BY seq), '[]') FROM (SELECT * FROM "
+            "handover_checkpoints WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer) k");
+TRM_DB_STMT(stmt_head, 0,
+            "SELECT h.seq, encode(h.hash, 'hex'), coalesce(k.seq, 0), "
+            "coalesce(floor(extract(epoch FROM now() - k.at::timestamptz))::bigint, -1) "
+            "FROM handover_head h LEFT JOIN LATERAL (SELECT seq, at FROM handover_checkpoints "
+            "ORDER BY seq DESC LIMIT 1) k ON true");
+TRM_DB_STMT(stmt_checkpoint_add, 5,
+            "INSERT INTO handover_checkpoints (seq, head_hash, at, key_id, signature) "
+            "VALUES ($1::bigint, decode($2, 'hex'), $3, $4, decode($5, 'hex')) "
+            "ON CONFLICT (seq) DO NOTHING");
+TRM_DB_STMT(stmt_access_for_case, 1,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('at', " TS(
+                "a.at") ", 'user_id', "
+                        "a.user_id, 'agency_id', a.agency_id, 'country', a.country, 'categories', "
+                        "a.categories, 'purpose', a.purpose, 'request_id', a.request_id) ORDER BY "
+                        "a.id), '[]') "
+                        "FROM access_log a WHERE a.case_id = $1");
+
+static enum trm_db_status json_cell(struct trm_db_conn *c, struct trm_db_stmt *st,
+                                    const char *const *p, json_t **out)
+{
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, st, p, &s);
+    *out = NULL;
+    if (s == TRM_DB_OK && (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)))
+        s = TRM_DB_NOT_FOUND;
+    if (s == TRM_DB_OK && (*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL)
+        s = TRM_DB_ERROR;
+    PQclear(r);
+    return s;
+}
+
+static char *words(json_t *arr)
+{
+    size_t cap = 3 + json_array_size(arr) * 40, len = 1, i;
+    char *out = malloc(cap);
+    json_t *v;
+    if (out == NULL)
+        return NULL;
+    out[0] = '{';
+    json_array_foreach(arr, i, v) len += (size_t)snprintf(
+        out + len, cap - len, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "");
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
+                                      json_t **unmet)
+{
+    char hours[24], *cats = words(o->categories);
+    snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
+    const char *p[] = {o->id,      o->case_id,     o->to_agency_id, o->kind,          o->purpose,
+                       o->urgency, cats,           o->legal_basis,  o->handling_code, o->consent_id,
+                       hours,      o->sealed_note, o->sealed_reason};
+    enum trm_db_status s = json_cell(c, &stmt_offer, p, unmet);
+    free(cats);
+    return s;
+}
+
+enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, const char *action,
+                                       const char *reason, char outcome[24])
+{
+    const char *p[] = {id, action, reason};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_answer, p, &s);
+    if (s == TRM_DB_OK)
+        trm_strlcpy(outcome, PQgetvalue(r, 0, 0), 24);
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_referral_get(struct trm_db_conn *c, const char *id, json_t **out)
+{
+    const char *p[] = {id};
+    return json_cell(c, &stmt_referral_get, p, out);
+}
+
+enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const char *status,
+                                     const char *before_created, const char *before_id,
+                                     unsigned limit, json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%u", limit);
+    const char *p[] = {incoming ? "t" : "f", status, before_created, before_id, lim};
+    return json_cell(c, &stmt_referral_list, p, out);
+}
+
+enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n)
+{
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_expire, NULL, &s);
+    *n = s == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_consent_withdrawn_handovers(struct trm_db_conn *c, const char *consent_id)
+{
+    const char *p[] = {consent_id};
+    enum trm_db_status s;
+    PQclear(trm_db_exec(c, &stmt_consent_withdrawn, p, &s));
+    return s;
+}
+
+enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
+                                     json_t **out)
+{
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%lld", f->after_seq);
+    snprintf(lim, sizeof lim, "%u", f->limit);
+    const char *p[] = {f->case_id, f->agency_id, f->country, f->action, f->from, f->to, after, lim};
+    return json_cell(c, &stmt_handover_list, p, out);
+}
+
+enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
+                                      json_t **out)
+{
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%lld", after_seq);
+    snprintf(lim, sizeof lim, "%u", limit);
+    const char *p[] = {after, lim};
+    return json_cell(c, &stmt_chain, p, out);
+}
+
+enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long after_seq,
+                                            unsigned limit, json_t **out)
+{
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%lld", after_seq);
+    snprintf(lim, sizeof lim, "%u", limit);
+    const char *p[] = {after, lim};
+    return json_cell(c, &stmt_checkpoints, p, out);
+}
+
+enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
+                                     uint8_t hash[TRM_HASH_BYTES], long long *checkpoint_seq,
+                                     long *checkpoint_age_s)
+{
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_head, NULL, &s);
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        *seq = atoll(PQgetvalue(r, 0, 0));
+        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_HASH_BYTES))
+            s = TRM_DB_ERROR;
+        *checkpoint_seq = atoll(PQgetvalue(r, 0, 2));
+        *checkpoint_age_s = atol(PQgetvalue(r, 0, 3));
+    } else if (s == TRM_DB_OK) {
+        s = TRM_DB_ERROR;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,
+                                               const uint8_t hash[TRM_HASH_BYTES], const char *at,
+                                               const char *key_id,
+                                               const uint8_t sig[TRM_SIGNATURE_BYTES])
+{
+    char s[24], h[2 * TRM_HASH_BYTES + 1], g[2 * TRM_SIGNATURE_BYTES + 1];
+    snprintf(s, sizeof s, "%lld", seq);
+    trm_hex_encode(hash, TRM_HASH_BYTES, h);
+    trm_hex_encode(sig, TRM_SIGNATURE_BYTES, g);
+    const char *p[] = {s, h, at, key_id, g};
+    enum trm_db_status st;
+    PQclear(trm_db_exec(c, &stmt_checkpoint_add, p, &st));
+    return st;
+}
+
+enum trm_db_status trm_access_log_for_case(struct trm_db_conn *c, const char *case_id, json_t **out)
+{
+    const char *p[] = {case_id};
+    return json_cell(c, &stmt_access_for_case, p, out);
+}

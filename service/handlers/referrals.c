@@ -1,0 +1,333 @@
+/* /v1/cases/{id}/referrals and /v1/referrals: offering a case to another agency (in this
+ * country or another), the recipient's inbox, and the answers. The recipient sees a minimal
+ * summary before accepting, then exactly the offered categories while the consent stands. */
+#include "handlers.h"
+
+#include "trm/cases.h"
+#include "trm/http_util.h"
+#include "trm/keyring.h"
+#include "trm/referrals.h"
+#include "trm/workflow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* In words a caseworker understands. */
+static const struct {
+    const char *code, *guard, *message;
+} unmet_words[] = {
+    {"personal_data_erased", "erased",
+     "The case's personal data is erased: nothing can be shared."},
+    {"recipient", "recipient", "The recipient is not an active agency other than yours."},
+    {"consent_missing", "consent",
+     "A data-sharing consent of this case must be named (consent_id)."},
+    {"consent_not_in_force", "consent",
+     "The consent was withdrawn, has expired or is not yet given."},
+    {"consent_categories", "consent", "The consent does not cover every category offered."},
+    {"consent_recipient", "consent", "The consent does not cover this agency or its country."},
+    {"reason", "reason", "Without consent, give the reason for sharing."},
+    {"vital_interest_role", "vital_interest", "Sharing for a vital interest needs a coordinator."},
+};
+
+static json_t *unmet_json(json_t *codes)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(codes, i, c)
+    {
+        for (size_t k = 0; k < sizeof unmet_words / sizeof unmet_words[0]; k++)
+            if (strcmp(json_string_value(c), unmet_words[k].code) == 0)
+                json_array_append_new(out, json_pack("{s:s, s:s}", "guard", unmet_words[k].guard,
+                                                     "message", unmet_words[k].message));
+    }
+    return out;
+}
+
+struct offer_args {
+    struct trm_referral_offer o;
+    const char *note, *reason;
+    const struct trm_keyring *keys;
+    json_t *unmet, *out;
+    bool needs_key;
+};
+
+/* Seals free text under the case key (NULL text: nothing to seal). */
+static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer_args *x, const char *text,
+                                    const char *name, char **hex)
+{
+    *hex = NULL;
+    if (text == NULL)
+        return TRM_DB_OK;
+    unsigned version = 0;
+    enum trm_db_status st;
+    unsigned char *dek = trm_case_dek(c, x->keys, x->o.case_id, &version, &st);
+    if (dek == NULL) {
+        x->needs_key = st == TRM_DB_REFUSED;
+        return x->needs_key ? TRM_DB_REFUSED : st;
+    }
+    json_t *v = json_string(text);
+    *hex = trm_seal_json(dek, x->o.case_id, "referrals", name, version, v);
+    json_decref(v);
+    trm_dek_free(dek);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+}
+
+static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
+{
+    struct offer_args *x = arg;
+    json_decref(x->unmet);
+    json_decref(x->out);
+    x->unmet = x->out = NULL;
+    char *note = NULL, *reason = NULL, name[80];
+    snprintf(name, sizeof name, "%s.note", x->o.id);
+    enum trm_db_status st = seal_text(c, x, x->note, name, &note);
+    snprintf(name, sizeof name, "%s.reason", x->o.id);
+    if (st == TRM_DB_OK)
+        st = seal_text(c, x, x->reason, name, &reason);
+    x->o.sealed_note = note;
+    x->o.sealed_reason = reason;
+    if (st == TRM_DB_OK)
+        st = trm_referral_offer(c, &x->o, &x->unmet);
+    if (st == TRM_DB_OK && json_array_size(x->unmet) > 0)
+        st = TRM_DB_REFUSED;
+    if (st == TRM_DB_OK)
+        st = trm_referral_get(c, x->o.id, &x->out);
+    free(note);
+    free(reason);
+    return st;
+}
+
+TRM_HANDLER(trm_handle_referral_create)
+{
+    char case_id[37], id[37], location[80];
+    struct offer_args x = {.keys = trm_app_keys(app)};
+    x.o.expires_in_hours = 72;
+    x.o.urgency = "routine";
+    const struct trm_field spec[] = {
+        {.name = "to_agency_id",
+         .type = TRM_FIELD_UUID,
+         .dest = &x.o.to_agency_id,
+         .required = true},
+        {.name = "kind",
+         .type = TRM_FIELD_ENUM,
+         .dest = &x.o.kind,
+         .required = true,
+         .allowed = trm_referral_kinds},
+        {.name = "purpose",
+         .type = TRM_FIELD_STRING,
+         .dest = &x.o.purpose,
+         .required = true,
+         .max_len = 300},
+        {.name = "categories",
+         .type = TRM_FIELD_ENUM_ARRAY,
+         .dest = &x.o.categories,
+         .required = true,
+         .max_len = 5,
+         .allowed = trm_case_categories},
+        {.name = "legal_basis",
+         .type = TRM_FIELD_ENUM,
+         .dest = &x.o.legal_basis,
+         .required = true,
+         .allowed = trm_legal_bases},
+        {.name = "handling_code",
+         .type = TRM_FIELD_ENUM,
+         .dest = &x.o.handling_code,
+         .required = true,
+         .allowed = trm_handling_codes},
+        {.name = "consent_id", .type = TRM_FIELD_UUID, .dest = &x.o.consent_id},
+        {.name = "urgency", .type = TRM_FIELD_ENUM, .dest = &x.o.urgency, .allowed = trm_urgencies},
+        {.name = "note", .type = TRM_FIELD_STRING, .dest = &x.note, .max_len = 5000, .min_len = 1},
+        {.name = "reason",
+         .type = TRM_FIELD_STRING,
+         .dest = &x.reason,
+         .max_len = 1000,
+         .min_len = 1},
+        {.name = "expires_in_hours",
+         .type = TRM_FIELD_INT,
+         .dest = &x.o.expires_in_hours,
+         .min = 1,
+         .max = 720},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    trm_uuid_v4(id);
+    x.o.id = id;
+    x.o.case_id = case_id;
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, offer_tx, &x);
+    if (x.needs_key) {
+        trm_response_problem(res, req, TRM_E_CONFLICT,
+                             "The case's personal data is erased: a note cannot be kept.");
+    } else if (st == TRM_DB_REFUSED) {
+        trm_response_problem_ext(res, req, TRM_E_CONFLICT, "The offer cannot be made; see unmet.",
+                                 "unmet", unmet_json(x.unmet));
+    } else if (st == TRM_DB_CONFLICT) {
+        trm_response_problem(res, req, TRM_E_CONFLICT,
+                             "An offer of this case to that agency is open already.");
+    } else if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+    } else {
+        snprintf(location, sizeof location, "/v1/referrals/%s", id);
+        trm_http_created(res, location, x.out);
+        x.out = NULL;
+    }
+    json_decref(x.unmet);
+    json_decref(x.out);
+    json_decref(doc);
+}
+
+struct answer_args {
+    const char *id, *action, *reason;
+    char outcome[24];
+    json_t *out;
+};
+
+static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
+{
+    struct answer_args *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    enum trm_db_status st = trm_referral_answer(c, x->id, x->action, x->reason, x->outcome);
+    if (st == TRM_DB_OK && strcmp(x->outcome, "ok") != 0)
+        return TRM_DB_REFUSED;
+    return st == TRM_DB_OK ? trm_referral_get(c, x->id, &x->out) : st;
+}
+
+static void answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                   const char *action, bool reason_required)
+{
+    char id[37];
+    const char *reason = NULL;
+    const struct trm_field spec[] = {
+        {.name = "reason",
+         .type = TRM_FIELD_STRING,
+         .dest = &reason,
+         .required = reason_required,
+         .max_len = 500},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, id) || !trm_http_json_body_optional(req, res, spec, &doc))
+        return;
+    struct answer_args x = {.id = id, .action = action, .reason = reason};
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, answer_tx, &x);
+    if (st == TRM_DB_OK) {
+        trm_response_json(res, 200, x.out);
+        x.out = NULL;
+    } else if (st != TRM_DB_REFUSED) {
+        trm_http_db_problem(req, res, st);
+    } else if (strcmp(x.outcome, "not_found") == 0) {
+        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such referral for your agency.");
+    } else if (strcmp(x.outcome, "answered") == 0) {
+        trm_response_problem(res, req, TRM_E_CONFLICT, "This offer has been answered already.");
+    } else if (strcmp(x.outcome, "expired") == 0) {
+        trm_response_problem(res, req, TRM_E_CONFLICT, "This offer has expired.");
+    } else {
+        trm_response_problem(res, req, TRM_E_FORBIDDEN,
+                             strcmp(x.outcome, "not_sender") == 0
+                                 ? "Only the sending agency may withdraw an offer."
+                                 : "Only the receiving agency may answer an offer.");
+    }
+    json_decref(x.out);
+    json_decref(doc);
+}
+
+TRM_HANDLER(trm_handle_referral_accept)
+{
+    answer(app, req, res, "accept", false);
+}
+
+TRM_HANDLER(trm_handle_referral_decline)
+{
+    answer(app, req, res, "decline", true);
+}
+
+TRM_HANDLER(trm_handle_referral_withdraw)
+{
+    answer(app, req, res, "withdraw", false);
+}
+
+struct one_args {
+    const char *id;
+    json_t *out;
+};
+
+static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
+{
+    struct one_args *x = arg;
+    json_decref(x->out);
+    return trm_referral_get(c, x->id, &x->out);
+}
+
+TRM_HANDLER(trm_handle_referral_get)
+{
+    char id[37];
+    if (!trm_http_uuid_param(req, res, 0, id))
+        return;
+    struct one_args x = {id, NULL};
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, one_tx, &x);
+    if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, x.out);
+}
+
+static const char *const directions[] = {"incoming", "outgoing", NULL};
+static const char *const statuses[] = {"offered",   "accepted", "declined",
+                                       "withdrawn", "expired",  NULL};
+
+struct list_args {
+    bool incoming;
+    const char *status, *before_created, *before_id;
+    unsigned limit;
+    json_t *out;
+};
+
+static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct list_args *x = arg;
+    json_decref(x->out);
+    return trm_referral_list(c, x->incoming, x->status, x->before_created, x->before_id,
+                             x->limit + 1, &x->out);
+}
+
+TRM_HANDLER(trm_handle_referrals_list)
+{
+    const char *direction = NULL;
+    struct list_args x = {0};
+    json_t *after = NULL;
+    if (!trm_http_query_enum(req, res, "direction", directions, &direction) ||
+        !trm_http_query_enum(req, res, "status", statuses, &x.status) ||
+        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+        return;
+    x.incoming = direction == NULL || strcmp(direction, "incoming") == 0;
+    x.before_created = json_string_value(json_array_get(after, 0));
+    x.before_id = json_string_value(json_array_get(after, 1));
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, &x);
+    json_decref(after);
+    if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+        return;
+    }
+    char *next = NULL;
+    if (json_array_size(x.out) > x.limit) {
+        json_array_remove(x.out, x.limit);
+        json_t *last = json_array_get(x.out, x.limit - 1);
+        json_t *key =
+            json_pack("[O, O]", json_object_get(last, "created_at"), json_object_get(last, "id"));
+        next = trm_http_cursor_encode(trm_app_keys(app), key);
+        json_decref(key);
+    }
+    trm_http_list(res, x.out, next);
+}

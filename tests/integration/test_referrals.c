@@ -1,0 +1,484 @@
+/* Referrals, transfers and the handover log: the Sweden to Philippines story end to end,
+ * every refusal with nothing written, expiry, consent withdrawal ending access, tampering
+ * found by verify and by trmctl verify-log, and 100 concurrent handovers. */
+#include "check_run.h"
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct trmd srv;
+static char admin[128], a_agency[37], b_agency[37], c_agency[37], io_agency[37];
+static char a_worker[128], a_coord[128], b_worker[128], c_worker[128], auditor[128];
+static char sentinel[24];
+
+static void setup(void)
+{
+    char user[37];
+    const char *env[] = {"TRM_MAINTENANCE_INTERVAL_MS=200", "TRM_CHECKPOINT_EVERY_ENTRIES=5", NULL};
+    h_trmd_start(&srv, env);
+    h_admin(admin, "SE");
+    h_agency(&srv, admin, "SE", "social_services", a_agency);
+    h_agency(&srv, admin, "SE", "ngo", b_agency);
+    h_agency(&srv, admin, "PH", "ngo", c_agency);
+    h_agency(&srv, admin, "SE", "international_org", io_agency);
+    h_user(&srv, admin, a_agency, "caseworker", false, user, a_worker);
+    h_user(&srv, admin, a_agency, "coordinator", false, user, a_coord);
+    h_user(&srv, admin, b_agency, "caseworker", false, user, b_worker);
+    h_user(&srv, admin, c_agency, "caseworker", false, user, c_worker);
+    h_user(&srv, admin, io_agency, "auditor", true, user, auditor);
+    snprintf(sentinel, sizeof sentinel, "Rf%dQz", getpid());
+}
+
+static void teardown(void)
+{
+    h_trmd_stop(&srv);
+}
+
+static void new_case(char id[37])
+{
+    char body[2048];
+    snprintf(
+        body, sizeof body,
+        "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+        "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+        "\"identified_month\": \"2026-10\", \"person\": {"
+        "\"identity\": {\"full_name\": \"Name %s\"}, \"contact\": {\"address\": \"Addr %s\"}, "
+        "\"health\": {\"notes\": \"Health %s\"}, \"narrative\": {\"statement\": \"Story %s\"}}}",
+        sentinel, sentinel, sentinel, sentinel);
+    struct h_resp r;
+    h_api(&srv, a_worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create case");
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+static void consent(const char *id, const char *categories, const char *recipients, char cid[37])
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    snprintf(body, sizeof body,
+             "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": [%s], "
+             "\"recipients\": %s}",
+             categories, recipients);
+    struct h_resp r;
+    h_api(&srv, a_worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "consent");
+    snprintf(cid, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+static long offer(const char *token, const char *id, const char *to, const char *kind,
+                  const char *categories, const char *basis_extra, char rid[37],
+                  struct h_resp *keep)
+{
+    char path[128], body[1024];
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"shelter placement\", "
+             "\"categories\": [%s], \"handling_code\": \"H2\", %s}",
+             to, kind, categories, basis_extra);
+    struct h_resp r;
+    h_api(&srv, token, "POST", path, body, NULL, &r);
+    long status = r.status;
+    if (rid && status == 201)
+        snprintf(rid, 37, "%s", h_str(&r, "id"));
+    if (keep)
+        *keep = r;
+    else
+        h_resp_free(&r);
+    return status;
+}
+
+static long answer(const char *token, const char *rid, const char *action, const char *body)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/referrals/%s/%s", rid, action);
+    struct h_resp r;
+    h_api(&srv, token, "POST", path, body, NULL, &r);
+    long status = r.status;
+    h_resp_free(&r);
+    return status;
+}
+
+static long count(const char *sql, const char *param)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {param};
+    PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    return n;
+}
+
+static json_t *person_as(const char *token, const char *id, long *status)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    struct h_resp r;
+    h_api(&srv, token, "GET", path, NULL, NULL, &r);
+    *status = r.status;
+    json_t *p = json_incref(json_object_get(r.json, "person"));
+    h_resp_free(&r);
+    return p;
+}
+
+static bool verify_ok(long *entries, long *bad)
+{
+    struct h_resp r;
+    h_api(&srv, auditor, "GET", "/v1/handovers/verify", NULL, NULL, &r);
+    h_expect(&r, 200, "verify");
+    bool ok = json_is_true(json_object_get(r.json, "ok"));
+    if (entries)
+        *entries = (long)json_integer_value(json_object_get(r.json, "entries"));
+    if (bad)
+        *bad = (long)json_integer_value(json_object_get(r.json, "first_bad_seq"));
+    h_resp_free(&r);
+    return ok;
+}
+
+START_TEST(sweden_to_philippines)
+{
+    char id[37], cid[37], rid[37], tid[37];
+    new_case(id);
+    long before = count("SELECT count(*) FROM handover_log", NULL);
+    char basis[200];
+    /* No consent yet: refused, nothing written. */
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\"");
+    struct h_resp r;
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, NULL, &r),
+                     409);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"guard\":\"consent\""));
+    h_resp_free(&r);
+    consent(id, "\"identity\", \"contact\", \"health\"",
+            "{\"agency_ids\": [\""
+            "00000000-0000-4000-8000-000000000000"
+            "\"], "
+            "\"countries\": [\"PH\"]}",
+            cid);
+    /* A consent that covers PH but not the Swedish shelter: refused. */
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, NULL, NULL),
+                     409);
+    char cid2[37];
+    char rec[200];
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"], \"countries\": [\"PH\"]}", b_agency);
+    consent(id, "\"identity\", \"contact\", \"health\"", rec, cid2);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid2);
+    /* Not covering a category: refused. */
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "referral", "\"identity\", \"narrative\"", basis, NULL, &r),
+        409);
+    ck_assert_ptr_nonnull(strstr(r.body, "category"));
+    h_resp_free(&r);
+    ck_assert_int_eq(count("SELECT count(*) FROM handover_log", NULL), before);
+    ck_assert_int_eq(count("SELECT count(*) FROM referrals WHERE case_id = $1", id), 0);
+
+    /* The referral to the Swedish shelter. */
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "referral", "\"identity\", \"contact\"", basis, rid, &r),
+        201);
+    ck_assert_str_eq(h_str(&r, "status"), "offered");
+    h_resp_free(&r);
+    /* The shelter's inbox: a minimal summary, no personal field. */
+    h_api(&srv, b_worker, "GET", "/v1/referrals?direction=incoming&status=offered", NULL, NULL, &r);
+    h_expect(&r, 200, "inbox");
+    ck_assert_ptr_nonnull(strstr(r.body, rid));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"age_band\":\"21-23\""));
+    ck_assert_ptr_null(strstr(r.body, sentinel));
+    h_resp_free(&r);
+    long status;
+    json_t *p = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 404); /* not before accepting */
+    json_decref(p);
+    /* Only the recipient answers: the sender gets 403, a third agency 404. */
+    ck_assert_int_eq(answer(a_worker, rid, "accept", NULL), 403);
+    ck_assert_int_eq(answer(c_worker, rid, "accept", NULL), 404);
+    ck_assert_int_eq(answer(b_worker, rid, "decline", "{}"), 400); /* reason required */
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 200);
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 409); /* answered once */
+    ck_assert_int_eq(answer(b_worker, rid, "decline", "{\"reason\": \"full\"}"), 409);
+    p = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(json_object_get(p, "identity"));
+    ck_assert_ptr_nonnull(json_object_get(p, "contact"));
+    ck_assert_ptr_null(json_object_get(p, "health"));
+    ck_assert_ptr_null(json_object_get(p, "narrative"));
+    json_decref(p);
+    /* The sender's coordinator sees that the shelter read it. */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/cases/%s/access-log", id);
+    h_api(&srv, a_coord, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "access log");
+    ck_assert_ptr_nonnull(strstr(r.body, b_agency));
+    h_resp_free(&r);
+
+    /* The transfer to the Manila NGO: it will own the case with only what was consented. */
+    ck_assert_int_eq(
+        offer(a_worker, id, c_agency, "transfer", "\"identity\", \"health\"", basis, tid, NULL),
+        201);
+    ck_assert_int_eq(answer(c_worker, tid, "accept", NULL), 200);
+    p = person_as(c_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(json_object_get(p, "identity"));
+    ck_assert_ptr_nonnull(json_object_get(p, "health"));
+    ck_assert_ptr_null(json_object_get(p, "contact"));
+    ck_assert_ptr_null(json_object_get(p, "narrative"));
+    json_decref(p);
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    h_api(&srv, c_worker, "GET", path, NULL, NULL, &r);
+    ck_assert_str_eq(h_str(&r, "owner_agency_id"), c_agency);
+    h_resp_free(&r);
+    ck_assert_int_eq(count("SELECT count(*) FROM cases c JOIN sops s ON s.id = c.sop_id "
+                           "WHERE c.id = $1 AND s.code = 'trm-ph'",
+                           id),
+                     1);
+    /* The former owner keeps the summary and timeline, not the personal data. */
+    p = person_as(a_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_int_eq(json_object_size(p), 0);
+    json_decref(p);
+    /* The log shows every step. */
+    snprintf(path, sizeof path, "/v1/handovers?case_id=%s", id);
+    h_api(&srv, auditor, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "handovers");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 4);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"to_country\":\"PH\""));
+    h_resp_free(&r);
+    ck_assert(verify_ok(NULL, NULL));
+}
+END_TEST
+
+START_TEST(expiry_withdrawal_and_consent_end)
+{
+    char id[37], cid[37], rid[37], rec[200], basis[200];
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    /* Withdrawn by the sender: the recipient can no longer accept. */
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    ck_assert_int_eq(answer(b_worker, rid, "withdraw", NULL), 403);
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 409);
+    /* Past its deadline: refused with nothing written; then trmd marks it expired. */
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {rid};
+    PQclear(PQexecParams(pg,
+                         "UPDATE referrals SET expires_at = now() + interval '1 second' "
+                         "WHERE id = $1",
+                         1, NULL, p, NULL, NULL, 0));
+    PQfinish(pg);
+    sleep(2);
+    long status = answer(b_worker, rid, "accept", NULL);
+    ck_assert_int_eq(status, 409);
+    for (int i = 0; i < 50 && count("SELECT count(*) FROM referrals WHERE id = $1 AND status = "
+                                    "'expired'",
+                                    rid) == 0;
+         i++)
+        usleep(100000);
+    ck_assert_int_eq(count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
+                           "'expire'",
+                           rid),
+                     1);
+    /* Accepted, then the consent is withdrawn: access ends, and the log says so. */
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 200);
+    json_t *person = person_as(b_worker, id, &status);
+    ck_assert_ptr_nonnull(json_object_get(person, "identity"));
+    json_decref(person);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", id, cid);
+    struct h_resp r;
+    h_api(&srv, a_worker, "POST", path, "{\"reason\": \"withdrawn by the person\"}", NULL, &r);
+    h_expect(&r, 200, "withdraw consent");
+    h_resp_free(&r);
+    person = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_int_eq(json_object_size(person), 0);
+    json_decref(person);
+    ck_assert_int_eq(count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
+                           "'consent_withdrawal'",
+                           rid),
+                     1);
+    /* Without consent: a vital interest needs a coordinator and a reason, and is flagged. */
+    ck_assert_int_eq(offer(a_worker, id, c_agency, "referral", "\"identity\"",
+                           "\"legal_basis\": \"vital_interest\", \"reason\": \"danger\"", NULL,
+                           NULL),
+                     409);
+    ck_assert_int_eq(offer(a_coord, id, c_agency, "referral", "\"identity\"",
+                           "\"legal_basis\": \"vital_interest\"", NULL, NULL),
+                     409);
+    ck_assert_int_eq(offer(a_coord, id, c_agency, "referral", "\"identity\"",
+                           "\"legal_basis\": \"vital_interest\", \"reason\": \"life at risk\"",
+                           NULL, &r),
+                     201);
+    ck_assert(json_is_true(json_object_get(r.json, "flagged")));
+    h_resp_free(&r);
+    ck_assert(verify_ok(NULL, NULL));
+}
+END_TEST
+
+static void owner_exec(const char *sql)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    PGresult *r = PQexec(pg, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(pg));
+    PQclear(r);
+    PQfinish(pg);
+}
+
+START_TEST(tampering_is_found)
+{
+    char id[37], cid[37], rec[200], basis[200];
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, NULL, NULL),
+                     201);
+    long entries = 0, bad = 0;
+    ck_assert(verify_ok(&entries, NULL));
+    ck_assert_int_ge(entries, 1);
+    char target[24], sql[1024];
+    snprintf(target, sizeof target, "%ld", entries);
+    /* The application role cannot change the log at all. */
+    PGconn *app = h_pg("TRM_TEST_APP_URL");
+    PGresult *q = PQexec(app, "UPDATE handover_log SET handling_code = 'H0'");
+    ck_assert_int_eq(PQresultStatus(q), PGRES_FATAL_ERROR);
+    PQclear(q);
+    q = PQexec(app, "DELETE FROM handover_log");
+    ck_assert_int_eq(PQresultStatus(q), PGRES_FATAL_ERROR);
+    PQclear(q);
+    PQfinish(app);
+    /* The owner can, with the triggers off: verify names the entry. Each change is undone. */
+    owner_exec("ALTER TABLE handover_log DISABLE TRIGGER handover_log_append_only");
+    snprintf(sql, sizeof sql, "UPDATE handover_log SET handling_code = 'H3' WHERE seq = %s - 1",
+             target);
+    owner_exec(sql);
+    ck_assert(!verify_ok(NULL, &bad));
+    ck_assert_int_eq(bad, entries - 1);
+    snprintf(sql, sizeof sql, "UPDATE handover_log SET handling_code = 'H2' WHERE seq = %s - 1",
+             target);
+    owner_exec(sql);
+    ck_assert(verify_ok(NULL, NULL));
+    snprintf(sql, sizeof sql,
+             "CREATE TEMP TABLE keep AS SELECT * FROM handover_log WHERE seq = %s - 1; "
+             "DELETE FROM handover_log WHERE seq = %s - 1",
+             target, target);
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    PQclear(PQexec(pg, sql));
+    ck_assert(!verify_ok(NULL, &bad));
+    ck_assert_int_eq(bad, entries - 1);
+    PQclear(PQexec(pg, "INSERT INTO handover_log SELECT * FROM keep"));
+    PQfinish(pg);
+    ck_assert(verify_ok(NULL, NULL));
+    /* Reorder: swap the contents of two entries. */
+    snprintf(sql, sizeof sql,
+             "UPDATE handover_log SET seq = -seq WHERE seq IN (%s - 1, %s); "
+             "UPDATE handover_log SET seq = CASE WHEN seq = -%s THEN %s - 1 ELSE %s END "
+             "WHERE seq < 0",
+             target, target, target, target, target);
+    owner_exec(sql);
+    ck_assert(!verify_ok(NULL, &bad));
+    ck_assert_int_eq(bad, entries - 1);
+    snprintf(sql, sizeof sql,
+             "UPDATE handover_log SET seq = -seq WHERE seq IN (%s - 1, %s); "
+             "UPDATE handover_log SET seq = CASE WHEN seq = -%s THEN %s - 1 ELSE %s END "
+             "WHERE seq < 0",
+             target, target, target, target, target);
+    owner_exec(sql);
+    owner_exec("ALTER TABLE handover_log ENABLE TRIGGER handover_log_append_only");
+    ck_assert(verify_ok(NULL, NULL));
+
+    /* Export and verify offline; an altered export names the entry. */
+    struct h_resp r;
+    h_api(&srv, auditor, "GET", "/v1/handovers/export", NULL, NULL, &r);
+    h_expect(&r, 200, "export");
+    char file[512], cmd[1200], out[512];
+    h_tmp_path(file, sizeof file, "export.ndjson");
+    FILE *f = fopen(file, "w");
+    fputs(r.body, f);
+    fclose(f);
+    h_resp_free(&r);
+    h_api(&srv, auditor, "GET", "/v1/keys/signing", NULL, NULL, &r);
+    char pk[80];
+    snprintf(pk, sizeof pk, "%s", h_str(&r, "public_key"));
+    h_resp_free(&r);
+    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
+    ck_assert_int_eq(h_trmctl(cmd, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "ok:"));
+    snprintf(cmd, sizeof cmd,
+             "sed -i '0,/\"handling_code\":\"H2\"/s//\"handling_code\":\"H1\"/' '%s'", file);
+    ck_assert_int_eq(h_sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
+    ck_assert_int_ne(h_trmctl(cmd, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "entry "));
+}
+END_TEST
+
+struct racer {
+    char id[37], basis[200];
+    long status;
+};
+
+static void *race(void *arg)
+{
+    struct racer *x = arg;
+    x->status = offer(a_worker, x->id, b_agency, "referral", "\"identity\"", x->basis, NULL, NULL);
+    return NULL;
+}
+
+START_TEST(concurrent_handovers_make_one_chain)
+{
+    enum { N = 100 };
+    struct racer *rc = calloc(N, sizeof *rc);
+    char rec[200];
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    for (int i = 0; i < N; i++) {
+        char cid[37];
+        new_case(rc[i].id);
+        consent(rc[i].id, "\"identity\"", rec, cid);
+        snprintf(rc[i].basis, sizeof rc[i].basis,
+                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    }
+    long before = count("SELECT count(*) FROM handover_log", NULL);
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        pthread_create(&th[i], NULL, race, &rc[i]);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(rc[i].status, 201);
+    }
+    ck_assert_int_ge(count("SELECT count(*) FROM handover_log", NULL), before + N);
+    ck_assert_int_eq(count("SELECT max(seq) - count(*) FROM handover_log", NULL), 0);
+    long entries = 0;
+    ck_assert(verify_ok(&entries, NULL));
+    ck_assert_int_ge(entries, before + N);
+    free(rc);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("referrals");
+    TCase *tc = tcase_create("referrals");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, sweden_to_philippines);
+    tcase_add_test(tc, expiry_withdrawal_and_consent_end);
+    tcase_add_test(tc, tampering_is_found);
+    tcase_add_test(tc, concurrent_handovers_make_one_chain);
+    suite_add_tcase(s, tc);
+    return trm_check_run(s, true);
+}
