@@ -137,7 +137,7 @@ enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const c
 
 /* The data key of a case, unwrapped into guarded memory (trm_dek_free it); NULL when the
  * case is not visible (NOT_FOUND), has none (REFUSED: erased) or it does not unwrap. */
-unsigned char *trm_case_dek(struct trm_db_conn *c, const struct trm_keyring *kr,
+unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *keys,
                             const char *case_id, unsigned *dek_version, enum trm_db_status *status);
 /* Seals any JSON value under a case's key as hex (malloc'd), bound to category and name. */
 char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *category,

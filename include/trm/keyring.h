@@ -49,6 +49,10 @@ struct trm_keyring_source;
 bool trm_keyring_source_open(struct trm_keyring_source **out, const char *path, char *err,
                              size_t errlen);
 const struct trm_keyring *trm_keyring_source_get(struct trm_keyring_source *src);
+/* A keyring that knows kek_id if the key file does: when the current one does not (a
+ * rotation this process has not noticed yet), the file is read again at once. */
+const struct trm_keyring *trm_keyring_source_for(struct trm_keyring_source *src,
+                                                 const char *kek_id);
 void trm_keyring_source_close(struct trm_keyring_source *src);
 
 #endif

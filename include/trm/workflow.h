@@ -85,6 +85,10 @@ enum trm_db_status trm_case_events(struct trm_db_conn *c, const char *case_id, l
 /* A timeline entry (details must not hold personal values). */
 enum trm_db_status trm_case_event_add(struct trm_db_conn *c, const char *case_id, const char *kind,
                                       json_t *details);
+/* A timeline entry written by an agency working on the case (e.g. services provided), with
+ * an optional sealed note (hex, sealed under "notes" with note_id). */
+enum trm_db_status trm_case_event_note(struct trm_db_conn *c, const char *case_id, const char *kind,
+                                       const char *note_id, const char *sealed_note_hex);
 /* Records a read of sealed data other than the case fields (notes, assessments, guardians). */
 enum trm_db_status trm_access_log_add(struct trm_db_conn *c, const char *case_id,
                                       const char *category, const char *purpose,

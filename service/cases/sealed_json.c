@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned char *trm_case_dek(struct trm_db_conn *c, const struct trm_keyring *kr,
+unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *keys,
                             const char *case_id, unsigned *dek_version, enum trm_db_status *status)
 {
     struct trm_case_key key;
     *status = trm_case_key_get(c, case_id, &key);
     if (*status != TRM_DB_OK)
         return NULL;
+    const struct trm_keyring *kr = trm_keyring_source_for(keys, key.kek_id);
     unsigned char *dek = trm_dek_alloc();
     if (dek == NULL ||
         !trm_dek_unwrap(kr, case_id, key.kek_id, key.wrapped, sizeof key.wrapped, dek)) {

@@ -88,6 +88,17 @@ const struct trm_keyring *trm_keyring_source_get(struct trm_keyring_source *s)
     return atomic_load(&s->current);
 }
 
+const struct trm_keyring *trm_keyring_source_for(struct trm_keyring_source *s, const char *kek_id)
+{
+    const struct trm_keyring *kr = trm_keyring_source_get(s);
+    if (trm_keyring_kek(kr, kek_id) != NULL)
+        return kr;
+    pthread_mutex_lock(&s->lock);
+    refresh(s);
+    pthread_mutex_unlock(&s->lock);
+    return atomic_load(&s->current);
+}
+
 void trm_keyring_source_close(struct trm_keyring_source *s)
 {
     if (s == NULL)

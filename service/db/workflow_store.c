@@ -83,6 +83,12 @@ TRM_DB_STMT(
 TRM_DB_STMT(stmt_event_add, 3,
             "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
             "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
+TRM_DB_STMT(
+    stmt_event_note, 4,
+    "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details, "
+    "sealed_note) SELECT $1, $2, trm_ctx_user(), trm_ctx_agency(), "
+    "CASE WHEN $4::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('note_id', $3::text) END, "
+    "decode($4, 'hex')");
 TRM_DB_STMT(stmt_access_add, 4,
             "INSERT INTO access_log (user_id, agency_id, country, case_id, categories, purpose, "
             "request_id) SELECT trm_ctx_user(), trm_ctx_agency(), trm_ctx_country(), $1, "
@@ -425,5 +431,14 @@ enum trm_db_status trm_access_log_add(struct trm_db_conn *c, const char *case_id
     const char *p[] = {case_id, category, purpose, request_id};
     enum trm_db_status s;
     PQclear(trm_db_exec(c, &stmt_access_add, p, &s));
+    return s;
+}
+
+enum trm_db_status trm_case_event_note(struct trm_db_conn *c, const char *case_id, const char *kind,
+                                       const char *note_id, const char *sealed_note_hex)
+{
+    const char *p[] = {case_id, kind, note_id, sealed_note_hex};
+    enum trm_db_status s;
+    PQclear(trm_db_exec(c, &stmt_event_note, p, &s));
     return s;
 }

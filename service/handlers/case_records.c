@@ -240,7 +240,7 @@ static bool outcome_ok(const char *kind, const char *outcome)
 struct sealed_record {
     const char *case_id, *id, *category;
     json_t *value;
-    const struct trm_keyring *keys;
+    struct trm_keyring_source *keys;
     char *hex;
     bool needs_key;
 };
@@ -320,8 +320,7 @@ TRM_HANDLER(trm_handle_assessment_create)
     } else {
         trm_uuid_v4(id);
         x.rec = (struct sealed_record){
-            case_id,           id,   "assessments", json_object_get(doc, "details"),
-            trm_app_keys(app), NULL, false};
+            case_id, id, "assessments", json_object_get(doc, "details"), app->keys, NULL, false};
         snprintf(location, sizeof location, "/v1/cases/%s/assessments/%s", case_id, id);
         run_and_answer(app, req, res, assessment_tx, &x, &x.out, 201, location);
         if (x.rec.needs_key)
@@ -378,9 +377,8 @@ TRM_HANDLER(trm_handle_guardian_create)
     }
     trm_uuid_v4(id);
     json_t *sealed = json_pack("{s:s, s:s}", "name", name, "appointed_by", by);
-    struct guardian_args x = {
-        .rec = {case_id, id, "guardians", sealed, trm_app_keys(app), NULL, false},
-        .appointed_on = on};
+    struct guardian_args x = {.rec = {case_id, id, "guardians", sealed, app->keys, NULL, false},
+                              .appointed_on = on};
     snprintf(location, sizeof location, "/v1/cases/%s/guardians/%s", case_id, id);
     run_and_answer(app, req, res, guardian_tx, &x, &x.out, 201, location);
     if (x.rec.needs_key)
@@ -400,7 +398,7 @@ TRM_HANDLER(trm_handle_guardian_create)
  * the read when anything was opened. */
 struct opened_list {
     const char *case_id, *category, *sealed_member, *id_member, *into, *request_id;
-    const struct trm_keyring *keys;
+    struct trm_keyring_source *keys;
     json_t *out;
     enum trm_db_status (*fn)(struct trm_db_conn *, const char *, json_t **);
 };
@@ -458,9 +456,9 @@ TRM_HANDLER(trm_handle_assessments_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {
-        case_id,           "assessments", "sealed",           "id", "details", req->request_id,
-        trm_app_keys(app), NULL,          trm_assessment_list};
+    struct opened_list x = {case_id,   "assessments", "sealed",
+                            "id",      "details",     req->request_id,
+                            app->keys, NULL,          trm_assessment_list};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
@@ -469,9 +467,8 @@ TRM_HANDLER(trm_handle_guardians_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {
-        case_id,           "guardians", "sealed",         "id", "", req->request_id,
-        trm_app_keys(app), NULL,        trm_guardian_list};
+    struct opened_list x = {case_id,   "guardians", "sealed",         "id", "", req->request_id,
+                            app->keys, NULL,        trm_guardian_list};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
@@ -486,7 +483,63 @@ TRM_HANDLER(trm_handle_case_events)
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
     /* Notes are sealed under "notes" with their note_id (in details) as the name. */
-    struct opened_list x = {case_id,         "notes",           "sealed_note", "note_id", "note",
-                            req->request_id, trm_app_keys(app), NULL,          events_of};
+    struct opened_list x = {case_id,         "notes",   "sealed_note", "note_id", "note",
+                            req->request_id, app->keys, NULL,          events_of};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
+}
+
+static const char *const event_kinds[] = {"service_provided", "contact", "note", NULL};
+
+struct event_args {
+    struct sealed_record rec;
+    const char *kind;
+};
+
+static enum trm_db_status event_tx(struct trm_db_conn *c, void *arg)
+{
+    struct event_args *x = arg;
+    /* Visible to the caller (owner or accepted recipient), or 404. */
+    struct trm_case_summary s;
+    enum trm_db_status st = trm_case_summary_get(c, x->rec.case_id, &s);
+    if (st == TRM_DB_OK)
+        st = seal_record(c, &x->rec);
+    if (st == TRM_DB_OK)
+        st = trm_case_event_note(c, x->rec.case_id, x->kind, x->rec.id, x->rec.hex);
+    return st;
+}
+
+TRM_HANDLER(trm_handle_case_event_add)
+{
+    char case_id[37], note_id[37];
+    const char *kind = NULL, *note = NULL;
+    json_t *doc = NULL;
+    const struct trm_field spec[] = {
+        {.name = "kind",
+         .type = TRM_FIELD_ENUM,
+         .dest = &kind,
+         .required = true,
+         .allowed = event_kinds},
+        {.name = "note", .type = TRM_FIELD_STRING, .dest = &note, .max_len = 5000, .min_len = 1},
+        {0},
+    };
+    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    trm_uuid_v4(note_id);
+    json_t *sealed = note ? json_pack("{s:s}", "note", note) : NULL;
+    struct event_args x = {.rec = {case_id, note_id, "notes", sealed, app->keys, NULL, false},
+                           .kind = kind};
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, event_tx, &x);
+    if (x.rec.needs_key)
+        sealed_problem(req, res);
+    else if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(
+            res, 201,
+            json_pack("{s:s, s:s, s:b}", "case_id", case_id, "kind", kind, "note", note != NULL));
+    free(x.rec.hex);
+    json_decref(sealed);
+    json_decref(doc);
 }

@@ -183,8 +183,8 @@ static json_t *open_person(struct trm_app *app, const struct trm_case_record *re
         return json_object();
     unsigned char *dek = trm_dek_alloc();
     json_t *person = NULL;
-    if (dek && trm_dek_unwrap(trm_app_keys(app), rec->summary.id, rec->kek_id, rec->wrapped,
-                              sizeof rec->wrapped, dek))
+    if (dek && trm_dek_unwrap(trm_keyring_source_for(app->keys, rec->kek_id), rec->summary.id,
+                              rec->kek_id, rec->wrapped, sizeof rec->wrapped, dek))
         person = trm_person_open(dek, rec->summary.id, rec->dek_version, rec->fields, NULL);
     trm_dek_free(dek);
     if (person == NULL)
@@ -243,6 +243,7 @@ struct case_patch {
     const char *sex, *age_band, *citizenship, *month;
     json_t *forms, *person_patch;
     const struct trm_keyring *keys;
+    struct trm_keyring_source *source;
     unsigned bits;
     /* outputs */
     bool stale, erased, crypto_failed;
@@ -347,7 +348,8 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
     }
     unsigned char *dek = trm_dek_alloc();
     if (dek && rec.has_key &&
-        !trm_dek_unwrap(x->keys, x->id, rec.kek_id, rec.wrapped, sizeof rec.wrapped, dek)) {
+        !trm_dek_unwrap(trm_keyring_source_for(x->source, rec.kek_id), x->id, rec.kek_id,
+                        rec.wrapped, sizeof rec.wrapped, dek)) {
         x->crypto_failed = true;
         st = TRM_DB_REFUSED;
     } else {
@@ -399,6 +401,7 @@ TRM_HANDLER(trm_handle_case_patch)
                            .id = id,
                            .request_id = req->request_id,
                            .keys = trm_app_keys(app),
+                           .source = app->keys,
                            .bits = (unsigned)app->config->blind_index_bits};
     const struct trm_field spec[] = {
         {.name = "sex", .type = TRM_FIELD_ENUM, .dest = &x.sex, .allowed = trm_case_sexes},

@@ -41,6 +41,7 @@ TRM_HANDLER(trm_handle_assessments_list);
 TRM_HANDLER(trm_handle_guardian_create);
 TRM_HANDLER(trm_handle_guardians_list);
 TRM_HANDLER(trm_handle_case_events);
+TRM_HANDLER(trm_handle_case_event_add);
 TRM_HANDLER(trm_handle_referral_create);
 TRM_HANDLER(trm_handle_referral_get);
 TRM_HANDLER(trm_handle_referrals_list);

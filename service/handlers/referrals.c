@@ -48,7 +48,7 @@ static json_t *unmet_json(json_t *codes)
 struct offer_args {
     struct trm_referral_offer o;
     const char *note, *reason;
-    const struct trm_keyring *keys;
+    struct trm_keyring_source *keys;
     json_t *unmet, *out;
     bool needs_key;
 };
@@ -102,7 +102,7 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_referral_create)
 {
     char case_id[37], id[37], location[80];
-    struct offer_args x = {.keys = trm_app_keys(app)};
+    struct offer_args x = {.keys = app->keys};
     x.o.expires_in_hours = 72;
     x.o.urgency = "routine";
     const struct trm_field spec[] = {

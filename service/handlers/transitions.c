@@ -79,7 +79,7 @@ TRM_HANDLER(trm_handle_case_transitions)
 
 struct step {
     const char *case_id, *name, *note, *override_reason;
-    const struct trm_keyring *keys;
+    struct trm_keyring_source *keys;
     long version;
     enum trm_role role;
     /* outputs */
@@ -200,7 +200,7 @@ static void answer_step(struct trm_response *res, const struct trm_request *req,
 TRM_HANDLER(trm_handle_case_transition)
 {
     char id[37];
-    struct step x = {.case_id = id, .keys = trm_app_keys(app), .role = req->principal->role};
+    struct step x = {.case_id = id, .keys = app->keys, .role = req->principal->role};
     const struct trm_field spec[] = {
         {.name = "transition",
          .type = TRM_FIELD_STRING,

@@ -218,6 +218,20 @@ START_TEST(sweden_to_philippines)
     ck_assert_ptr_nonnull(strstr(r.body, b_agency));
     h_resp_free(&r);
 
+    /* The shelter records the services it provided; the owner sees them in the timeline. */
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
+    h_api(&srv, b_worker, "POST", path,
+          "{\"kind\": \"service_provided\", \"note\": \"Bed and counselling\"}", NULL, &r);
+    h_expect(&r, 201, "service event");
+    h_resp_free(&r);
+    h_api(&srv, c_worker, "POST", path, "{\"kind\": \"contact\"}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    h_api(&srv, a_worker, "GET", path, NULL, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "Bed and counselling"));
+    ck_assert_ptr_nonnull(strstr(r.body, "referral_accepted"));
+    h_resp_free(&r);
+
     /* The transfer to the Manila NGO: it will own the case with only what was consented. */
     ck_assert_int_eq(
         offer(a_worker, id, c_agency, "transfer", "\"identity\", \"health\"", basis, tid, NULL),
