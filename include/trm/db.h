@@ -5,6 +5,7 @@
 #ifndef TRM_DB_H
 #define TRM_DB_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -77,6 +78,14 @@ typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
  * its outputs at its start. fn's status other than TRM_DB_OK rolls back and is returned. */
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
                                  bool serializable, trm_db_tx_fn fn, void *arg);
+
+/* Runs a statement whose single cell is a JSON value into *out (a new reference);
+ * NOT_FOUND for no row or SQL NULL. */
+enum trm_db_status trm_db_json_cell(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                                    const char *const *params, json_t **out);
+/* A PostgreSQL array literal ({a,b}) of a JSON array of plain words or ids, which the caller
+ * has validated (no quoting is done). malloc'd. */
+char *trm_db_words_literal(json_t *words);
 
 /* Runs fn on a pooled connection without a transaction block (each statement commits on
  * its own): for single-statement work such as authentication, in one round trip. */

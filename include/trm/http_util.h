@@ -36,6 +36,9 @@ void trm_http_list(struct trm_response *res, json_t *items, char *next);
 /* Answers the problem for a database outcome that is not OK. */
 void trm_http_db_problem(const struct trm_request *req, struct trm_response *res,
                          enum trm_db_status st);
+/* 400 validation_failed naming one field by JSON pointer. */
+void trm_http_field_problem(const struct trm_request *req, struct trm_response *res,
+                            const char *pointer, const char *message);
 /* 201 with Location and the resource (consumed). */
 void trm_http_created(struct trm_response *res, const char *location, json_t *resource);
 /* Reads a UUID path parameter; answers 404 when it is not one. */

@@ -101,24 +101,6 @@ static void summary_from_row(struct trm_case_summary *s, const PGresult *r, int 
 }
 
 /* A PostgreSQL array literal of plain words (validated enum values or names). */
-static char *words_array(json_t *arr)
-{
-    size_t cap = 2 + json_array_size(arr) * 40, len = 1;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    out[0] = '{';
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        const char *w = json_string_value(v);
-        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", w ? w : "");
-    }
-    snprintf(out + len, cap - len, "}");
-    return out;
-}
-
 /* Appends a quoted or bare element to a growing array literal. */
 struct lit {
     char *s;
@@ -179,7 +161,7 @@ enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_
     char *cats_s = lit_end(&cats), *fields_s = lit_end(&fields), *sealed_s = lit_end(&sealed);
     char *kinds_s, *values_s;
     index_literals(n->person, &kinds_s, &values_s);
-    char *forms = words_array(n->forms);
+    char *forms = trm_db_words_literal(n->forms);
     char month[16], wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1], bits[8];
     snprintf(month, sizeof month, "%s-01", n->month);
     snprintf(bits, sizeof bits, "%u", n->bits);
@@ -346,7 +328,7 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
 {
     char version[24];
     snprintf(version, sizeof version, "%ld", ch->expected_version);
-    char *forms = ch->forms ? words_array(ch->forms) : NULL;
+    char *forms = ch->forms ? trm_db_words_literal(ch->forms) : NULL;
     const char *p[] = {ch->id, version, ch->sex, ch->age_band, ch->citizenship, ch->month, forms};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_bump, (const char *const *)p, &st);

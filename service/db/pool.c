@@ -239,3 +239,31 @@ PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char 
     *status = trm_db_classify(c, r, st->label);
     return r;
 }
+
+enum trm_db_status trm_db_json_cell(struct trm_db_conn *c, struct trm_db_stmt *st,
+                                    const char *const *p, json_t **out)
+{
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, st, p, &s);
+    *out = NULL;
+    if (s == TRM_DB_OK && (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)))
+        s = TRM_DB_NOT_FOUND;
+    if (s == TRM_DB_OK && (*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL)
+        s = TRM_DB_ERROR;
+    PQclear(r);
+    return s;
+}
+
+char *trm_db_words_literal(json_t *arr)
+{
+    size_t cap = 3 + json_array_size(arr) * 40, len = 1, i;
+    char *out = malloc(cap);
+    json_t *v;
+    if (out == NULL)
+        return NULL;
+    out[0] = '{';
+    json_array_foreach(arr, i, v) len += (size_t)snprintf(
+        out + len, cap - len, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "");
+    snprintf(out + len, cap - len, "}");
+    return out;
+}

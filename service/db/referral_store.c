@@ -87,43 +87,15 @@ TRM_DB_STMT(stmt_access_for_case, 1,
                         "a.id), '[]') "
                         "FROM access_log a WHERE a.case_id = $1");
 
-static enum trm_db_status json_cell(struct trm_db_conn *c, struct trm_db_stmt *st,
-                                    const char *const *p, json_t **out)
-{
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, st, p, &s);
-    *out = NULL;
-    if (s == TRM_DB_OK && (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)))
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK && (*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL)
-        s = TRM_DB_ERROR;
-    PQclear(r);
-    return s;
-}
-
-static char *words(json_t *arr)
-{
-    size_t cap = 3 + json_array_size(arr) * 40, len = 1, i;
-    char *out = malloc(cap);
-    json_t *v;
-    if (out == NULL)
-        return NULL;
-    out[0] = '{';
-    json_array_foreach(arr, i, v) len += (size_t)snprintf(
-        out + len, cap - len, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "");
-    snprintf(out + len, cap - len, "}");
-    return out;
-}
-
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
                                       json_t **unmet)
 {
-    char hours[24], *cats = words(o->categories);
+    char hours[24], *cats = trm_db_words_literal(o->categories);
     snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
     const char *p[] = {o->id,      o->case_id,     o->to_agency_id, o->kind,          o->purpose,
                        o->urgency, cats,           o->legal_basis,  o->handling_code, o->consent_id,
                        hours,      o->sealed_note, o->sealed_reason};
-    enum trm_db_status s = json_cell(c, &stmt_offer, p, unmet);
+    enum trm_db_status s = trm_db_json_cell(c, &stmt_offer, p, unmet);
     free(cats);
     return s;
 }
@@ -143,7 +115,7 @@ enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, co
 enum trm_db_status trm_referral_get(struct trm_db_conn *c, const char *id, json_t **out)
 {
     const char *p[] = {id};
-    return json_cell(c, &stmt_referral_get, p, out);
+    return trm_db_json_cell(c, &stmt_referral_get, p, out);
 }
 
 enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const char *status,
@@ -153,7 +125,7 @@ enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const
     char lim[16];
     snprintf(lim, sizeof lim, "%u", limit);
     const char *p[] = {incoming ? "t" : "f", status, before_created, before_id, lim};
-    return json_cell(c, &stmt_referral_list, p, out);
+    return trm_db_json_cell(c, &stmt_referral_list, p, out);
 }
 
 enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n)
@@ -180,7 +152,7 @@ enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_han
     snprintf(after, sizeof after, "%lld", f->after_seq);
     snprintf(lim, sizeof lim, "%u", f->limit);
     const char *p[] = {f->case_id, f->agency_id, f->country, f->action, f->from, f->to, after, lim};
-    return json_cell(c, &stmt_handover_list, p, out);
+    return trm_db_json_cell(c, &stmt_handover_list, p, out);
 }
 
 enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
@@ -190,7 +162,7 @@ enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq
     snprintf(after, sizeof after, "%lld", after_seq);
     snprintf(lim, sizeof lim, "%u", limit);
     const char *p[] = {after, lim};
-    return json_cell(c, &stmt_chain, p, out);
+    return trm_db_json_cell(c, &stmt_chain, p, out);
 }
 
 enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long after_seq,
@@ -200,7 +172,7 @@ enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long aft
     snprintf(after, sizeof after, "%lld", after_seq);
     snprintf(lim, sizeof lim, "%u", limit);
     const char *p[] = {after, lim};
-    return json_cell(c, &stmt_checkpoints, p, out);
+    return trm_db_json_cell(c, &stmt_checkpoints, p, out);
 }
 
 enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
@@ -240,5 +212,5 @@ enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long 
 enum trm_db_status trm_access_log_for_case(struct trm_db_conn *c, const char *case_id, json_t **out)
 {
     const char *p[] = {case_id};
-    return json_cell(c, &stmt_access_for_case, p, out);
+    return trm_db_json_cell(c, &stmt_access_for_case, p, out);
 }

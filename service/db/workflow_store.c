@@ -95,20 +95,6 @@ TRM_DB_STMT(stmt_access_add, 4,
             "ARRAY[$2], $3, $4 WHERE EXISTS (SELECT 1 FROM cases WHERE id = $1)");
 
 /* Runs a statement whose single cell is a JSON value; NOT_FOUND for no row or SQL NULL. */
-static enum trm_db_status json_cell(struct trm_db_conn *c, struct trm_db_stmt *st,
-                                    const char *const *p, json_t **out)
-{
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, st, p, &s);
-    *out = NULL;
-    if (s == TRM_DB_OK && (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)))
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK && (*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL)
-        s = TRM_DB_ERROR;
-    PQclear(r);
-    return s;
-}
-
 static void sop_row(struct trm_sop_row *o, const PGresult *r, int i)
 {
     trm_strlcpy(o->id, PQgetvalue(r, i, 0), sizeof o->id);
@@ -232,7 +218,7 @@ enum trm_db_status trm_case_facts_get(struct trm_db_conn *c, const char *case_id
                                       char sop_id[TRM_UUID_STR_LEN + 1], json_t **facts)
 {
     const char *p[] = {case_id, lock ? "t" : "f"};
-    enum trm_db_status s = json_cell(c, &stmt_facts, p, facts);
+    enum trm_db_status s = trm_db_json_cell(c, &stmt_facts, p, facts);
     const char *sid = json_string_value(json_object_get(*facts, "sop_id"));
     if (s == TRM_DB_OK && sid == NULL)
         s = TRM_DB_ERROR; /* a case without a SOP: created before the engine existed */
@@ -334,28 +320,15 @@ enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
 }
 
 /* A PostgreSQL array literal from a JSON array of plain words or ids (validated). */
-static char *array_literal(json_t *arr)
-{
-    size_t cap = 3 + json_array_size(arr) * 40, len = 1, i;
-    char *out = malloc(cap);
-    json_t *v;
-    if (out == NULL)
-        return NULL;
-    out[0] = '{';
-    json_array_foreach(arr, i, v) len +=
-        (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", json_string_value(v) ?: "");
-    snprintf(out + len, cap - len, "}");
-    return out;
-}
-
 enum trm_db_status trm_consent_insert(struct trm_db_conn *c, const struct trm_consent_new *n,
                                       json_t **out)
 {
-    char *cats = array_literal(n->categories), *agencies = array_literal(n->agency_ids),
-         *countries = array_literal(n->countries);
+    char *cats = trm_db_words_literal(n->categories),
+         *agencies = trm_db_words_literal(n->agency_ids),
+         *countries = trm_db_words_literal(n->countries);
     const char *p[] = {n->id,    n->case_id, n->kind,     cats,
                        agencies, countries,  n->given_at, n->expires_at};
-    enum trm_db_status s = json_cell(c, &stmt_consent_insert, p, out);
+    enum trm_db_status s = trm_db_json_cell(c, &stmt_consent_insert, p, out);
     free(cats);
     free(agencies);
     free(countries);
@@ -366,13 +339,13 @@ enum trm_db_status trm_consent_withdraw(struct trm_db_conn *c, const char *case_
                                         const char *reason, json_t **out)
 {
     const char *p[] = {case_id, id, reason};
-    return json_cell(c, &stmt_consent_withdraw, p, out);
+    return trm_db_json_cell(c, &stmt_consent_withdraw, p, out);
 }
 
 enum trm_db_status trm_consent_list(struct trm_db_conn *c, const char *case_id, json_t **out)
 {
     const char *p[] = {case_id};
-    return json_cell(c, &stmt_consent_list, p, out);
+    return trm_db_json_cell(c, &stmt_consent_list, p, out);
 }
 
 enum trm_db_status trm_assessment_insert(struct trm_db_conn *c, const char *id, const char *case_id,
@@ -380,13 +353,13 @@ enum trm_db_status trm_assessment_insert(struct trm_db_conn *c, const char *id, 
                                          const char *sealed_hex, json_t **out)
 {
     const char *p[] = {id, case_id, kind, outcome, sealed_hex};
-    return json_cell(c, &stmt_assessment_insert, p, out);
+    return trm_db_json_cell(c, &stmt_assessment_insert, p, out);
 }
 
 enum trm_db_status trm_assessment_list(struct trm_db_conn *c, const char *case_id, json_t **out)
 {
     const char *p[] = {case_id};
-    return json_cell(c, &stmt_assessment_list, p, out);
+    return trm_db_json_cell(c, &stmt_assessment_list, p, out);
 }
 
 enum trm_db_status trm_guardian_insert(struct trm_db_conn *c, const char *id, const char *case_id,
@@ -394,13 +367,13 @@ enum trm_db_status trm_guardian_insert(struct trm_db_conn *c, const char *id, co
                                        json_t **out)
 {
     const char *p[] = {id, case_id, appointed_on, sealed_hex};
-    return json_cell(c, &stmt_guardian_insert, p, out);
+    return trm_db_json_cell(c, &stmt_guardian_insert, p, out);
 }
 
 enum trm_db_status trm_guardian_list(struct trm_db_conn *c, const char *case_id, json_t **out)
 {
     const char *p[] = {case_id};
-    return json_cell(c, &stmt_guardian_list, p, out);
+    return trm_db_json_cell(c, &stmt_guardian_list, p, out);
 }
 
 enum trm_db_status trm_case_events(struct trm_db_conn *c, const char *case_id, long after_id,
@@ -410,7 +383,7 @@ enum trm_db_status trm_case_events(struct trm_db_conn *c, const char *case_id, l
     snprintf(after, sizeof after, "%ld", after_id);
     snprintf(lim, sizeof lim, "%u", limit);
     const char *p[] = {case_id, after, lim};
-    return json_cell(c, &stmt_events, p, out);
+    return trm_db_json_cell(c, &stmt_events, p, out);
 }
 
 enum trm_db_status trm_case_event_add(struct trm_db_conn *c, const char *case_id, const char *kind,

@@ -15,14 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-static void field_problem(const struct trm_request *req, struct trm_response *res,
-                          const char *pointer, const char *message)
-{
-    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                             "Some fields are invalid; see errors.", "errors",
-                             json_pack("[{s:s, s:s}]", "pointer", pointer, "message", message));
-}
-
 /* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ. */
 static bool timestamp_ok(const char *s)
 {
@@ -124,13 +116,16 @@ TRM_HANDLER(trm_handle_consent_create)
         return;
     bool sharing = strcmp(kind, "data_sharing") == 0;
     if (!timestamp_ok(given) || in_future(given))
-        field_problem(req, res, "/given_at", "must be a past date or UTC time");
+        trm_http_field_problem(req, res, "/given_at", "must be a past date or UTC time");
     else if (expires && (!timestamp_ok(expires) || strcmp(expires, given) <= 0))
-        field_problem(req, res, "/expires_at", "must be a date or UTC time after given_at");
+        trm_http_field_problem(req, res, "/expires_at",
+                               "must be a date or UTC time after given_at");
     else if (sharing && json_array_size(cats) == 0)
-        field_problem(req, res, "/categories", "data sharing needs the categories it covers");
+        trm_http_field_problem(req, res, "/categories",
+                               "data sharing needs the categories it covers");
     else if (sharing && json_array_size(agencies) + json_array_size(countries) == 0)
-        field_problem(req, res, "/recipients", "data sharing needs the agencies or countries");
+        trm_http_field_problem(req, res, "/recipients",
+                               "data sharing needs the agencies or countries");
     if (res->status == 0) {
         trm_uuid_v4(id);
         json_t *empty = json_array();
@@ -316,7 +311,8 @@ TRM_HANDLER(trm_handle_assessment_create)
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
         return;
     if (!outcome_ok(x.kind, x.outcome)) {
-        field_problem(req, res, "/outcome", "is not an outcome of this kind of assessment");
+        trm_http_field_problem(req, res, "/outcome",
+                               "is not an outcome of this kind of assessment");
     } else {
         trm_uuid_v4(id);
         x.rec = (struct sealed_record){
@@ -371,7 +367,7 @@ TRM_HANDLER(trm_handle_guardian_create)
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
         return;
     if (in_future(on)) {
-        field_problem(req, res, "/appointed_on", "must not be in the future");
+        trm_http_field_problem(req, res, "/appointed_on", "must not be in the future");
         json_decref(doc);
         return;
     }

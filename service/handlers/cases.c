@@ -17,14 +17,6 @@
 
 #define DEK_VERSION 1
 
-static void field_problem(const struct trm_request *req, struct trm_response *res,
-                          const char *pointer, const char *message)
-{
-    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                             "Some fields are invalid; see errors.", "errors",
-                             json_pack("[{s:s, s:s}]", "pointer", pointer, "message", message));
-}
-
 static bool citizenship_ok(const char *c)
 {
     return strcmp(c, "unknown") == 0 || trm_json_is_country(c);
@@ -120,11 +112,12 @@ TRM_HANDLER(trm_handle_case_create)
     if (!trm_http_idempotency(req, res, &x.idem) || !trm_http_json_body(req, res, spec, &doc))
         return;
     if (!citizenship_ok(citizenship))
-        field_problem(req, res, "/citizenship", "must be an ISO 3166-1 alpha-2 code or unknown");
+        trm_http_field_problem(req, res, "/citizenship",
+                               "must be an ISO 3166-1 alpha-2 code or unknown");
     else if (json_array_size(forms) == 0)
-        field_problem(req, res, "/exploitation_forms", "must name at least one form");
+        trm_http_field_problem(req, res, "/exploitation_forms", "must name at least one form");
     else if (!month_not_future(month))
-        field_problem(req, res, "/identified_month", "must not be in the future");
+        trm_http_field_problem(req, res, "/identified_month", "must not be in the future");
     if (res->status != 0) {
         json_decref(doc);
         return;
@@ -154,7 +147,8 @@ TRM_HANDLER(trm_handle_case_create)
     if (x.state == TRM_IDEM_MISMATCH)
         trm_http_idempotency_mismatch(req, res);
     else if (st == TRM_DB_INVALID)
-        field_problem(req, res, "/country", "is not a known country (or citizenship is not)");
+        trm_http_field_problem(req, res, "/country",
+                               "is not a known country (or citizenship is not)");
     else if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else
@@ -364,11 +358,12 @@ static bool patch_values_ok(const struct trm_request *req, struct trm_response *
                             const struct case_patch *x)
 {
     if (x->citizenship && !citizenship_ok(x->citizenship))
-        field_problem(req, res, "/citizenship", "must be an ISO 3166-1 alpha-2 code or unknown");
+        trm_http_field_problem(req, res, "/citizenship",
+                               "must be an ISO 3166-1 alpha-2 code or unknown");
     else if (x->forms && json_array_size(x->forms) == 0)
-        field_problem(req, res, "/exploitation_forms", "must name at least one form");
+        trm_http_field_problem(req, res, "/exploitation_forms", "must name at least one form");
     else if (x->month && !month_not_future(x->month))
-        field_problem(req, res, "/identified_month", "must not be in the future");
+        trm_http_field_problem(req, res, "/identified_month", "must not be in the future");
     return res->status == 0;
 }
 
@@ -385,7 +380,7 @@ static void answer_patch(struct trm_response *res, const struct trm_request *req
         trm_response_problem(res, req, TRM_E_INTERNAL,
                              "The case's personal data could not be decrypted.");
     else if (st == TRM_DB_INVALID)
-        field_problem(req, res, "/citizenship", "is not a known country");
+        trm_http_field_problem(req, res, "/citizenship", "is not a known country");
     else if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else {
@@ -583,9 +578,9 @@ TRM_HANDLER(trm_handle_case_search)
                                           x->kinds, x->values);
     json_decref(doc);
     if (year && name == NULL) {
-        field_problem(req, res, "/birth_year", "needs full_name");
+        trm_http_field_problem(req, res, "/birth_year", "needs full_name");
     } else if (x->n_values == 0) {
-        field_problem(req, res, "/full_name", "give a full name or a document number");
+        trm_http_field_problem(req, res, "/full_name", "give a full name or a document number");
     } else {
         struct trm_db_context ctx;
         trm_principal_db_context(req->principal, &ctx);

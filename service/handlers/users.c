@@ -110,14 +110,6 @@ static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
     return trm_idem_create(c, t->p->user_id, &t->idem, create_user, load_user, &t->u, &t->state);
 }
 
-static void field_problem(const struct trm_request *req, struct trm_response *res,
-                          const char *pointer, const char *message)
-{
-    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                             "Some fields are invalid; see errors.", "errors",
-                             json_pack("[{s:s, s:s}]", "pointer", pointer, "message", message));
-}
-
 void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 {
     const char *agency_id = NULL, *role = NULL, *name = NULL;
@@ -148,18 +140,18 @@ void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct
     t.u.cross_border = cross_border;
     json_decref(doc);
     if (cross_border && strcmp(t.u.role, "auditor") != 0) {
-        field_problem(req, res, "/cross_border", "only auditors may be cross-border");
+        trm_http_field_problem(req, res, "/cross_border", "only auditors may be cross-border");
         return;
     }
     enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, create_tx, &t);
     if (t.state == TRM_IDEM_MISMATCH) {
         trm_http_idempotency_mismatch(req, res);
     } else if (st == TRM_DB_NOT_FOUND) {
-        field_problem(req, res, "/agency_id", "is not a known agency");
+        trm_http_field_problem(req, res, "/agency_id", "is not a known agency");
     } else if (st == TRM_DB_INVALID) {
-        field_problem(req, res, "/cross_border",
-                      "only auditors of an international organisation or national "
-                      "coordinator may be cross-border");
+        trm_http_field_problem(req, res, "/cross_border",
+                               "only auditors of an international organisation or national "
+                               "coordinator may be cross-border");
     } else if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);
     } else {

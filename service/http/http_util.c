@@ -270,3 +270,11 @@ long trm_http_if_match(const struct trm_request *req)
     digits[len - 2] = '\0';
     return trm_parse_long(digits, 1, 1000000000L, &n) ? n : -2;
 }
+
+void trm_http_field_problem(const struct trm_request *req, struct trm_response *res,
+                            const char *pointer, const char *message)
+{
+    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
+                             "Some fields are invalid; see errors.", "errors",
+                             json_pack("[{s:s, s:s}]", "pointer", pointer, "message", message));
+}
