@@ -38,9 +38,12 @@ TRM_DB_STMT(stmt_consent_insert, 8,
             "WITH c AS (INSERT INTO consents (id, case_id, kind, categories, "
             "recipient_agency_ids, recipient_countries, given_at, expires_at, recorded_by) "
             "SELECT $1, $2, $3, $4::text[], $5::uuid[], $6::text[], $7::timestamptz, "
-            "  $8::timestamptz, trm_ctx_user() WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2) "
+            "  $8::timestamptz, trm_ctx_user() WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND "
+            "owner_agency_id = trm_ctx_agency()) "
             "RETURNING *) SELECT " CONSENT_JSON " FROM c");
 
+/* Consents, assessments and guardians are the owning agency's: a recipient of a referral
+ * gets 404 (not an error from the row-level security check). */
 TRM_DB_STMT(stmt_consent_withdraw, 3,
             "WITH c AS (UPDATE consents SET withdrawn_at = now(), withdraw_reason = $3 "
             "WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL RETURNING *) "
@@ -51,7 +54,8 @@ TRM_DB_STMT(stmt_consent_list, 1,
 TRM_DB_STMT(stmt_assessment_insert, 5,
             "WITH a AS (INSERT INTO assessments (id, case_id, kind, outcome, sealed_details, "
             "recorded_by) SELECT $1, $2, $3, $4, decode($5, 'hex'), trm_ctx_user() "
-            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2) RETURNING *) "
+            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
+            "trm_ctx_agency()) RETURNING *) "
             "SELECT jsonb_build_object('id', id, 'kind', kind, 'outcome', outcome, "
             "'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM a");
 TRM_DB_STMT(stmt_assessment_list, 1,
@@ -63,7 +67,8 @@ TRM_DB_STMT(stmt_assessment_list, 1,
 TRM_DB_STMT(stmt_guardian_insert, 4,
             "WITH g AS (INSERT INTO guardians (id, case_id, appointed_on, sealed, recorded_by) "
             "SELECT $1, $2, $3::date, decode($4, 'hex'), trm_ctx_user() "
-            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2) RETURNING *) "
+            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
+            "trm_ctx_agency()) RETURNING *) "
             "SELECT jsonb_build_object('id', id, 'appointed_on', appointed_on, 'recorded_by', "
             "recorded_by, 'recorded_at', " TS("recorded_at") ") FROM g");
 TRM_DB_STMT(

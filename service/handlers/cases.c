@@ -330,6 +330,11 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
     enum trm_db_status st = trm_case_read(c, x->id, x->request_id, "case_update", &rec);
     if (st != TRM_DB_OK)
         return st;
+    /* Agencies that accepted a referral read the case; only the owner changes it. */
+    if (strcmp(rec.summary.owner_agency_id, x->p->agency_id) != 0) {
+        trm_case_record_free(&rec);
+        return TRM_DB_NOT_FOUND;
+    }
     if (rec.summary.version != x->version) {
         x->stale = true;
         trm_case_record_free(&rec);

@@ -224,6 +224,22 @@ START_TEST(sweden_to_philippines)
           "{\"kind\": \"service_provided\", \"note\": \"Bed and counselling\"}", NULL, &r);
     h_expect(&r, 201, "service event");
     h_resp_free(&r);
+    /* Consents, assessments and guardians stay with the owner. */
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    h_api(&srv, b_worker, "POST", path, "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}",
+          NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/assessments", id);
+    h_api(&srv, b_worker, "POST", path, "{\"kind\": \"risk\", \"outcome\": \"low\"}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    const char *v1[] = {"If-Match: \"1\"", NULL};
+    h_api(&srv, b_worker, "PATCH", path, "{\"sex\": \"male\"}", v1, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
     h_api(&srv, c_worker, "POST", path, "{\"kind\": \"contact\"}", NULL, &r);
     h_assert_problem(&r, 404, "not_found");
     h_resp_free(&r);
