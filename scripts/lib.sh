@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/run and scripts/test: package installation and a private PostgreSQL
 # cluster. Sourced, not run.
 
