@@ -31,6 +31,8 @@ struct trm_config {
     long checkpoint_every_entries; /* sign a handover-log checkpoint after this many entries */
     long checkpoint_every_s;       /* ... or when the last one is this old */
     long maintenance_interval_ms;  /* how often trmd expires offers and signs checkpoints */
+    long stats_k;                  /* smallest count published in statistics */
+    long stats_rounding_base;      /* published counts rounded to this base (0: exact) */
 };
 
 /* Sets every key to its documented default. */

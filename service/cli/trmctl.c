@@ -24,6 +24,8 @@ static const struct command commands[] = {
      "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
     {"verify-log", trm_cmd_verify_log,
      "verify-log FILE --public-key HEX   verify an exported handover log offline"},
+    {"stats", trm_cmd_stats,
+     "stats export [--from YYYY-MM] [--to YYYY-MM] [--country CC] [--format csv|json]"},
     {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},
     {"retention", trm_cmd_retention,
      "retention run --days N   erase personal data of cases closed more than N days ago"},

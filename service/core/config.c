@@ -49,6 +49,8 @@ static const struct key keys[] = {
     {"checkpoint_every_entries", NUM(checkpoint_every_entries, 1, 1000000, "100")},
     {"checkpoint_every_s", NUM(checkpoint_every_s, 1, 86400, "60")},
     {"maintenance_interval_ms", NUM(maintenance_interval_ms, 100, 600000, "2000")},
+    {"stats_k", NUM(stats_k, 2, 1000, "11")},
+    {"stats_rounding_base", NUM(stats_rounding_base, 0, 1000, "0")},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

@@ -53,6 +53,9 @@ TRM_HANDLER(trm_handle_handovers_verify);
 TRM_HANDLER(trm_handle_handovers_export);
 TRM_HANDLER(trm_handle_signing_key);
 TRM_HANDLER(trm_handle_case_access_log);
+TRM_HANDLER(trm_handle_stats_victims);
+TRM_HANDLER(trm_handle_stats_assistance);
+TRM_HANDLER(trm_handle_stats_referrals);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 

@@ -1,0 +1,87 @@
+/* Monitoring statistics without recognisable people: counting persons (not cases) by the
+ * statistical fields, and disclosure control of the resulting tables (docs/statistics.md). */
+#ifndef TRM_STATS_H
+#define TRM_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A table of counts: rows x cols cells plus row, column and grand totals. A one-way table
+ * has cols == 1. A cell is published unless suppressed; published counts may be rounded. */
+struct trm_stats_table {
+    size_t rows, cols;
+    long *cells;      /* rows * cols, row-major */
+    long *row_totals; /* rows */
+    long *col_totals; /* cols */
+    long total;
+    bool *cell_hidden; /* rows * cols */
+    bool *row_hidden;  /* rows */
+    bool *col_hidden;  /* cols */
+    bool total_hidden;
+    bool additive; /* totals are sums of cells (false: cells may overlap) */
+};
+
+/* Allocates a zeroed table; false when out of memory. */
+bool trm_stats_table_init(struct trm_stats_table *t, size_t rows, size_t cols);
+void trm_stats_table_free(struct trm_stats_table *t);
+/* Fills the totals from the cells (additive tables). */
+void trm_stats_table_sum(struct trm_stats_table *t);
+
+/* Disclosure control: every count from 1 to k-1 (cells and totals) is suppressed; then, in
+ * an additive table, suppression is extended until no row or column (totals included) has
+ * exactly one suppressed entry, so no suppressed count can be recomputed by subtraction.
+ * The extra cells are the smallest published ones. Returns how many entries were
+ * suppressed for each reason. */
+struct trm_suppression {
+    size_t primary, secondary;
+};
+struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k);
+/* Rounds every published count to the nearest multiple of base (base <= 1: unchanged). */
+void trm_stats_round(struct trm_stats_table *t, long base);
+
+#include <jansson.h>
+
+#include "trm/db.h"
+
+/* One registered victim (a person, after merging cases of the same person). */
+struct trm_person_row {
+    const char *country, *sex, *age_band, *citizenship, *forms, *month, *state, *phase, *status;
+    long cases;
+};
+typedef void (*trm_person_fn)(const struct trm_person_row *row, void *arg);
+
+/* Persons of a country (NULL: all, for cross-border auditors) identified in [from, to]
+ * (dates, NULL: open); NOT_FOUND when the caller may not see that country. */
+enum trm_db_status trm_stats_persons(struct trm_db_conn *c, const char *country, const char *from,
+                                     const char *to, trm_person_fn fn, void *arg);
+/* [{"indicator", "persons", "median_days"}] */
+enum trm_db_status trm_stats_assistance(struct trm_db_conn *c, const char *country,
+                                        const char *from, const char *to, json_t **out);
+/* [{"from_country", "to_country", "from_kind", "to_kind", "offered", "accepted", "declined",
+ * "withdrawn", "expired", "median_hours_to_answer"}] */
+enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *country, const char *from,
+                                       const char *to, json_t **out);
+
+/* The dimensions victims can be grouped by. */
+extern const char *const trm_stats_dimensions[];
+
+/* Counts persons by up to two dimensions and applies disclosure control (k, rounding base);
+ * returns the published table as JSON. */
+struct trm_victims_query {
+    const char *dims[2];
+    size_t n_dims;
+    long k, rounding_base;
+};
+struct trm_victims_counter;
+struct trm_victims_counter *trm_victims_counter_new(const struct trm_victims_query *q);
+void trm_victims_count(const struct trm_person_row *row, void *counter);
+json_t *trm_victims_counter_finish(struct trm_victims_counter *c);
+
+/* Disclosure control of the assistance indicators and of handovers (rows are consumed). */
+json_t *trm_stats_publish_assistance(json_t *rows, long k, long base);
+json_t *trm_stats_publish_referrals(json_t *rows, long k, long base);
+
+/* A published table as CSV (one header row), from the JSON the stats functions return. */
+char *trm_stats_csv(json_t *published);
+
+#endif

@@ -1,0 +1,50 @@
+/* Statistics queries (see stats.h); the SQL functions check who may see which country. */
+#include "trm/stats.h"
+
+#include <stdlib.h>
+
+TRM_DB_STMT(stmt_persons, 3,
+            "SELECT country, sex, age_band, citizenship, array_to_string(forms, ','), month, "
+            "state, phase, status, cases FROM trm_stats_persons($1, $2::date, $3::date)");
+TRM_DB_STMT(stmt_assistance, 3,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('indicator', indicator, 'persons', "
+            "persons, 'median_days', round(median_days::numeric, 1))), '[]') "
+            "FROM trm_stats_assistance($1, $2::date, $3::date)");
+TRM_DB_STMT(stmt_referrals, 3,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('from_country', from_country, "
+            "'to_country', to_country, 'from_kind', from_kind, 'to_kind', to_kind, 'offered', "
+            "offered, 'accepted', accepted, 'declined', declined, 'withdrawn', withdrawn, "
+            "'expired', expired, 'median_hours_to_answer', "
+            "round(median_hours_to_answer::numeric, 1))), '[]') "
+            "FROM trm_stats_referrals($1, $2::date, $3::date)");
+
+enum trm_db_status trm_stats_persons(struct trm_db_conn *c, const char *country, const char *from,
+                                     const char *to, trm_person_fn fn, void *arg)
+{
+    const char *p[] = {country, from, to};
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_persons, p, &st);
+    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r); i++) {
+        struct trm_person_row row = {
+            PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),      PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+            PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),      PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
+            PQgetvalue(r, i, 8), atol(PQgetvalue(r, i, 9))};
+        fn(&row, arg);
+    }
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_stats_assistance(struct trm_db_conn *c, const char *country,
+                                        const char *from, const char *to, json_t **out)
+{
+    const char *p[] = {country, from, to};
+    return trm_db_json_cell(c, &stmt_assistance, p, out);
+}
+
+enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *country, const char *from,
+                                       const char *to, json_t **out)
+{
+    const char *p[] = {country, from, to};
+    return trm_db_json_cell(c, &stmt_referrals, p, out);
+}

@@ -1,0 +1,136 @@
+/* Disclosure control on hand-made tables. */
+#include "check_run.h"
+
+#include <string.h>
+
+#include "trm/stats.h"
+
+static void fill(struct trm_stats_table *t, const long *cells)
+{
+    memcpy(t->cells, cells, t->rows * t->cols * sizeof *cells);
+    trm_stats_table_sum(t);
+}
+
+/* No line of the grid (cells + margin) may hold exactly one suppressed entry. */
+static void assert_no_lonely_suppression(const struct trm_stats_table *t)
+{
+    for (size_t r = 0; r < t->rows; r++) {
+        int n = t->row_hidden[r];
+        for (size_t c = 0; c < t->cols; c++)
+            n += t->cell_hidden[r * t->cols + c];
+        ck_assert_msg(n != 1 || t->cols == 1, "row %zu has one suppressed entry", r);
+    }
+    for (size_t c = 0; c < t->cols; c++) {
+        int n = t->col_hidden[c];
+        for (size_t r = 0; r < t->rows; r++)
+            n += t->cell_hidden[r * t->cols + c];
+        ck_assert_msg(n != 1, "column %zu has one suppressed entry", c);
+    }
+}
+
+START_TEST(small_cells_are_suppressed)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 2, 2));
+    fill(&t, (long[]){20, 30, 40, 50});
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary + s.secondary, 0);
+    trm_stats_table_free(&t);
+
+    ck_assert(trm_stats_table_init(&t, 2, 2));
+    fill(&t, (long[]){0, 30, 40, 50}); /* zeros are not hidden */
+    s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 0);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+START_TEST(one_small_cell_cannot_be_recomputed)
+{
+    /* 3 x 3: a single small cell (4) could be recomputed from its row total and the other
+     * cells of its row, or from its column: secondary suppression must prevent both. */
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 3, 3));
+    fill(&t, (long[]){4, 30, 25, 40, 50, 60, 70, 80, 90});
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 1);
+    ck_assert_int_ge(s.secondary, 3);
+    ck_assert(t.cell_hidden[0]);
+    assert_no_lonely_suppression(&t);
+    /* Row totals and column totals (all >= 11) stay published. */
+    ck_assert(!t.total_hidden);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+START_TEST(small_totals_are_protected_too)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 2, 3));
+    fill(&t, (long[]){3, 2, 1, 50, 60, 70}); /* row 0 total is 6: suppressed with its cells */
+    trm_stats_suppress(&t, 11);
+    ck_assert(t.row_hidden[0]);
+    ck_assert(t.cell_hidden[0] && t.cell_hidden[1] && t.cell_hidden[2]);
+    assert_no_lonely_suppression(&t);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+START_TEST(one_way_table)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    fill(&t, (long[]){5, 100, 40, 30});
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 1);
+    /* The 5 could be recomputed from the total: the next smallest (30) goes too. */
+    ck_assert(t.cell_hidden[0]);
+    ck_assert(t.cell_hidden[3]);
+    ck_assert(!t.cell_hidden[1] && !t.cell_hidden[2]);
+    ck_assert(!t.total_hidden);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+START_TEST(non_additive_tables_get_primary_only)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 3, 1));
+    t.additive = false;
+    long cells[] = {5, 100, 40};
+    memcpy(t.cells, cells, sizeof cells);
+    t.total = 120;
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 1);
+    ck_assert_int_eq(s.secondary, 0);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+START_TEST(rounding)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 1, 3));
+    fill(&t, (long[]){14, 15, 26});
+    trm_stats_round(&t, 10);
+    ck_assert_int_eq(t.cells[0], 10);
+    ck_assert_int_eq(t.cells[1], 20);
+    ck_assert_int_eq(t.cells[2], 30);
+    ck_assert_int_eq(t.total, 60);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("disclosure");
+    TCase *tc = tcase_create("disclosure");
+    tcase_add_test(tc, small_cells_are_suppressed);
+    tcase_add_test(tc, one_small_cell_cannot_be_recomputed);
+    tcase_add_test(tc, small_totals_are_protected_too);
+    tcase_add_test(tc, one_way_table);
+    tcase_add_test(tc, non_additive_tables_get_primary_only);
+    tcase_add_test(tc, rounding);
+    suite_add_tcase(s, tc);
+    return trm_check_run(s, true);
+}
