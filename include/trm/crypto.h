@@ -39,8 +39,9 @@ bool trm_dek_wrap_with(const struct trm_keyring *kr, const char *kek_id, const c
 bool trm_dek_unwrap(const struct trm_keyring *kr, const char *case_id, const char *kek_id,
                     const uint8_t *wrapped, size_t wrapped_len, unsigned char *dek);
 
-/* Seals plain (len bytes) into out, which must hold len + TRM_SEAL_OVERHEAD bytes. */
-void trm_field_seal(const unsigned char *dek, const char *case_id, const char *category,
+/* Seals plain (len bytes) into out, which must hold len + TRM_SEAL_OVERHEAD bytes; false
+ * (out unusable) when a name is missing or memory runs out. */
+bool trm_field_seal(const unsigned char *dek, const char *case_id, const char *category,
                     const char *field, unsigned key_version, const uint8_t *plain, size_t len,
                     uint8_t *out);
 /* Opens sealed (len bytes) into out (len - TRM_SEAL_OVERHEAD bytes); false when the

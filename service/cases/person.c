@@ -167,8 +167,11 @@ bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, con
             size_t len = strlen(text);
             uint8_t *sealed = malloc(len + TRM_SEAL_OVERHEAD);
             char *hex = malloc(2 * (len + TRM_SEAL_OVERHEAD) + 1);
-            if (sealed && hex) {
+            /* A field that cannot be sealed fails the whole request: never drop it. */
+            bool ok =
+                sealed && hex &&
                 trm_field_seal(dek, case_id, c, f, dek_version, (const uint8_t *)text, len, sealed);
+            if (ok) {
                 trm_hex_encode(sealed, len + TRM_SEAL_OVERHEAD, hex);
                 out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
                 hex = NULL;
@@ -177,6 +180,8 @@ bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, con
             free(text);
             free(sealed);
             free(hex);
+            if (!ok)
+                return false;
         }
         if (strcmp(cat_name, "identity") == 0)
             index_identity(out, kr, cat, bits);

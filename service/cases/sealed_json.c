@@ -35,8 +35,9 @@ char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *c
     size_t n = strlen(text);
     uint8_t *sealed = malloc(n + TRM_SEAL_OVERHEAD);
     char *hex = malloc(2 * (n + TRM_SEAL_OVERHEAD) + 1);
-    if (sealed && hex) {
-        trm_field_seal(dek, case_id, category, name, dek_version, (const uint8_t *)text, n, sealed);
+    if (sealed && hex &&
+        trm_field_seal(dek, case_id, category, name, dek_version, (const uint8_t *)text, n,
+                       sealed)) {
         trm_hex_encode(sealed, n + TRM_SEAL_OVERHEAD, hex);
     } else {
         free(hex);

@@ -166,19 +166,19 @@ bool trm_dek_unwrap(const struct trm_keyring *kr, const char *case_id, const cha
     return rc == 0;
 }
 
-void trm_field_seal(const unsigned char *dek, const char *case_id, const char *category,
+bool trm_field_seal(const unsigned char *dek, const char *case_id, const char *category,
                     const char *field, unsigned key_version, const uint8_t *plain, size_t len,
                     uint8_t *out)
 {
     struct ad a;
-    /* Fails only for NULL names or no memory for an oversized AD; the void signature leaves
-     * no way to report it, and sealing under any other AD would lose the value silently. */
+    /* Fails only for NULL names or no memory for an oversized AD. */
     if (!field_ad(&a, case_id, category, field, key_version))
-        abort();
+        return false;
     randombytes_buf(out, NONCE_BYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, NULL, plain, len, a.buf, a.len,
                                                NULL, out, dek);
     ad_free(&a);
+    return true;
 }
 
 bool trm_field_open(const unsigned char *dek, const char *case_id, const char *category,
