@@ -89,6 +89,10 @@ enum trm_db_status trm_directory_auth_failure(struct trm_db_pool *pool, const ch
 /* Marks a token used now (throttled by the caller to once a minute). */
 enum trm_db_status trm_directory_token_touch(struct trm_db_pool *pool, const char *token_id);
 
+/* Forgets failed-authentication counters whose window ended and idempotency keys older than
+ * a day, so neither table grows without bound. */
+enum trm_db_status trm_directory_cleanup(struct trm_db_pool *pool, unsigned window_s);
+
 /* Whether any admin user exists (bootstrap). */
 enum trm_db_status trm_directory_admin_exists(struct trm_db_conn *c, bool *exists);
 

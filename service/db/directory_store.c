@@ -69,6 +69,10 @@ TRM_DB_STMT(stmt_auth_failure, 2,
             "                  THEN f.window_start ELSE now() END "
             "RETURNING failures, ceil(extract(epoch FROM window_start - now()) + $2::int)");
 TRM_DB_STMT(stmt_token_touch, 1, "UPDATE api_tokens SET last_used_at = now() WHERE id = $1");
+TRM_DB_STMT(stmt_cleanup, 1,
+            "WITH a AS (DELETE FROM auth_failures "
+            "           WHERE window_start < now() - make_interval(secs => $1::int)) "
+            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
 TRM_DB_STMT(stmt_admin_exists, 0,
             "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)");
 
@@ -318,4 +322,19 @@ enum trm_db_status trm_directory_admin_exists(struct trm_db_conn *c, bool *exist
     *exists = s == TRM_DB_OK && flag(r, 0, 0);
     PQclear(r);
     return s;
+}
+
+static enum trm_db_status cleanup(struct trm_db_conn *c, void *arg)
+{
+    char window[16];
+    snprintf(window, sizeof window, "%u", *(unsigned *)arg);
+    const char *p[] = {window};
+    enum trm_db_status s;
+    PQclear(trm_db_exec(c, &stmt_cleanup, p, &s));
+    return s;
+}
+
+enum trm_db_status trm_directory_cleanup(struct trm_db_pool *pool, unsigned window_s)
+{
+    return trm_db_run(pool, cleanup, &window_s);
 }
