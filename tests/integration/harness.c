@@ -172,8 +172,8 @@ static size_t sink_write(char *ptr, size_t size, size_t n, void *userdata)
     return add;
 }
 
-void h_http(const struct trmd *t, const char *method, const char *path, const char *const *headers,
-            const char *body, struct h_resp *out)
+static CURLcode http_core(const struct trmd *t, const char *method, const char *path,
+                          const char *const *headers, const char *body, struct h_resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -201,7 +201,6 @@ void h_http(const struct trmd *t, const char *method, const char *path, const ch
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
-    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     curl_slist_free_all(list);
     curl_easy_cleanup(c);
@@ -209,6 +208,49 @@ void h_http(const struct trmd *t, const char *method, const char *path, const ch
     out->body_len = b.len;
     out->headers = h.data ? h.data : strdup("");
     out->json = json_loads(out->body, 0, NULL);
+    return rc;
+}
+
+void h_http(const struct trmd *t, const char *method, const char *path, const char *const *headers,
+            const char *body, struct h_resp *out)
+{
+    CURLcode rc = http_core(t, method, path, headers, body, out);
+    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+}
+
+static void with_auth(const char *token, const char *body, const char *const *extra,
+                      const char **headers, char *auth, size_t auth_len)
+{
+    size_t n = 0;
+    if (token) {
+        snprintf(auth, auth_len, "Authorization: Bearer %s", token);
+        headers[n++] = auth;
+    }
+    if (body)
+        headers[n++] = "Content-Type: application/json";
+    for (size_t i = 0; extra && extra[i] && n < 15; i++)
+        headers[n++] = extra[i];
+    headers[n] = NULL;
+}
+
+bool h_api_try(const struct trmd *t, const char *token, const char *method, const char *path,
+               const char *body, const char *const *extra_headers, struct h_resp *out)
+{
+    const char *headers[16];
+    char auth[200];
+    with_auth(token, body, extra_headers, headers, auth, sizeof auth);
+    if (http_core(t, method, path, headers, body, out) == CURLE_OK && out->status != 0)
+        return true;
+    h_resp_free(out);
+    return false;
+}
+
+void h_trmd_reap(struct trmd *t)
+{
+    int status;
+    if (t->pid > 0)
+        waitpid(t->pid, &status, 0);
+    t->pid = 0;
 }
 
 const char *h_header(const struct h_resp *r, const char *name, char *buf, size_t len)
@@ -340,16 +382,7 @@ void h_api(const struct trmd *t, const char *token, const char *method, const ch
 {
     const char *headers[16];
     char auth[200];
-    size_t n = 0;
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[n++] = auth;
-    }
-    if (body)
-        headers[n++] = "Content-Type: application/json";
-    for (size_t i = 0; extra_headers && extra_headers[i] && n < 15; i++)
-        headers[n++] = extra_headers[i];
-    headers[n] = NULL;
+    with_auth(token, body, extra_headers, headers, auth, sizeof auth);
     h_http(t, method, path, headers, body, out);
 }
 

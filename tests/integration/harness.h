@@ -44,6 +44,13 @@ struct h_resp {
 /* One request. headers: NULL-terminated "Name: value" lines. body may be NULL. */
 void h_http(const struct trmd *t, const char *method, const char *path, const char *const *headers,
             const char *body, struct h_resp *out);
+/* Like h_api, but returns false (instead of failing the test) when no answer came back:
+ * for tests that kill trmd on purpose. */
+bool h_api_try(const struct trmd *t, const char *token, const char *method, const char *path,
+               const char *body, const char *const *extra_headers, struct h_resp *out);
+/* Waits for a killed trmd to be gone. */
+void h_trmd_reap(struct trmd *t);
+
 /* The value of a response header (case-insensitive), copied into buf; NULL when absent. */
 const char *h_header(const struct h_resp *r, const char *name, char *buf, size_t len);
 void h_resp_free(struct h_resp *r);
