@@ -95,11 +95,12 @@ GRANT USAGE ON SCHEMA public TO trm_app;
 SQL
 }
 
-# A TCP port nobody listens on.
+# A port number nobody uses, below the kernel's ephemeral range (it also names the unix
+# socket, so two test runs on one machine do not collide).
 trm_free_port() {
     local port
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         ss -ltnH "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return 0; }
     done
     die "no free port found"

@@ -430,3 +430,19 @@ void h_user(const struct trmd *t, const char *admin, const char *agency_id, cons
     snprintf(token, 128, "%s", h_str(&r, "token"));
     h_resp_free(&r);
 }
+
+void h_pg_start(void)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (h_sh(h_env("TRM_TEST_PG_START")) == 0)
+            return;
+        usleep(500000);
+    }
+    const char *log = getenv("TRM_TEST_PG_LOG");
+    if (log) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", log);
+        h_sh(cmd);
+    }
+    ck_abort_msg("PostgreSQL did not start again");
+}

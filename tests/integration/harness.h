@@ -80,6 +80,10 @@ void h_expect(const struct h_resp *r, long status, const char *what);
 
 /* Connects with the connection string in the named TRM_TEST_* variable. */
 PGconn *h_pg(const char *env_name);
+/* Starts the stopped test database again (retrying a few times), failing the test with the
+ * end of PostgreSQL's log when it will not start. */
+void h_pg_start(void);
+
 /* Runs a command via the shell; returns its exit status. */
 int h_sh(const char *cmd);
 

@@ -51,7 +51,7 @@ START_TEST(readyz_follows_the_database)
     }
     ck_assert(h_trmd_alive(&t));
 
-    ck_assert_int_eq(h_sh(h_env("TRM_TEST_PG_START")), 0);
+    h_pg_start();
     t0 = trm_now_ms();
     while (trm_now_ms() - t0 < 30000) {
         status = ready_status(&t, &r);
@@ -128,7 +128,7 @@ START_TEST(outage_under_load)
     ck_assert_int_eq(h_sh(h_env("TRM_TEST_PG_STOP")), 0);
     usleep(1500000);
     long down = atomic_load(&l.unavailable);
-    ck_assert_int_eq(h_sh(h_env("TRM_TEST_PG_START")), 0);
+    h_pg_start();
     double back = trm_now_ms();
     /* Within a couple of seconds of the return, requests succeed again. */
     struct h_resp r;
