@@ -22,6 +22,20 @@ static int usage(void)
     return 2;
 }
 
+/* Enough file descriptors for every allowed connection and the database pool, so a flood
+ * of connections meets the connection limit, not EMFILE. */
+static void raise_fd_limit(const struct trm_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)(cfg->max_connections * 2 + cfg->db_pool_size + 128);
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* Key material and decrypted personal data must never land in a core file. */
 static void forbid_core_dumps(void)
 {
@@ -132,5 +146,6 @@ int main(int argc, char **argv)
     struct trm_config cfg;
     if (load_config(&cfg, config_path) != 0)
         return 1;
+    raise_fd_limit(&cfg);
     return serve(&cfg);
 }

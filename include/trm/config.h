@@ -16,6 +16,7 @@ struct trm_config {
     long max_connections;      /* concurrent HTTP connections */
     long connection_timeout_s; /* idle / slow client cut-off */
     long connection_memory_limit;
+    long request_header_timeout_s; /* time a connection gets to start each request */
     long max_body_bytes;
     long max_headers;
     long db_pool_size;

@@ -34,6 +34,7 @@ static const struct key keys[] = {
     {"max_connections", NUM(max_connections, 1, 100000, "1024")},
     {"connection_timeout_s", NUM(connection_timeout_s, 1, 3600, "15")},
     {"connection_memory_limit", NUM(connection_memory_limit, 8192, 1048576, "32768")},
+    {"request_header_timeout_s", NUM(request_header_timeout_s, 1, 3600, "10")},
     {"max_body_bytes", NUM(max_body_bytes, 1024, 67108864, "1048576")},
     {"max_headers", NUM(max_headers, 8, 1000, "64")},
     {"db_pool_size", NUM(db_pool_size, 1, 1000, "8")},

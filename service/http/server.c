@@ -9,18 +9,132 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* A connection as the slow-client guard sees it. libmicrohttpd only cuts connections that
+ * stay silent; a client dribbling its headers a byte a second would hold a slot forever.
+ * So a connection gets request_header_timeout_s to start each request (from its opening or
+ * the end of its last request), after which the guard shuts its socket down. */
+struct conn_entry {
+    int fd;
+    bool in_request;
+    double waiting_since_ms;
+    struct conn_entry *prev, *next;
+};
+
 struct trm_server {
     struct MHD_Daemon *daemon;
     struct trm_app *app;
     atomic_int in_flight;
     unsigned port;
+    pthread_mutex_t conns_lock;
+    struct conn_entry *conns;
+    long n_conns;
+    pthread_t guard;
+    atomic_bool stopping;
 };
+
+static struct conn_entry *entry_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void mark(struct trm_server *srv, struct MHD_Connection *conn, bool in_request)
+{
+    pthread_mutex_lock(&srv->conns_lock);
+    struct conn_entry *e = entry_of(conn);
+    if (e) {
+        e->in_request = in_request;
+        e->waiting_since_ms = trm_now_ms();
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* Past max_connections a connection is answered with a fixed 503 and closed, rather than
+ * left waiting in the listen queue behind the busy ones. libmicrohttpd's own limit is set
+ * higher, so it accepts them for this. */
+static const char busy_response[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+    "Retry-After: 2\r\nConnection: close\r\nCache-Control: no-store\r\n"
+    "Content-Length: 179\r\n\r\n"
+    "{\"type\":\"urn:trm:problem:service_unavailable\",\"title\":\"Service temporarily "
+    "unavailable\",\"status\":503,\"detail\":\"Too many connections.\",\"code\":"
+    "\"service_unavailable\",\"request_id\":\"\"}";
+
+static void refuse_connection(int fd)
+{
+    ssize_t n = send(fd, busy_response, sizeof busy_response - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct trm_server *srv = cls;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fdi =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (fdi && srv->n_conns >= srv->app->config->max_connections) {
+            refuse_connection(fdi->connect_fd);
+            pthread_mutex_unlock(&srv->conns_lock);
+            return;
+        }
+        struct conn_entry *e = calloc(1, sizeof *e);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (e && ci) {
+            e->fd = ci->connect_fd;
+            e->waiting_since_ms = trm_now_ms();
+            e->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = e;
+            srv->conns = e;
+            srv->n_conns++;
+            *socket_context = e;
+        } else {
+            free(e);
+        }
+    } else if (*socket_context) {
+        /* Closed: libmicrohttpd closes the socket after this returns. */
+        struct conn_entry *e = *socket_context;
+        if (e->prev)
+            e->prev->next = e->next;
+        else
+            srv->conns = e->next;
+        if (e->next)
+            e->next->prev = e->prev;
+        free(e);
+        srv->n_conns--;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+static void *guard(void *arg)
+{
+    struct trm_server *srv = arg;
+    double limit = (double)srv->app->config->request_header_timeout_s * 1000.0;
+    while (!atomic_load(&srv->stopping)) {
+        usleep(200000);
+        double now = trm_now_ms();
+        pthread_mutex_lock(&srv->conns_lock);
+        for (struct conn_entry *e = srv->conns; e; e = e->next)
+            if (!e->in_request && now - e->waiting_since_ms > limit)
+                shutdown(e->fd, SHUT_RDWR); /* libmicrohttpd sees the end and cleans up */
+        pthread_mutex_unlock(&srv->conns_lock);
+    }
+    return NULL;
+}
 
 /* Per-request state: created on the first callback, freed only on completion. */
 struct req_ctx {
@@ -145,6 +259,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = ctx;
         atomic_fetch_add(&srv->in_flight, 1);
+        mark(srv, conn, true);
         ctx->started_ms = trm_now_ms();
         trm_strlcpy(ctx->method, method, sizeof ctx->method);
         if (declared_too_large(conn, app->config)) {
@@ -228,11 +343,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct trm_server *srv = cls;
     struct req_ctx *ctx = *con_cls;
     if (ctx == NULL)
         return;
+    mark(srv, conn, false);
     *con_cls = NULL;
     /* Method, route pattern, status, duration and request id: never a body, a query value
      * or a concrete path. */
@@ -300,16 +415,18 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
     if (srv == NULL)
         return -1;
     srv->app = app;
+    pthread_mutex_init(&srv->conns_lock, NULL);
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)cfg->worker_threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        (unsigned)cfg->worker_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_connections * 2 + 64), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->connection_memory_limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s", cfg->listen);
         free(srv);
@@ -317,6 +434,7 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
+    pthread_create(&srv->guard, NULL, guard, srv);
     *out = srv;
     return 0;
 }
@@ -336,6 +454,9 @@ void trm_server_stop(struct trm_server *s, unsigned grace_ms)
     /* Requests already being handled finish; idle keep-alive connections do not count. */
     for (unsigned waited = 0; atomic_load(&s->in_flight) > 0 && waited < grace_ms; waited += 10)
         usleep(10000);
+    atomic_store(&s->stopping, true);
+    pthread_join(s->guard, NULL);
     MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->conns_lock);
     free(s);
 }
