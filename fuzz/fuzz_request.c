@@ -23,8 +23,10 @@ static void init(void)
     trm_config_defaults(&cfg);
     app.config = &cfg;
     struct trm_db_pool_options o = {.conninfo = "host=/nonexistent-trm-fuzz dbname=x",
-                                    .size = 1, .acquire_timeout_ms = 10,
-                                    .connect_timeout_s = 1, .statement_timeout_ms = 100};
+                                    .size = 1,
+                                    .acquire_timeout_ms = 10,
+                                    .connect_timeout_s = 1,
+                                    .statement_timeout_ms = 100};
     trm_db_pool_open(&app.db, &o);
     app.keys = fuzz_keyring_source();
 }

@@ -67,8 +67,7 @@ void trm_maintenance_run_once(struct trm_app *app)
     struct round r = {.app = app};
     if (trm_db_run(app->db, expire_tx, &r) == TRM_DB_OK && r.expired > 0)
         trm_log(TRM_LOG_INFO, "referrals_expired", "%ld offer(s) expired", r.expired);
-    if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) !=
-        TRM_DB_OK)
+    if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) != TRM_DB_OK)
         trm_log(TRM_LOG_WARN, "cleanup_failed", "expired counters not removed this round");
     /* Serializable: the head read and the checkpoint written belong together. */
     if (trm_db_tx_run(app->db, NULL, true, checkpoint_tx, &r) == TRM_DB_OK && r.signed_seq)

@@ -463,3 +463,15 @@ void h_pg_start(void)
     }
     ck_abort_msg("PostgreSQL did not start again");
 }
+
+long h_count(const char *sql, const char *param)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {param};
+    PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    return n;
+}

@@ -84,6 +84,9 @@ PGconn *h_pg(const char *env_name);
  * end of PostgreSQL's log when it will not start. */
 void h_pg_start(void);
 
+/* The first cell of a query (with at most one parameter) as the owner role, as a number. */
+long h_count(const char *sql, const char *param);
+
 /* Runs a command via the shell; returns its exit status. */
 int h_sh(const char *cmd);
 

@@ -69,18 +69,6 @@ static void create(const char *token, const char *name, char id[37], char ref[24
     h_resp_free(&r);
 }
 
-static long count_sql(const char *sql, const char *param)
-{
-    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
-    const char *p[] = {param};
-    PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
-    long n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    PQfinish(pg);
-    return n;
-}
-
 START_TEST(create_and_read)
 {
     char body[4096], name[128];
@@ -100,7 +88,7 @@ START_TEST(create_and_read)
     ck_assert_str_eq(h_str(&r, "owner_agency_id"), agency_a);
     h_resp_free(&r);
 
-    long logged = count_sql("SELECT count(*) FROM access_log WHERE case_id = $1", id);
+    long logged = h_count("SELECT count(*) FROM access_log WHERE case_id = $1", id);
     h_api(&srv, worker_a, "GET", location, NULL, NULL, &r);
     h_expect(&r, 200, "read");
     json_t *person = json_object_get(r.json, "person");
@@ -112,11 +100,10 @@ START_TEST(create_and_read)
         json_string_value(json_array_get(json_object_get(r.json, "exploitation_forms"), 0)),
         "labour");
     h_resp_free(&r);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM access_log WHERE case_id = $1", id),
-                     logged + 1);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM access_log WHERE case_id = $1 AND "
-                               "cardinality(categories) = 5 AND purpose = 'case_view'",
-                               id),
+    ck_assert_int_eq(h_count("SELECT count(*) FROM access_log WHERE case_id = $1", id), logged + 1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM access_log WHERE case_id = $1 AND "
+                             "cardinality(categories) = 5 AND purpose = 'case_view'",
+                             id),
                      1);
 
     /* Another agency, an auditor and an admin cannot read it. */
@@ -137,7 +124,7 @@ END_TEST
 
 START_TEST(invalid_cases_change_nothing)
 {
-    long before = count_sql("SELECT count(*) FROM cases", NULL);
+    long before = h_count("SELECT count(*) FROM cases", NULL);
     static const char *const bad[] = {
         "{}",
         "{\"country\": \"SE\", \"sex\": \"woman\", \"age_band\": \"21-23\", \"citizenship\": "
@@ -183,7 +170,7 @@ START_TEST(invalid_cases_change_nothing)
     h_resp_free(&r);
     free(big);
     free(filler);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM cases", NULL), before);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), before);
 }
 END_TEST
 
@@ -224,10 +211,10 @@ START_TEST(patch_with_if_match)
             json_object_get(json_object_get(r.json, "person"), "contact"), "current_location")),
         "Moved");
     h_resp_free(&r);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM case_events WHERE case_id = $1 AND kind = "
-                               "'fields_changed' AND details::text LIKE '%contact.phone%' AND "
-                               "details::text NOT LIKE '%Moved%'",
-                               id),
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_events WHERE case_id = $1 AND kind = "
+                             "'fields_changed' AND details::text LIKE '%contact.phone%' AND "
+                             "details::text NOT LIKE '%Moved%'",
+                             id),
                      1);
     /* Other agencies cannot change it; invalid patches are refused. */
     const char *v2[] = {"If-Match: \"2\"", NULL};
@@ -348,10 +335,10 @@ START_TEST(erase_personal_data)
     h_expect(&r, 200, "erase");
     ck_assert_ptr_nonnull(h_str(&r, "personal_data_erased_at"));
     h_resp_free(&r);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM case_keys WHERE case_id = $1", id), 0);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM case_personal WHERE case_id = $1", id), 0);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM case_blind_index WHERE case_id = $1", id), 0);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM cases WHERE id = $1", id), 1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_keys WHERE case_id = $1", id), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_personal WHERE case_id = $1", id), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_blind_index WHERE case_id = $1", id), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE id = $1", id), 1);
     snprintf(path, sizeof path, "/v1/cases/%s", id);
     h_api(&srv, worker_a, "GET", path, NULL, NULL, &r);
     h_expect(&r, 200, "read erased");
@@ -377,7 +364,7 @@ START_TEST(idempotent_creation)
     h_expect(&b, 201, "replay");
     ck_assert_str_eq(h_str(&a, "id"), h_str(&b, "id"));
     ck_assert_str_eq(h_str(&a, "reference"), h_str(&b, "reference"));
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM cases WHERE id = $1", h_str(&a, "id")), 1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE id = $1", h_str(&a, "id")), 1);
     case_body(body, sizeof body, "Other Person", "2000-01-01", "IDEM1");
     h_api(&srv, worker_a, "POST", "/v1/cases", body, hdr, &c);
     h_assert_problem(&c, 422, "idempotency_mismatch");
@@ -514,10 +501,10 @@ START_TEST(retention_erases_closed_cases)
     char out[256];
     ck_assert_int_eq(h_trmctl("retention run --days 365", out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "erased the personal data of"));
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM case_keys WHERE case_id = $1", id), 0);
-    ck_assert_int_eq(count_sql("SELECT count(*) FROM cases WHERE id = $1 AND "
-                               "personal_data_erased_at IS NOT NULL",
-                               id),
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_keys WHERE case_id = $1", id), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE id = $1 AND "
+                             "personal_data_erased_at IS NOT NULL",
+                             id),
                      1);
 }
 END_TEST

@@ -104,18 +104,6 @@ static long answer(const char *token, const char *rid, const char *action, const
     return status;
 }
 
-static long count(const char *sql, const char *param)
-{
-    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
-    const char *p[] = {param};
-    PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
-    long n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    PQfinish(pg);
-    return n;
-}
-
 static json_t *person_as(const char *token, const char *id, long *status)
 {
     char path[128];
@@ -146,7 +134,7 @@ START_TEST(sweden_to_philippines)
 {
     char id[37], cid[37], rid[37], tid[37];
     new_case(id);
-    long before = count("SELECT count(*) FROM handover_log", NULL);
+    long before = h_count("SELECT count(*) FROM handover_log", NULL);
     char basis[200];
     /* No consent yet: refused, nothing written. */
     snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\"");
@@ -176,8 +164,8 @@ START_TEST(sweden_to_philippines)
         409);
     ck_assert_ptr_nonnull(strstr(r.body, "category"));
     h_resp_free(&r);
-    ck_assert_int_eq(count("SELECT count(*) FROM handover_log", NULL), before);
-    ck_assert_int_eq(count("SELECT count(*) FROM referrals WHERE case_id = $1", id), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM handover_log", NULL), before);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE case_id = $1", id), 0);
 
     /* The referral to the Swedish shelter. */
     ck_assert_int_eq(
@@ -264,9 +252,9 @@ START_TEST(sweden_to_philippines)
     h_api(&srv, c_worker, "GET", path, NULL, NULL, &r);
     ck_assert_str_eq(h_str(&r, "owner_agency_id"), c_agency);
     h_resp_free(&r);
-    ck_assert_int_eq(count("SELECT count(*) FROM cases c JOIN sops s ON s.id = c.sop_id "
-                           "WHERE c.id = $1 AND s.code = 'trm-ph'",
-                           id),
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases c JOIN sops s ON s.id = c.sop_id "
+                             "WHERE c.id = $1 AND s.code = 'trm-ph'",
+                             id),
                      1);
     /* The former owner keeps the summary and timeline, not the personal data. */
     p = person_as(a_worker, id, &status);
@@ -310,15 +298,16 @@ START_TEST(expiry_withdrawal_and_consent_end)
     sleep(2);
     long status = answer(b_worker, rid, "accept", NULL);
     ck_assert_int_eq(status, 409);
-    for (int i = 0; i < 50 && count("SELECT count(*) FROM referrals WHERE id = $1 AND status = "
-                                    "'expired'",
-                                    rid) == 0;
+    for (int i = 0; i < 50 && h_count("SELECT count(*) FROM referrals WHERE id = $1 AND status = "
+                                      "'expired'",
+                                      rid) == 0;
          i++)
         usleep(100000);
-    ck_assert_int_eq(count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
-                           "'expire'",
-                           rid),
-                     1);
+    ck_assert_int_eq(
+        h_count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
+                "'expire'",
+                rid),
+        1);
     /* Accepted, then the consent is withdrawn: access ends, and the log says so. */
     ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
                      201);
@@ -336,10 +325,11 @@ START_TEST(expiry_withdrawal_and_consent_end)
     ck_assert_int_eq(status, 200);
     ck_assert_int_eq(json_object_size(person), 0);
     json_decref(person);
-    ck_assert_int_eq(count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
-                           "'consent_withdrawal'",
-                           rid),
-                     1);
+    ck_assert_int_eq(
+        h_count("SELECT count(*) FROM handover_log WHERE referral_id = $1 AND action = "
+                "'consent_withdrawal'",
+                rid),
+        1);
     /* Without consent: a vital interest needs a coordinator and a reason, and is flagged. */
     ck_assert_int_eq(offer(a_worker, id, c_agency, "referral", "\"identity\"",
                            "\"legal_basis\": \"vital_interest\", \"reason\": \"danger\"", NULL,
@@ -482,7 +472,7 @@ START_TEST(concurrent_handovers_make_one_chain)
         snprintf(rc[i].basis, sizeof rc[i].basis,
                  "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
     }
-    long before = count("SELECT count(*) FROM handover_log", NULL);
+    long before = h_count("SELECT count(*) FROM handover_log", NULL);
     pthread_t th[N];
     for (int i = 0; i < N; i++)
         pthread_create(&th[i], NULL, race, &rc[i]);
@@ -490,8 +480,8 @@ START_TEST(concurrent_handovers_make_one_chain)
         pthread_join(th[i], NULL);
         ck_assert_int_eq(rc[i].status, 201);
     }
-    ck_assert_int_ge(count("SELECT count(*) FROM handover_log", NULL), before + N);
-    ck_assert_int_eq(count("SELECT max(seq) - count(*) FROM handover_log", NULL), 0);
+    ck_assert_int_ge(h_count("SELECT count(*) FROM handover_log", NULL), before + N);
+    ck_assert_int_eq(h_count("SELECT max(seq) - count(*) FROM handover_log", NULL), 0);
     long entries = 0;
     ck_assert(verify_ok(&entries, NULL));
     ck_assert_int_ge(entries, before + N);
