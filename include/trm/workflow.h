@@ -64,8 +64,10 @@ struct trm_consent_new {
 };
 enum trm_db_status trm_consent_insert(struct trm_db_conn *c, const struct trm_consent_new *n,
                                       json_t **out);
+/* Withdraws a consent; the reason is stored only sealed (hex; NULL when the case's personal
+ * data is erased and it cannot be kept). */
 enum trm_db_status trm_consent_withdraw(struct trm_db_conn *c, const char *case_id, const char *id,
-                                        const char *reason, json_t **out);
+                                        const char *sealed_reason_hex, json_t **out);
 enum trm_db_status trm_consent_list(struct trm_db_conn *c, const char *case_id, json_t **out);
 
 /* Assessments and guardians: sealed parts as hex (NULL for none). */

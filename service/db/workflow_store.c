@@ -45,7 +45,8 @@ TRM_DB_STMT(stmt_consent_insert, 8,
 /* Consents, assessments and guardians are the owning agency's: a recipient of a referral
  * gets 404 (not an error from the row-level security check). */
 TRM_DB_STMT(stmt_consent_withdraw, 3,
-            "WITH c AS (UPDATE consents SET withdrawn_at = now(), withdraw_reason = $3 "
+            "WITH c AS (UPDATE consents SET withdrawn_at = now(), "
+            "sealed_withdraw_reason = decode($3, 'hex') "
             "WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL RETURNING *) "
             "SELECT " CONSENT_JSON " FROM c");
 TRM_DB_STMT(stmt_consent_list, 1,

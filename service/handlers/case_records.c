@@ -140,14 +140,38 @@ TRM_HANDLER(trm_handle_consent_create)
 
 struct withdraw_args {
     const char *case_id, *id, *reason;
+    struct trm_keyring_source *keys;
     json_t *out;
 };
+
+/* The reason, sealed under the case's key; NULL (and OK) once the personal data is erased. */
+static enum trm_db_status seal_reason(struct trm_db_conn *c, struct withdraw_args *x, char **hex)
+{
+    unsigned version = 0;
+    enum trm_db_status st;
+    *hex = NULL;
+    unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
+    if (dek == NULL)
+        return st == TRM_DB_REFUSED ? TRM_DB_OK : st;
+    char name[64];
+    snprintf(name, sizeof name, "%s.withdraw_reason", x->id);
+    json_t *v = json_string(x->reason);
+    *hex = trm_seal_json(dek, x->case_id, "consents", name, version, v);
+    json_decref(v);
+    trm_dek_free(dek);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+}
 
 static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
 {
     struct withdraw_args *x = arg;
     json_decref(x->out);
-    enum trm_db_status st = trm_consent_withdraw(c, x->case_id, x->id, x->reason, &x->out);
+    x->out = NULL;
+    char *sealed = NULL;
+    enum trm_db_status st = seal_reason(c, x, &sealed);
+    if (st == TRM_DB_OK)
+        st = trm_consent_withdraw(c, x->case_id, x->id, sealed, &x->out);
+    free(sealed);
     /* Referrals resting on this consent lose access now: each is a handover entry. */
     if (st == TRM_DB_OK)
         st = trm_consent_withdrawn_handovers(c, x->id);
@@ -176,7 +200,7 @@ TRM_HANDLER(trm_handle_consent_withdraw)
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_uuid_param(req, res, 1, id) ||
         !trm_http_json_body(req, res, spec, &doc))
         return;
-    struct withdraw_args x = {case_id, id, reason, NULL};
+    struct withdraw_args x = {case_id, id, reason, app->keys, NULL};
     run_and_answer(app, req, res, withdraw_tx, &x, &x.out, 200, NULL);
     if (res->status == 404)
         trm_response_problem(res, req, TRM_E_NOT_FOUND,
