@@ -256,6 +256,15 @@ START_TEST(sweden_to_philippines)
                              "WHERE c.id = $1 AND s.code = 'trm-ph'",
                              id),
                      1);
+    /* A Swedish auditor sees the reads abroad, at the Manila NGO, too. */
+    char se_auditor[128], se_user[37];
+    h_user(&srv, admin, a_agency, "auditor", false, se_user, se_auditor);
+    snprintf(path, sizeof path, "/v1/cases/%s/access-log", id);
+    h_api(&srv, se_auditor, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "access log for the sending country's auditor");
+    ck_assert_ptr_nonnull(strstr(r.body, c_agency));
+    h_resp_free(&r);
+
     /* The former owner keeps the summary and timeline, not the personal data. */
     p = person_as(a_worker, id, &status);
     ck_assert_int_eq(status, 200);
