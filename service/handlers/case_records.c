@@ -421,7 +421,17 @@ struct opened_list {
     struct trm_keyring_source *keys;
     json_t *out;
     enum trm_db_status (*fn)(struct trm_db_conn *, const char *, json_t **);
+    const char *reader_agency;
+    bool reader_owns;
 };
+
+/* An agency that accepted a referral opens only what it wrote itself: the owner's notes may
+ * hold more than the categories the person agreed to share with it. */
+static bool may_open(const struct opened_list *x, json_t *item)
+{
+    const char *writer = json_string_value(json_object_get(item, "actor_agency_id"));
+    return x->reader_owns || (writer && strcmp(writer, x->reader_agency) == 0);
+}
 
 static enum trm_db_status open_items(struct trm_db_conn *c, struct opened_list *x, json_t *items)
 {
@@ -437,7 +447,7 @@ static enum trm_db_status open_items(struct trm_db_conn *c, struct opened_list *
     {
         const char *hex = json_string_value(json_object_get(it, x->sealed_member));
         const char *rid = json_string_value(json_object_get(it, x->id_member));
-        json_t *v = dek && hex && rid
+        json_t *v = dek && hex && rid && may_open(x, it)
                         ? trm_open_json(dek, x->case_id, x->category, rid, version, hex)
                         : NULL;
         if (v && json_is_object(v) && strcmp(x->into, "") == 0)
@@ -461,6 +471,7 @@ static enum trm_db_status opened_tx(struct trm_db_conn *c, void *arg)
     struct trm_case_summary s;
     json_t *items = NULL;
     enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
+    x->reader_owns = st == TRM_DB_OK && strcmp(s.owner_agency_id, x->reader_agency) == 0;
     if (st == TRM_DB_OK)
         st = x->fn(c, x->case_id, &items);
     if (st == TRM_DB_OK)
@@ -476,9 +487,17 @@ TRM_HANDLER(trm_handle_assessments_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {case_id,   "assessments", "sealed",
-                            "id",      "details",     req->request_id,
-                            app->keys, NULL,          trm_assessment_list};
+    struct opened_list x = {case_id,
+                            "assessments",
+                            "sealed",
+                            "id",
+                            "details",
+                            req->request_id,
+                            app->keys,
+                            NULL,
+                            trm_assessment_list,
+                            req->principal->agency_id,
+                            false};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
@@ -487,8 +506,17 @@ TRM_HANDLER(trm_handle_guardians_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {case_id,   "guardians", "sealed",         "id", "", req->request_id,
-                            app->keys, NULL,        trm_guardian_list};
+    struct opened_list x = {case_id,
+                            "guardians",
+                            "sealed",
+                            "id",
+                            "",
+                            req->request_id,
+                            app->keys,
+                            NULL,
+                            trm_guardian_list,
+                            req->principal->agency_id,
+                            false};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
@@ -503,8 +531,12 @@ TRM_HANDLER(trm_handle_case_events)
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
     /* Notes are sealed under "notes" with their note_id (in details) as the name. */
-    struct opened_list x = {case_id,         "notes",   "sealed_note", "note_id", "note",
-                            req->request_id, app->keys, NULL,          events_of};
+    struct opened_list x = {case_id,       "notes",
+                            "sealed_note", "note_id",
+                            "note",        req->request_id,
+                            app->keys,     NULL,
+                            events_of,     req->principal->agency_id,
+                            false};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 

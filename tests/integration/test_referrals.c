@@ -235,6 +235,19 @@ START_TEST(sweden_to_philippines)
     ck_assert_ptr_nonnull(strstr(r.body, "Bed and counselling"));
     ck_assert_ptr_nonnull(strstr(r.body, "referral_accepted"));
     h_resp_free(&r);
+    /* The shelter reads its own note, not the owner's (which may say more than it may know). */
+    snprintf(path, sizeof path, "/v1/cases/%s/transitions", id);
+    const char *first[] = {"If-Match: \"1\"", NULL};
+    h_api(&srv, a_worker, "POST", path,
+          "{\"transition\": \"open_investigation\", \"note\": \"Owner only note\"}", first, &r);
+    h_expect(&r, 200, "owner's step with a note");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
+    h_api(&srv, b_worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "recipient timeline");
+    ck_assert_ptr_nonnull(strstr(r.body, "Bed and counselling"));
+    ck_assert_ptr_null(strstr(r.body, "Owner only note"));
+    h_resp_free(&r);
 
     /* The transfer to the Manila NGO: it will own the case with only what was consented. */
     ck_assert_int_eq(
