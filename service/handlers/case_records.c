@@ -420,9 +420,11 @@ struct opened_list {
     const char *case_id, *category, *sealed_member, *id_member, *into, *request_id;
     struct trm_keyring_source *keys;
     json_t *out;
-    enum trm_db_status (*fn)(struct trm_db_conn *, const char *, json_t **);
+    enum trm_db_status (*fn)(struct trm_db_conn *, const struct opened_list *, json_t **);
     const char *reader_agency;
     bool reader_owns;
+    long long after; /* paged lists (the timeline): items after this id, at most limit */
+    unsigned limit;
 };
 
 /* An agency that accepted a referral opens only what it wrote itself: the owner's notes may
@@ -473,13 +475,34 @@ static enum trm_db_status opened_tx(struct trm_db_conn *c, void *arg)
     enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
     x->reader_owns = st == TRM_DB_OK && strcmp(s.owner_agency_id, x->reader_agency) == 0;
     if (st == TRM_DB_OK)
-        st = x->fn(c, x->case_id, &items);
+        st = x->fn(c, x, &items);
     if (st == TRM_DB_OK)
         st = open_items(c, x, items);
+    char *next = NULL;
+    if (st == TRM_DB_OK && x->limit > 0 && json_array_size(items) > x->limit) {
+        json_array_remove(items, x->limit);
+        json_t *key = json_pack("[O]", json_object_get(json_array_get(items, x->limit - 1), "id"));
+        next = trm_http_cursor_encode(trm_keyring_source_get(x->keys), key);
+        json_decref(key);
+    }
     if (st == TRM_DB_OK)
-        x->out = json_pack("{s:O}", "items", items);
+        x->out = json_pack("{s:O, s:o}", "items", items, "next_cursor",
+                           next ? json_string(next) : json_null());
+    free(next);
     json_decref(items);
     return st;
+}
+
+static enum trm_db_status assessments_of(struct trm_db_conn *c, const struct opened_list *x,
+                                         json_t **out)
+{
+    return trm_assessment_list(c, x->case_id, out);
+}
+
+static enum trm_db_status guardians_of(struct trm_db_conn *c, const struct opened_list *x,
+                                       json_t **out)
+{
+    return trm_guardian_list(c, x->case_id, out);
 }
 
 TRM_HANDLER(trm_handle_assessments_list)
@@ -495,9 +518,11 @@ TRM_HANDLER(trm_handle_assessments_list)
                             req->request_id,
                             app->keys,
                             NULL,
-                            trm_assessment_list,
+                            assessments_of,
                             req->principal->agency_id,
-                            false};
+                            false,
+                            0,
+                            0};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
@@ -506,23 +531,17 @@ TRM_HANDLER(trm_handle_guardians_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {case_id,
-                            "guardians",
-                            "sealed",
-                            "id",
-                            "",
-                            req->request_id,
-                            app->keys,
-                            NULL,
-                            trm_guardian_list,
-                            req->principal->agency_id,
-                            false};
+    struct opened_list x = {
+        case_id,         "guardians", "sealed", "id",         "",
+        req->request_id, app->keys,   NULL,     guardians_of, req->principal->agency_id,
+        false,           0,           0};
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 
-static enum trm_db_status events_of(struct trm_db_conn *c, const char *case_id, json_t **out)
+static enum trm_db_status events_of(struct trm_db_conn *c, const struct opened_list *x,
+                                    json_t **out)
 {
-    return trm_case_events(c, case_id, 0, 1000, out);
+    return trm_case_events(c, x->case_id, (long)x->after, x->limit + 1, out);
 }
 
 TRM_HANDLER(trm_handle_case_events)
@@ -531,12 +550,24 @@ TRM_HANDLER(trm_handle_case_events)
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
     /* Notes are sealed under "notes" with their note_id (in details) as the name. */
-    struct opened_list x = {case_id,       "notes",
-                            "sealed_note", "note_id",
-                            "note",        req->request_id,
-                            app->keys,     NULL,
-                            events_of,     req->principal->agency_id,
-                            false};
+    struct opened_list x = {case_id,
+                            "notes",
+                            "sealed_note",
+                            "note_id",
+                            "note",
+                            req->request_id,
+                            app->keys,
+                            NULL,
+                            events_of,
+                            req->principal->agency_id,
+                            false,
+                            0,
+                            0};
+    json_t *after = NULL;
+    if (!trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+        return;
+    x.after = json_integer_value(json_array_get(after, 0));
+    json_decref(after);
     run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
 }
 

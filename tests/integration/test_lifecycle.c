@@ -184,25 +184,37 @@ START_TEST(full_lifecycle_with_parallel_proceedings)
     h_resp_free(&r);
     ck_assert_int_eq(step(worker, id, "conclude_proceedings", NULL, NULL), 200);
 
-    /* The timeline: every step, names not values; the note opens for the reader. */
-    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
-    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
-    h_expect(&r, 200, "events");
-    int transitions = 0;
+    /* The timeline, five events a page: every step, names not values; the note opens for
+     * the reader. */
+    int transitions = 0, pages = 0;
     bool note_seen = false;
-    json_array_foreach(json_object_get(r.json, "items"), i, it)
-    {
-        if (strcmp(json_string_value(json_object_get(it, "kind")), "transition") == 0)
-            transitions++;
-        json_t *note = json_object_get(it, "note");
-        if (note && json_is_object(note))
-            note_seen = note_seen || strcmp(json_string_value(json_object_get(note, "note")),
-                                            "Moved to shelter") == 0;
+    char events[600];
+    snprintf(events, sizeof events, "/v1/cases/%s/events?limit=5", id);
+    for (; pages < 50; pages++) {
+        h_api(&srv, worker, "GET", events, NULL, NULL, &r);
+        h_expect(&r, 200, "events");
+        ck_assert_int_le(json_array_size(json_object_get(r.json, "items")), 5);
+        json_array_foreach(json_object_get(r.json, "items"), i, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "kind")), "transition") == 0)
+                transitions++;
+            json_t *note = json_object_get(it, "note");
+            if (note && json_is_object(note))
+                note_seen = note_seen || strcmp(json_string_value(json_object_get(note, "note")),
+                                                "Moved to shelter") == 0;
+        }
+        ck_assert_ptr_null(strstr(r.body, "sealed"));
+        const char *next = h_str(&r, "next_cursor");
+        bool more = next != NULL;
+        if (more)
+            snprintf(events, sizeof events, "/v1/cases/%s/events?limit=5&cursor=%s", id, next);
+        h_resp_free(&r);
+        if (!more)
+            break;
     }
     ck_assert_int_eq(transitions, 10);
+    ck_assert_int_ge(pages, 3);
     ck_assert(note_seen);
-    ck_assert_ptr_null(strstr(r.body, "sealed"));
-    h_resp_free(&r);
     snprintf(path, sizeof path, "/v1/cases/%s/assessments", id);
     h_api(&srv, worker, "GET", path, NULL, NULL, &r);
     ck_assert_ptr_nonnull(strstr(r.body, "Sentinel risk detail"));
