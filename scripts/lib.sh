@@ -73,22 +73,22 @@ trm_pg_stop() {
     trm_as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
-# trm_pg_bootstrap SOCKDIR PORT: the two roles and the database (idempotent).
+# trm_pg_bootstrap SOCKDIR PORT [DATABASE]: the two roles and a database (idempotent).
 trm_pg_bootstrap() {
-    local sock=$1 port=$2 super
+    local sock=$1 port=$2 db=${3:-trm} super
     super=$(trm_pg_user)
-    local psql=("$PGBIN/psql" -h "$sock" -p "$port" -U "$super" -v ON_ERROR_STOP=1 -q)
+    local psql=("$PGBIN/psql" -h "$sock" -p "$port" -U "$super" -v ON_ERROR_STOP=1 -q -v "db=$db")
     trm_as_pg "${psql[@]}" -d postgres >/dev/null <<'SQL' || die "creating roles failed"
 SELECT 'CREATE ROLE trm_owner LOGIN'
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trm_owner') \gexec
 SELECT 'CREATE ROLE trm_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION'
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'trm_app') \gexec
-SELECT 'CREATE DATABASE trm OWNER trm_owner'
-WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'trm') \gexec
-REVOKE ALL ON DATABASE trm FROM PUBLIC;
-GRANT CONNECT ON DATABASE trm TO trm_owner, trm_app;
+SELECT format('CREATE DATABASE %I OWNER trm_owner', :'db')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO trm_owner, trm_app', :'db') \gexec
 SQL
-    trm_as_pg "${psql[@]}" -d trm >/dev/null <<'SQL' || die "preparing the database failed"
+    trm_as_pg "${psql[@]}" -d "$db" >/dev/null <<'SQL' || die "preparing the database failed"
 ALTER SCHEMA public OWNER TO trm_owner;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO trm_app;

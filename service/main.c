@@ -4,11 +4,13 @@
 #include "trm/build_info.h"
 #include "trm/config.h"
 #include "trm/db.h"
+#include "trm/federation_ops.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/maintenance.h"
 #include "trm/server.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -106,12 +108,14 @@ static int serve(struct trm_config *cfg)
                    json_pack("{s:s, s:s, s:i, s:i}", "version", TRM_VERSION, "listen", cfg->listen,
                              "port", (int)trm_server_port(srv), "schema", TRM_SCHEMA_VERSION));
     struct trm_maintenance *maintenance = trm_maintenance_start(&app);
+    struct trm_fed_worker *federation = trm_fed_worker_start(&app);
     int sig = 0;
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
     atomic_store(&app.stopping, true);
     trm_server_stop(srv, 10000);
     trm_maintenance_stop(maintenance);
+    trm_fed_worker_stop(federation);
     trm_db_pool_close(app.db);
     trm_keyring_source_close(keys);
     trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");
@@ -141,6 +145,11 @@ int main(int argc, char **argv)
     forbid_core_dumps();
     if (sodium_init() < 0) {
         fprintf(stderr, "trmd: libsodium failed to initialise\n");
+        return 1;
+    }
+    /* Before any thread: libcurl's global set-up is not thread-safe. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "trmd: libcurl failed to initialise\n");
         return 1;
     }
     struct trm_config cfg;

@@ -34,6 +34,11 @@ struct trm_config {
     long maintenance_interval_ms;  /* how often trmd expires offers and signs checkpoints */
     long stats_k;                  /* smallest count published in statistics */
     long stats_rounding_base;      /* published counts rounded to this base (0: exact) */
+    long federation_interval_ms;   /* how often the delivery worker looks at the outbox */
+    long federation_retry_max_s;   /* longest wait between two delivery attempts */
+    long federation_timeout_s;     /* HTTP timeout towards a peer */
+    long federation_directory_refresh_s; /* how old a peer's cached directory may get */
+    long federation_clock_skew_s;        /* allowed clock difference in a peer's signed request */
 };
 
 /* Sets every key to its documented default. */

@@ -27,7 +27,16 @@
     X(HEADERS_TOO_LARGE, "headers_too_large", 431, "Request headers too large")                    \
     X(INTERNAL, "internal_error", 500, "Internal error")                                           \
     X(SERVICE_UNAVAILABLE, "service_unavailable", 503, "Service temporarily unavailable")          \
-    X(NOT_READY, "not_ready", 503, "Service not ready")
+    X(NOT_READY, "not_ready", 503, "Service not ready")                                            \
+    X(FEDERATION_DISABLED, "federation_disabled", 404, "Federation is not set up")                 \
+    X(PEER_UNAUTHENTICATED, "peer_unauthenticated", 401, "A registered peer's signature needed")   \
+    X(INVALID_PACKAGE, "invalid_package", 400, "Invalid federation package")                       \
+    X(BAD_SIGNATURE, "bad_signature", 400, "Signature does not verify")                            \
+    X(UNKNOWN_PEER, "unknown_peer", 403, "Not a registered peer")                                  \
+    X(MISDIRECTED, "misdirected", 421, "Addressed to another instance")                            \
+    X(PACKAGE_EXPIRED, "package_expired", 410, "Package expired")                                  \
+    X(PACKAGE_REPLAYED, "package_replayed", 409, "Package id used before")                         \
+    X(PACKAGE_REFUSED, "package_refused", 409, "Package refused")
 
 enum trm_error {
 #define TRM_ERROR_ENUM(e, code, status, title) TRM_E_##e,

@@ -21,11 +21,14 @@ struct trm_handover_entry {
     const char *at, *case_id, *referral_id, *action, *from_agency_id, *to_agency_id, *from_country,
         *to_country, *actor_user_id, *categories /* comma-joined */, *legal_basis, *handling_code,
         *consent_id;
+    /* Version 2 (an entry about a federation package): NULL in version 1. Hashes and the
+     * signature are hex, as exported. */
+    const char *package_id, *package_hash, *peer_instance, *peer_at, *peer_signature;
     uint8_t prev_hash[TRM_HASH_BYTES];
     uint8_t hash[TRM_HASH_BYTES];
 };
 
-/* SHA-256 of the version-1 encoding of e (with e->prev_hash). */
+/* SHA-256 of the entry's encoding (version 1, or 2 when it has a package hash). */
 void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_BYTES]);
 /* Fills e from an exported JSON object (pointers into j); false when a field is missing or
  * malformed. */
@@ -45,8 +48,17 @@ bool trm_checkpoint_verify(const uint8_t pk[TRM_SIGN_PUBLIC_BYTES], long long se
 
 /* Verifies a stream of exported entries and checkpoints, in order. State carried between
  * items; the result names the first bad item. */
+/* A peer instance's signing key, for the counterpart signatures in version-2 entries. */
+struct trm_peer_key {
+    const char *instance_id;
+    uint8_t key[TRM_SIGN_PUBLIC_BYTES];
+};
+
 struct trm_chain_check {
     const uint8_t *public_key; /* NULL: checkpoint signatures are not checked */
+    const struct trm_peer_key *peers;
+    size_t n_peers;
+    long long peer_signatures_checked, peer_signatures_unchecked;
     bool started;
     long long last_seq;
     uint8_t last_hash[TRM_HASH_BYTES];

@@ -4,7 +4,10 @@
  *                       unwrap data keys that were not yet re-wrapped
  *   index <64 hex>      root of the blind-index keys
  *   token <64 hex>      key of the API-token verifier hashes
- *   signing <64 hex>    Ed25519 seed that signs handover-log checkpoints
+ *   signing <64 hex>    Ed25519 seed that signs handover-log checkpoints and federation
+ *                       packages, receipts and requests
+ *   box <64 hex>        X25519 secret key that opens packages sealed to this instance
+ *                       (optional: federation needs it; `trmctl instance init` adds it)
  * Keys are always chosen by id, never by trying them in turn. */
 #ifndef TRM_KEYRING_H
 #define TRM_KEYRING_H
@@ -39,6 +42,10 @@ const char *trm_keyring_kek_id_at(const struct trm_keyring *kr, size_t i);
 const unsigned char *trm_keyring_index_root(const struct trm_keyring *kr);
 const unsigned char *trm_keyring_token_key(const struct trm_keyring *kr);
 const unsigned char *trm_keyring_signing_seed(const struct trm_keyring *kr);
+/* The X25519 secret key for sealed boxes, or NULL when the file has none. */
+const unsigned char *trm_keyring_box_secret(const struct trm_keyring *kr);
+/* Appends a box key to the file unless it has one (*added says whether it did). */
+bool trm_keyring_ensure_box_key(const char *path, bool *added, char *err, size_t errlen);
 
 /* A key file that trmd follows while it runs: when `trmctl keys rotate` adds a KEK, every
  * trmd process picks it up within about a second (the file's change time is checked at most

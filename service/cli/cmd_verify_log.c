@@ -1,6 +1,7 @@
-/* trmctl verify-log FILE --public-key HEX: verifies an exported handover log (NDJSON from
- * GET /v1/handovers/export) offline, without a database: the hash chain, the sequence, and
- * every checkpoint signature. Prints the first broken entry, if any. */
+/* trmctl verify-log FILE --public-key HEX [--peer-key ID=HEX]...: verifies an exported
+ * handover log (NDJSON from GET /v1/handovers/export) offline, without a database: the hash
+ * chain, the sequence, every checkpoint signature, and the signatures of peer instances
+ * (their receipts and packages) whose keys are given. Prints the first broken entry. */
 #include "cli.h"
 
 #include "trm/handover.h"
@@ -10,8 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_PEERS 32
+
+/* The --peer-key ID=HEX options; false on a malformed one. */
+static bool peer_keys(int argc, char **argv, struct trm_peer_key *out, size_t *n)
+{
+    *n = 0;
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--peer-key") != 0)
+            continue;
+        char *eq = strchr(argv[i + 1], '=');
+        if (eq == NULL || *n == MAX_PEERS || strlen(eq + 1) != 2 * TRM_SIGN_PUBLIC_BYTES ||
+            !trm_hex_decode(eq + 1, out[*n].key, TRM_SIGN_PUBLIC_BYTES))
+            return false;
+        *eq = '\0';
+        out[(*n)++].instance_id = argv[i + 1];
+    }
+    return true;
+}
+
 int trm_cmd_verify_log(int argc, char **argv)
 {
+    struct trm_peer_key peers[MAX_PEERS];
+    size_t n_peers = 0;
+    if (!peer_keys(argc, argv, peers, &n_peers))
+        return trm_cli_fail("verify-log: --peer-key takes INSTANCE_ID=64 hex digits");
     const char *key = trm_cli_opt(argc, argv, "--public-key");
     uint8_t pk[TRM_SIGN_PUBLIC_BYTES];
     if (argc < 1 || argv[0][0] == '-' || key == NULL)
@@ -22,7 +46,7 @@ int trm_cmd_verify_log(int argc, char **argv)
     FILE *f = fopen(argv[0], "r");
     if (f == NULL)
         return trm_cli_fail("verify-log: cannot open %s", argv[0]);
-    struct trm_chain_check check = {.public_key = pk};
+    struct trm_chain_check check = {.public_key = pk, .peers = peers, .n_peers = n_peers};
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -49,6 +73,10 @@ int trm_cmd_verify_log(int argc, char **argv)
     }
     if (!ok)
         return 1;
-    printf("ok: %lld entries, %lld checkpoints verified\n", check.entries, check.checkpoints);
+    printf("ok: %lld entries, %lld checkpoints verified", check.entries, check.checkpoints);
+    if (check.peer_signatures_checked || check.peer_signatures_unchecked)
+        printf("; %lld peer signatures verified, %lld not checked (no --peer-key)",
+               check.peer_signatures_checked, check.peer_signatures_unchecked);
+    putchar('\n');
     return 0;
 }

@@ -23,7 +23,7 @@ static const struct command commands[] = {
     {"keys", trm_cmd_keys,
      "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
     {"verify-log", trm_cmd_verify_log,
-     "verify-log FILE --public-key HEX   verify an exported handover log offline"},
+     "verify-log FILE --public-key HEX [--peer-key ID=HEX]...   verify a handover log offline"},
     {"stats", trm_cmd_stats,
      "stats export [--from YYYY-MM] [--to YYYY-MM] [--country CC] [--format csv|json]"},
     {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},
@@ -35,12 +35,16 @@ static const struct command commands[] = {
     {"bootstrap", trm_cmd_directory,
      "bootstrap [--country CC]  first admin user; prints 'admin token: ...' once"},
     {"demo", trm_cmd_directory, "demo                     demo agencies and users (SE, PH)"},
+    {"instance", trm_cmd_federation,
+     "instance init --id ID --country CC [--url URL] | instance show   federation identity"},
+    {"peer", trm_cmd_federation,
+     "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX | peer list"},
 };
 
 /* Commands that take their own name as argv[0]. */
 static bool takes_name(int (*run)(int, char **))
 {
-    return run == trm_cmd_directory;
+    return run == trm_cmd_directory || run == trm_cmd_federation;
 }
 
 static int usage(void)

@@ -52,6 +52,11 @@ static const struct key keys[] = {
     {"maintenance_interval_ms", NUM(maintenance_interval_ms, 100, 600000, "2000")},
     {"stats_k", NUM(stats_k, 2, 1000, "11")},
     {"stats_rounding_base", NUM(stats_rounding_base, 0, 1000, "0")},
+    {"federation_interval_ms", NUM(federation_interval_ms, 50, 600000, "1000")},
+    {"federation_retry_max_s", NUM(federation_retry_max_s, 1, 86400, "300")},
+    {"federation_timeout_s", NUM(federation_timeout_s, 1, 300, "10")},
+    {"federation_directory_refresh_s", NUM(federation_directory_refresh_s, 1, 604800, "300")},
+    {"federation_clock_skew_s", NUM(federation_clock_skew_s, 5, 3600, "300")},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

@@ -21,10 +21,10 @@ struct kek {
 };
 
 struct trm_keyring {
-    unsigned char *secrets; /* sodium_malloc'd: keks, index, token, signing */
+    unsigned char *secrets; /* sodium_malloc'd: keks, index, token, signing, box */
     struct kek keks[MAX_KEKS];
     size_t n_keks;
-    unsigned char *index_root, *token_key, *signing_seed;
+    unsigned char *index_root, *token_key, *signing_seed, *box_secret;
 };
 
 static bool valid_id(const char *id)
@@ -66,7 +66,7 @@ bool trm_keyring_parse(struct trm_keyring **out, const char *text, size_t len, c
         snprintf(err, errlen, "out of memory");
         return false;
     }
-    kr->secrets = sodium_malloc((MAX_KEKS + 3) * TRM_KEY_BYTES);
+    kr->secrets = sodium_malloc((MAX_KEKS + 4) * TRM_KEY_BYTES);
     if (kr->secrets == NULL) {
         trm_keyring_free(kr);
         sodium_free(copy);
@@ -86,12 +86,13 @@ bool trm_keyring_parse(struct trm_keyring **out, const char *text, size_t len, c
         if (kind == NULL || kind[0] == '#')
             continue;
         char *a = strtok_r(NULL, " \t\r", &fsave), *b = strtok_r(NULL, " \t\r", &fsave);
-        /* The three single keys live after the KEKs in the guarded block. */
-        static const char *const singles[] = {"index", "token", "signing"};
-        unsigned char **slots[] = {&kr->index_root, &kr->token_key, &kr->signing_seed};
+        /* The single keys live after the KEKs in the guarded block. */
+        static const char *const singles[] = {"index", "token", "signing", "box"};
+        unsigned char **slots[] = {&kr->index_root, &kr->token_key, &kr->signing_seed,
+                                   &kr->box_secret};
         unsigned char **single = NULL;
         size_t which = 0;
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < 4; i++)
             if (strcmp(kind, singles[i]) == 0)
                 single = slots[i], which = i;
         if (strcmp(kind, "kek") == 0) {
@@ -207,6 +208,7 @@ bool trm_keyring_create_file(const char *path, char *err, size_t errlen)
     key_line(f, "index", NULL);
     key_line(f, "token", NULL);
     key_line(f, "signing", NULL);
+    key_line(f, "box", NULL);
     key_line(f, "kek", id);
     bool ok = fflush(f) == 0 && fsync(fd) == 0;
     ok = (fclose(f) == 0) && ok;
@@ -215,8 +217,8 @@ bool trm_keyring_create_file(const char *path, char *err, size_t errlen)
     return ok;
 }
 
-bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char *err,
-                         size_t errlen)
+/* Appends one fresh key line to the file, atomically (a temporary file and rename). */
+static bool append_key(const char *path, const char *kind, const char *id, char *err, size_t errlen)
 {
     struct trm_keyring *kr = NULL;
     if (!trm_keyring_load(&kr, path, err, errlen))
@@ -242,8 +244,7 @@ bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char
         snprintf(err, errlen, "%s: cannot write the new key file", path);
         return false;
     }
-    new_kek_id(new_id);
-    key_line(f, "kek", new_id);
+    key_line(f, kind, id);
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok && rename(tmp, path) == 0;
     if (!ok) {
@@ -251,6 +252,27 @@ bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char
         snprintf(err, errlen, "%s: cannot replace the key file", path);
     }
     return ok;
+}
+
+bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char *err,
+                         size_t errlen)
+{
+    new_kek_id(new_id);
+    return append_key(path, "kek", new_id, err, errlen);
+}
+
+bool trm_keyring_ensure_box_key(const char *path, bool *added, char *err, size_t errlen)
+{
+    struct trm_keyring *kr = NULL;
+    *added = false;
+    if (!trm_keyring_load(&kr, path, err, errlen))
+        return false;
+    bool has = kr->box_secret != NULL;
+    trm_keyring_free(kr);
+    if (has)
+        return true;
+    *added = append_key(path, "box", NULL, err, errlen);
+    return *added;
 }
 
 const char *trm_keyring_current_kek_id(const struct trm_keyring *kr)
@@ -289,4 +311,9 @@ const unsigned char *trm_keyring_token_key(const struct trm_keyring *kr)
 const unsigned char *trm_keyring_signing_seed(const struct trm_keyring *kr)
 {
     return kr->signing_seed;
+}
+
+const unsigned char *trm_keyring_box_secret(const struct trm_keyring *kr)
+{
+    return kr->box_secret;
 }

@@ -23,14 +23,22 @@ const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
     "'summary', jsonb_build_object('sex', r.sex, 'age_band', r.age_band, "                \
     "  'citizenship', r.citizenship), 'status', r.status, "                               \
     "'created_at', " TS("r.created_at") ", 'expires_at', " TS("r.expires_at") ", "       \
-    "'answered_at', " TS("r.answered_at") ")"
+    "'answered_at', " TS("r.answered_at") ", 'peer_instance', r.peer_instance, "         \
+    "'remote_case_id', r.remote_case_id, 'delivery', (SELECT jsonb_build_object("         \
+    "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
+    "  FROM federation_packages f WHERE f.referral_id = r.id AND f.direction = 'out' "    \
+    "  ORDER BY f.created_at DESC LIMIT 1))"
 #define ENTRY_JSON                                                                         \
     "jsonb_build_object('type', 'entry', 'seq', seq, 'at', at, 'case_id', case_id, "      \
     "'referral_id', referral_id, 'action', action, 'from_agency_id', from_agency_id, "    \
     "'to_agency_id', to_agency_id, 'from_country', from_country, 'to_country', "          \
     "to_country, 'actor_user_id', actor_user_id, 'categories', categories, "              \
     "'legal_basis', legal_basis, 'handling_code', handling_code, 'consent_id', "          \
-    "consent_id, 'prev_hash', encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex'))"
+    "consent_id, 'prev_hash', encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex')) || " \
+    "CASE WHEN package_hash IS NULL THEN '{}'::jsonb ELSE jsonb_build_object("            \
+    "  'package_id', package_id, 'package_hash', encode(package_hash, 'hex'), "           \
+    "  'peer_instance', peer_instance, 'peer_at', peer_at, "                              \
+    "  'peer_signature', encode(peer_signature, 'hex')) END"
 /* clang-format on */
 
 TRM_DB_STMT(stmt_offer, 13,

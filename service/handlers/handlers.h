@@ -11,6 +11,9 @@ struct trm_agency;
     void name(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 
 TRM_HANDLER(trm_handle_healthz);
+TRM_HANDLER(trm_handle_federation_identity);
+TRM_HANDLER(trm_handle_federation_agencies);
+TRM_HANDLER(trm_handle_federation_inbox);
 TRM_HANDLER(trm_handle_readyz);
 TRM_HANDLER(trm_handle_me);
 TRM_HANDLER(trm_handle_agencies_list);

@@ -4,6 +4,7 @@
 #include "handlers.h"
 
 #include "trm/cases.h"
+#include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
 #include "trm/referrals.h"
@@ -47,11 +48,20 @@ static json_t *unmet_json(json_t *codes)
 
 struct offer_args {
     struct trm_referral_offer o;
-    const char *note, *reason;
+    const char *note, *reason, *request_id;
     struct trm_keyring_source *keys;
     json_t *unmet, *out;
     bool needs_key;
+    char fed_why[32]; /* why an offer to a peer's agency cannot travel */
 };
+
+/* Why an offer or answer cannot cross to another instance, in words. */
+static const char *federation_words(const char *why)
+{
+    return strcmp(why, "peer_inactive") == 0
+               ? "The recipient's instance is not an active peer of this one."
+               : "Federation with other instances is not set up here (trmctl instance init).";
+}
 
 /* Seals free text under the case key (NULL text: nothing to seal). */
 static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer_args *x, const char *text,
@@ -93,6 +103,8 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     if (st == TRM_DB_OK && json_array_size(x->unmet) > 0)
         st = TRM_DB_REFUSED;
     if (st == TRM_DB_OK)
+        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->request_id, x->fed_why);
+    if (st == TRM_DB_OK)
         st = trm_referral_get(c, x->o.id, &x->out);
     free(note);
     free(reason);
@@ -102,7 +114,7 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_referral_create)
 {
     char case_id[37], id[37], location[80];
-    struct offer_args x = {.keys = app->keys};
+    struct offer_args x = {.keys = app->keys, .request_id = req->request_id};
     x.o.expires_in_hours = 72;
     x.o.urgency = "routine";
     const struct trm_field spec[] = {
@@ -163,6 +175,8 @@ TRM_HANDLER(trm_handle_referral_create)
     if (x.needs_key) {
         trm_response_problem(res, req, TRM_E_CONFLICT,
                              "The case's personal data is erased: a note cannot be kept.");
+    } else if (st == TRM_DB_REFUSED && x.fed_why[0] != '\0') {
+        trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
     } else if (st == TRM_DB_REFUSED) {
         trm_response_problem_ext(res, req, TRM_E_CONFLICT, "The offer cannot be made; see unmet.",
                                  "unmet", unmet_json(x.unmet));
@@ -183,7 +197,11 @@ TRM_HANDLER(trm_handle_referral_create)
 
 struct answer_args {
     const char *id, *action, *reason;
+    struct trm_keyring_source *keys;
+    unsigned index_bits;
     char outcome[24];
+    char fed_why[32];
+    char local_case_id[37]; /* an accepted offer from another instance became this case */
     json_t *out;
 };
 
@@ -195,6 +213,9 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
     enum trm_db_status st = trm_referral_answer(c, x->id, x->action, x->reason, x->outcome);
     if (st == TRM_DB_OK && strcmp(x->outcome, "ok") != 0)
         return TRM_DB_REFUSED;
+    if (st == TRM_DB_OK)
+        st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->index_bits, x->local_case_id,
+                                     x->fed_why);
     return st == TRM_DB_OK ? trm_referral_get(c, x->id, &x->out) : st;
 }
 
@@ -214,7 +235,11 @@ static void answer(struct trm_app *app, struct trm_request *req, struct trm_resp
     json_t *doc = NULL;
     if (!trm_http_uuid_param(req, res, 0, id) || !trm_http_json_body_optional(req, res, spec, &doc))
         return;
-    struct answer_args x = {.id = id, .action = action, .reason = reason};
+    struct answer_args x = {.id = id,
+                            .action = action,
+                            .reason = reason,
+                            .keys = app->keys,
+                            .index_bits = (unsigned)app->config->blind_index_bits};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, answer_tx, &x);
@@ -223,6 +248,8 @@ static void answer(struct trm_app *app, struct trm_request *req, struct trm_resp
         x.out = NULL;
     } else if (st != TRM_DB_REFUSED) {
         trm_http_db_problem(req, res, st);
+    } else if (x.fed_why[0] != '\0') {
+        trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
     } else if (strcmp(x.outcome, "not_found") == 0) {
         trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such referral for your agency.");
     } else if (strcmp(x.outcome, "answered") == 0) {

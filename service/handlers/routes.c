@@ -50,6 +50,13 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/sops", trm_handle_sops_list, 0, TRM_ACT_DIRECTORY_READ},
     {"POST", "/v1/sops", trm_handle_sop_create, 0, TRM_ACT_SOP_MANAGE},
     {"GET", "/v1/sops/{}", trm_handle_sop_get, 0, TRM_ACT_DIRECTORY_READ},
+    /* Between instances: no bearer token; signed requests and signed packages instead. */
+    {"GET", "/v1/federation/identity", trm_handle_federation_identity, TRM_ROUTE_PUBLIC,
+     TRM_ACT_NONE},
+    {"GET", "/v1/federation/agencies", trm_handle_federation_agencies, TRM_ROUTE_PUBLIC,
+     TRM_ACT_NONE},
+    {"POST", "/v1/federation/inbox", trm_handle_federation_inbox, TRM_ROUTE_PUBLIC,
+     TRM_ACT_NONE},
 };
 
 const size_t trm_routes_count = sizeof trm_routes / sizeof trm_routes[0];

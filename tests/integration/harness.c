@@ -354,7 +354,7 @@ int h_sh(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int h_trmctl(const char *args, char *out, size_t cap)
+int h_trmctl_with(const char *db_env, const char *key_file, const char *args, char *out, size_t cap)
 {
     char cmd[4096], outfile[512];
     static int serial;
@@ -362,7 +362,7 @@ int h_trmctl(const char *args, char *out, size_t cap)
     snprintf(name, sizeof name, "trmctl-%d.out", serial++);
     h_tmp_path(outfile, sizeof outfile, name);
     snprintf(cmd, sizeof cmd, "TRM_DATABASE_URL='%s' TRM_KEY_FILE='%s' '%s' %s >'%s' 2>&1",
-             h_env("TRM_TEST_OWNER_URL"), h_key_file(), TRMCTL_PATH, args, outfile);
+             h_env(db_env), key_file, TRMCTL_PATH, args, outfile);
     int rc = h_sh(cmd);
     FILE *f = fopen(outfile, "r");
     size_t n = f ? fread(out, 1, cap - 1, f) : 0;
@@ -373,6 +373,11 @@ int h_trmctl(const char *args, char *out, size_t cap)
         fclose(f);
     unlink(outfile);
     return rc;
+}
+
+int h_trmctl(const char *args, char *out, size_t cap)
+{
+    return h_trmctl_with("TRM_TEST_OWNER_URL", h_key_file(), args, out, cap);
 }
 
 static unsigned unique_serial(void)
@@ -466,7 +471,12 @@ void h_pg_start(void)
 
 long h_count(const char *sql, const char *param)
 {
-    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    return h_count_in("TRM_TEST_OWNER_URL", sql, param);
+}
+
+long h_count_in(const char *db_env, const char *sql, const char *param)
+{
+    PGconn *pg = h_pg(db_env);
     const char *p[] = {param};
     PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));

@@ -62,6 +62,9 @@ size_t h_raw(unsigned port, const char *data, size_t len, char *out, size_t cap,
 
 /* Runs trmctl with the owner role and the test key file; stdout and stderr go to out. */
 int h_trmctl(const char *args, char *out, size_t cap);
+/* The same on the database of the named TRM_TEST_* variable, with another key file. */
+int h_trmctl_with(const char *db_env, const char *key_file, const char *args, char *out,
+                  size_t cap);
 /* A fresh admin (own administration agency in country) and its token. */
 void h_admin(char token[128], const char *country);
 /* Authenticated request with a JSON body (may be NULL) and optional extra header lines. */
@@ -86,6 +89,8 @@ void h_pg_start(void);
 
 /* The first cell of a query (with at most one parameter) as the owner role, as a number. */
 long h_count(const char *sql, const char *param);
+/* The same on the database of the named TRM_TEST_* variable. */
+long h_count_in(const char *db_env, const char *sql, const char *param);
 
 /* Runs a command via the shell; returns its exit status. */
 int h_sh(const char *cmd);

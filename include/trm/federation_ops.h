@@ -1,0 +1,63 @@
+/* Federation at work inside trmd: packages sent with an offer or an answer (in the user's
+ * transaction), packages received at the inbox, and the delivery worker that carries the
+ * outbox to peers and refreshes their agency directories. The pure format is federation.h,
+ * the SQL is federation_store.h. */
+#ifndef TRM_FEDERATION_OPS_H
+#define TRM_FEDERATION_OPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "trm/db.h"
+#include "trm/federation.h"
+
+struct trm_app;
+struct trm_keyring_source;
+
+/* In the offering transaction, after trm_referral_offer: when the recipient is a peer's
+ * agency, opens the offered categories of the case (logged as a read) and queues them as a
+ * package sealed to the peer. REFUSED with why ("federation_disabled", "peer_inactive")
+ * when the offer cannot travel. */
+enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                          const char *referral_id, const char *request_id,
+                                          char why[32]);
+/* In the answering transaction, after trm_referral_answer: for a referral that crossed
+ * instances, accepting an incoming offer creates the local case from its payload (its id in
+ * new_case_id), and the answer is queued for the peer. Nothing for a local referral. */
+enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                           const char *referral_id, const char *action,
+                                           unsigned index_bits, char new_case_id[37], char why[32]);
+
+/* The outcome of a package delivered to our inbox. */
+enum trm_fed_inbox_result {
+    TRM_FED_IN_OK,            /* stored (or a duplicate): answer 200 with the receipt */
+    TRM_FED_IN_INVALID,       /* malformed package */
+    TRM_FED_IN_UNKNOWN_PEER,  /* sender not registered or inactive */
+    TRM_FED_IN_BAD_SIGNATURE, /* altered, or signed by another key */
+    TRM_FED_IN_MISDIRECTED,   /* addressed to another instance */
+    TRM_FED_IN_EXPIRED,       /* an offer past its expiry */
+    TRM_FED_IN_REPLAYED,      /* a known package id with other content */
+    TRM_FED_IN_REFUSED,       /* our state refuses it (unknown recipient agency, answered) */
+    TRM_FED_IN_DISABLED,      /* federation is not set up here */
+    TRM_FED_IN_UNAVAILABLE,   /* database */
+    TRM_FED_IN_ERROR,
+};
+/* Verifies and stores a package (doc is the parsed body); *receipt gets our signed receipt
+ * on OK; why says what was wrong (never quoting a value). */
+enum trm_fed_inbox_result trm_fed_inbox(struct trm_app *app, json_t *doc, json_t **receipt,
+                                        char *why, size_t whylen);
+
+/* Checks a peer's signed request (the Trm-Instance, Trm-Time and Trm-Signature headers);
+ * false with why when it is not from a registered, active peer within the allowed skew. */
+bool trm_fed_request_verify(struct trm_app *app, const char *method, const char *path,
+                            const char *instance, const char *unix_time, const char *signature,
+                            char *why, size_t whylen);
+
+/* The delivery worker: a thread that sends due packages and refreshes peer directories. */
+struct trm_fed_worker;
+struct trm_fed_worker *trm_fed_worker_start(struct trm_app *app);
+void trm_fed_worker_stop(struct trm_fed_worker *w);
+/* One round (tests and the worker): deliveries and directory refreshes. */
+void trm_fed_worker_run_once(struct trm_app *app);
+
+#endif

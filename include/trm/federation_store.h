@@ -1,0 +1,99 @@
+/* The federation store: this instance's identity, registered peers, the outbox and inbox of
+ * packages, and the peer directories (sql/migrations/0010_federation.sql). Functions taking
+ * a connection run in the caller's transaction. */
+#ifndef TRM_FEDERATION_STORE_H
+#define TRM_FEDERATION_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "trm/db.h"
+#include "trm/federation.h"
+#include "trm/util.h"
+
+struct trm_fed_identity {
+    char instance_id[TRM_FED_INSTANCE_MAX + 1];
+    char country[3];
+    char url[512];
+};
+
+struct trm_fed_peer {
+    char instance_id[TRM_FED_INSTANCE_MAX + 1];
+    char country[3];
+    char url[512];
+    uint8_t signing_key[TRM_FED_KEY_BYTES];
+    uint8_t box_key[TRM_FED_KEY_BYTES];
+    bool active;
+};
+
+/* NOT_FOUND until `trmctl instance init` has run. */
+enum trm_db_status trm_fed_identity_get(struct trm_db_conn *c, struct trm_fed_identity *out);
+/* Sets the identity (owner role: trmctl). */
+enum trm_db_status trm_fed_identity_set(struct trm_db_conn *c, const struct trm_fed_identity *id);
+enum trm_db_status trm_fed_peer_get(struct trm_db_conn *c, const char *instance_id,
+                                    struct trm_fed_peer *out);
+/* Registers or updates a peer (owner role: trmctl). */
+enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_peer *p);
+/* Every peer as JSON objects (public keys hex). */
+enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out);
+/* Our own active agencies, for a peer's directory ({id, name, country, kind, active}). */
+enum trm_db_status trm_fed_local_agencies(struct trm_db_conn *c, json_t **out);
+
+/* Marks a just-offered referral as crossing to a peer when its recipient is a peer's
+ * agency; *remote says whether it is. */
+enum trm_db_status trm_fed_mark_remote(struct trm_db_conn *c, const char *referral_id,
+                                       bool *remote);
+/* What building a package for the referral needs (see trm_fed_context in SQL); NOT_FOUND
+ * for a referral within this instance. */
+enum trm_db_status trm_fed_context(struct trm_db_conn *c, const char *referral_id, json_t **out);
+/* Queues a signed package in the outbox with its 'send' handover entry. */
+enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id, const char *type,
+                                 json_t *package, const uint8_t hash[TRM_FED_HASH_BYTES]);
+/* Links an accepted incoming offer to the local case it became. */
+enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral_id,
+                                     const char *case_id);
+
+/* A package seen before: *found, its direction ("in"/"out"), hash and our receipt (NULL
+ * for an outgoing one). */
+enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
+                                char direction[4], uint8_t hash[TRM_FED_HASH_BYTES],
+                                json_t **receipt);
+/* Stores a verified incoming package (offer or answer) with our receipt; *outcome is "ok"
+ * or why it was refused (unknown_peer, recipient, sender, duplicate_referral, not_found,
+ * answered, action). */
+enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *p,
+                                   json_t *receipt, char outcome[32]);
+
+/* A package due for delivery. */
+struct trm_fed_due {
+    char package_id[TRM_UUID_STR_LEN + 1];
+    char peer[TRM_FED_INSTANCE_MAX + 1];
+    char url[512];
+    uint8_t signing_key[TRM_FED_KEY_BYTES];
+    uint8_t hash[TRM_FED_HASH_BYTES];
+    char *package; /* wire JSON, malloc'd */
+    int attempts;
+};
+/* Claims up to cap due packages for lease_s seconds; free each package with free(). */
+enum trm_db_status trm_fed_claim(struct trm_db_conn *c, unsigned cap, unsigned lease_s,
+                                 struct trm_fed_due *out, unsigned *n);
+/* Records a checked receipt: the package is delivered, and the receipt is logged. */
+enum trm_db_status trm_fed_delivered(struct trm_db_conn *c, const char *package_id,
+                                     json_t *receipt);
+/* Records a failed attempt (final: the peer refused it for good). */
+enum trm_db_status trm_fed_failed(struct trm_db_conn *c, const char *package_id, const char *error,
+                                  bool final, unsigned max_backoff_s);
+
+struct trm_fed_dir_due {
+    char peer[TRM_FED_INSTANCE_MAX + 1];
+    char url[512];
+    uint8_t signing_key[TRM_FED_KEY_BYTES];
+};
+/* Peers whose directory was never fetched or is older than every_s. */
+enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s,
+                                         struct trm_fed_dir_due *out, unsigned cap, unsigned *n);
+/* Stores a peer's directory (validated items). */
+enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items);
+
+#endif

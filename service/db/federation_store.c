@@ -1,0 +1,286 @@
+/* The federation store (see federation_store.h). */
+#include "trm/federation_store.h"
+#include "trm/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TRM_DB_STMT(stmt_identity_get, 0,
+            "SELECT instance_id, country, coalesce(url, '') FROM federation_instance WHERE id = 1");
+TRM_DB_STMT(stmt_identity_set, 3,
+            "INSERT INTO federation_instance (id, instance_id, country, url) "
+            "VALUES (1, $1, $2, nullif($3, '')) ON CONFLICT (id) DO UPDATE SET "
+            "instance_id = EXCLUDED.instance_id, country = EXCLUDED.country, url = EXCLUDED.url");
+TRM_DB_STMT(stmt_peer_get, 1,
+            "SELECT instance_id, country, url, encode(signing_key, 'hex'), encode(box_key, 'hex'), "
+            "active FROM federation_peers WHERE instance_id = $1");
+TRM_DB_STMT(
+    stmt_peer_put, 6,
+    "INSERT INTO federation_peers (instance_id, country, url, signing_key, box_key, active) "
+    "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6::boolean) "
+    "ON CONFLICT (instance_id) DO UPDATE SET country = EXCLUDED.country, url = EXCLUDED.url, "
+    "signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, active = EXCLUDED.active, "
+    "directory_fetched_at = NULL");
+TRM_DB_STMT(stmt_peer_list, 0,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
+            "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
+            "encode(box_key, 'hex'), 'active', active, 'directory_fetched_at', "
+            "directory_fetched_at) ORDER BY instance_id), '[]') FROM federation_peers");
+TRM_DB_STMT(stmt_local_agencies, 0,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
+            "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
+            "FROM agencies WHERE instance_id IS NULL AND active AND NOT demo");
+TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
+TRM_DB_STMT(stmt_context, 1, "SELECT trm_fed_context($1)");
+TRM_DB_STMT(stmt_queue, 4, "SELECT trm_fed_queue($1, $2, $3::jsonb, decode($4, 'hex'))");
+TRM_DB_STMT(stmt_link_case, 2, "SELECT trm_fed_link_case($1, $2)");
+TRM_DB_STMT(stmt_seen, 1,
+            "SELECT o_direction, encode(o_hash, 'hex'), o_receipt::text FROM trm_fed_received($1) "
+            "WHERE o_direction IS NOT NULL");
+TRM_DB_STMT(stmt_receive_offer, 4,
+            "SELECT trm_fed_receive_offer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
+            "$4::jsonb)");
+TRM_DB_STMT(stmt_receive_answer, 4,
+            "SELECT trm_fed_receive_answer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
+            "$4::jsonb)");
+TRM_DB_STMT(stmt_claim, 2, "SELECT * FROM trm_fed_claim($1::integer, $2::integer)");
+TRM_DB_STMT(stmt_delivered, 2, "SELECT trm_fed_delivered($1, $2::jsonb)");
+TRM_DB_STMT(stmt_failed, 4, "SELECT trm_fed_failed($1, $2, $3::boolean, $4::integer)");
+TRM_DB_STMT(stmt_dir_due, 1, "SELECT * FROM trm_fed_directory_due($1::integer)");
+TRM_DB_STMT(stmt_dir_save, 2, "SELECT trm_fed_directory_store($1, $2::jsonb)");
+
+/* Runs a statement whose result is ignored beyond its status. */
+static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *p)
+{
+    enum trm_db_status s;
+    PQclear(trm_db_exec(c, st, p, &s));
+    return s;
+}
+
+static bool key_from_hex(const char *hex, uint8_t out[TRM_FED_KEY_BYTES])
+{
+    return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
+}
+
+enum trm_db_status trm_fed_identity_get(struct trm_db_conn *c, struct trm_fed_identity *out)
+{
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_identity_get, NULL, &s);
+    if (s == TRM_DB_OK && PQntuples(r) == 0)
+        s = TRM_DB_NOT_FOUND;
+    if (s == TRM_DB_OK) {
+        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
+        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
+        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_identity_set(struct trm_db_conn *c, const struct trm_fed_identity *id)
+{
+    const char *p[] = {id->instance_id, id->country, id->url};
+    return run(c, &stmt_identity_set, p);
+}
+
+enum trm_db_status trm_fed_peer_get(struct trm_db_conn *c, const char *instance_id,
+                                    struct trm_fed_peer *out)
+{
+    const char *p[] = {instance_id};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_peer_get, p, &s);
+    if (s == TRM_DB_OK && PQntuples(r) == 0)
+        s = TRM_DB_NOT_FOUND;
+    if (s == TRM_DB_OK) {
+        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
+        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
+        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
+        out->active = PQgetvalue(r, 0, 5)[0] == 't';
+        if (!key_from_hex(PQgetvalue(r, 0, 3), out->signing_key) ||
+            !key_from_hex(PQgetvalue(r, 0, 4), out->box_key))
+            s = TRM_DB_ERROR;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_peer *peer)
+{
+    char sk[2 * TRM_FED_KEY_BYTES + 1], bk[2 * TRM_FED_KEY_BYTES + 1];
+    trm_hex_encode(peer->signing_key, TRM_FED_KEY_BYTES, sk);
+    trm_hex_encode(peer->box_key, TRM_FED_KEY_BYTES, bk);
+    const char *p[] = {peer->instance_id,       peer->country, peer->url, sk, bk,
+                       peer->active ? "t" : "f"};
+    return run(c, &stmt_peer_put, p);
+}
+
+enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out)
+{
+    return trm_db_json_cell(c, &stmt_peer_list, NULL, out);
+}
+
+enum trm_db_status trm_fed_local_agencies(struct trm_db_conn *c, json_t **out)
+{
+    return trm_db_json_cell(c, &stmt_local_agencies, NULL, out);
+}
+
+enum trm_db_status trm_fed_mark_remote(struct trm_db_conn *c, const char *referral_id, bool *remote)
+{
+    const char *p[] = {referral_id};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_mark_remote, p, &s);
+    *remote = s == TRM_DB_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_context(struct trm_db_conn *c, const char *referral_id, json_t **out)
+{
+    const char *p[] = {referral_id};
+    return trm_db_json_cell(c, &stmt_context, p, out);
+}
+
+enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id, const char *type,
+                                 json_t *package, const uint8_t hash[TRM_FED_HASH_BYTES])
+{
+    char hex[2 * TRM_FED_HASH_BYTES + 1];
+    char *text = json_dumps(package, JSON_COMPACT);
+    if (text == NULL)
+        return TRM_DB_ERROR;
+    trm_hex_encode(hash, TRM_FED_HASH_BYTES, hex);
+    const char *p[] = {referral_id, type, text, hex};
+    enum trm_db_status s = run(c, &stmt_queue, p);
+    free(text);
+    return s;
+}
+
+enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral_id,
+                                     const char *case_id)
+{
+    const char *p[] = {referral_id, case_id};
+    return run(c, &stmt_link_case, p);
+}
+
+enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
+                                char direction[4], uint8_t hash[TRM_FED_HASH_BYTES],
+                                json_t **receipt)
+{
+    const char *p[] = {package_id};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_seen, p, &s);
+    *found = false;
+    *receipt = NULL;
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        *found = true;
+        trm_strlcpy(direction, PQgetvalue(r, 0, 0), 4);
+        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_FED_HASH_BYTES))
+            s = TRM_DB_ERROR;
+        if (!PQgetisnull(r, 0, 2))
+            *receipt = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *pkg,
+                                   json_t *receipt, char outcome[32])
+{
+    char hash[2 * TRM_FED_HASH_BYTES + 1], sig[2 * TRM_FED_SIG_BYTES + 1];
+    char *doc = json_dumps(pkg->doc, JSON_COMPACT), *rec = json_dumps(receipt, JSON_COMPACT);
+    enum trm_db_status s = TRM_DB_ERROR;
+    if (doc && rec) {
+        trm_hex_encode(pkg->hash, sizeof pkg->hash, hash);
+        trm_hex_encode(pkg->signature, sizeof pkg->signature, sig);
+        const char *p[] = {doc, hash, sig, rec};
+        bool offer = strcmp(pkg->h.v[TRM_FED_TYPE], "offer") == 0;
+        PGresult *r = trm_db_exec(c, offer ? &stmt_receive_offer : &stmt_receive_answer, p, &s);
+        if (s == TRM_DB_OK)
+            trm_strlcpy(outcome, PQgetvalue(r, 0, 0), 32);
+        PQclear(r);
+    }
+    free(doc);
+    free(rec);
+    return s;
+}
+
+enum trm_db_status trm_fed_claim(struct trm_db_conn *c, unsigned cap, unsigned lease_s,
+                                 struct trm_fed_due *out, unsigned *n)
+{
+    char lim[16], lease[16];
+    snprintf(lim, sizeof lim, "%u", cap);
+    snprintf(lease, sizeof lease, "%u", lease_s);
+    const char *p[] = {lim, lease};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_claim, p, &s);
+    *n = 0;
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
+        struct trm_fed_due *d = &out[*n];
+        trm_strlcpy(d->package_id, PQgetvalue(r, i, 0), sizeof d->package_id);
+        trm_strlcpy(d->peer, PQgetvalue(r, i, 1), sizeof d->peer);
+        trm_strlcpy(d->url, PQgetvalue(r, i, 2), sizeof d->url);
+        d->attempts = atoi(PQgetvalue(r, i, 6));
+        d->package = strdup(PQgetvalue(r, i, 4));
+        if (d->package == NULL || !key_from_hex(PQgetvalue(r, i, 3), d->signing_key) ||
+            !trm_hex_decode(PQgetvalue(r, i, 5), d->hash, TRM_FED_HASH_BYTES)) {
+            free(d->package);
+            s = TRM_DB_ERROR;
+            break;
+        }
+        (*n)++;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_delivered(struct trm_db_conn *c, const char *package_id, json_t *receipt)
+{
+    char *text = json_dumps(receipt, JSON_COMPACT);
+    if (text == NULL)
+        return TRM_DB_ERROR;
+    const char *p[] = {package_id, text};
+    enum trm_db_status s = run(c, &stmt_delivered, p);
+    free(text);
+    return s;
+}
+
+enum trm_db_status trm_fed_failed(struct trm_db_conn *c, const char *package_id, const char *error,
+                                  bool final, unsigned max_backoff_s)
+{
+    char max[16];
+    snprintf(max, sizeof max, "%u", max_backoff_s);
+    const char *p[] = {package_id, error, final ? "t" : "f", max};
+    return run(c, &stmt_failed, p);
+}
+
+enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s,
+                                         struct trm_fed_dir_due *out, unsigned cap, unsigned *n)
+{
+    char every[16];
+    snprintf(every, sizeof every, "%u", every_s);
+    const char *p[] = {every};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_dir_due, p, &s);
+    *n = 0;
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
+        struct trm_fed_dir_due *d = &out[*n];
+        trm_strlcpy(d->peer, PQgetvalue(r, i, 0), sizeof d->peer);
+        trm_strlcpy(d->url, PQgetvalue(r, i, 1), sizeof d->url);
+        if (!key_from_hex(PQgetvalue(r, i, 2), d->signing_key))
+            continue;
+        (*n)++;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items)
+{
+    char *text = json_dumps(items, JSON_COMPACT);
+    if (text == NULL)
+        return TRM_DB_ERROR;
+    const char *p[] = {peer, text};
+    enum trm_db_status s = run(c, &stmt_dir_save, p);
+    free(text);
+    return s;
+}

@@ -1,0 +1,309 @@
+/* Packages this instance sends: an offer of a case to a peer's agency (the consented
+ * categories, opened with the case key and sealed to the peer), and the answers to offers
+ * that crossed instances. Both are built and queued inside the user's transaction, so an
+ * offer or answer and its package are written together or not at all. Accepting an incoming
+ * offer turns its payload into a local case with its own data key. */
+#include "trm/federation_ops.h"
+#include "trm/cases.h"
+#include "trm/federation.h"
+#include "trm/federation_store.h"
+#include "trm/log.h"
+#include "trm/util.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEK_VERSION 1
+
+static const char *ctx_str(json_t *ctx, const char *key)
+{
+    const char *v = json_string_value(json_object_get(ctx, key));
+    return v ? v : "";
+}
+
+static bool ctx_key(json_t *ctx, const char *name, uint8_t out[TRM_FED_KEY_BYTES])
+{
+    const char *hex = ctx_str(ctx, name);
+    return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
+}
+
+/* Whether the referral can travel now; why names the reason when not. */
+static bool ready(json_t *ctx, const struct trm_keyring *kr, char why[32])
+{
+    uint8_t pk[TRM_FED_KEY_BYTES];
+    if (*ctx_str(ctx, "instance_id") == '\0' || !trm_fed_box_public(kr, pk))
+        trm_strlcpy(why, "federation_disabled", 32);
+    else if (!json_is_true(json_object_get(ctx, "peer_active")))
+        trm_strlcpy(why, "peer_inactive", 32);
+    else
+        return true;
+    return false;
+}
+
+/* The header fields shared by offers and answers, from the context. */
+static void header_common(struct trm_fed_header *h, json_t *ctx, const char *package_id,
+                          const char *type, const char *created_at)
+{
+    memset(h, 0, sizeof *h);
+    for (int i = 0; i < TRM_FED__NFIELDS; i++)
+        h->v[i] = "";
+    h->v[TRM_FED_PACKAGE_ID] = package_id;
+    h->v[TRM_FED_TYPE] = type;
+    h->v[TRM_FED_SENDER_INSTANCE] = ctx_str(ctx, "instance_id");
+    h->v[TRM_FED_SENDER_AGENCY_ID] = ctx_str(ctx, "local_agency_id");
+    h->v[TRM_FED_SENDER_AGENCY_NAME] = ctx_str(ctx, "local_agency_name");
+    h->v[TRM_FED_SENDER_AGENCY_KIND] = ctx_str(ctx, "local_agency_kind");
+    h->v[TRM_FED_SENDER_COUNTRY] = ctx_str(ctx, "local_country");
+    h->v[TRM_FED_RECIPIENT_INSTANCE] = ctx_str(ctx, "peer_instance");
+    h->v[TRM_FED_RECIPIENT_AGENCY_ID] = ctx_str(ctx, "remote_agency_id");
+    h->v[TRM_FED_REFERRAL_ID] = ctx_str(ctx, "referral_id");
+    h->v[TRM_FED_KIND] = ctx_str(ctx, "kind");
+    h->v[TRM_FED_CATEGORIES] = ctx_str(ctx, "categories");
+    h->v[TRM_FED_LEGAL_BASIS] = ctx_str(ctx, "legal_basis");
+    h->v[TRM_FED_HANDLING_CODE] = ctx_str(ctx, "handling_code");
+    h->v[TRM_FED_CREATED_AT] = created_at;
+}
+
+static enum trm_db_status sign_and_queue(struct trm_db_conn *c, const struct trm_keyring *kr,
+                                         const struct trm_fed_header *h, const uint8_t *payload,
+                                         size_t len, const char *type)
+{
+    uint8_t hash[TRM_FED_HASH_BYTES];
+    json_t *wire = trm_fed_package_build(kr, h, payload, len, hash);
+    if (wire == NULL)
+        return TRM_DB_ERROR;
+    enum trm_db_status st = trm_fed_queue(c, h->v[TRM_FED_REFERRAL_ID], type, wire, hash);
+    json_decref(wire);
+    return st;
+}
+
+/* The offered categories of the case, opened with its key: {"package_id", "person"}. The
+ * read is written to the access log (purpose federation_offer). */
+static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *keys, json_t *ctx,
+                           const char *package_id, const char *request_id,
+                           struct trm_case_summary *summary, enum trm_db_status *st)
+{
+    struct trm_case_record rec = {0};
+    *st = trm_case_read(c, ctx_str(ctx, "case_id"), request_id, "federation_offer", &rec);
+    if (*st != TRM_DB_OK)
+        return NULL;
+    *summary = rec.summary;
+    const char *allowed[TRM_CASE_CATEGORIES + 1] = {0};
+    char cats[128];
+    trm_strlcpy(cats, ctx_str(ctx, "categories"), sizeof cats);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(cats, ",", &save); t && n < TRM_CASE_CATEGORIES;
+         t = strtok_r(NULL, ",", &save))
+        allowed[n++] = t;
+    json_t *person = n == 0 || !rec.has_key ? json_object() : NULL;
+    if (person == NULL) {
+        unsigned char *dek = trm_dek_alloc();
+        if (dek && trm_dek_unwrap(trm_keyring_source_for(keys, rec.kek_id), rec.summary.id,
+                                  rec.kek_id, rec.wrapped, sizeof rec.wrapped, dek))
+            person = trm_person_open(dek, rec.summary.id, rec.dek_version, rec.fields, allowed);
+        trm_dek_free(dek);
+    }
+    trm_case_record_free(&rec);
+    char *text = NULL;
+    if (person != NULL) {
+        json_t *payload = json_pack("{s:s, s:o}", "package_id", package_id, "person", person);
+        text = json_dumps(payload, JSON_COMPACT);
+        json_decref(payload);
+    }
+    *st = text ? TRM_DB_OK : TRM_DB_ERROR;
+    return text;
+}
+
+/* "{labour,sexual}" (an array as PostgreSQL prints it) to "labour,sexual". */
+static void array_words(const char *pg, char *out, size_t cap)
+{
+    trm_strlcpy(out, pg[0] == '{' ? pg + 1 : pg, cap);
+    out[strcspn(out, "}")] = '\0';
+}
+
+enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                          const char *referral_id, const char *request_id,
+                                          char why[32])
+{
+    bool remote = false;
+    why[0] = '\0';
+    enum trm_db_status st = trm_fed_mark_remote(c, referral_id, &remote);
+    if (st != TRM_DB_OK || !remote)
+        return st;
+    json_t *ctx = NULL;
+    if ((st = trm_fed_context(c, referral_id, &ctx)) != TRM_DB_OK)
+        return st;
+    const struct trm_keyring *kr = trm_keyring_source_get(keys);
+    uint8_t peer_box[TRM_FED_KEY_BYTES];
+    char package_id[TRM_UUID_STR_LEN + 1], now[32], forms[200];
+    struct trm_case_summary summary;
+    char *plain = NULL;
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    if (!ready(ctx, kr, why) || !ctx_key(ctx, "peer_box_key", peer_box)) {
+        st = TRM_DB_REFUSED;
+        goto out;
+    }
+    trm_uuid_v4(package_id);
+    plain = offer_payload(c, keys, ctx, package_id, request_id, &summary, &st);
+    if (plain == NULL)
+        goto out;
+    if (!trm_fed_seal(kr, peer_box, plain, strlen(plain), &sealed, &sealed_len)) {
+        st = TRM_DB_ERROR;
+        goto out;
+    }
+    trm_time_rfc3339(time(NULL), now);
+    array_words(summary.forms, forms, sizeof forms);
+    struct trm_fed_header h;
+    header_common(&h, ctx, package_id, "offer", now);
+    h.v[TRM_FED_CASE_ID] = ctx_str(ctx, "case_id");
+    h.v[TRM_FED_PURPOSE] = ctx_str(ctx, "purpose");
+    h.v[TRM_FED_URGENCY] = ctx_str(ctx, "urgency");
+    h.v[TRM_FED_CONSENT_ID] = ctx_str(ctx, "consent_id");
+    h.v[TRM_FED_SEX] = summary.sex;
+    h.v[TRM_FED_AGE_BAND] = summary.age_band;
+    h.v[TRM_FED_CITIZENSHIP] = summary.citizenship;
+    h.v[TRM_FED_EXPLOITATION_FORMS] = forms;
+    h.v[TRM_FED_IDENTIFIED_MONTH] = summary.identified_month;
+    h.v[TRM_FED_EXPIRES_AT] = ctx_str(ctx, "expires_at");
+    st = sign_and_queue(c, kr, &h, sealed, sealed_len, "offer");
+out:
+    if (plain) {
+        sodium_memzero(plain, strlen(plain));
+        free(plain);
+    }
+    free(sealed);
+    json_decref(ctx);
+    return st;
+}
+
+/* The payload of the incoming offer this referral came in, opened: {"person": ...}. */
+static json_t *open_offer(json_t *ctx, const struct trm_keyring *kr)
+{
+    struct trm_fed_package pkg;
+    uint8_t peer_box[TRM_FED_KEY_BYTES];
+    char why[160];
+    if (!ctx_key(ctx, "peer_box_key", peer_box) ||
+        !trm_fed_package_parse(json_object_get(ctx, "offer_package"), &pkg, why, sizeof why))
+        return NULL;
+    json_t *payload = NULL;
+    char *plain = pkg.payload ? trm_fed_open(kr, peer_box, pkg.payload, pkg.payload_len) : NULL;
+    if (plain != NULL) {
+        payload = json_loads(plain, JSON_REJECT_DUPLICATES, NULL);
+        sodium_memzero(plain, strlen(plain));
+        free(plain);
+    }
+    json_t *person = json_object_get(payload, "person");
+    json_t *errors = json_array();
+    bool ok = json_is_object(person) &&
+              json_equal(json_object_get(payload, "package_id"),
+                         json_object_get(json_object_get(pkg.doc, "header"), "package_id")) &&
+              trm_json_check(person, trm_person_spec, "/person", errors);
+    json_decref(errors);
+    if (!ok) {
+        json_decref(payload);
+        payload = NULL;
+    }
+    trm_fed_package_free(&pkg);
+    return payload;
+}
+
+/* The statistical fields of the local case come from the offer's header. */
+static json_t *offer_header(json_t *ctx)
+{
+    return json_object_get(json_object_get(ctx, "offer_package"), "header");
+}
+
+static json_t *forms_array(const char *words)
+{
+    json_t *arr = json_array();
+    char buf[200];
+    char *save = NULL;
+    trm_strlcpy(buf, words, sizeof buf);
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, json_string(t));
+    return arr;
+}
+
+/* Accepting an incoming offer: a local case of our agency, under our country's SOP, with
+ * its own data key and exactly the payload's categories. */
+static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct trm_keyring *kr,
+                                            json_t *ctx, unsigned bits, char case_id[37])
+{
+    json_t *payload = open_offer(ctx, kr), *hdr = offer_header(ctx);
+    if (payload == NULL) {
+        trm_log(TRM_LOG_ERROR, "federation_payload_unusable",
+                "the payload of an accepted offer does not open or is not a person");
+        return TRM_DB_ERROR;
+    }
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    struct trm_sealed_person sealed = {0};
+    unsigned char *dek = trm_dek_new();
+    trm_uuid_v4(case_id);
+    enum trm_db_status st = TRM_DB_ERROR;
+    json_t *forms = forms_array(json_string_value(json_object_get(hdr, "exploitation_forms")));
+    if (dek && trm_dek_wrap(kr, case_id, dek, wrapped, kek_id) &&
+        trm_person_seal(kr, dek, case_id, DEK_VERSION, json_object_get(payload, "person"), bits,
+                        &sealed)) {
+        struct trm_case_new n = {
+            case_id,
+            ctx_str(ctx, "local_country"),
+            json_string_value(json_object_get(hdr, "sex")),
+            json_string_value(json_object_get(hdr, "age_band")),
+            json_string_value(json_object_get(hdr, "citizenship")),
+            json_string_value(json_object_get(hdr, "identified_month")),
+            forms,
+            kek_id,
+            wrapped,
+            &sealed,
+            bits,
+        };
+        struct trm_case_summary summary;
+        st = trm_case_insert(c, &n, &summary);
+        if (st == TRM_DB_OK)
+            st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id);
+    }
+    trm_dek_free(dek);
+    trm_sealed_person_free(&sealed);
+    json_decref(forms);
+    json_decref(payload);
+    return st;
+}
+
+enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                           const char *referral_id, const char *action,
+                                           unsigned index_bits, char new_case_id[37], char why[32])
+{
+    json_t *ctx = NULL;
+    new_case_id[0] = why[0] = '\0';
+    enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
+    if (st == TRM_DB_NOT_FOUND)
+        return TRM_DB_OK; /* within this instance: nothing travels */
+    if (st != TRM_DB_OK)
+        return st;
+    const struct trm_keyring *kr = trm_keyring_source_get(keys);
+    char package_id[TRM_UUID_STR_LEN + 1], now[32];
+    if (!ready(ctx, kr, why)) {
+        st = TRM_DB_REFUSED;
+    } else {
+        st = TRM_DB_OK;
+        if (strcmp(action, "accept") == 0 && json_is_true(json_object_get(ctx, "incoming")))
+            st = create_local_case(c, kr, ctx, index_bits, new_case_id);
+        if (st == TRM_DB_OK) {
+            struct trm_fed_header h;
+            trm_uuid_v4(package_id);
+            trm_time_rfc3339(time(NULL), now);
+            header_common(&h, ctx, package_id, "answer", now);
+            h.v[TRM_FED_ACTION] = action;
+            h.v[TRM_FED_IN_REPLY_TO] = ctx_str(ctx, "package_id");
+            st = sign_and_queue(c, kr, &h, NULL, 0, "answer");
+        }
+    }
+    json_decref(ctx);
+    return st;
+}

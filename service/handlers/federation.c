@@ -1,0 +1,120 @@
+/* /v1/federation: what other trm instances talk to. The identity (public keys) is public;
+ * the agency directory needs a request signed by a registered peer; the inbox takes
+ * packages that carry their own signature. None of them uses bearer tokens: peers are
+ * instances, not users. */
+#include "handlers.h"
+
+#include "trm/federation.h"
+#include "trm/federation_ops.h"
+#include "trm/federation_store.h"
+#include "trm/handover.h"
+#include "trm/http_util.h"
+#include "trm/util.h"
+
+#include <string.h>
+
+struct identity_args {
+    struct trm_fed_identity me;
+    json_t *agencies; /* NULL: not asked */
+    bool want_agencies;
+};
+
+static enum trm_db_status identity_tx(struct trm_db_conn *c, void *arg)
+{
+    struct identity_args *x = arg;
+    enum trm_db_status st = trm_fed_identity_get(c, &x->me);
+    if (st == TRM_DB_OK && x->want_agencies) {
+        json_decref(x->agencies);
+        st = trm_fed_local_agencies(c, &x->agencies);
+    }
+    return st;
+}
+
+/* Our identity, or a problem answered (404 when federation is not set up). */
+static bool load_identity(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                          struct identity_args *x)
+{
+    enum trm_db_status st = trm_db_run(app->db, identity_tx, x);
+    if (st == TRM_DB_NOT_FOUND)
+        trm_response_problem(res, req, TRM_E_FEDERATION_DISABLED,
+                             "This instance has no federation identity (trmctl instance init).");
+    else if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    return st == TRM_DB_OK;
+}
+
+TRM_HANDLER(trm_handle_federation_identity)
+{
+    struct identity_args x = {0};
+    uint8_t sign_pk[TRM_FED_KEY_BYTES], box_pk[TRM_FED_KEY_BYTES];
+    char sign_hex[2 * TRM_FED_KEY_BYTES + 1], box_hex[2 * TRM_FED_KEY_BYTES + 1], key_id[17];
+    if (!load_identity(app, req, res, &x))
+        return;
+    const struct trm_keyring *kr = trm_app_keys(app);
+    if (!trm_fed_box_public(kr, box_pk)) {
+        trm_response_problem(res, req, TRM_E_FEDERATION_DISABLED,
+                             "The key file has no box key (trmctl instance init).");
+        return;
+    }
+    trm_signing_public(kr, sign_pk, key_id);
+    trm_hex_encode(sign_pk, sizeof sign_pk, sign_hex);
+    trm_hex_encode(box_pk, sizeof box_pk, box_hex);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "instance_id", x.me.instance_id, "country",
+                  x.me.country, "signing_key", sign_hex, "box_key", box_hex, "key_id", key_id);
+    json_object_set_new(body, "url", x.me.url[0] ? json_string(x.me.url) : json_null());
+    trm_response_json(res, 200, body);
+}
+
+TRM_HANDLER(trm_handle_federation_agencies)
+{
+    char why[160];
+    if (!trm_fed_request_verify(app, req->method, req->path,
+                                trm_request_header(req, "Trm-Instance"),
+                                trm_request_header(req, "Trm-Time"),
+                                trm_request_header(req, "Trm-Signature"), why, sizeof why)) {
+        trm_response_problem(res, req, TRM_E_PEER_UNAUTHENTICATED, why);
+        return;
+    }
+    struct identity_args x = {.want_agencies = true};
+    if (!load_identity(app, req, res, &x)) {
+        json_decref(x.agencies);
+        return;
+    }
+    trm_response_json(
+        res, 200, json_pack("{s:s, s:o}", "instance_id", x.me.instance_id, "items", x.agencies));
+}
+
+static const enum trm_error inbox_errors[] = {
+    [TRM_FED_IN_INVALID] = TRM_E_INVALID_PACKAGE,
+    [TRM_FED_IN_UNKNOWN_PEER] = TRM_E_UNKNOWN_PEER,
+    [TRM_FED_IN_BAD_SIGNATURE] = TRM_E_BAD_SIGNATURE,
+    [TRM_FED_IN_MISDIRECTED] = TRM_E_MISDIRECTED,
+    [TRM_FED_IN_EXPIRED] = TRM_E_PACKAGE_EXPIRED,
+    [TRM_FED_IN_REPLAYED] = TRM_E_PACKAGE_REPLAYED,
+    [TRM_FED_IN_REFUSED] = TRM_E_PACKAGE_REFUSED,
+    [TRM_FED_IN_DISABLED] = TRM_E_FEDERATION_DISABLED,
+    [TRM_FED_IN_UNAVAILABLE] = TRM_E_SERVICE_UNAVAILABLE,
+    [TRM_FED_IN_ERROR] = TRM_E_INTERNAL,
+};
+
+TRM_HANDLER(trm_handle_federation_inbox)
+{
+    json_error_t e;
+    json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (doc == NULL) {
+        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, "The body is not a JSON package.");
+        return;
+    }
+    json_t *receipt = NULL;
+    char why[200] = "";
+    enum trm_fed_inbox_result r = trm_fed_inbox(app, doc, &receipt, why, sizeof why);
+    json_decref(doc);
+    if (r == TRM_FED_IN_OK) {
+        trm_response_json(res, 200, receipt);
+        return;
+    }
+    trm_response_problem(res, req, inbox_errors[r], why[0] ? why : "The package was not stored.");
+    if (r == TRM_FED_IN_UNAVAILABLE)
+        trm_response_set_header(res, "Retry-After", "2");
+}

@@ -1,0 +1,541 @@
+/* Federation between two instances on loopback, each with its own database and key file:
+ * Sweden (se.trm) transfers a case to an NGO in Manila (ph.trm). The NGO sees the offer,
+ * accepts it and owns a local case holding exactly the consented categories; Sweden keeps
+ * the summary and timeline; both handover logs verify offline, with the counterpart's
+ * signatures, and cross-reference the packages. Then the faults: a peer that is down for a
+ * while, a duplicate delivery, and altered, foreign-signed, misdirected, expired and
+ * replayed packages, each refused with nothing stored. */
+#include "check_run.h"
+#include "harness.h"
+
+#include "trm/federation.h"
+#include "trm/keyring.h"
+#include "trm/util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct inst {
+    const char *name, *id, *country, *owner_env, *app_env;
+    char key_file[512];
+    char env[8][700];
+    const char *envp[9];
+    struct trmd srv;
+    char sign_hex[65], box_hex[65];
+    char admin[128], agency[37], worker[128], auditor[128];
+};
+
+static struct inst se = {"se", "se.trm", "SE", "TRM_TEST_FED_SE_OWNER_URL",
+                         "TRM_TEST_FED_SE_APP_URL"};
+static struct inst ph = {"ph", "ph.trm", "PH", "TRM_TEST_FED_PH_OWNER_URL",
+                         "TRM_TEST_FED_PH_APP_URL"};
+static char sentinel[32];
+
+static void ctl(struct inst *in, const char *args, char *out, size_t cap)
+{
+    int rc = h_trmctl_with(in->owner_env, in->key_file, args, out, cap);
+    ck_assert_msg(rc == 0, "trmctl %s (%s): %s", args, in->name, out);
+}
+
+/* The value after "name " in trmctl instance output. */
+static void line_value(const char *text, const char *name, char *out, size_t cap)
+{
+    const char *p = strstr(text, name);
+    ck_assert_msg(p != NULL, "%s missing in: %s", name, text);
+    p += strlen(name) + 1;
+    size_t n = strcspn(p, "\n");
+    ck_assert(n < cap);
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static void instance_up(struct inst *in)
+{
+    char out[4096], args[1200];
+    snprintf(in->key_file, sizeof in->key_file, "%s/fed-%s.key", h_env("TRM_TEST_TMPDIR"),
+             in->name);
+    if (access(in->key_file, R_OK) != 0) {
+        snprintf(args, sizeof args, "keys init '%s'", in->key_file);
+        ctl(in, args, out, sizeof out);
+    }
+    snprintf(args, sizeof args, "instance init --id %s --country %s", in->id, in->country);
+    ctl(in, args, out, sizeof out);
+    line_value(out, "signing_key", in->sign_hex, sizeof in->sign_hex);
+    line_value(out, "box_key", in->box_hex, sizeof in->box_hex);
+    const char *fmt[] = {"TRM_DATABASE_URL=%s",
+                         "TRM_KEY_FILE=%s",
+                         "TRM_FEDERATION_INTERVAL_MS=100",
+                         "TRM_FEDERATION_RETRY_MAX_S=1",
+                         "TRM_FEDERATION_DIRECTORY_REFRESH_S=1",
+                         "TRM_FEDERATION_TIMEOUT_S=2"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(in->env[i], sizeof in->env[i], fmt[i], i == 0 ? h_env(in->app_env) : in->key_file);
+        in->envp[i] = in->env[i];
+    }
+    in->envp[6] = NULL;
+    h_trmd_start(&in->srv, in->envp);
+}
+
+static void register_peer(struct inst *at, struct inst *peer)
+{
+    char out[1024], args[1200];
+    snprintf(args, sizeof args,
+             "peer add --id %s --country %s --url http://127.0.0.1:%u --signing-key %s "
+             "--box-key %s",
+             peer->id, peer->country, peer->srv.port, peer->sign_hex, peer->box_hex);
+    ctl(at, args, out, sizeof out);
+}
+
+static void people(struct inst *in)
+{
+    char out[256], args[512], agency[64], user[64];
+    snprintf(args, sizeof args, "agency add --name 'fed admins %d' --country %s --kind other",
+             (int)getpid(), in->country);
+    ctl(in, args, agency, sizeof agency);
+    snprintf(args, sizeof args, "user add --agency %s --role admin --name 'Fed admin'", agency);
+    ctl(in, args, user, sizeof user);
+    snprintf(args, sizeof args, "token issue --user %s --expires-days 1", user);
+    ctl(in, args, in->admin, sizeof in->admin);
+    h_agency(&in->srv, in->admin, in->country,
+             strcmp(in->country, "SE") ? "ngo" : "social_services", in->agency);
+    h_user(&in->srv, in->admin, in->agency, "caseworker", false, out, in->worker);
+    h_user(&in->srv, in->admin, in->agency, "auditor", false, out, in->auditor);
+}
+
+static void setup(void)
+{
+    snprintf(sentinel, sizeof sentinel, "Fedq%dW", (int)getpid());
+    instance_up(&ph);
+    instance_up(&se);
+    register_peer(&se, &ph);
+    register_peer(&ph, &se);
+    people(&se);
+    people(&ph);
+}
+
+static void teardown(void)
+{
+    h_trmd_stop(&se.srv);
+    h_trmd_stop(&ph.srv);
+}
+
+/* The first cell of a query on an instance's database, as text ("" for no row or NULL). */
+static void cell(struct inst *in, const char *sql, const char *param, char *out, size_t cap)
+{
+    PGconn *pg = h_pg(in->owner_env);
+    const char *p[] = {param};
+    PGresult *r = PQexecParams(pg, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    snprintf(out, cap, "%s", PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(pg);
+}
+
+static long count(struct inst *in, const char *sql, const char *param)
+{
+    return h_count_in(in->owner_env, sql, param);
+}
+
+/* GET path as token until the member at pointer-like key path equals want (10 s at most). */
+static json_t *wait_for(struct inst *in, const char *token, const char *path,
+                        bool (*done)(json_t *, const void *), const void *arg, const char *what)
+{
+    for (int i = 0; i < 200; i++) {
+        struct h_resp r;
+        h_api(&in->srv, token, "GET", path, NULL, NULL, &r);
+        if (r.status == 200 && done(r.json, arg)) {
+            json_t *j = json_incref(r.json);
+            h_resp_free(&r);
+            return j;
+        }
+        h_resp_free(&r);
+        usleep(50000);
+    }
+    ck_abort_msg("timed out waiting for %s", what);
+    return NULL;
+}
+
+static bool has_item(json_t *list, const void *id)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(list, "items"), i,
+                       it) if (strcmp(json_string_value(json_object_get(it, "id")), id) ==
+                               0) return true;
+    return false;
+}
+
+static bool delivered(json_t *ref, const void *arg)
+{
+    (void)arg;
+    const char *s = json_string_value(json_object_get(json_object_get(ref, "delivery"), "status"));
+    return s && strcmp(s, "delivered") == 0;
+}
+
+static bool status_is(json_t *ref, const void *want)
+{
+    const char *s = json_string_value(json_object_get(ref, "status"));
+    return s && strcmp(s, want) == 0;
+}
+
+/* A Swedish case with personal data in four categories and a consent to share identity and
+ * health with the Philippines. */
+static void swedish_case(char id[37], char consent_id[37])
+{
+    char body[2048], path[128];
+    snprintf(body, sizeof body,
+             "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-10\", \"person\": {"
+             "\"identity\": {\"full_name\": \"Name %s\", \"date_of_birth\": \"1999-03-17\"}, "
+             "\"contact\": {\"address\": \"Addr %s\"}, \"health\": {\"notes\": \"Health %s\"}, "
+             "\"narrative\": {\"statement\": \"Story %s\"}}}",
+             sentinel, sentinel, sentinel, sentinel);
+    struct h_resp r;
+    h_api(&se.srv, se.worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create case");
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    h_api(&se.srv, se.worker, "POST", path,
+          "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": "
+          "[\"identity\", \"health\"], \"recipients\": {\"countries\": [\"PH\"]}}",
+          NULL, &r);
+    h_expect(&r, 201, "consent");
+    snprintf(consent_id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+static void offer(const char *case_id, const char *consent_id, const char *kind, char rid[37])
+{
+    char path[128], body[1024];
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", case_id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"reintegration\", "
+             "\"categories\": [\"identity\", \"health\"], \"handling_code\": \"H2\", "
+             "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+             ph.agency, kind, consent_id);
+    struct h_resp r;
+    h_api(&se.srv, se.worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "offer to the Philippines");
+    ck_assert_str_eq(h_str(&r, "peer_instance"), "ph.trm");
+    snprintf(rid, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+static void wait_for_directory(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/v1/agencies?country=PH&limit=100");
+    json_decref(wait_for(&se, se.worker, path, has_item, ph.agency, "the PH directory at SE"));
+}
+
+/* Exports an instance's handover log and verifies it offline with its own key and the
+ * peer's; returns how many peer signatures were checked. */
+static long verify_log(struct inst *in, struct inst *peer)
+{
+    struct h_resp r;
+    h_api(&in->srv, in->auditor, "GET", "/v1/handovers/export", NULL, NULL, &r);
+    h_expect(&r, 200, "export");
+    char file[512], args[1400], out[1024];
+    h_tmp_path(file, sizeof file, in->name);
+    FILE *f = fopen(file, "w");
+    ck_assert(f != NULL);
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    h_resp_free(&r);
+    snprintf(args, sizeof args, "verify-log '%s' --public-key %s --peer-key %s=%s", file,
+             in->sign_hex, peer->id, peer->sign_hex);
+    ctl(in, args, out, sizeof out);
+    long checked = 0, unchecked = -1;
+    const char *p = strstr(out, "; ");
+    ck_assert_msg(p && sscanf(p, "; %ld peer signatures verified, %ld", &checked, &unchecked) == 2,
+                  "%s", out);
+    ck_assert_int_eq(unchecked, 0);
+    return checked;
+}
+
+START_TEST(transfer_from_sweden_to_manila)
+{
+    char case_id[37], consent_id[37], rid[37], path[160], a[200], b[200];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    offer(case_id, consent_id, "transfer", rid);
+
+    /* The NGO's inbox shows the offer with its minimal summary, no case yet. */
+    json_t *in = wait_for(&ph, ph.worker, "/v1/referrals?direction=incoming", has_item, rid,
+                          "the offer at PH");
+    json_decref(in);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_t *ref = wait_for(&ph, ph.worker, path, status_is, "offered", "offer visible");
+    ck_assert(json_is_null(json_object_get(ref, "case_id")));
+    ck_assert_str_eq(json_string_value(json_object_get(ref, "from_country")), "SE");
+    ck_assert_str_eq(json_string_value(json_object_get(ref, "kind")), "transfer");
+    json_decref(ref);
+    json_decref(wait_for(&se, se.worker, path, delivered, NULL, "the receipt at SE"));
+
+    /* Accepting makes a local case of exactly the consented categories. */
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "accept at PH");
+    char local[37];
+    snprintf(local, sizeof local, "%s", h_str(&r, "case_id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s", local);
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the local case at PH");
+    json_t *person = json_object_get(r.json, "person");
+    snprintf(a, sizeof a, "Name %s", sentinel);
+    snprintf(b, sizeof b, "Health %s", sentinel);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(person, "identity"), "full_name")), a);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(person, "health"), "notes")),
+                     b);
+    ck_assert_int_eq(json_object_size(person), 2);
+    ck_assert_str_eq(h_str(&r, "country"), "PH");
+    ck_assert_str_ne(h_str(&r, "sop_id"), "");
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM case_keys WHERE case_id = $1", local), 1);
+
+    /* Sweden: transferred out, keeps the summary and the timeline, not the personal data. */
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the answer at SE"));
+    snprintf(path, sizeof path, "/v1/cases/%s", case_id);
+    h_api(&se.srv, se.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the Swedish case");
+    ck_assert(json_is_string(json_object_get(r.json, "personal_data_erased_at")));
+    ck_assert_int_eq(json_object_size(json_object_get(r.json, "person")), 0);
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM case_events WHERE case_id = $1 "
+                           "AND kind = 'transferred_out'",
+                           case_id),
+                     1);
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM case_personal WHERE case_id = $1", case_id),
+                     0);
+
+    /* Both logs cross-reference the packages: the offer SE sent is the offer PH logged, the
+     * answer PH sent is the acceptance SE logged. */
+    const char *sent = "SELECT encode(package_hash, 'hex') FROM handover_log WHERE referral_id = "
+                       "$1 AND action = 'send' ORDER BY seq LIMIT 1";
+    cell(&se, sent, rid, a, sizeof a);
+    cell(&ph,
+         "SELECT encode(package_hash, 'hex') FROM handover_log WHERE referral_id = $1 AND "
+         "action = 'offer'",
+         rid, b, sizeof b);
+    ck_assert_str_eq(a, b);
+    ck_assert_int_eq(strlen(a), 64);
+    cell(&ph, sent, rid, a, sizeof a);
+    for (int i = 0; i < 100 && b[0] != '\0'; i++) {
+        cell(&se,
+             "SELECT encode(package_hash, 'hex') FROM handover_log WHERE referral_id = $1 "
+             "AND action = 'accept'",
+             rid, b, sizeof b);
+        if (strcmp(a, b) != 0)
+            usleep(50000);
+    }
+    ck_assert_str_eq(a, b);
+    /* Receipts of both packages come back to their senders (PH's may still be on its way). */
+    for (int i = 0; i < 100 && count(&ph,
+                                     "SELECT count(*) FROM handover_log WHERE referral_id = $1 "
+                                     "AND action = 'receipt'",
+                                     rid) < 1;
+         i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM handover_log WHERE referral_id = $1 "
+                           "AND action = 'receipt'",
+                           rid),
+                     1);
+    ck_assert_int_ge(verify_log(&se, &ph), 2);
+    ck_assert_int_ge(verify_log(&ph, &se), 2);
+
+    /* Nothing personal is readable in either outbox or inbox. */
+    snprintf(a, sizeof a, "%%%s%%", sentinel);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM federation_packages WHERE package::text "
+                           "LIKE $1",
+                           a),
+                     0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM federation_packages WHERE package::text "
+                           "LIKE $1",
+                           a),
+                     0);
+}
+END_TEST
+
+/* The rows a refused package must not touch at PH. */
+static long ph_rows(void)
+{
+    return count(&ph,
+                 "SELECT (SELECT count(*) FROM referrals) + (SELECT count(*) FROM "
+                 "federation_packages) + (SELECT count(*) FROM handover_log) + (SELECT count(*) "
+                 "FROM agencies)",
+                 NULL);
+}
+
+static void post_inbox(const char *body, long status, const char *code, struct h_resp *keep)
+{
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct h_resp r;
+    h_http(&ph.srv, "POST", "/v1/federation/inbox", headers, body, &r);
+    if (code)
+        h_assert_problem(&r, status, code);
+    else
+        h_expect(&r, status, "inbox");
+    if (keep)
+        *keep = r;
+    else
+        h_resp_free(&r);
+}
+
+/* A package like orig, with one header field changed, signed with kr. */
+static char *resign(json_t *orig, const struct trm_keyring *kr, const char *name, const char *value)
+{
+    struct trm_fed_package p;
+    char why[160];
+    ck_assert_msg(trm_fed_package_parse(orig, &p, why, sizeof why), "%s", why);
+    struct trm_fed_header h = p.h;
+    for (int i = 0; i < TRM_FED__NFIELDS; i++)
+        if (strcmp(trm_fed_field_names[i], name) == 0)
+            h.v[i] = value;
+    uint8_t hash[TRM_FED_HASH_BYTES];
+    json_t *wire = trm_fed_package_build(kr, &h, p.payload, p.payload_len, hash);
+    char *text = json_dumps(wire, JSON_COMPACT);
+    json_decref(wire);
+    trm_fed_package_free(&p);
+    return text;
+}
+
+static struct trm_keyring *load_keys(const char *path)
+{
+    struct trm_keyring *kr = NULL;
+    char err[256];
+    ck_assert_msg(trm_keyring_load(&kr, path, err, sizeof err), "%s", err);
+    return kr;
+}
+
+/* Stops a trmd this (forked) test process did not start, so cannot wait for. */
+static void stop_sibling(struct trmd *t)
+{
+    kill(t->pid, SIGTERM);
+    for (int i = 0; i < 200 && h_trmd_alive(t); i++)
+        usleep(50000);
+    ck_assert(!h_trmd_alive(t));
+    t->pid = 0;
+}
+
+START_TEST(faults_lose_nothing_and_store_nothing_bad)
+{
+    char case_id[37], consent_id[37], rid[37], path[160], text[8192], args[600], out[256];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+
+    /* The peer is down: the offer is acknowledged, queued, retried, delivered later, once. */
+    stop_sibling(&ph.srv);
+    offer(case_id, consent_id, "referral", rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    for (int i = 0; i < 100 && count(&se,
+                                     "SELECT coalesce(max(attempts), 0) FROM "
+                                     "federation_packages WHERE referral_id = $1",
+                                     rid) < 2;
+         i++)
+        usleep(50000);
+    ck_assert_int_ge(count(&se,
+                           "SELECT max(attempts) FROM federation_packages WHERE "
+                           "referral_id = $1 AND status = 'pending'",
+                           rid),
+                     2);
+    h_trmd_start(&ph.srv, ph.envp);
+    register_peer(&se, &ph); /* it came back on another port */
+    json_decref(wait_for(&se, se.worker, path, delivered, NULL, "delivery after the outage"));
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM referrals WHERE id = $1", rid), 1);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM handover_log WHERE referral_id = $1 "
+                           "AND action = 'receipt'",
+                           rid),
+                     1);
+
+    /* The same package again: the same receipt, nothing new. */
+    cell(&se, "SELECT package::text FROM federation_packages WHERE referral_id = $1", rid, text,
+         sizeof text);
+    long before = ph_rows();
+    struct h_resp r;
+    post_inbox(text, 200, NULL, &r);
+    char first_sig[200];
+    cell(&ph, "SELECT receipt ->> 'signature' FROM federation_packages WHERE referral_id = $1", rid,
+         first_sig, sizeof first_sig);
+    ck_assert_str_eq(h_str(&r, "signature"), first_sig);
+    h_resp_free(&r);
+    ck_assert_int_eq(ph_rows(), before);
+
+    json_t *orig = json_loads(text, 0, NULL);
+    /* Altered in transit. */
+    json_t *altered = json_deep_copy(orig);
+    json_object_set_new(json_object_get(altered, "header"), "purpose", json_string("other"));
+    char *s = json_dumps(altered, JSON_COMPACT);
+    post_inbox(s, 400, "bad_signature", NULL);
+    free(s);
+    json_decref(altered);
+
+    /* Signed by a key that is not the registered one, as se.trm and as a stranger. */
+    char stranger_keys[512];
+    h_tmp_path(stranger_keys, sizeof stranger_keys, "stranger.key");
+    snprintf(args, sizeof args, "keys init '%s'", stranger_keys);
+    ctl(&se, args, out, sizeof out);
+    struct trm_keyring *stranger = load_keys(stranger_keys);
+    s = resign(orig, stranger, "purpose", "reintegration");
+    post_inbox(s, 400, "bad_signature", NULL);
+    free(s);
+    s = resign(orig, stranger, "sender_instance", "xx.trm");
+    post_inbox(s, 403, "unknown_peer", NULL);
+    free(s);
+    trm_keyring_free(stranger);
+
+    /* Signed by Sweden, but addressed elsewhere, expired, or reusing a package id. */
+    struct trm_keyring *sweden = load_keys(se.key_file);
+    s = resign(orig, sweden, "recipient_instance", "other.trm");
+    post_inbox(s, 421, "misdirected", NULL);
+    free(s);
+    s = resign(orig, sweden, "expires_at", "2026-01-01T00:00:00Z");
+    post_inbox(s, 410, "package_expired", NULL);
+    free(s);
+    s = resign(orig, sweden, "purpose", "a different purpose");
+    post_inbox(s, 409, "package_replayed", NULL);
+    free(s);
+    trm_keyring_free(sweden);
+    post_inbox("{\"version\": 1}", 400, "invalid_package", NULL);
+    post_inbox("not json", 400, "malformed_json", NULL);
+    ck_assert_int_eq(ph_rows(), before);
+    json_decref(orig);
+
+    /* The directory answers only a registered peer's signed request. */
+    h_http(&ph.srv, "GET", "/v1/federation/agencies", NULL, NULL, &r);
+    h_assert_problem(&r, 401, "peer_unauthenticated");
+    h_resp_free(&r);
+    h_http(&ph.srv, "GET", "/v1/federation/identity", NULL, NULL, &r);
+    h_expect(&r, 200, "identity");
+    ck_assert_str_eq(h_str(&r, "instance_id"), "ph.trm");
+    ck_assert_str_eq(h_str(&r, "box_key"), ph.box_hex);
+    h_resp_free(&r);
+    h_trmd_stop(&ph.srv); /* the one this test started */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("federation");
+    TCase *tc = tcase_create("federation");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, transfer_from_sweden_to_manila);
+    tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad);
+    suite_add_tcase(s, tc);
+    return trm_check_run(s, true);
+}
