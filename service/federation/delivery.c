@@ -198,8 +198,8 @@ static void refresh_directory(struct trm_app *app, CURL *curl, const struct trm_
     }
     struct dir_save x = {d->peer, items};
     if (!ok)
-        trm_log(TRM_LOG_WARN, "federation_directory_failed", "directory of %s not refreshed",
-                d->peer);
+        trm_log(TRM_LOG_WARN, "federation_directory_failed",
+                "directory of %s not refreshed (HTTP %ld)", d->peer, status);
     else if (trm_db_tx_run(app->db, NULL, false, dir_save_tx, &x) == TRM_DB_OK)
         trm_log(TRM_LOG_INFO, "federation_directory", "%zu agencies of %s cached",
                 json_array_size(items), d->peer);

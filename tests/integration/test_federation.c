@@ -13,6 +13,7 @@
 #include "trm/util.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,12 @@ struct inst {
     char admin[128], agency[37], worker[128], auditor[128];
 };
 
-static struct inst se = {"se", "se.trm", "SE", "TRM_TEST_FED_SE_OWNER_URL",
-                         "TRM_TEST_FED_SE_APP_URL"};
-static struct inst ph = {"ph", "ph.trm", "PH", "TRM_TEST_FED_PH_OWNER_URL",
-                         "TRM_TEST_FED_PH_APP_URL"};
+static struct inst se = {.name = "se", .id = "se.trm", .country = "SE",
+                         .owner_env = "TRM_TEST_FED_SE_OWNER_URL",
+                         .app_env = "TRM_TEST_FED_SE_APP_URL"};
+static struct inst ph = {.name = "ph", .id = "ph.trm", .country = "PH",
+                         .owner_env = "TRM_TEST_FED_PH_OWNER_URL",
+                         .app_env = "TRM_TEST_FED_PH_APP_URL"};
 static char sentinel[32];
 
 static void ctl(struct inst *in, const char *args, char *out, size_t cap)
@@ -66,16 +69,14 @@ static void instance_up(struct inst *in)
     ctl(in, args, out, sizeof out);
     line_value(out, "signing_key", in->sign_hex, sizeof in->sign_hex);
     line_value(out, "box_key", in->box_hex, sizeof in->box_hex);
-    const char *fmt[] = {"TRM_DATABASE_URL=%s",
-                         "TRM_KEY_FILE=%s",
-                         "TRM_FEDERATION_INTERVAL_MS=100",
-                         "TRM_FEDERATION_RETRY_MAX_S=1",
-                         "TRM_FEDERATION_DIRECTORY_REFRESH_S=1",
-                         "TRM_FEDERATION_TIMEOUT_S=2"};
-    for (int i = 0; i < 6; i++) {
-        snprintf(in->env[i], sizeof in->env[i], fmt[i], i == 0 ? h_env(in->app_env) : in->key_file);
+    snprintf(in->env[0], sizeof in->env[0], "TRM_DATABASE_URL=%s", h_env(in->app_env));
+    snprintf(in->env[1], sizeof in->env[1], "TRM_KEY_FILE=%s", in->key_file);
+    const char *fixed[] = {"TRM_FEDERATION_INTERVAL_MS=100", "TRM_FEDERATION_RETRY_MAX_S=1",
+                           "TRM_FEDERATION_DIRECTORY_REFRESH_S=1", "TRM_FEDERATION_TIMEOUT_S=2"};
+    for (int i = 0; i < 4; i++)
+        snprintf(in->env[2 + i], sizeof in->env[2 + i], "%s", fixed[i]);
+    for (int i = 0; i < 6; i++)
         in->envp[i] = in->env[i];
-    }
     in->envp[6] = NULL;
     h_trmd_start(&in->srv, in->envp);
 }
@@ -530,6 +531,8 @@ END_TEST
 
 int main(void)
 {
+    if (sodium_init() < 0)
+        return 1;
     Suite *s = suite_create("federation");
     TCase *tc = tcase_create("federation");
     tcase_add_unchecked_fixture(tc, setup, teardown);
