@@ -30,10 +30,14 @@ struct inst {
     char admin[128], agency[37], worker[128], auditor[128];
 };
 
-static struct inst se = {.name = "se", .id = "se.trm", .country = "SE",
+static struct inst se = {.name = "se",
+                         .id = "se.trm",
+                         .country = "SE",
                          .owner_env = "TRM_TEST_FED_SE_OWNER_URL",
                          .app_env = "TRM_TEST_FED_SE_APP_URL"};
-static struct inst ph = {.name = "ph", .id = "ph.trm", .country = "PH",
+static struct inst ph = {.name = "ph",
+                         .id = "ph.trm",
+                         .country = "PH",
                          .owner_env = "TRM_TEST_FED_PH_OWNER_URL",
                          .app_env = "TRM_TEST_FED_PH_APP_URL"};
 static char sentinel[32];
