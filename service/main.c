@@ -8,6 +8,7 @@
 #include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/maintenance.h"
+#include "trm/periodic.h"
 #include "trm/server.h"
 
 #include <curl/curl.h>
@@ -64,6 +65,16 @@ static int load_config(struct trm_config *cfg, const char *path)
     return 0;
 }
 
+static void maintenance_round(void *app)
+{
+    trm_maintenance_run_once(app);
+}
+
+static void federation_round(void *app)
+{
+    trm_fed_worker_run_once(app);
+}
+
 static int serve(struct trm_config *cfg)
 {
     struct trm_app app = {.config = cfg};
@@ -107,15 +118,17 @@ static int serve(struct trm_config *cfg)
     trm_log_fields(TRM_LOG_INFO, "started",
                    json_pack("{s:s, s:s, s:i, s:i}", "version", TRM_VERSION, "listen", cfg->listen,
                              "port", (int)trm_server_port(srv), "schema", TRM_SCHEMA_VERSION));
-    struct trm_maintenance *maintenance = trm_maintenance_start(&app);
-    struct trm_fed_worker *federation = trm_fed_worker_start(&app);
+    struct trm_periodic *maintenance =
+        trm_periodic_start(cfg->maintenance_interval_ms, maintenance_round, &app);
+    struct trm_periodic *federation =
+        trm_periodic_start(cfg->federation_interval_ms, federation_round, &app);
     int sig = 0;
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
     atomic_store(&app.stopping, true);
     trm_server_stop(srv, 10000);
-    trm_maintenance_stop(maintenance);
-    trm_fed_worker_stop(federation);
+    trm_periodic_stop(maintenance);
+    trm_periodic_stop(federation);
     trm_db_pool_close(app.db);
     trm_keyring_source_close(keys);
     trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");

@@ -53,11 +53,8 @@ bool trm_fed_request_verify(struct trm_app *app, const char *method, const char 
                             const char *instance, const char *unix_time, const char *signature,
                             char *why, size_t whylen);
 
-/* The delivery worker: a thread that sends due packages and refreshes peer directories. */
-struct trm_fed_worker;
-struct trm_fed_worker *trm_fed_worker_start(struct trm_app *app);
-void trm_fed_worker_stop(struct trm_fed_worker *w);
-/* One round (tests and the worker): deliveries and directory refreshes. */
+/* One round of the delivery worker (trmd runs it every federation_interval_ms): sends due
+ * packages and refreshes peer directories. */
 void trm_fed_worker_run_once(struct trm_app *app);
 
 #endif

@@ -4,11 +4,8 @@
 #define TRM_MAINTENANCE_H
 
 struct trm_app;
-struct trm_maintenance;
 
-struct trm_maintenance *trm_maintenance_start(struct trm_app *app);
-void trm_maintenance_stop(struct trm_maintenance *m);
-/* One round, now (tests and trmctl). */
+/* One round (trmd runs it every maintenance_interval_ms, tests and trmctl at will). */
 void trm_maintenance_run_once(struct trm_app *app);
 
 #endif

@@ -9,17 +9,8 @@
 #include "trm/log.h"
 #include "trm/referrals.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
-
-struct trm_maintenance {
-    struct trm_app *app;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
-};
 
 struct round {
     struct trm_app *app;
@@ -72,58 +63,4 @@ void trm_maintenance_run_once(struct trm_app *app)
     /* Serializable: the head read and the checkpoint written belong together. */
     if (trm_db_tx_run(app->db, NULL, true, checkpoint_tx, &r) == TRM_DB_OK && r.signed_seq)
         trm_log(TRM_LOG_INFO, "checkpoint_signed", "handover log checkpoint at %lld", r.signed_seq);
-}
-
-static void *loop(void *arg)
-{
-    struct trm_maintenance *m = arg;
-    long interval = m->app->config->maintenance_interval_ms;
-    pthread_mutex_lock(&m->lock);
-    while (!m->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&m->wake, &m->lock, &until);
-        if (m->stop)
-            break;
-        pthread_mutex_unlock(&m->lock);
-        trm_maintenance_run_once(m->app);
-        pthread_mutex_lock(&m->lock);
-    }
-    pthread_mutex_unlock(&m->lock);
-    return NULL;
-}
-
-struct trm_maintenance *trm_maintenance_start(struct trm_app *app)
-{
-    struct trm_maintenance *m = calloc(1, sizeof *m);
-    if (m == NULL)
-        return NULL;
-    m->app = app;
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wake, NULL);
-    if (pthread_create(&m->thread, NULL, loop, m) != 0) {
-        free(m);
-        return NULL;
-    }
-    return m;
-}
-
-void trm_maintenance_stop(struct trm_maintenance *m)
-{
-    if (m == NULL)
-        return;
-    pthread_mutex_lock(&m->lock);
-    m->stop = true;
-    pthread_cond_signal(&m->wake);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(m->thread, NULL);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->wake);
-    free(m);
 }

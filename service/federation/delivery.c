@@ -14,7 +14,6 @@
 #include "trm/util.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,68 +247,4 @@ void trm_fed_worker_run_once(struct trm_app *app)
         refresh_directory(app, curl, &r.dirs[i], r.me.instance_id);
     if (curl)
         curl_easy_cleanup(curl);
-}
-
-struct trm_fed_worker {
-    struct trm_app *app;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
-};
-
-static void *loop(void *arg)
-{
-    struct trm_fed_worker *w = arg;
-    long interval = w->app->config->federation_interval_ms;
-    pthread_mutex_lock(&w->lock);
-    while (!w->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->wake, &w->lock, &until);
-        if (w->stop)
-            break;
-        pthread_mutex_unlock(&w->lock);
-        trm_fed_worker_run_once(w->app);
-        pthread_mutex_lock(&w->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
-struct trm_fed_worker *trm_fed_worker_start(struct trm_app *app)
-{
-    struct trm_fed_worker *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return NULL;
-    w->app = app;
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
-    if (pthread_create(&w->thread, NULL, loop, w) != 0) {
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->wake);
-        free(w);
-        return NULL;
-    }
-    return w;
-}
-
-void trm_fed_worker_stop(struct trm_fed_worker *w)
-{
-    if (w == NULL)
-        return;
-    pthread_mutex_lock(&w->lock);
-    w->stop = true;
-    pthread_cond_signal(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    free(w);
 }
