@@ -19,6 +19,7 @@ struct trm_agency {
     char kind[32];
     bool active;
     bool demo;
+    char instance_id[64]; /* a peer instance's agency (federation); "" for ours */
 };
 
 struct trm_user {

@@ -12,7 +12,7 @@ const char *const trm_agency_kinds[] = {
     NULL};
 const char *const trm_user_roles[] = {"caseworker", "coordinator", "auditor", "admin", NULL};
 
-#define AGENCY_COLS "id, name, country, kind, active, demo"
+#define AGENCY_COLS "id, name, country, kind, active, demo, coalesce(instance_id, '')"
 #define USER_COLS "id, agency_id, display_name, role, cross_border, disabled, demo"
 
 TRM_DB_STMT(stmt_agency_insert, 6,
@@ -134,8 +134,10 @@ enum trm_db_status trm_directory_agency_get(struct trm_db_conn *c, const char *i
     PGresult *r = trm_db_exec(c, &stmt_agency_get, p, &s);
     if (s == TRM_DB_OK && PQntuples(r) == 0)
         s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK)
+    if (s == TRM_DB_OK) {
         agency_from_row(out, r, 0, 0);
+        copy(out->instance_id, sizeof out->instance_id, r, 0, 6);
+    }
     PQclear(r);
     return s;
 }
@@ -151,8 +153,10 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_agency_list, p, &s);
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
-        agency_from_row(&out[(*n)++], r, i, 0);
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
+        agency_from_row(&out[*n], r, i, 0);
+        copy(out[(*n)++].instance_id, sizeof out->instance_id, r, i, 6);
+    }
     PQclear(r);
     return s;
 }

@@ -21,8 +21,10 @@ void trm_handle_me(struct trm_app *app, struct trm_request *req, struct trm_resp
 
 json_t *trm_agency_json(const struct trm_agency *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "id", a->id, "name", a->name, "country",
-                     a->country, "kind", a->kind, "active", a->active, "demo", a->demo);
+    /* instance_id names the peer instance of an agency that is not ours (docs/federation.md). */
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "id", a->id, "name", a->name, "country",
+                     a->country, "kind", a->kind, "active", a->active, "demo", a->demo,
+                     "instance_id", a->instance_id[0] ? json_string(a->instance_id) : json_null());
 }
 
 struct agency_list {

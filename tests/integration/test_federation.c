@@ -164,14 +164,21 @@ static json_t *wait_for(struct inst *in, const char *token, const char *path,
     return NULL;
 }
 
-static bool has_item(json_t *list, const void *id)
+static json_t *find_item(json_t *list, const char *id)
 {
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(list, "items"), i,
-                       it) if (strcmp(json_string_value(json_object_get(it, "id")), id) ==
-                               0) return true;
-    return false;
+    json_array_foreach(json_object_get(list, "items"), i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "id")), id) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static bool has_item(json_t *list, const void *id)
+{
+    return find_item(list, id) != NULL;
 }
 
 static bool delivered(json_t *ref, const void *arg)
@@ -236,7 +243,10 @@ static void wait_for_directory(void)
 {
     char path[64];
     snprintf(path, sizeof path, "/v1/agencies?country=PH&limit=100");
-    json_decref(wait_for(&se, se.worker, path, has_item, ph.agency, "the PH directory at SE"));
+    json_t *list = wait_for(&se, se.worker, path, has_item, ph.agency, "the PH directory at SE");
+    ck_assert_str_eq(json_string_value(json_object_get(find_item(list, ph.agency), "instance_id")),
+                     "ph.trm");
+    json_decref(list);
 }
 
 /* Exports an instance's handover log and verifies it offline with its own key and the
