@@ -3,6 +3,8 @@
  * case's personal data. */
 #include "handlers.h"
 
+#include "trm/federation_store.h"
+
 #include "trm/handover.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
@@ -82,8 +84,12 @@ TRM_HANDLER(trm_handle_handovers_list)
 
 /* Walks the chain and the checkpoints in order, feeding a checker and (for export) a text
  * buffer of NDJSON lines. */
+#define MAX_PEERS 64
+
 struct walk {
     struct trm_chain_check check;
+    struct trm_peer_key peers[MAX_PEERS]; /* registered peers: their signatures are checked */
+    json_t *peer_list;
     uint8_t pk[TRM_SIGN_PUBLIC_BYTES];
     const char *from, *to; /* export range on `at` (string order of RFC 3339 UTC) */
     char *text;
@@ -180,15 +186,46 @@ static enum trm_db_status walk_tx(struct trm_db_conn *c, void *arg)
     return st;
 }
 
+static enum trm_db_status peers_tx(struct trm_db_conn *c, void *arg)
+{
+    struct walk *w = arg;
+    json_decref(w->peer_list);
+    w->peer_list = NULL;
+    return trm_fed_peer_list(c, &w->peer_list);
+}
+
+/* The signing keys of registered peers, so their receipts and packages in version-2 entries
+ * are checked too (the strings point into w->peer_list). */
+static void load_peers(struct trm_app *app, struct walk *w)
+{
+    size_t i;
+    json_t *p;
+    if (trm_db_run(app->db, peers_tx, w) != TRM_DB_OK)
+        return;
+    json_array_foreach(w->peer_list, i, p)
+    {
+        const char *key = json_string_value(json_object_get(p, "signing_key"));
+        if (w->check.n_peers == MAX_PEERS || key == NULL || strlen(key) != 64 ||
+            !trm_hex_decode(key, w->peers[w->check.n_peers].key, TRM_SIGN_PUBLIC_BYTES))
+            continue;
+        w->peers[w->check.n_peers++].instance_id =
+            json_string_value(json_object_get(p, "instance_id"));
+    }
+    w->check.peers = w->peers;
+}
+
 static bool walk(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                  struct walk *w)
 {
     char key_id[17];
     trm_signing_public(trm_app_keys(app), w->pk, key_id);
     w->check.public_key = w->pk;
+    load_peers(app, w);
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, walk_tx, w);
+    json_decref(w->peer_list);
+    w->peer_list = NULL;
     if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     return st == TRM_DB_OK;
@@ -206,9 +243,10 @@ TRM_HANDLER(trm_handle_handovers_verify)
                                     (json_int_t)w.check.bad_seq, "reason", w.check.reason));
     else
         trm_response_json(res, 200,
-                          json_pack("{s:b, s:I, s:I}", "ok", 1, "entries",
+                          json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "entries",
                                     (json_int_t)w.check.entries, "checkpoints",
-                                    (json_int_t)w.check.checkpoints));
+                                    (json_int_t)w.check.checkpoints, "peer_signatures",
+                                    (json_int_t)w.check.peer_signatures_checked));
 }
 
 TRM_HANDLER(trm_handle_handovers_export)

@@ -369,6 +369,12 @@ START_TEST(transfer_from_sweden_to_manila)
                      1);
     ck_assert_int_ge(verify_log(&se, &ph), 2);
     ck_assert_int_ge(verify_log(&ph, &se), 2);
+    /* Online too, with the registered peers' keys. */
+    h_api(&se.srv, se.auditor, "GET", "/v1/handovers/verify", NULL, NULL, &r);
+    h_expect(&r, 200, "verify at SE");
+    ck_assert(json_is_true(json_object_get(r.json, "ok")));
+    ck_assert_int_ge(json_integer_value(json_object_get(r.json, "peer_signatures")), 2);
+    h_resp_free(&r);
 
     /* Nothing personal is readable in either outbox or inbox. */
     snprintf(a, sizeof a, "%%%s%%", sentinel);
@@ -382,6 +388,47 @@ START_TEST(transfer_from_sweden_to_manila)
                            "LIKE $1",
                            a),
                      0);
+}
+END_TEST
+
+START_TEST(decline_and_withdrawal_travel_back)
+{
+    char case_id[37], consent_id[37], declined[37], withdrawn[37], path[160];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    offer(case_id, consent_id, "referral", declined);
+    snprintf(path, sizeof path, "/v1/referrals/%s", declined);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "first offer at PH"));
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/referrals/%s/decline", declined);
+    h_api(&ph.srv, ph.worker, "POST", path, "{\"reason\": \"no capacity\"}", NULL, &r);
+    h_expect(&r, 200, "decline at PH");
+    ck_assert(json_is_null(json_object_get(r.json, "case_id"))); /* no local case */
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/referrals/%s", declined);
+    json_decref(wait_for(&se, se.worker, path, status_is, "declined", "the decline at SE"));
+    /* The Swedish case keeps its data after a declined referral. */
+    ck_assert_int_gt(count(&se, "SELECT count(*) FROM case_personal WHERE case_id = $1", case_id),
+                     0);
+
+    /* The consent allows another offer; Sweden withdraws it before it is answered. */
+    offer(case_id, consent_id, "referral", withdrawn);
+    snprintf(path, sizeof path, "/v1/referrals/%s", withdrawn);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "second offer at PH"));
+    snprintf(path, sizeof path, "/v1/referrals/%s/withdraw", withdrawn);
+    h_api(&se.srv, se.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "withdraw at SE");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/referrals/%s", withdrawn);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "withdrawn", "the withdrawal at PH"));
+    /* Too late to accept at PH: nothing is created. */
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", withdrawn);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_assert_problem(&r, 409, "conflict");
+    h_resp_free(&r);
+    ck_assert_int_eq(
+        count(&ph, "SELECT count(*) FROM referrals WHERE id = $1 AND case_id IS NULL", withdrawn),
+        1);
 }
 END_TEST
 
@@ -552,6 +599,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, transfer_from_sweden_to_manila);
+    tcase_add_test(tc, decline_and_withdrawal_travel_back);
     tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
