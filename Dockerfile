@@ -3,7 +3,7 @@
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev \
-        libpq-dev libunistring-dev && rm -rf /var/lib/apt/lists/*
+        libpq-dev libunistring-dev libcurl4-openssl-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY include include
@@ -15,7 +15,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTRM_BUILD_TESTS=OFF \
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libjansson4 libsodium23 libpq5 libunistring2 ca-certificates curl \
+        libmicrohttpd12 libjansson4 libsodium23 libpq5 libunistring2 libcurl4 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /nonexistent --shell /usr/sbin/nologin trm
 COPY --from=build /src/build/trmd /src/build/trmctl /usr/local/bin/
