@@ -79,6 +79,14 @@ typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
                                  bool serializable, trm_db_tx_fn fn, void *arg);
 
+/* Inside trm_db_tx_run: the next statement is fn's last, so COMMIT travels with it in the
+ * same round trip (BEGIN and the context travel with fn's first statement). Only for a
+ * statement whose every successful outcome may be committed: fn learns its result after
+ * the commit, so it cannot roll back on what it reads (a read, or a function that writes
+ * all or nothing). A failed statement or COMMIT still rolls back and retries as usual.
+ * Outside a transaction it does nothing. */
+void trm_db_commit_with_next(struct trm_db_conn *conn);
+
 /* Runs a statement whose single cell is a JSON value into *out (a new reference);
  * NOT_FOUND for no row or SQL NULL. */
 enum trm_db_status trm_db_json_cell(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
@@ -94,7 +102,8 @@ enum trm_db_status trm_db_run(struct trm_db_pool *pool, trm_db_tx_fn fn, void *a
 /* The highest migration applied (schema_migrations), for readiness. */
 enum trm_db_status trm_db_schema_version(struct trm_db_pool *pool, long *version);
 
-/* Counters for benchmarks: round trips to PostgreSQL made by this process. */
+/* Counters for benchmarks: round trips to PostgreSQL made by this process (each wait for
+ * the server's answers counts once: a connect, a statement, a pipeline). */
 unsigned long trm_db_round_trips(void);
 
 #endif

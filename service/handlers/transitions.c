@@ -135,7 +135,10 @@ static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
     }
     json_decref(overridden);
     free(note);
-    return st == TRM_DB_OK ? trm_case_summary_get(c, x->case_id, &x->summary) : st;
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c); /* the summary is a read */
+    return trm_case_summary_get(c, x->case_id, &x->summary);
 }
 
 static enum trm_db_status step_tx(struct trm_db_conn *c, void *arg)
