@@ -186,6 +186,7 @@ PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char 
     pl.queued[P_BEGIN] = c->tx.open && c->tx.begin_pending;
     pl.queued[P_CONTEXT] = pl.queued[P_BEGIN] && c->tx.ctx != NULL;
     pl.queued[P_PREPARE] = !known;
+    pl.queued[P_STMT] = true;
     pl.queued[P_COMMIT] = c->tx.open && c->tx.commit_next;
     c->tx.commit_next = false;
     if (pl.queued[P_CONTEXT])
