@@ -35,6 +35,8 @@ static const struct command commands[] = {
     {"bootstrap", trm_cmd_directory,
      "bootstrap [--country CC]  first admin user; prints 'admin token: ...' once"},
     {"demo", trm_cmd_directory, "demo                     demo agencies and users (SE, PH)"},
+    {"seed", trm_cmd_seed,
+     "seed cases --count N --agency ID --user ID [--country CC] [--first K]   benchmark cases"},
 };
 
 /* Commands that take their own name as argv[0]. */
