@@ -211,6 +211,24 @@ enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
     return st;
 }
 
+enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_stmt *change,
+                                          const char *const *params, const char *id,
+                                          struct trm_case_summary *out)
+{
+    const char *p[] = {id};
+    struct trm_db_call calls[] = {{change, params, NULL}, {&stmt_case_summary, p, NULL}};
+    enum trm_db_status st = trm_db_exec_batch(c, calls, 2);
+    if (st == TRM_DB_OK && PQgetvalue(calls[0].result, 0, 0)[0] != 't')
+        st = TRM_DB_CONFLICT;
+    if (st == TRM_DB_OK && PQntuples(calls[1].result) == 0)
+        st = TRM_DB_NOT_FOUND;
+    if (st == TRM_DB_OK)
+        summary_from_row(out, calls[1].result, 0);
+    PQclear(calls[0].result);
+    PQclear(calls[1].result);
+    return st;
+}
+
 enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
                                  const char *purpose, struct trm_case_record *out)
 {

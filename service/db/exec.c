@@ -53,16 +53,24 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     return TRM_DB_ERROR;
 }
 
-/* What a pipeline carries, in order; each entry gets one result. */
-enum part { P_BEGIN, P_CONTEXT, P_PREPARE, P_STMT, P_COMMIT, P_COUNT };
+#define MAX_PARTS (3 + 2 * TRM_DB_MAX_BATCH)
+
+/* What a pipeline carries, in order; each part gets one result. */
+enum part_kind { K_BEGIN, K_CONTEXT, K_PREPARE, K_EXEC, K_COMMIT };
+
+struct part {
+    enum part_kind kind;
+    size_t call; /* PREPARE and EXEC: which call */
+    PGresult *res;
+};
 
 struct pipeline {
-    bool queued[P_COUNT];
-    PGresult *res[P_COUNT];
+    struct part parts[MAX_PARTS];
+    size_t n;
+    char names[TRM_DB_MAX_BATCH][16];
     const char *ctx_values[5];
     char ctx_sql[256];
     int ctx_n;
-    bool prepared; /* the PREPARE part succeeded */
 };
 
 /* `SELECT set_config('trm.user_id', $1, true), ...` for the context's non-NULL values. */
@@ -83,34 +91,64 @@ static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx)
     }
 }
 
-static bool send_parts(PGconn *pg, struct pipeline *pl, const struct trm_db_tx_state *tx,
-                       struct trm_db_stmt *st, const char *name, const char *const *params)
+static void add_part(struct pipeline *pl, enum part_kind kind, size_t call)
 {
-    bool ok = true;
-    if (pl->queued[P_BEGIN])
-        ok = PQsendQueryParams(pg,
-                               tx->serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                                                : "BEGIN ISOLATION LEVEL READ COMMITTED",
-                               0, NULL, NULL, NULL, NULL, 0);
-    if (ok && pl->queued[P_CONTEXT])
-        ok = PQsendQueryParams(pg, pl->ctx_sql, pl->ctx_n, NULL, pl->ctx_values, NULL, NULL, 0);
-    if (ok && pl->queued[P_PREPARE])
-        ok = PQsendPrepare(pg, name, st->sql, st->nparams, NULL);
-    if (ok)
-        ok = PQsendQueryPrepared(pg, name, st->nparams, params, NULL, NULL, 0);
-    if (ok && pl->queued[P_COMMIT])
-        ok = PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-    return ok && PQpipelineSync(pg);
+    pl->parts[pl->n++] = (struct part){kind, call, NULL};
 }
 
-/* Reads one result per queued part, then the sync; false when the connection broke. */
+/* BEGIN and the context (lazily, with a transaction's first statements), a PREPARE before
+ * each statement this connection has not prepared yet, the statements, COMMIT if asked. */
+static void plan(struct trm_db_conn *c, struct pipeline *pl, const struct trm_db_call *calls,
+                 size_t n)
+{
+    if (c->tx.open && c->tx.begin_pending) {
+        add_part(pl, K_BEGIN, 0);
+        if (c->tx.ctx != NULL) {
+            context_sql(pl, c->tx.ctx);
+            add_part(pl, K_CONTEXT, 0);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int slot = atomic_load(&calls[i].stmt->slot);
+        snprintf(pl->names[i], sizeof pl->names[i], "s%d", slot);
+        if (!((c->prepared[slot / 64] >> (slot % 64)) & 1))
+            add_part(pl, K_PREPARE, i);
+        add_part(pl, K_EXEC, i);
+    }
+    if (c->tx.open && c->tx.commit_next)
+        add_part(pl, K_COMMIT, 0);
+    c->tx.commit_next = false;
+}
+
+static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p, bool serializable,
+                      const struct trm_db_call *calls)
+{
+    const struct trm_db_stmt *st = calls[p->call].stmt;
+    switch (p->kind) {
+    case K_BEGIN:
+        return PQsendQueryParams(pg,
+                                 serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                              : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    case K_CONTEXT:
+        return PQsendQueryParams(pg, pl->ctx_sql, pl->ctx_n, NULL, pl->ctx_values, NULL, NULL, 0);
+    case K_PREPARE:
+        return PQsendPrepare(pg, pl->names[p->call], st->sql, st->nparams, NULL);
+    case K_EXEC:
+        return PQsendQueryPrepared(pg, pl->names[p->call], st->nparams, calls[p->call].params, NULL,
+                                   NULL, 0);
+    case K_COMMIT:
+        return PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    }
+    return false;
+}
+
+/* Reads one result per part, then the sync; false when the connection broke. */
 static bool read_parts(PGconn *pg, struct pipeline *pl)
 {
-    for (int i = 0; i < P_COUNT; i++) {
-        if (!pl->queued[i])
-            continue;
-        pl->res[i] = PQgetResult(pg);
-        if (pl->res[i] == NULL)
+    for (size_t i = 0; i < pl->n; i++) {
+        pl->parts[i].res = PQgetResult(pg);
+        if (pl->parts[i].res == NULL)
             return false;
         /* Each part's results end with NULL (bounded: a broken connection ends too). */
         PGresult *extra;
@@ -123,87 +161,91 @@ static bool read_parts(PGconn *pg, struct pipeline *pl)
     return ok && PQexitPipelineMode(pg) == 1;
 }
 
-/* The first part that failed decides (parts after it are only "aborted"). */
-static PGresult *settle(struct trm_db_conn *c, struct pipeline *pl, const char *label,
-                        enum trm_db_status *status)
+/* The first part that failed decides (parts after it are only "aborted"). Each call gets
+ * its statement's result; statements a PREPARE went through for are remembered (prepared
+ * statements outlive a rolled-back transaction). */
+static enum trm_db_status settle(struct trm_db_conn *c, struct pipeline *pl,
+                                 struct trm_db_call *calls)
 {
-    int pick = P_STMT;
-    *status = TRM_DB_OK;
-    for (int i = 0; i < P_COUNT && *status == TRM_DB_OK; i++) {
-        if (!pl->queued[i] ||
-            (pl->res[i] != NULL && PQresultStatus(pl->res[i]) == PGRES_PIPELINE_ABORTED))
-            continue;
-        *status = trm_db_classify(c, pl->res[i], i == P_STMT ? label : "transaction");
-        if (*status != TRM_DB_OK)
-            pick = i;
+    enum trm_db_status st = TRM_DB_OK;
+    for (size_t i = 0; i < pl->n; i++) {
+        struct part *p = &pl->parts[i];
+        ExecStatusType es = PQresultStatus(p->res);
+        if (st == TRM_DB_OK && es != PGRES_PIPELINE_ABORTED)
+            st = trm_db_classify(c, p->res,
+                                 p->kind == K_EXEC || p->kind == K_PREPARE
+                                     ? calls[p->call].stmt->label
+                                     : "transaction");
+        if (p->kind == K_PREPARE && es == PGRES_COMMAND_OK) {
+            int slot = atomic_load(&calls[p->call].stmt->slot);
+            c->prepared[slot / 64] |= (uint64_t)1 << (slot % 64);
+        }
+        if (p->kind == K_EXEC) {
+            calls[p->call].result = p->res;
+            p->res = NULL;
+        }
+        if (p->kind == K_COMMIT && st == TRM_DB_OK)
+            c->tx.committed = true;
+        PQclear(p->res);
     }
-    pl->prepared =
-        pl->res[P_PREPARE] != NULL && PQresultStatus(pl->res[P_PREPARE]) == PGRES_COMMAND_OK;
-    if (pl->queued[P_COMMIT] && *status == TRM_DB_OK)
-        c->tx.committed = true;
-    PGresult *out = pl->res[pick];
-    pl->res[pick] = NULL;
-    for (int i = 0; i < P_COUNT; i++)
-        PQclear(pl->res[i]);
-    return out != NULL ? out : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    return st;
 }
 
-static PGresult *exec_pipelined(struct trm_db_conn *c, struct trm_db_stmt *st, const char *name,
-                                const char *const *params, struct pipeline *pl,
-                                enum trm_db_status *status)
+static enum trm_db_status run_pipeline(struct trm_db_conn *c, struct pipeline *pl,
+                                       struct trm_db_call *calls)
 {
-    if (PQenterPipelineMode(c->pg) != 1) {
-        *status = trm_db_classify(c, NULL, st->label);
-        return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    bool sent = PQenterPipelineMode(c->pg) == 1;
+    for (size_t i = 0; sent && i < pl->n; i++) {
+        sent = send_part(c->pg, pl, &pl->parts[i], c->tx.serializable, calls);
+        if (pl->parts[i].kind == K_COMMIT)
+            c->tx.commit_sent = true;
     }
-    bool sent = send_parts(c->pg, pl, &c->tx, st, name, params);
+    sent = sent && PQpipelineSync(c->pg);
     trm_db_count_round_trip();
     c->tx.begin_pending = false;
-    c->tx.commit_sent = pl->queued[P_COMMIT];
-    if (!sent || !read_parts(c->pg, pl)) {
-        /* The pool resets a connection left in pipeline mode or a transaction. */
-        for (int i = 0; i < P_COUNT; i++)
-            PQclear(pl->res[i]);
-        *status = trm_db_classify(c, NULL, st->label);
-        return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    if (sent && read_parts(c->pg, pl))
+        return settle(c, pl, calls);
+    /* The pool resets a connection left in pipeline mode or in a transaction. */
+    for (size_t i = 0; i < pl->n; i++)
+        PQclear(pl->parts[i].res);
+    return trm_db_classify(c, NULL, calls[0].stmt->label);
+}
+
+enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
+{
+    enum trm_db_status st = n > 0 && n <= TRM_DB_MAX_BATCH ? TRM_DB_OK : TRM_DB_ERROR;
+    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++) {
+        calls[i].result = NULL;
+        if (stmt_slot(calls[i].stmt) >= TRM_DB_MAX_STMTS) {
+            trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise TRM_DB_MAX_STMTS",
+                    calls[i].stmt->label);
+            st = TRM_DB_ERROR;
+        }
     }
-    return settle(c, pl, st->label, status);
+    struct pipeline pl = {0};
+    if (st == TRM_DB_OK) {
+        plan(c, &pl, calls, n);
+        if (pl.n == 1) { /* nothing to send along: the plain protocol */
+            calls[0].result = PQexecPrepared(c->pg, pl.names[0], calls[0].stmt->nparams,
+                                             calls[0].params, NULL, NULL, 0);
+            trm_db_count_round_trip();
+            st = trm_db_classify(c, calls[0].result, calls[0].stmt->label);
+        } else {
+            st = run_pipeline(c, &pl, calls);
+        }
+    }
+    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++)
+        if (calls[i].result == NULL)
+            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    return st;
 }
 
 PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *params,
                       enum trm_db_status *status)
 {
-    int slot = stmt_slot(st);
-    char name[16];
-    snprintf(name, sizeof name, "s%d", slot);
-    if (slot >= TRM_DB_MAX_STMTS) {
-        trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise TRM_DB_MAX_STMTS", st->label);
-        *status = TRM_DB_ERROR;
-        return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
-    }
-    struct pipeline pl = {0};
-    bool known = (c->prepared[slot / 64] >> (slot % 64)) & 1;
-    pl.queued[P_BEGIN] = c->tx.open && c->tx.begin_pending;
-    pl.queued[P_CONTEXT] = pl.queued[P_BEGIN] && c->tx.ctx != NULL;
-    pl.queued[P_PREPARE] = !known;
-    pl.queued[P_STMT] = true;
-    pl.queued[P_COMMIT] = c->tx.open && c->tx.commit_next;
-    c->tx.commit_next = false;
-    if (pl.queued[P_CONTEXT])
-        context_sql(&pl, c->tx.ctx);
-    PGresult *r;
-    if (pl.queued[P_BEGIN] || pl.queued[P_PREPARE] || pl.queued[P_COMMIT]) {
-        r = exec_pipelined(c, st, name, params, &pl, status);
-    } else {
-        r = PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0);
-        trm_db_count_round_trip();
-        *status = trm_db_classify(c, r, st->label);
-    }
-    /* Prepared if the PREPARE itself went through, whatever the statement did (prepared
-     * statements outlive a rolled-back transaction). */
-    if (pl.prepared)
-        c->prepared[slot / 64] |= (uint64_t)1 << (slot % 64);
-    return r;
+    struct trm_db_call call = {st, params, NULL};
+    *status = trm_db_exec_batch(c, &call, 1);
+    return call.result;
 }
 
 void trm_db_commit_with_next(struct trm_db_conn *c)
