@@ -7,7 +7,7 @@ function case_id(k)
     return string.format("00000000-0000-4000-8000-%012d", k)
 end
 
--- Stateful scripts run one connection per thread; each thread walks its own cases.
+-- Stateful scripts: each thread walks its own range of cases (tid numbers the threads).
 local threads = 0
 function setup(thread)
     thread:set("tid", threads)

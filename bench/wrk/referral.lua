@@ -1,18 +1,22 @@
 -- Scenario 5: a referral offer by agency A (under the case's data-sharing consent) then its
--- acceptance by agency B, on a fresh case each time; one connection per thread, so the
--- thread's state is the connection's. wrk counts both requests.
+-- acceptance by agency B, on a fresh case each time. Each wrk thread walks its own range of
+-- cases; an offer's answer (Location) queues its acceptance, which the thread's next free
+-- connection sends. wrk counts both requests.
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 local base = tonumber(os.getenv("BENCH_BASE"))
 local per = tonumber(os.getenv("BENCH_PER"))
 local to = os.getenv("BENCH_AGENCY_B")
 local j = 0
-local pending = nil
+local accepts, first, last = {}, 1, 0
 local offer_headers = {["Authorization"] = "Bearer " .. token,
                        ["Content-Type"] = "application/json"}
 local accept_headers = {["Authorization"] = "Bearer " .. token_b}
 function request()
-    if pending then
-        return wrk.format("POST", pending .. "/accept", accept_headers)
+    if first <= last then
+        local referral = accepts[first]
+        accepts[first] = nil
+        first = first + 1
+        return wrk.format("POST", referral .. "/accept", accept_headers)
     end
     j = j + 1
     local k = base + tid * per + (j % per)
@@ -23,9 +27,8 @@ function request()
     return wrk.format("POST", "/v1/cases/" .. case_id(k) .. "/referrals", offer_headers, body)
 end
 function response(status, headers, body)
-    if pending then
-        pending = nil
-    elseif status == 201 then
-        pending = headers["Location"]
+    if status == 201 and headers["Location"] then
+        last = last + 1
+        accepts[last] = headers["Location"]
     end
 end

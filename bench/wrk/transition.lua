@@ -1,5 +1,5 @@
 -- Scenario 4: POST /v1/cases/{id}/transitions start_reflection (guarded) on a fresh case per
--- request: each thread (one connection) walks its own range of seeded cases at version 1.
+-- request: each wrk thread walks its own range of seeded cases (at version 1).
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 local base = tonumber(os.getenv("BENCH_BASE"))
 local per = tonumber(os.getenv("BENCH_PER"))
