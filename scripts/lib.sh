@@ -8,16 +8,16 @@ PGBIN=/usr/lib/postgresql/15/bin
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Installs the packages of scripts/packages.txt that are not installed yet.
+# Installs the packages of scripts/packages.txt (or of the list named) not installed yet.
 trm_ensure_packages() {
-    local missing=() pkg
+    local list=${1:-$TRM_ROOT/scripts/packages.txt} missing=() pkg
     while read -r pkg; do
         pkg=${pkg%%#*}
         pkg=${pkg//[[:space:]]/}
         [ -n "$pkg" ] || continue
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$pkg")
-    done <"$TRM_ROOT/scripts/packages.txt"
+    done <"$list"
     [ ${#missing[@]} -eq 0 ] && return 0
     say "installing: ${missing[*]}"
     local sudo=()

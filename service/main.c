@@ -131,7 +131,10 @@ static int serve(struct trm_config *cfg)
     trm_periodic_stop(federation);
     trm_db_pool_close(app.db);
     trm_keyring_source_close(keys);
-    trm_log(TRM_LOG_INFO, "stopped", "trmd stopped");
+    /* What benchmarks divide: round trips to PostgreSQL per request. */
+    trm_log_fields(TRM_LOG_INFO, "stopped",
+                   json_pack("{s:I, s:I}", "requests", (json_int_t)trm_app_requests_handled(),
+                             "db_round_trips", (json_int_t)trm_db_round_trips()));
     return 0;
 }
 

@@ -95,6 +95,12 @@ struct trm_case_record {
 };
 
 /* The summary alone (no personal data, not logged). */
+/* Runs a statement whose single cell says whether it applied ('t'), then reads case id's
+ * summary, in one round trip: CONFLICT when it did not apply. For a store whose change
+ * answers with the case's new summary. */
+enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_stmt *change,
+                                          const char *const *params, const char *id,
+                                          struct trm_case_summary *out);
 enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
                                         struct trm_case_summary *out);
 /* Reads a case with its sealed fields, logging the read of personal data (one round trip).

@@ -57,6 +57,17 @@ PGconn *trm_db_pg(struct trm_db_conn *conn);
  * Returns the result (never NULL: PQclear it) and sets *status. */
 PGresult *trm_db_exec(struct trm_db_conn *conn, struct trm_db_stmt *stmt, const char *const *params,
                       enum trm_db_status *status);
+/* Several statements in one round trip (libpq pipeline mode), for work whose statements
+ * do not depend on each other's results. Each runs with its own snapshot, in order; once
+ * one fails the rest do not run. Every call gets a result (never NULL: PQclear each);
+ * returns the status of the first failure. */
+#define TRM_DB_MAX_BATCH 4
+struct trm_db_call {
+    struct trm_db_stmt *stmt;
+    const char *const *params;
+    PGresult *result; /* out */
+};
+enum trm_db_status trm_db_exec_batch(struct trm_db_conn *conn, struct trm_db_call *calls, size_t n);
 /* Classifies a finished result (and logs unexpected errors without their values). */
 enum trm_db_status trm_db_classify(struct trm_db_conn *conn, const PGresult *res,
                                    const char *label);
@@ -79,6 +90,14 @@ typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
                                  bool serializable, trm_db_tx_fn fn, void *arg);
 
+/* Inside trm_db_tx_run: the next statement (or batch) is fn's last, so COMMIT travels with
+ * it in the same round trip (BEGIN and the context travel with fn's first statement). Only for a
+ * statement whose every successful outcome may be committed: fn learns its result after
+ * the commit, so it cannot roll back on what it reads (a read, or a function that writes
+ * all or nothing). A failed statement or COMMIT still rolls back and retries as usual.
+ * Outside a transaction it does nothing. */
+void trm_db_commit_with_next(struct trm_db_conn *conn);
+
 /* Runs a statement whose single cell is a JSON value into *out (a new reference);
  * NOT_FOUND for no row or SQL NULL. */
 enum trm_db_status trm_db_json_cell(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
@@ -94,7 +113,8 @@ enum trm_db_status trm_db_run(struct trm_db_pool *pool, trm_db_tx_fn fn, void *a
 /* The highest migration applied (schema_migrations), for readiness. */
 enum trm_db_status trm_db_schema_version(struct trm_db_pool *pool, long *version);
 
-/* Counters for benchmarks: round trips to PostgreSQL made by this process. */
+/* Counters for benchmarks: round trips to PostgreSQL made by this process (each wait for
+ * the server's answers counts once: a connect, a statement, a pipeline). */
 unsigned long trm_db_round_trips(void);
 
 #endif

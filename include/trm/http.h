@@ -77,5 +77,7 @@ void trm_response_problem_ext(struct trm_response *res, const struct trm_request
 /* Handles one request: request id, request hygiene, routing, authentication, handler.
  * Always leaves a complete response in res. */
 void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res);
+/* Requests handled by this process (for benchmarks: round trips per request). */
+unsigned long trm_app_requests_handled(void);
 
 #endif

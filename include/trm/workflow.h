@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "trm/cases.h"
 #include "trm/db.h"
 #include "trm/sop.h"
 #include "trm/util.h"
@@ -42,11 +43,13 @@ enum trm_db_status trm_case_facts_get(struct trm_db_conn *c, const char *case_id
 /* Fills facts for a SOP from the JSON trm_case_facts_get returned. */
 void trm_case_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_case_facts *out);
 
-/* Takes a checked transition; CONFLICT when the version or state moved meanwhile. */
+/* Takes a checked transition and reads the case's new summary, in one round trip;
+ * CONFLICT when the version or state moved meanwhile. */
 enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *case_id,
                                              long version, const struct trm_sop *sop,
                                              const struct trm_sop_transition *t, json_t *details,
-                                             const char *sealed_note_hex);
+                                             const char *sealed_note_hex,
+                                             struct trm_case_summary *summary);
 
 /* The case's wrapped data key, for sealing new personal data: NOT_FOUND when the case is
  * not visible, REFUSED when its personal data was erased. */

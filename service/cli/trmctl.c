@@ -39,6 +39,8 @@ static const struct command commands[] = {
      "instance init --id ID --country CC [--url URL] | instance show   federation identity"},
     {"peer", trm_cmd_federation,
      "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX | peer list"},
+    {"seed", trm_cmd_seed,
+     "seed cases --count N --agency ID --user ID [--country CC] [--first K]   benchmark cases"},
 };
 
 /* Commands that take their own name as argv[0]. */

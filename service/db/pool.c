@@ -5,19 +5,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define MAX_STMTS 1024
-
-struct trm_db_conn {
-    PGconn *pg;
-    uint64_t prepared[MAX_STMTS / 64];
-};
 
 struct trm_db_pool {
     pthread_mutex_t lock;
@@ -31,7 +25,6 @@ struct trm_db_pool {
     char timeout[16];
 };
 
-static atomic_int next_slot = 1;
 static atomic_bool database_down;
 static atomic_ulong round_trips;
 
@@ -93,11 +86,22 @@ void trm_db_pool_close(struct trm_db_pool *p)
     free(p);
 }
 
+/* An idle connection has nothing to read unless the server closed it (a restart, a
+ * terminated backend): reading that here heals it before a request is sent on it, so a
+ * pipeline that carries COMMIT never starts on a dead connection. */
+static void notice_closed(PGconn *pg)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
+    if (pfd.fd >= 0 && poll(&pfd, 1, 0) == 1)
+        (void)PQconsumeInput(pg);
+}
+
 static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
 {
     if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
         return true;
     memset(c->prepared, 0, sizeof c->prepared);
+    c->tx = (struct trm_db_tx_state){0};
     if (c->pg != NULL) {
         PQreset(c->pg);
     } else {
@@ -143,6 +147,9 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
     }
     struct trm_db_conn *c = p->free_list[--p->n_free];
     pthread_mutex_unlock(&p->lock);
+    c->tx = (struct trm_db_tx_state){0};
+    if (c->pg != NULL)
+        notice_closed(c->pg);
     if (!connect_conn(p, c)) {
         trm_db_release(p, c);
         return NULL;
@@ -154,7 +161,8 @@ void trm_db_release(struct trm_db_pool *p, struct trm_db_conn *c)
 {
     /* A connection left inside a transaction (a caller bug or a lost result) is reset, so
      * the next borrower never inherits someone else's context. */
-    if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    if (c->pg != NULL && (PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
+                          PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)) {
         PQfinish(c->pg);
         c->pg = NULL;
     }
@@ -167,77 +175,6 @@ void trm_db_release(struct trm_db_pool *p, struct trm_db_conn *c)
 PGconn *trm_db_pg(struct trm_db_conn *c)
 {
     return c->pg;
-}
-
-static int stmt_slot(struct trm_db_stmt *st)
-{
-    int s = atomic_load(&st->slot);
-    if (s != 0)
-        return s;
-    int fresh = atomic_fetch_add(&next_slot, 1);
-    int expected = 0;
-    if (atomic_compare_exchange_strong(&st->slot, &expected, fresh))
-        return fresh;
-    return expected;
-}
-
-enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, const char *label)
-{
-    ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
-        return TRM_DB_OK;
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
-        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: connection lost", label);
-        return TRM_DB_UNAVAILABLE;
-    }
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-        return TRM_DB_RETRY;
-    /* 23505: unique violation; TR409: a rule of ours refused the change (RAISE in SQL). */
-    if (strcmp(state, "23505") == 0 || strcmp(state, "TR409") == 0)
-        return TRM_DB_CONFLICT;
-    if (strcmp(state, "23514") == 0 || strcmp(state, "23503") == 0)
-        return TRM_DB_INVALID;
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-        strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
-        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: sqlstate %s", label, state);
-        return TRM_DB_UNAVAILABLE;
-    }
-    /* Log the SQLSTATE and constraint only: PostgreSQL's message and detail may quote a
-     * value, and values can be personal data. */
-    const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-    trm_log(TRM_LOG_ERROR, "db_error", "%s: sqlstate %s%s%s", label, state,
-            constraint ? " constraint " : "", constraint ? constraint : "");
-    return TRM_DB_ERROR;
-}
-
-PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *params,
-                      enum trm_db_status *status)
-{
-    int slot = stmt_slot(st);
-    char name[16];
-    snprintf(name, sizeof name, "s%d", slot);
-    if (slot >= MAX_STMTS) {
-        trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise MAX_STMTS", st->label);
-        *status = TRM_DB_ERROR;
-        return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
-    }
-    bool known = (c->prepared[slot / 64] >> (slot % 64)) & 1;
-    if (!known) {
-        PGresult *pr = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
-        atomic_fetch_add(&round_trips, 1);
-        enum trm_db_status ps = trm_db_classify(c, pr, st->label);
-        if (ps != TRM_DB_OK) {
-            *status = ps;
-            return pr;
-        }
-        PQclear(pr);
-        c->prepared[slot / 64] |= (uint64_t)1 << (slot % 64);
-    }
-    PGresult *r = PQexecPrepared(c->pg, name, st->nparams, params, NULL, NULL, 0);
-    atomic_fetch_add(&round_trips, 1);
-    *status = trm_db_classify(c, r, st->label);
-    return r;
 }
 
 enum trm_db_status trm_db_json_cell(struct trm_db_conn *c, struct trm_db_stmt *st,

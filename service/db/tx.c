@@ -1,6 +1,7 @@
-/* Transactions: BEGIN and the row-level security context in one round trip, the caller's
- * work, COMMIT; retried on serialization failure, deadlock, or a connection lost before
- * COMMIT was sent (the server rolled back, so running again is safe). */
+/* Transactions: BEGIN and the row-level security context sent with the first statement,
+ * the caller's work, COMMIT (sent with the statement the caller marks as its last, or on its
+ * own); retried on serialization failure, deadlock, or a connection lost before COMMIT was
+ * sent (the server rolled back, so running again is safe). */
 #include "trm/db.h"
 #include "trm/log.h"
 #include "internal.h"
@@ -12,51 +13,39 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Adds `set_config('<name>', <literal>, true)` to sql; values are escaped by libpq. */
-static bool add_setting(PGconn *pg, char *sql, size_t cap, const char *name, const char *value)
+enum trm_db_status trm_db_finish(struct trm_db_conn *c, const char *sql)
 {
-    if (value == NULL)
-        return true;
-    char *lit = PQescapeLiteral(pg, value, strlen(value));
-    if (lit == NULL)
-        return false;
-    size_t len = strlen(sql);
-    int n = snprintf(sql + len, cap - len, "%sset_config('%s', %s, true)",
-                     strchr(sql, '(') ? ", " : " ", name, lit);
-    PQfreemem(lit);
-    return n > 0 && (size_t)n < cap - len;
-}
-
-static enum trm_db_status begin(struct trm_db_conn *c, const struct trm_db_context *ctx,
-                                bool serializable)
-{
-    PGconn *pg = trm_db_pg(c);
-    char sql[1024];
-    snprintf(sql, sizeof sql, "BEGIN ISOLATION LEVEL %s;",
-             serializable ? "SERIALIZABLE" : "READ COMMITTED");
-    if (ctx != NULL) {
-        strcat(sql, " SELECT");
-        if (!add_setting(pg, sql, sizeof sql, "trm.user_id", ctx->user_id) ||
-            !add_setting(pg, sql, sizeof sql, "trm.agency_id", ctx->agency_id) ||
-            !add_setting(pg, sql, sizeof sql, "trm.country", ctx->country) ||
-            !add_setting(pg, sql, sizeof sql, "trm.role", ctx->role) ||
-            !add_setting(pg, sql, sizeof sql, "trm.cross_border", ctx->cross_border ? "on" : "off"))
-            return TRM_DB_ERROR;
-    }
-    /* Simple query protocol: both statements travel in one round trip. */
-    PGresult *r = PQexec(pg, sql);
+    PGresult *r = PQexec(c->pg, sql);
     trm_db_count_round_trip();
-    enum trm_db_status st = trm_db_classify(c, r, "begin");
+    enum trm_db_status st = trm_db_classify(c, r, sql);
     PQclear(r);
     return st;
 }
 
-static enum trm_db_status finish(struct trm_db_conn *c, const char *sql)
+/* Nothing is sent yet: BEGIN and the context travel with the first statement. */
+static void begin_lazily(struct trm_db_conn *c, const struct trm_db_context *ctx, bool serializable)
 {
-    PGresult *r = PQexec(trm_db_pg(c), sql);
-    trm_db_count_round_trip();
-    enum trm_db_status st = trm_db_classify(c, r, sql);
-    PQclear(r);
+    c->tx = (struct trm_db_tx_state){
+        .open = true, .begin_pending = true, .serializable = serializable, .ctx = ctx};
+}
+
+/* Commits what fn left open, or rolls back what fn failed in; a transaction fn never
+ * began needs neither. */
+static enum trm_db_status end_tx(struct trm_db_conn *c, enum trm_db_status st)
+{
+    struct trm_db_tx_state *tx = &c->tx;
+    if (st == TRM_DB_OK && tx->commit_sent && !tx->committed)
+        st = TRM_DB_ERROR; /* fn ignored its last statement's failure */
+    else if (st == TRM_DB_OK && !tx->begin_pending && !tx->commit_sent) {
+        /* A connection lost during COMMIT leaves the outcome unknown: it is reported as
+         * unavailable rather than the work being run twice. */
+        tx->commit_sent = true;
+        st = trm_db_finish(c, "COMMIT");
+    } else if (st != TRM_DB_OK && PQstatus(c->pg) == CONNECTION_OK &&
+               PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF &&
+               PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        (void)trm_db_finish(c, "ROLLBACK");
+    tx->open = false;
     return st;
 }
 
@@ -70,24 +59,15 @@ enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_c
         struct trm_db_conn *c = trm_db_acquire(pool);
         if (c == NULL)
             return TRM_DB_UNAVAILABLE;
-        enum trm_db_status st = begin(c, ctx, serializable);
-        if (st == TRM_DB_OK)
-            st = fn(c, arg);
-        if (st == TRM_DB_OK) {
-            /* A connection lost during COMMIT leaves the outcome unknown: it is reported as
-             * unavailable rather than the work being run twice. */
-            st = finish(c, "COMMIT");
-            trm_db_release(pool, c);
-        } else {
-            if (PQstatus(trm_db_pg(c)) == CONNECTION_OK)
-                (void)finish(c, "ROLLBACK");
-            trm_db_release(pool, c);
-            if (st == TRM_DB_UNAVAILABLE && !reconnected) {
-                /* The server rolled back whatever we did: once more on a fresh connection,
-                 * which is what heals the pool after a database restart. */
-                reconnected = true;
-                continue;
-            }
+        begin_lazily(c, ctx, serializable);
+        enum trm_db_status st = end_tx(c, fn(c, arg));
+        bool commit_sent = c->tx.commit_sent;
+        trm_db_release(pool, c);
+        if (st == TRM_DB_UNAVAILABLE && !reconnected && !commit_sent) {
+            /* The server rolled back whatever we did (COMMIT was never sent): once more on
+             * a fresh connection, which is what heals the pool after a database restart. */
+            reconnected = true;
+            continue;
         }
         if (st != TRM_DB_RETRY)
             return st;

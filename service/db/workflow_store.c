@@ -280,7 +280,8 @@ void trm_case_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_c
 enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *case_id,
                                              long version, const struct trm_sop *sop,
                                              const struct trm_sop_transition *t, json_t *details,
-                                             const char *sealed_note_hex)
+                                             const char *sealed_note_hex,
+                                             struct trm_case_summary *summary)
 {
     char v[24];
     snprintf(v, sizeof v, "%ld", version);
@@ -296,11 +297,7 @@ enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *
                        sealed_note_hex};
     /* The from state is the track's current one, which the facts named in details. */
     p[3] = json_string_value(json_object_get(details, "from_state"));
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_transition, p, &s);
-    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] != 't')
-        s = TRM_DB_CONFLICT;
-    PQclear(r);
+    enum trm_db_status s = trm_case_summary_after(c, &stmt_transition, p, case_id, summary);
     free(d);
     return s;
 }

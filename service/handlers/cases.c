@@ -74,6 +74,10 @@ static enum trm_db_status load_case(struct trm_db_conn *c, void *arg, const char
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_create *x = arg;
+    /* Without an idempotency key the insert is the only statement (a function: all or
+     * nothing), so COMMIT goes with it. */
+    if (!x->idem.present)
+        trm_db_commit_with_next(c);
     return trm_idem_create(c, x->p->user_id, &x->idem, create_case, load_case, x, &x->state);
 }
 
@@ -166,6 +170,8 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_read *x = arg;
     trm_case_record_free(&x->rec);
+    /* trm_case_read writes the access log with the read, all or nothing. */
+    trm_db_commit_with_next(c);
     return trm_case_read(c, x->id, x->request_id, x->purpose, &x->rec);
 }
 
@@ -478,6 +484,7 @@ struct case_list {
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_list *x = arg;
+    trm_db_commit_with_next(c); /* a read */
     return trm_case_list(c, &x->f, x->rows, &x->n);
 }
 

@@ -129,13 +129,17 @@ static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
         overridden = NULL;
         if (note_id[0])
             json_object_set_new(details, "note_id", json_string(note_id));
-        st = trm_case_transition_apply(c, x->case_id, x->version, sop, t, details, note);
+        /* The transition (a function: all or nothing, or nothing when the case moved) and
+         * the summary read, with COMMIT, in one round trip. */
+        trm_db_commit_with_next(c);
+        st = trm_case_transition_apply(c, x->case_id, x->version, sop, t, details, note,
+                                       &x->summary);
         json_decref(details);
         x->stale = st == TRM_DB_CONFLICT;
     }
     json_decref(overridden);
     free(note);
-    return st == TRM_DB_OK ? trm_case_summary_get(c, x->case_id, &x->summary) : st;
+    return st;
 }
 
 static enum trm_db_status step_tx(struct trm_db_conn *c, void *arg)

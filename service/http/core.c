@@ -7,12 +7,20 @@
 #include "trm/util.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #define MAX_PATH_LEN 1024
+
+static atomic_ulong requests_handled;
+
+unsigned long trm_app_requests_handled(void)
+{
+    return atomic_load(&requests_handled);
+}
 
 /* Echo the client's X-Request-Id only when it is short and made of safe characters, so it
  * can go into logs and headers unescaped. */
@@ -203,6 +211,7 @@ const struct trm_keyring *trm_app_keys(struct trm_app *app)
 
 void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 {
+    atomic_fetch_add(&requests_handled, 1);
     set_request_id(req);
     if (request_is_sane(app, req, res))
         dispatch(app, req, res);

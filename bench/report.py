@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""bench/run's arithmetic and table.
+
+    report.py row LABEL WRK_OUT PGBENCH_OUT REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME
+    report.py table RESULTS RSS256_KIB WRK_OUT_256
+    report.py scale LABEL WRK_OUT ...
+"""
+import re
+import sys
+
+UNITS = {'us': 0.001, 'ms': 1.0, 's': 1000.0}
+
+
+def ms(text):
+    m = re.match(r'([\d.]+)(us|ms|s)$', text)
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def wrk(path):
+    out = open(path).read()
+    rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+    p50 = ms(re.search(r'^\s+50%\s+(\S+)', out, re.M).group(1))
+    p99 = ms(re.search(r'^\s+99%\s+(\S+)', out, re.M).group(1))
+    bad = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
+    errs = re.search(r'Socket errors: (.*)', out)
+    return rps, p50, p99, int(bad.group(1)) if bad else 0, errs.group(1) if errs else ''
+
+
+def pgbench(path):
+    out = open(path).read()
+    m = re.search(r'tps = ([\d.]+) \(without initial connection time\)', out)
+    failed = re.search(r'number of failed transactions: (\d+)', out)
+    return float(m.group(1)), int(failed.group(1)) if failed else 0
+
+
+def row(label, wrk_out, pg_out, per_tx, rt, rss, same):
+    rps, p50, p99, bad, _ = wrk(wrk_out)
+    tps, failed = pgbench(pg_out)
+    per_tx = max(int(per_tx), 1)
+    requests, trips = (int(x) for x in rt.split())
+    # trm's rate in pgbench's unit: scenario 5's script is an offer and an acceptance.
+    trm_tx = rps / per_tx
+    print('\t'.join([label, '%.0f' % trm_tx, '%.2f' % p50, '%.2f' % p99, '%.0f' % tps,
+                     '%.2f' % (trm_tx / tps), '%.2f' % (trips / max(requests, 1)),
+                     str(bad), str(failed), str(int(rss) // 1024), same]))
+
+
+def table(results, rss256, wrk256):
+    head = ['scenario', 'trm/s', 'p50 ms', 'p99 ms', 'pgbench tps', 'trm/pg', 'RT/req',
+            'non-2xx', 'pg fail', 'RSS MiB', 'check']
+    rows = [line.rstrip('\n').split('\t') for line in open(results) if line.strip()]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    fmt = lambda r: '| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'
+    print(fmt(head))
+    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    for r in rows:
+        print(fmt(r))
+    rps, p50, p99, bad, errs = wrk(wrk256)
+    print('\ntrmd peak RSS under 256 connections (scenario 2): %.1f MiB '
+          '(%.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d%s)'
+          % (int(rss256) / 1024, rps, p50, p99, bad, ', socket errors ' + errs if errs else ''))
+
+
+def scale(label, *wrk_outs):
+    parts = []
+    for path in wrk_outs:
+        rps, p50, p99, bad, _ = wrk(path)
+        parts.append('%.0f req/s, p50 %.2f ms, p99 %.2f ms%s'
+                     % (rps, p50, p99, ', non-2xx %d' % bad if bad else ''))
+    print(label + ': ' + ' | '.join(parts))
+
+
+if __name__ == '__main__':
+    {'row': row, 'table': table, 'scale': scale}[sys.argv[1]](*sys.argv[2:])

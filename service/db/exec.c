@@ -1,0 +1,254 @@
+/* Statements: prepared lazily per connection, and sent in one round trip together with
+ * whatever must precede or follow them (a first PREPARE, a lazy BEGIN and the row-level
+ * security context, a COMMIT) using libpq's pipeline mode. */
+#include "trm/db.h"
+#include "trm/log.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_int next_slot = 1;
+
+static int stmt_slot(struct trm_db_stmt *st)
+{
+    int s = atomic_load(&st->slot);
+    if (s != 0)
+        return s;
+    int fresh = atomic_fetch_add(&next_slot, 1);
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&st->slot, &expected, fresh))
+        return fresh;
+    return expected;
+}
+
+enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, const char *label)
+{
+    ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
+        return TRM_DB_OK;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
+        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: connection lost", label);
+        return TRM_DB_UNAVAILABLE;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return TRM_DB_RETRY;
+    /* 23505: unique violation; TR409: a rule of ours refused the change (RAISE in SQL). */
+    if (strcmp(state, "23505") == 0 || strcmp(state, "TR409") == 0)
+        return TRM_DB_CONFLICT;
+    if (strcmp(state, "23514") == 0 || strcmp(state, "23503") == 0)
+        return TRM_DB_INVALID;
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
+        trm_log(TRM_LOG_WARN, "db_unavailable", "%s: sqlstate %s", label, state);
+        return TRM_DB_UNAVAILABLE;
+    }
+    /* Log the SQLSTATE and constraint only: PostgreSQL's message and detail may quote a
+     * value, and values can be personal data. */
+    const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+    trm_log(TRM_LOG_ERROR, "db_error", "%s: sqlstate %s%s%s", label, state,
+            constraint ? " constraint " : "", constraint ? constraint : "");
+    return TRM_DB_ERROR;
+}
+
+#define MAX_PARTS (3 + 2 * TRM_DB_MAX_BATCH)
+
+/* What a pipeline carries, in order; each part gets one result. */
+enum part_kind { K_BEGIN, K_CONTEXT, K_PREPARE, K_EXEC, K_COMMIT };
+
+struct part {
+    enum part_kind kind;
+    size_t call; /* PREPARE and EXEC: which call */
+    PGresult *res;
+};
+
+struct pipeline {
+    struct part parts[MAX_PARTS];
+    size_t n;
+    char names[TRM_DB_MAX_BATCH][16];
+    const char *ctx_values[5];
+    char ctx_sql[256];
+    int ctx_n;
+};
+
+/* `SELECT set_config('trm.user_id', $1, true), ...` for the context's non-NULL values. */
+static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx)
+{
+    const char *names[] = {"trm.user_id", "trm.agency_id", "trm.country", "trm.role",
+                           "trm.cross_border"};
+    const char *values[] = {ctx->user_id, ctx->agency_id, ctx->country, ctx->role,
+                            ctx->cross_border ? "on" : "off"};
+    size_t len = (size_t)snprintf(pl->ctx_sql, sizeof pl->ctx_sql, "SELECT");
+    for (int i = 0; i < 5; i++) {
+        if (values[i] == NULL)
+            continue;
+        pl->ctx_values[pl->ctx_n++] = values[i];
+        len += (size_t)snprintf(pl->ctx_sql + len, sizeof pl->ctx_sql - len,
+                                "%s set_config('%s', $%d, true)", pl->ctx_n > 1 ? "," : "",
+                                names[i], pl->ctx_n);
+    }
+}
+
+static void add_part(struct pipeline *pl, enum part_kind kind, size_t call)
+{
+    pl->parts[pl->n++] = (struct part){kind, call, NULL};
+}
+
+/* BEGIN and the context (lazily, with a transaction's first statements), a PREPARE before
+ * each statement this connection has not prepared yet, the statements, COMMIT if asked. */
+static void plan(struct trm_db_conn *c, struct pipeline *pl, const struct trm_db_call *calls,
+                 size_t n)
+{
+    if (c->tx.open && c->tx.begin_pending) {
+        add_part(pl, K_BEGIN, 0);
+        if (c->tx.ctx != NULL) {
+            context_sql(pl, c->tx.ctx);
+            add_part(pl, K_CONTEXT, 0);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int slot = atomic_load(&calls[i].stmt->slot);
+        snprintf(pl->names[i], sizeof pl->names[i], "s%d", slot);
+        if (!((c->prepared[slot / 64] >> (slot % 64)) & 1))
+            add_part(pl, K_PREPARE, i);
+        add_part(pl, K_EXEC, i);
+    }
+    if (c->tx.open && c->tx.commit_next)
+        add_part(pl, K_COMMIT, 0);
+    c->tx.commit_next = false;
+}
+
+static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p, bool serializable,
+                      const struct trm_db_call *calls)
+{
+    const struct trm_db_stmt *st = calls[p->call].stmt;
+    switch (p->kind) {
+    case K_BEGIN:
+        return PQsendQueryParams(pg,
+                                 serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                              : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    case K_CONTEXT:
+        return PQsendQueryParams(pg, pl->ctx_sql, pl->ctx_n, NULL, pl->ctx_values, NULL, NULL, 0);
+    case K_PREPARE:
+        return PQsendPrepare(pg, pl->names[p->call], st->sql, st->nparams, NULL);
+    case K_EXEC:
+        return PQsendQueryPrepared(pg, pl->names[p->call], st->nparams, calls[p->call].params, NULL,
+                                   NULL, 0);
+    case K_COMMIT:
+        return PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    }
+    return false;
+}
+
+/* Reads one result per part, then the sync; false when the connection broke. */
+static bool read_parts(PGconn *pg, struct pipeline *pl)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        pl->parts[i].res = PQgetResult(pg);
+        if (pl->parts[i].res == NULL)
+            return false;
+        /* Each part's results end with NULL (bounded: a broken connection ends too). */
+        PGresult *extra;
+        for (int k = 0; k < 8 && (extra = PQgetResult(pg)) != NULL; k++)
+            PQclear(extra);
+    }
+    PGresult *sync = PQgetResult(pg);
+    bool ok = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    return ok && PQexitPipelineMode(pg) == 1;
+}
+
+/* The first part that failed decides (parts after it are only "aborted"). Each call gets
+ * its statement's result; statements a PREPARE went through for are remembered (prepared
+ * statements outlive a rolled-back transaction). */
+static enum trm_db_status settle(struct trm_db_conn *c, struct pipeline *pl,
+                                 struct trm_db_call *calls)
+{
+    enum trm_db_status st = TRM_DB_OK;
+    for (size_t i = 0; i < pl->n; i++) {
+        struct part *p = &pl->parts[i];
+        ExecStatusType es = PQresultStatus(p->res);
+        if (st == TRM_DB_OK && es != PGRES_PIPELINE_ABORTED)
+            st = trm_db_classify(c, p->res,
+                                 p->kind == K_EXEC || p->kind == K_PREPARE
+                                     ? calls[p->call].stmt->label
+                                     : "transaction");
+        if (p->kind == K_PREPARE && es == PGRES_COMMAND_OK) {
+            int slot = atomic_load(&calls[p->call].stmt->slot);
+            c->prepared[slot / 64] |= (uint64_t)1 << (slot % 64);
+        }
+        if (p->kind == K_EXEC) {
+            calls[p->call].result = p->res;
+            p->res = NULL;
+        }
+        if (p->kind == K_COMMIT && st == TRM_DB_OK)
+            c->tx.committed = true;
+        PQclear(p->res);
+    }
+    return st;
+}
+
+static enum trm_db_status run_pipeline(struct trm_db_conn *c, struct pipeline *pl,
+                                       struct trm_db_call *calls)
+{
+    bool sent = PQenterPipelineMode(c->pg) == 1;
+    for (size_t i = 0; sent && i < pl->n; i++) {
+        sent = send_part(c->pg, pl, &pl->parts[i], c->tx.serializable, calls);
+        if (pl->parts[i].kind == K_COMMIT)
+            c->tx.commit_sent = true;
+    }
+    sent = sent && PQpipelineSync(c->pg);
+    trm_db_count_round_trip();
+    c->tx.begin_pending = false;
+    if (sent && read_parts(c->pg, pl))
+        return settle(c, pl, calls);
+    /* The pool resets a connection left in pipeline mode or in a transaction. */
+    for (size_t i = 0; i < pl->n; i++)
+        PQclear(pl->parts[i].res);
+    return trm_db_classify(c, NULL, calls[0].stmt->label);
+}
+
+enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
+{
+    enum trm_db_status st = n > 0 && n <= TRM_DB_MAX_BATCH ? TRM_DB_OK : TRM_DB_ERROR;
+    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++) {
+        calls[i].result = NULL;
+        if (stmt_slot(calls[i].stmt) >= TRM_DB_MAX_STMTS) {
+            trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise TRM_DB_MAX_STMTS",
+                    calls[i].stmt->label);
+            st = TRM_DB_ERROR;
+        }
+    }
+    struct pipeline pl = {0};
+    if (st == TRM_DB_OK) {
+        plan(c, &pl, calls, n);
+        if (pl.n == 1) { /* nothing to send along: the plain protocol */
+            calls[0].result = PQexecPrepared(c->pg, pl.names[0], calls[0].stmt->nparams,
+                                             calls[0].params, NULL, NULL, 0);
+            trm_db_count_round_trip();
+            st = trm_db_classify(c, calls[0].result, calls[0].stmt->label);
+        } else {
+            st = run_pipeline(c, &pl, calls);
+        }
+    }
+    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++)
+        if (calls[i].result == NULL)
+            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+    return st;
+}
+
+PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *params,
+                      enum trm_db_status *status)
+{
+    struct trm_db_call call = {st, params, NULL};
+    *status = trm_db_exec_batch(c, &call, 1);
+    return call.result;
+}
+
+void trm_db_commit_with_next(struct trm_db_conn *c)
+{
+    c->tx.commit_next = c->tx.open;
+}
