@@ -104,8 +104,10 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
         st = TRM_DB_REFUSED;
     if (st == TRM_DB_OK)
         st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->request_id, x->fed_why);
-    if (st == TRM_DB_OK)
+    if (st == TRM_DB_OK) {
+        trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
         st = trm_referral_get(c, x->o.id, &x->out);
+    }
     free(note);
     free(reason);
     return st;
@@ -216,7 +218,10 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
     if (st == TRM_DB_OK)
         st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->index_bits, x->local_case_id,
                                      x->fed_why);
-    return st == TRM_DB_OK ? trm_referral_get(c, x->id, &x->out) : st;
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
+    return trm_referral_get(c, x->id, &x->out);
 }
 
 static void answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
