@@ -55,8 +55,7 @@ const struct trm_route trm_routes[] = {
      TRM_ACT_NONE},
     {"GET", "/v1/federation/agencies", trm_handle_federation_agencies, TRM_ROUTE_PUBLIC,
      TRM_ACT_NONE},
-    {"POST", "/v1/federation/inbox", trm_handle_federation_inbox, TRM_ROUTE_PUBLIC,
-     TRM_ACT_NONE},
+    {"POST", "/v1/federation/inbox", trm_handle_federation_inbox, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
 };
 
 const size_t trm_routes_count = sizeof trm_routes / sizeof trm_routes[0];
