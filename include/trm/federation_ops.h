@@ -14,8 +14,8 @@
 struct trm_app;
 struct trm_keyring_source;
 
-/* In the offering transaction, after trm_referral_offer: when the recipient is a peer's
- * agency, opens the offered categories of the case (logged as a read) and queues them as a
+/* In the offering transaction, after trm_referral_offer found the recipient to be a peer's
+ * agency: opens the offered categories of the case (logged as a read) and queues them as a
  * package sealed to the peer. REFUSED with why ("federation_disabled", "peer_inactive")
  * when the offer cannot travel. */
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,

@@ -40,10 +40,6 @@ enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out);
 /* Our own active agencies, for a peer's directory ({id, name, country, kind, active}). */
 enum trm_db_status trm_fed_local_agencies(struct trm_db_conn *c, json_t **out);
 
-/* Marks a just-offered referral as crossing to a peer when its recipient is a peer's
- * agency; *remote says whether it is. */
-enum trm_db_status trm_fed_mark_remote(struct trm_db_conn *c, const char *referral_id,
-                                       bool *remote);
 /* What building a package for the referral needs (see trm_fed_context in SQL); NOT_FOUND
  * for a referral within this instance. */
 enum trm_db_status trm_fed_context(struct trm_db_conn *c, const char *referral_id, json_t **out);

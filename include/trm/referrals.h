@@ -20,11 +20,13 @@ struct trm_referral_offer {
     long expires_in_hours;
 };
 
-/* Offers; *unmet gets the unmet condition codes (empty when offered). NOT_FOUND when the
- * case is not the caller's; CONFLICT when an offer to that agency is open already. */
+/* Offers; *unmet gets the unmet condition codes (empty when offered); *remote says whether
+ * the recipient is a peer instance's agency (the referral is then marked as crossing). NOT_FOUND
+ * when the case is not the caller's; CONFLICT when an offer to that agency is open already. */
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet);
-/* accept, decline or withdraw; *outcome: ok, not_found, answered, expired, not_recipient,
+                                      json_t **unmet, bool *remote);
+/* accept, decline or withdraw; *outcome: ok, remote (done, and the referral crosses to a
+ * peer instance: the answer must travel), not_found, answered, expired, not_recipient,
  * not_sender. */
 enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, const char *action,
                                        const char *reason, char outcome[24]);

@@ -31,7 +31,6 @@ TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
             "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
             "FROM agencies WHERE instance_id IS NULL AND active AND NOT demo");
-TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_context, 1, "SELECT trm_fed_context($1)");
 TRM_DB_STMT(stmt_queue, 4, "SELECT trm_fed_queue($1, $2, $3::jsonb, decode($4, 'hex'))");
 TRM_DB_STMT(stmt_link_case, 2, "SELECT trm_fed_link_case($1, $2)");
@@ -123,16 +122,6 @@ enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out)
 enum trm_db_status trm_fed_local_agencies(struct trm_db_conn *c, json_t **out)
 {
     return trm_db_json_cell(c, &stmt_local_agencies, NULL, out);
-}
-
-enum trm_db_status trm_fed_mark_remote(struct trm_db_conn *c, const char *referral_id, bool *remote)
-{
-    const char *p[] = {referral_id};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_mark_remote, p, &s);
-    *remote = s == TRM_DB_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return s;
 }
 
 enum trm_db_status trm_fed_context(struct trm_db_conn *c, const char *referral_id, json_t **out)

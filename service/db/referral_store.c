@@ -44,6 +44,8 @@ const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
 TRM_DB_STMT(stmt_offer, 13,
             "SELECT to_jsonb(trm_referral_offer($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, "
             "$10::uuid, $11::integer, $12, $13))");
+/* Whether the offer just made goes to a peer instance's agency (it marks it so). */
+TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
 TRM_DB_STMT(stmt_referral_get, 1,
             "SELECT " REFERRAL_JSON
@@ -96,14 +98,28 @@ TRM_DB_STMT(stmt_access_for_case, 1,
                         "FROM access_log a WHERE a.case_id = $1");
 
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet)
+                                      json_t **unmet, bool *remote)
 {
     char hours[24], *cats = trm_db_words_literal(o->categories);
     snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
     const char *p[] = {o->id,      o->case_id,     o->to_agency_id, o->kind,          o->purpose,
                        o->urgency, cats,           o->legal_basis,  o->handling_code, o->consent_id,
                        hours,      o->sealed_note, o->sealed_reason};
-    enum trm_db_status s = trm_db_json_cell(c, &stmt_offer, p, unmet);
+    const char *q[] = {o->id};
+    /* One round trip: the offer, then whether it crosses to a peer instance (false when the
+     * offer was refused and nothing was inserted). */
+    struct trm_db_call calls[] = {{&stmt_offer, p, NULL}, {&stmt_mark_remote, q, NULL}};
+    enum trm_db_status s = trm_db_exec_batch(c, calls, 2);
+    *unmet = NULL;
+    *remote = false;
+    if (s == TRM_DB_OK && (PQntuples(calls[0].result) != 1 || PQgetisnull(calls[0].result, 0, 0)))
+        s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK && (*unmet = json_loads(PQgetvalue(calls[0].result, 0, 0), 0, NULL)) == NULL)
+        s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK)
+        *remote = PQntuples(calls[1].result) == 1 && PQgetvalue(calls[1].result, 0, 0)[0] == 't';
+    PQclear(calls[0].result);
+    PQclear(calls[1].result);
     free(cats);
     return s;
 }

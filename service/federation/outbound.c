@@ -129,13 +129,10 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
                                           const char *referral_id, const char *request_id,
                                           char why[32])
 {
-    bool remote = false;
     why[0] = '\0';
-    enum trm_db_status st = trm_fed_mark_remote(c, referral_id, &remote);
-    if (st != TRM_DB_OK || !remote)
-        return st;
     json_t *ctx = NULL;
-    if ((st = trm_fed_context(c, referral_id, &ctx)) != TRM_DB_OK)
+    enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
+    if (st != TRM_DB_OK)
         return st;
     const struct trm_keyring *kr = trm_keyring_source_get(keys);
     uint8_t peer_box[TRM_FED_KEY_BYTES];

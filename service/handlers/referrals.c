@@ -98,11 +98,12 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
         st = seal_text(c, x, x->reason, name, &reason);
     x->o.sealed_note = note;
     x->o.sealed_reason = reason;
+    bool remote = false;
     if (st == TRM_DB_OK)
-        st = trm_referral_offer(c, &x->o, &x->unmet);
+        st = trm_referral_offer(c, &x->o, &x->unmet, &remote);
     if (st == TRM_DB_OK && json_array_size(x->unmet) > 0)
         st = TRM_DB_REFUSED;
-    if (st == TRM_DB_OK)
+    if (st == TRM_DB_OK && remote)
         st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->request_id, x->fed_why);
     if (st == TRM_DB_OK) {
         trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
@@ -213,9 +214,10 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
     json_decref(x->out);
     x->out = NULL;
     enum trm_db_status st = trm_referral_answer(c, x->id, x->action, x->reason, x->outcome);
-    if (st == TRM_DB_OK && strcmp(x->outcome, "ok") != 0)
+    bool remote = st == TRM_DB_OK && strcmp(x->outcome, "remote") == 0;
+    if (st == TRM_DB_OK && !remote && strcmp(x->outcome, "ok") != 0)
         return TRM_DB_REFUSED;
-    if (st == TRM_DB_OK)
+    if (remote) /* the answer travels to the peer instance, in this transaction */
         st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->index_bits, x->local_case_id,
                                      x->fed_why);
     if (st != TRM_DB_OK)

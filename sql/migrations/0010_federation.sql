@@ -151,7 +151,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
 $$;
 
 -- Answers: as in 0006, but an offer that crossed instances has no local custody to move
--- here (the transfer happens at the receiving instance) and may have no local case yet.
+-- here (the transfer happens at the receiving instance) and may have no local case yet; it
+-- answers 'remote' instead of 'ok' when it succeeded for such an offer.
 CREATE OR REPLACE FUNCTION trm_referral_answer(p_id uuid, p_action text, p_reason text) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 DECLARE
@@ -214,7 +215,8 @@ BEGIN
         VALUES (r.case_id, 'referral_' || verb, trm_ctx_user(), trm_ctx_agency(),
                 jsonb_build_object('referral_id', r.id, 'kind', r.kind));
     END IF;
-    RETURN 'ok';
+    -- 'remote': done here, and the answer must now travel to the peer instance.
+    RETURN CASE WHEN r.peer_instance IS NULL THEN 'ok' ELSE 'remote' END;
 END;
 $$;
 
