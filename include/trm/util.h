@@ -34,6 +34,8 @@ double trm_now_ms(void);
 
 /* strlcpy-like: always terminates, returns false when truncated. */
 bool trm_strlcpy(char *dst, const char *src, size_t cap);
+/* Whether v (may be NULL) is one of the strings of a NULL-terminated list. */
+bool trm_str_in(const char *v, const char *const *list);
 /* Case-insensitive ASCII comparison. */
 bool trm_str_ieq(const char *a, const char *b);
 /* Parses a whole decimal integer in [min, max]; false on anything else. */

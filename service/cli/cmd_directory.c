@@ -27,14 +27,6 @@ static int db_fail(enum trm_db_status st, const char *what)
     }
 }
 
-static bool in_list(const char *v, const char *const *list)
-{
-    for (size_t i = 0; v && list[i]; i++)
-        if (strcmp(v, list[i]) == 0)
-            return true;
-    return false;
-}
-
 static enum trm_db_status agency_insert_tx(struct trm_db_conn *c, void *arg)
 {
     return trm_directory_agency_insert(c, arg);
@@ -71,7 +63,7 @@ static int cmd_agency(struct trm_db_pool *pool, int argc, char **argv)
         const char *kind = trm_cli_opt(argc, argv, "--kind");
         if (!name || !country || !kind)
             return trm_cli_fail("usage: trmctl agency add --name N --country CC --kind K");
-        if (!in_list(kind, trm_agency_kinds))
+        if (!trm_str_in(kind, trm_agency_kinds))
             return trm_cli_fail("agency add: unknown kind (police, prosecution, "
                                 "migration_authority, social_services, labour_inspection, ngo, "
                                 "embassy, international_org, national_coordinator, other)");
@@ -131,7 +123,7 @@ static int cmd_user(struct trm_db_pool *pool, int argc, char **argv)
     struct trm_user u = {0};
     if (!trm_uuid_parse(agency, u.agency_id))
         return trm_cli_fail("user add: --agency must be an agency id (UUID)");
-    if (!in_list(role, trm_user_roles))
+    if (!trm_str_in(role, trm_user_roles))
         return trm_cli_fail("user add: role must be caseworker, coordinator, auditor or admin");
     if (strlen(name) == 0 || !trm_strlcpy(u.display_name, name, sizeof u.display_name))
         return trm_cli_fail("user add: name must be 1 to 200 bytes");

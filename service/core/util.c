@@ -154,3 +154,11 @@ bool trm_parse_long(const char *s, long min, long max, long *out)
     *out = v;
     return true;
 }
+
+bool trm_str_in(const char *v, const char *const *list)
+{
+    for (size_t i = 0; v && list[i]; i++)
+        if (strcmp(v, list[i]) == 0)
+            return true;
+    return false;
+}

@@ -142,12 +142,10 @@ static json_t *directory_item(json_t *it)
     const char *country = json_string_value(json_object_get(it, "country"));
     const char *kind = json_string_value(json_object_get(it, "kind"));
     json_t *active = json_object_get(it, "active");
-    bool kind_ok = false;
-    for (size_t i = 0; kind && trm_agency_kinds[i]; i++)
-        kind_ok = kind_ok || strcmp(kind, trm_agency_kinds[i]) == 0;
     if (!id || !trm_uuid_parse(id, NULL) || !name || strlen(name) < 1 ||
         strlen(name) > TRM_NAME_MAX || !trm_json_text_ok(name) || !country ||
-        !trm_json_is_country(country) || !kind_ok || !json_is_boolean(active))
+        !trm_json_is_country(country) || !trm_str_in(kind, trm_agency_kinds) ||
+        !json_is_boolean(active))
         return NULL;
     return json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", id, "name", name, "country", country,
                      "kind", kind, "active", active);

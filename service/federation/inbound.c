@@ -33,14 +33,6 @@ static bool in_words(const char *list, const char *word)
     return false;
 }
 
-static bool in_list(const char *v, const char *const *list)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp(v, list[i]) == 0)
-            return true;
-    return false;
-}
-
 /* An offer's payload must open with the peer's box key and hold a person of exactly the
  * announced package; it is checked and forgotten (it stays sealed at rest). */
 static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_peer *peer,
@@ -79,7 +71,7 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
     const char *type = field(p, TRM_FED_TYPE);
     if (strcmp(type, "offer") == 0) {
         time_t expires;
-        if (!in_list(field(p, TRM_FED_KIND), kinds) || *field(p, TRM_FED_EXPIRES_AT) == '\0' ||
+        if (!trm_str_in(field(p, TRM_FED_KIND), kinds) || *field(p, TRM_FED_EXPIRES_AT) == '\0' ||
             *field(p, TRM_FED_ACTION) != '\0') {
             snprintf(why, len, "an offer needs kind and expires_at, and no action");
             return TRM_FED_IN_INVALID;
@@ -96,7 +88,7 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
         }
         return TRM_FED_IN_OK;
     }
-    if (strcmp(type, "answer") == 0 && in_list(field(p, TRM_FED_ACTION), actions) &&
+    if (strcmp(type, "answer") == 0 && trm_str_in(field(p, TRM_FED_ACTION), actions) &&
         *field(p, TRM_FED_IN_REPLY_TO) != '\0' && p->payload == NULL)
         return TRM_FED_IN_OK;
     snprintf(why, len, "type must be offer or answer (with action and in_reply_to, no payload)");
