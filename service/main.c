@@ -85,6 +85,8 @@ static int serve(struct trm_config *cfg)
         return 1;
     }
     app.keys = keys;
+    app.authn_cache =
+        trm_authn_cache_new((unsigned)cfg->auth_cache_entries, (unsigned)cfg->auth_cache_s);
     struct trm_db_pool_options po = {
         .conninfo = cfg->database_url,
         .size = (unsigned)cfg->db_pool_size,
@@ -96,6 +98,7 @@ static int serve(struct trm_config *cfg)
     };
     if (trm_db_pool_open(&app.db, &po) != 0) {
         fprintf(stderr, "trmd: cannot create the database pool\n");
+        trm_authn_cache_free(app.authn_cache);
         trm_keyring_source_close(keys);
         return 1;
     }
@@ -112,6 +115,7 @@ static int serve(struct trm_config *cfg)
     if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
         fprintf(stderr, "trmd: %s\n", err);
         trm_db_pool_close(app.db);
+        trm_authn_cache_free(app.authn_cache);
         trm_keyring_source_close(keys);
         return 1;
     }
@@ -130,6 +134,7 @@ static int serve(struct trm_config *cfg)
     trm_periodic_stop(maintenance);
     trm_periodic_stop(federation);
     trm_db_pool_close(app.db);
+    trm_authn_cache_free(app.authn_cache);
     trm_keyring_source_close(keys);
     /* What benchmarks divide: round trips to PostgreSQL per request. */
     trm_log_fields(TRM_LOG_INFO, "stopped",

@@ -18,6 +18,7 @@ struct trm_app {
     const struct trm_config *config;
     struct trm_db_pool *db;
     struct trm_keyring_source *keys;
+    struct trm_authn_cache *authn_cache; /* NULL: every request looks its token up */
     atomic_bool stopping;
 };
 

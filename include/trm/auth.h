@@ -24,6 +24,11 @@ struct trm_principal {
     char country[3];
     enum trm_role role;
     bool cross_border;
+    /* Served from trmd's memory of a token it verified (struct trm_authn_cache) rather than
+     * looked up: the database re-checks it with the request's first statements
+     * (trm_authn_guard). */
+    bool remembered;
+    unsigned char memory_key[32];
 };
 
 /* What a route does, for the role check. */
@@ -60,10 +65,36 @@ struct trm_authn_limits {
     unsigned window_s;
 };
 
-/* Verifies an Authorization header value for a client address; fills out on success. */
+/* Tokens trmd has verified, remembered for a short time (auth_cache_s) by a keyed hash of
+ * the whole token (never the token), with the principal they stood for. A remembered
+ * principal is only a candidate: every request served from it is guarded by the database's
+ * own check (trm_authn_guard), so a revocation, an expiry, a disabled user or agency, a
+ * changed role and a client over its failure limit take effect on the next request in
+ * every trmd process, exactly as without the memory. Thread-safe; bounded (entries). */
+struct trm_authn_cache;
+/* NULL (no memory) when entries or ttl_s is 0. */
+struct trm_authn_cache *trm_authn_cache_new(unsigned entries, unsigned ttl_s);
+void trm_authn_cache_free(struct trm_authn_cache *cache);
+/* Forgets a remembered principal (after its guard failed). */
+void trm_authn_forget(struct trm_authn_cache *cache, const struct trm_principal *p);
+
+/* Verifies an Authorization header value for a client address; fills out on success.
+ * With a cache, a remembered token is answered from it (out->remembered) and a token that
+ * was looked up is remembered. */
 enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_keyring *keys,
                                        const struct trm_authn_limits *limits,
-                                       const char *authorization, const char *client,
-                                       struct trm_principal *out, unsigned *retry_after);
+                                       struct trm_authn_cache *cache, const char *authorization,
+                                       const char *client, struct trm_principal *out,
+                                       unsigned *retry_after);
+
+/* The facts a remembered principal is re-checked against (storage for the guard). */
+struct trm_authn_recheck {
+    const char *facts[11];
+    char client[64], limit[16], window[16];
+};
+/* Guards this thread's next database work with the check that p's token still stands for p
+ * (trm_directory_auth_guard); r must outlive the guard (trm_db_guard_clear). */
+void trm_authn_guard(struct trm_authn_recheck *r, const struct trm_principal *p,
+                     const struct trm_authn_limits *limits, const char *client);
 
 #endif

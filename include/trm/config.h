@@ -26,6 +26,8 @@ struct trm_config {
     long tx_max_retries;
     long auth_failure_limit;       /* failed authentications per client and window */
     long auth_failure_window_s;    /* the rate-limit window */
+    long auth_cache_s;             /* how long a verified token is remembered (0: never) */
+    long auth_cache_entries;       /* how many verified tokens are remembered at most */
     char trusted_proxy[64];        /* address whose X-Forwarded-For is believed */
     long token_default_days;       /* expiry of tokens issued without expires_days */
     long blind_index_bits;         /* width of the duplicate-search blind indexes */

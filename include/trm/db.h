@@ -15,13 +15,14 @@ struct trm_db_conn;
 
 enum trm_db_status {
     TRM_DB_OK = 0,
-    TRM_DB_NOT_FOUND,   /* the row asked for is not there (or not visible) */
-    TRM_DB_CONFLICT,    /* a unique or state constraint refused the write */
-    TRM_DB_INVALID,     /* a check or foreign-key constraint refused the values */
-    TRM_DB_REFUSED,     /* the callback decided to roll back; its own outputs say why */
-    TRM_DB_RETRY,       /* serialization failure or deadlock: retried by trm_db_tx_run */
-    TRM_DB_UNAVAILABLE, /* no connection, connection lost, timeout: answer 503 */
-    TRM_DB_ERROR,       /* anything else: a bug or a schema mismatch */
+    TRM_DB_NOT_FOUND,    /* the row asked for is not there (or not visible) */
+    TRM_DB_CONFLICT,     /* a unique or state constraint refused the write */
+    TRM_DB_INVALID,      /* a check or foreign-key constraint refused the values */
+    TRM_DB_REFUSED,      /* the callback decided to roll back; its own outputs say why */
+    TRM_DB_RETRY,        /* serialization failure or deadlock: retried by trm_db_tx_run */
+    TRM_DB_UNAVAILABLE,  /* no connection, connection lost, timeout: answer 503 */
+    TRM_DB_ERROR,        /* anything else: a bug or a schema mismatch */
+    TRM_DB_GUARD_FAILED, /* this thread's guard refused (trm_db_guard_set): nothing ran */
 };
 
 struct trm_db_pool_options {
@@ -109,6 +110,28 @@ char *trm_db_words_literal(json_t *words);
 /* Runs fn on a pooled connection without a transaction block (each statement commits on
  * its own): for single-statement work such as authentication, in one round trip. */
 enum trm_db_status trm_db_run(struct trm_db_pool *pool, trm_db_tx_fn fn, void *arg);
+
+/* A guard: a statement that must succeed before anything this thread sends afterwards may
+ * run. Once set, it travels at the head of the thread's next pipeline (after BEGIN and the
+ * context inside a transaction), so it costs no round trip of its own. When it raises
+ * SQLSTATE TR401, nothing after it runs, its transaction rolls back, the call returns
+ * TRM_DB_GUARD_FAILED and the guard is REFUSED; once it has succeeded it is PASSED and sent no
+ * more. A connection lost before its answer leaves it PENDING (sent again with the retry).
+ * trmd guards each request served on a remembered authentication (service/auth/authn.c).
+ * stmt and params must stay valid until trm_db_guard_clear. */
+enum trm_db_guard_state {
+    TRM_DB_GUARD_NONE,
+    TRM_DB_GUARD_PENDING,
+    TRM_DB_GUARD_PASSED,
+    TRM_DB_GUARD_REFUSED,
+};
+void trm_db_guard_set(struct trm_db_stmt *stmt, const char *const *params);
+enum trm_db_guard_state trm_db_guard_state(void);
+void trm_db_guard_clear(void);
+/* Sends a PENDING guard on its own (one round trip), for work that sent nothing else; the
+ * guard's new state is returned by trm_db_guard_state. TRM_DB_OK when it was not pending or
+ * passed now. */
+enum trm_db_status trm_db_guard_check(struct trm_db_pool *pool);
 
 /* The highest migration applied (schema_migrations), for readiness. */
 enum trm_db_status trm_db_schema_version(struct trm_db_pool *pool, long *version);

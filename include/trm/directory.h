@@ -87,6 +87,13 @@ enum trm_db_status trm_directory_token_lookup(struct trm_db_pool *pool, const ch
 enum trm_db_status trm_directory_auth_failure(struct trm_db_pool *pool, const char *client,
                                               unsigned window_s, unsigned *failures,
                                               unsigned *retry_after_s);
+/* Guards this thread (trm_db_guard_set) with trm_auth_holds (migration 0013): the
+ * request's first statements run only if the token still authenticates exactly this user.
+ * facts, all text, in this order: token id, user id, agency id, role, cross-border
+ * ("true"/"false"), country, display name, agency name, client address, failure limit,
+ * window seconds. They must stay valid until trm_db_guard_clear. */
+#define TRM_AUTH_FACTS 11
+void trm_directory_auth_guard(const char *const *facts);
 /* Marks a token used now (throttled by the caller to once a minute). */
 enum trm_db_status trm_directory_token_touch(struct trm_db_pool *pool, const char *token_id);
 

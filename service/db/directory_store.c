@@ -60,6 +60,8 @@ TRM_DB_STMT(
     "LEFT JOIN api_tokens t ON t.selector = $1 "
     "LEFT JOIN users u ON u.id = t.user_id "
     "LEFT JOIN agencies a ON a.id = u.agency_id");
+TRM_DB_STMT(stmt_auth_holds, TRM_AUTH_FACTS,
+            "SELECT trm_auth_holds($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
 TRM_DB_STMT(stmt_auth_failure, 2,
             "INSERT INTO auth_failures AS f (client, window_start, failures) "
             "VALUES ($1, now(), 1) ON CONFLICT (client) DO UPDATE SET "
@@ -274,6 +276,11 @@ enum trm_db_status trm_directory_token_lookup(struct trm_db_pool *pool, const ch
 {
     struct lookup_args a = {selector, client, window_s, out};
     return trm_db_run(pool, lookup, &a);
+}
+
+void trm_directory_auth_guard(const char *const *facts)
+{
+    trm_db_guard_set(&stmt_auth_holds, facts);
 }
 
 struct failure_args {

@@ -35,6 +35,9 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     }
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return TRM_DB_RETRY;
+    /* TR401: a guard refused (trm_db_guard_set). */
+    if (strcmp(state, "TR401") == 0)
+        return TRM_DB_GUARD_FAILED;
     /* 23505: unique violation; TR409: a rule of ours refused the change (RAISE in SQL). */
     if (strcmp(state, "23505") == 0 || strcmp(state, "TR409") == 0)
         return TRM_DB_CONFLICT;
@@ -53,7 +56,9 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     return TRM_DB_ERROR;
 }
 
-#define MAX_PARTS (3 + 2 * TRM_DB_MAX_BATCH)
+/* A batch and, in front of it, the thread's guard. */
+#define MAX_CALLS (TRM_DB_MAX_BATCH + 1)
+#define MAX_PARTS (3 + 2 * MAX_CALLS)
 
 /* What a pipeline carries, in order; each part gets one result. */
 enum part_kind { K_BEGIN, K_CONTEXT, K_PREPARE, K_EXEC, K_COMMIT };
@@ -67,7 +72,7 @@ struct part {
 struct pipeline {
     struct part parts[MAX_PARTS];
     size_t n;
-    char names[TRM_DB_MAX_BATCH][16];
+    char names[MAX_CALLS][16];
     const char *ctx_values[5];
     char ctx_sql[256];
     int ctx_n;
@@ -211,10 +216,39 @@ static enum trm_db_status run_pipeline(struct trm_db_conn *c, struct pipeline *p
     return trm_db_classify(c, NULL, calls[0].stmt->label);
 }
 
-enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
+/* This thread's guard (see trm_db_guard_set in trm/db.h). */
+static _Thread_local struct {
+    struct trm_db_stmt *stmt;
+    const char *const *params;
+    enum trm_db_guard_state state;
+} guard;
+
+void trm_db_guard_set(struct trm_db_stmt *stmt, const char *const *params)
 {
-    enum trm_db_status st = n > 0 && n <= TRM_DB_MAX_BATCH ? TRM_DB_OK : TRM_DB_ERROR;
-    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++) {
+    guard.stmt = stmt;
+    guard.params = params;
+    guard.state = TRM_DB_GUARD_PENDING;
+}
+
+enum trm_db_guard_state trm_db_guard_state(void)
+{
+    return guard.state;
+}
+
+void trm_db_guard_clear(void)
+{
+    guard.stmt = NULL;
+    guard.params = NULL;
+    guard.state = TRM_DB_GUARD_NONE;
+}
+
+/* Runs calls[0..n) in one round trip (with BEGIN, context, PREPAREs and COMMIT as due);
+ * calls[0] is the thread's guard when guarded. */
+static enum trm_db_status exec_calls(struct trm_db_conn *c, struct trm_db_call *calls, size_t n,
+                                     bool guarded)
+{
+    enum trm_db_status st = TRM_DB_OK;
+    for (size_t i = 0; i < n; i++) {
         calls[i].result = NULL;
         if (stmt_slot(calls[i].stmt) >= TRM_DB_MAX_STMTS) {
             trm_log(TRM_LOG_ERROR, "db_too_many_statements", "%s: raise TRM_DB_MAX_STMTS",
@@ -234,10 +268,57 @@ enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *
             st = run_pipeline(c, &pl, calls);
         }
     }
-    for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++)
+    if (guarded && calls[0].result != NULL) {
+        ExecStatusType es = PQresultStatus(calls[0].result);
+        if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK)
+            guard.state = TRM_DB_GUARD_PASSED;
+        else if (st == TRM_DB_GUARD_FAILED)
+            guard.state = TRM_DB_GUARD_REFUSED;
+    }
+    for (size_t i = 0; i < n; i++)
         if (calls[i].result == NULL)
             calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
     return st;
+}
+
+enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
+{
+    if (n == 0 || n > TRM_DB_MAX_BATCH) {
+        for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++)
+            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+        return TRM_DB_ERROR;
+    }
+    if (guard.state == TRM_DB_GUARD_REFUSED) { /* nothing more runs for this request */
+        for (size_t i = 0; i < n; i++)
+            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+        return TRM_DB_GUARD_FAILED;
+    }
+    if (guard.state != TRM_DB_GUARD_PENDING)
+        return exec_calls(c, calls, n, false);
+    struct trm_db_call all[MAX_CALLS];
+    all[0] = (struct trm_db_call){guard.stmt, guard.params, NULL};
+    memcpy(all + 1, calls, n * sizeof *calls);
+    enum trm_db_status st = exec_calls(c, all, n + 1, true);
+    PQclear(all[0].result);
+    for (size_t i = 0; i < n; i++)
+        calls[i].result = all[i + 1].result;
+    return st;
+}
+
+static enum trm_db_status guard_alone(struct trm_db_conn *c, void *arg)
+{
+    (void)arg;
+    struct trm_db_call call = {guard.stmt, guard.params, NULL};
+    enum trm_db_status st = exec_calls(c, &call, 1, true);
+    PQclear(call.result);
+    return st;
+}
+
+enum trm_db_status trm_db_guard_check(struct trm_db_pool *pool)
+{
+    if (guard.state != TRM_DB_GUARD_PENDING)
+        return guard.state == TRM_DB_GUARD_REFUSED ? TRM_DB_GUARD_FAILED : TRM_DB_OK;
+    return trm_db_run(pool, guard_alone, NULL);
 }
 
 PGresult *trm_db_exec(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *params,

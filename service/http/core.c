@@ -2,6 +2,7 @@
  * request live here once: request id, request hygiene (header counts, conflicting framing
  * headers, path length, body size and type), routing, authentication, security headers. */
 #include "trm/app.h"
+#include "trm/db.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/util.h"
@@ -107,6 +108,12 @@ static bool body_type_ok(struct trm_request *req, struct trm_response *res)
     return ok;
 }
 
+static void unavailable(const struct trm_request *req, struct trm_response *res)
+{
+    trm_response_problem(res, req, TRM_E_SERVICE_UNAVAILABLE, "The database is not reachable.");
+    trm_response_set_header(res, "Retry-After", "2");
+}
+
 /* The client address for rate limiting: the peer, or the last X-Forwarded-For hop when the
  * peer is the configured reverse proxy. */
 static void client_address(const struct trm_app *app, const struct trm_request *req, char *out,
@@ -131,14 +138,11 @@ static void client_address(const struct trm_app *app, const struct trm_request *
 }
 
 static bool authenticate(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                         const struct trm_authn_limits *limits, const char *client,
                          struct trm_principal *principal)
 {
-    struct trm_authn_limits limits = {(unsigned)app->config->auth_failure_limit,
-                                      (unsigned)app->config->auth_failure_window_s};
-    char client[64];
     unsigned retry = 0;
-    client_address(app, req, client, sizeof client);
-    switch (trm_authn_verify(app->db, trm_app_keys(app), &limits,
+    switch (trm_authn_verify(app->db, trm_app_keys(app), limits, app->authn_cache,
                              trm_request_header(req, "Authorization"), client, principal, &retry)) {
     case TRM_AUTHN_OK:
         req->principal = principal;
@@ -165,9 +169,62 @@ static bool authenticate(struct trm_app *app, struct trm_request *req, struct tr
     case TRM_AUTHN_UNAVAILABLE:
         break;
     }
-    trm_response_problem(res, req, TRM_E_SERVICE_UNAVAILABLE, "The database is not reachable.");
-    trm_response_set_header(res, "Retry-After", "2");
+    unavailable(req, res);
     return false;
+}
+
+static void serve(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                  const struct trm_route *route)
+{
+    if (!trm_authz_allows(req->principal->role, route->action)) {
+        trm_response_problem(res, req, TRM_E_FORBIDDEN, "Your role does not allow this action.");
+        return;
+    }
+    route->handler(app, req, res);
+}
+
+/* An authenticated route. A principal remembered from an earlier request is re-checked by
+ * the database with the request's first statements (or on its own afterwards, when the
+ * request sent none): the answer goes out only if the check passed. When it failed (the
+ * token was revoked, the user's role changed, ...), none of the request's statements ran,
+ * so the request is served again from a fresh lookup, which answers as it always did. */
+static void serve_authenticated(struct trm_app *app, struct trm_request *req,
+                                struct trm_response *res, const struct trm_route *route)
+{
+    struct trm_authn_limits limits = {(unsigned)app->config->auth_failure_limit,
+                                      (unsigned)app->config->auth_failure_window_s};
+    char client[64];
+    client_address(app, req, client, sizeof client);
+    struct trm_principal principal;
+    bool answered = false;
+    for (int attempt = 0; attempt < 3 && !answered; attempt++) {
+        if (!authenticate(app, req, res, &limits, client, &principal)) {
+            answered = true;
+        } else if (!principal.remembered) {
+            serve(app, req, res, route);
+            answered = true;
+        } else {
+            struct trm_authn_recheck recheck;
+            trm_authn_guard(&recheck, &principal, &limits, client);
+            serve(app, req, res, route);
+            (void)trm_db_guard_check(app->db);
+            enum trm_db_guard_state guard = trm_db_guard_state();
+            trm_db_guard_clear();
+            if (guard == TRM_DB_GUARD_PASSED) {
+                answered = true;
+            } else {
+                trm_response_free(res);
+                trm_response_init(res);
+                if (guard != TRM_DB_GUARD_REFUSED)
+                    break; /* the database did not answer the check */
+                trm_authn_forget(app->authn_cache, &principal);
+            }
+        }
+        req->principal = NULL; /* it lives in this frame */
+    }
+    req->principal = NULL;
+    if (!answered)
+        unavailable(req, res);
 }
 
 static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_response *res)
@@ -190,18 +247,10 @@ static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_re
     }
     if (!body_type_ok(req, res))
         return;
-    struct trm_principal principal;
-    if (!(route->flags & TRM_ROUTE_PUBLIC)) {
-        if (!authenticate(app, req, res, &principal))
-            return;
-        if (!trm_authz_allows(principal.role, route->action)) {
-            trm_response_problem(res, req, TRM_E_FORBIDDEN,
-                                 "Your role does not allow this action.");
-            return;
-        }
-    }
-    route->handler(app, req, res);
-    req->principal = NULL; /* it lived in this frame */
+    if (route->flags & TRM_ROUTE_PUBLIC)
+        route->handler(app, req, res);
+    else
+        serve_authenticated(app, req, res, route);
 }
 
 const struct trm_keyring *trm_app_keys(struct trm_app *app)

@@ -156,6 +156,10 @@ void trm_http_db_problem(const struct trm_request *req, struct trm_response *res
     case TRM_DB_CONFLICT:
         trm_response_problem(res, req, TRM_E_CONFLICT, "This conflicts with an existing resource.");
         return;
+    case TRM_DB_GUARD_FAILED: /* the request core serves it again from a fresh lookup */
+        trm_response_problem(res, req, TRM_E_UNAUTHENTICATED,
+                             "The token is not valid, has expired or was revoked.");
+        return;
     case TRM_DB_UNAVAILABLE:
     case TRM_DB_RETRY:
         trm_response_problem(res, req, TRM_E_SERVICE_UNAVAILABLE,

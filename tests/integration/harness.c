@@ -153,6 +153,19 @@ char *h_trmd_log(const struct trmd *t)
     return buf;
 }
 
+void h_trmd_stop_counts(struct trmd *t, long *requests, long *round_trips)
+{
+    ck_assert_int_eq(h_trmd_stop(t), 0);
+    char *log = h_trmd_log(t);
+    const char *line = strstr(log, "\"event\":\"stopped\"");
+    ck_assert_msg(line != NULL, "trmd logged no stop line");
+    const char *r = strstr(line, "\"requests\":"), *d = strstr(line, "\"db_round_trips\":");
+    ck_assert(r != NULL && d != NULL);
+    *requests = atol(r + strlen("\"requests\":"));
+    *round_trips = atol(d + strlen("\"db_round_trips\":"));
+    free(log);
+}
+
 struct sink {
     char *data;
     size_t len;

@@ -30,6 +30,9 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env);
 /* SIGTERM, wait; returns the exit status (0 is a clean stop). */
 int h_trmd_stop(struct trmd *t);
 bool h_trmd_alive(const struct trmd *t);
+/* Stops trmd cleanly and reads the counters it logs when it stops: requests answered and
+ * round trips to PostgreSQL (each wait for the server's answers counts once). */
+void h_trmd_stop_counts(struct trmd *t, long *requests, long *round_trips);
 /* Reads trmd's whole log into a malloc'd string. */
 char *h_trmd_log(const struct trmd *t);
 

@@ -1,6 +1,7 @@
 /* Who may do what: the authorization matrix over every endpoint, token failures (missing,
- * malformed, wrong, revoked, expired, disabled user), rate limiting of failed
- * authentication, row-level security without context, and no token in a database dump. */
+ * malformed, wrong, revoked, expired, disabled user), remembered tokens re-checked by the
+ * database, rate limiting of failed authentication, row-level security without context,
+ * and no token in a database dump. */
 #include "check_run.h"
 #include "harness.h"
 
@@ -223,6 +224,118 @@ START_TEST(revoked_and_expired_tokens_are_401)
     h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
     h_assert_problem(&r, 404, "not_found");
     h_resp_free(&r);
+}
+END_TEST
+
+/* trmd remembers a verified token for a minute (auth_cache_s), but the database re-checks it
+ * with every request's first statements: a change made anywhere (another trmd, the
+ * database itself) takes effect on the very next request, writes included. */
+static void as_owner(const char *sql, const char *param)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {param};
+    PGresult *q = PQexecParams(pg, sql, 1, NULL, p, NULL, NULL, 0);
+    ck_assert_str_eq(PQcmdTuples(q), "1");
+    PQclear(q);
+    PQfinish(pg);
+}
+
+START_TEST(remembered_tokens_follow_the_database)
+{
+    static const char minimal[] =
+        "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+        "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+        "\"identified_month\": \"2026-10\"}";
+    struct trmd other; /* a second trmd on the same database, with its own memory */
+    const char *env[] = {"TRM_TRUSTED_PROXY=127.0.0.1", "TRM_AUTH_FAILURE_LIMIT=5",
+                         "TRM_AUTH_FAILURE_WINDOW_S=60", NULL};
+    h_trmd_start(&other, env);
+    /* Addresses of this test's own (earlier tests failed from 127.0.0.1 on purpose). */
+    char own[64];
+    snprintf(own, sizeof own, "X-Forwarded-For: 10.6.%d.%d", getpid() % 250, getpid() / 250 % 250);
+    const char *mine[] = {own, NULL};
+    char worker[37], worker_tok[128], auditor[37], auditor_tok[128], path[128];
+    h_user(&srv, admin, agency_a, "caseworker", false, worker, worker_tok);
+    h_user(&srv, admin, agency_a, "auditor", false, auditor, auditor_tok);
+    struct h_resp r;
+    /* Both remembered by the other trmd. */
+    h_api(&other, worker_tok, "GET", "/v1/cases?limit=1", NULL, mine, &r);
+    h_expect(&r, 200, "caseworker lists");
+    h_resp_free(&r);
+    h_api(&other, auditor_tok, "POST", "/v1/cases", minimal, mine, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+
+    /* Roles swapped in the database: the remembered roles no longer count. */
+    as_owner("UPDATE users SET role = 'auditor' WHERE id = $1", worker);
+    as_owner("UPDATE users SET role = 'caseworker' WHERE id = $1", auditor);
+    long cases = h_count("SELECT count(*) FROM cases", NULL);
+    h_api(&other, worker_tok, "POST", "/v1/cases", minimal, mine, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases);
+    /* The remembered auditor's 403 is not the answer: it is served again as a caseworker,
+     * and creates exactly one case. */
+    h_api(&other, auditor_tok, "POST", "/v1/cases", minimal, mine, &r);
+    h_expect(&r, 201, "former auditor creates");
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases + 1);
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, mine, &r);
+    h_expect(&r, 200, "me");
+    ck_assert_str_eq(h_str(&r, "role"), "caseworker");
+    h_resp_free(&r);
+
+    /* Revoked through the first trmd: the other refuses the next write and writes nothing. */
+    snprintf(path, sizeof path, "/v1/users/%s/tokens", auditor);
+    h_api(&srv, admin, "POST", path, "{}", NULL, &r);
+    h_expect(&r, 201, "second token");
+    char second[128], second_id[37];
+    snprintf(second, sizeof second, "%s", h_str(&r, "token"));
+    snprintf(second_id, sizeof second_id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    h_api(&other, second, "POST", "/v1/cases", minimal, mine, &r);
+    h_expect(&r, 201, "second token creates");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/tokens/%s", second_id);
+    h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
+    h_expect(&r, 204, "revoke");
+    h_resp_free(&r);
+    cases = h_count("SELECT count(*) FROM cases", NULL);
+    h_api(&other, second, "POST", "/v1/cases", minimal, mine, &r);
+    h_assert_problem(&r, 401, "unauthenticated");
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases);
+
+    /* An inactive agency, a renamed user: refused, then served with the new name. */
+    as_owner("UPDATE agencies SET active = false WHERE id = $1", agency_a);
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, mine, &r);
+    h_assert_problem(&r, 401, "unauthenticated");
+    h_resp_free(&r);
+    as_owner("UPDATE agencies SET active = true WHERE id = $1", agency_a);
+    as_owner("UPDATE users SET display_name = 'Renamed' WHERE id = $1", auditor);
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, mine, &r);
+    h_expect(&r, 200, "me after rename");
+    ck_assert_str_eq(h_str(&r, "display_name"), "Renamed");
+    h_resp_free(&r);
+
+    /* A client address over its failure limit is refused even with a remembered token. */
+    char xff[64];
+    snprintf(xff, sizeof xff, "X-Forwarded-For: 10.7.%d.%d", getpid() % 250, getpid() / 250 % 250);
+    const char *from[] = {xff, NULL};
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, from, &r);
+    h_expect(&r, 200, "before failures");
+    h_resp_free(&r);
+    for (int i = 0; i < 6; i++) {
+        h_api(&other, "trm_nonsense", "GET", "/v1/me", NULL, from, &r);
+        h_resp_free(&r);
+    }
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, from, &r);
+    h_assert_problem(&r, 429, "rate_limited");
+    h_resp_free(&r);
+    h_api(&other, auditor_tok, "GET", "/v1/me", NULL, mine, &r);
+    h_expect(&r, 200, "from elsewhere");
+    h_resp_free(&r);
+    ck_assert_int_eq(h_trmd_stop(&other), 0);
 }
 END_TEST
 
@@ -477,6 +590,7 @@ int main(void)
     tcase_add_test(tc, bad_tokens_are_401);
     tcase_add_test(tc, revoked_and_expired_tokens_are_401);
     tcase_add_test(tc, failed_authentication_is_rate_limited);
+    tcase_add_test(tc, remembered_tokens_follow_the_database);
     tcase_add_test(tc, row_level_security_without_context_shows_nothing);
     tcase_add_test(tc, database_dump_has_no_token);
     tcase_add_test(tc, validation_lists_every_field);

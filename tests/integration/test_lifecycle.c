@@ -222,6 +222,40 @@ START_TEST(full_lifecycle_with_parallel_proceedings)
 }
 END_TEST
 
+/* Round trips to PostgreSQL per guarded step (counted by trmd, logged when it stops): the
+ * facts read under the row lock (with BEGIN, the context and the re-check of the remembered
+ * token), then the step with the new summary and COMMIT. Connects, each token's first
+ * lookup and a maintenance round are the slack. */
+START_TEST(two_round_trips_per_step)
+{
+    enum { N = 12 };
+    char ids[N][37], match[N][48];
+    for (int i = 0; i < N; i++) {
+        new_case("SE", "24-26", ids[i]);
+        record(ids[i], "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+        record(ids[i], "assessments", "{\"kind\": \"risk\", \"outcome\": \"high\"}");
+        snprintf(match[i], sizeof match[i], "If-Match: \"%ld\"", version_of(ids[i]));
+    }
+    const char *env[] = {"TRM_MAINTENANCE_INTERVAL_MS=600000", NULL};
+    struct trmd quiet;
+    h_trmd_start(&quiet, env);
+    for (int i = 0; i < N; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/cases/%s/transitions", ids[i]);
+        const char *hdr[] = {match[i], NULL};
+        struct h_resp r;
+        h_api(&quiet, worker, "POST", path, "{\"transition\": \"start_reflection\"}", hdr, &r);
+        h_expect(&r, 200, "guarded step");
+        h_resp_free(&r);
+    }
+    long requests = 0, round_trips = 0;
+    h_trmd_stop_counts(&quiet, &requests, &round_trips);
+    ck_assert_int_ge(requests, N);
+    ck_assert_msg(round_trips <= 2 * requests + 8, "%ld round trips for %ld requests", round_trips,
+                  requests);
+}
+END_TEST
+
 START_TEST(child_return_needs_best_interests)
 {
     char id[37];
@@ -532,6 +566,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, full_lifecycle_with_parallel_proceedings);
+    tcase_add_test(tc, two_round_trips_per_step);
     tcase_add_test(tc, child_return_needs_best_interests);
     tcase_add_test(tc, country_sops_set_their_own_deadlines);
     tcase_add_test(tc, concurrent_steps_one_wins);

@@ -294,6 +294,49 @@ START_TEST(sweden_to_philippines)
 }
 END_TEST
 
+/* Round trips to PostgreSQL per offer and per acceptance within this instance (counted by
+ * trmd, logged when it stops): the offer or answer (with BEGIN, the context and the re-check
+ * of the remembered token), then the referral read with COMMIT. Connects, each token's first
+ * lookup and a maintenance round are the slack. */
+START_TEST(two_round_trips_per_offer_and_accept)
+{
+    enum { N = 8 };
+    char ids[N][37], body[N][512], rec[200];
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"], \"countries\": [\"PH\"]}", b_agency);
+    for (int i = 0; i < N; i++) {
+        char cid[37];
+        new_case(ids[i]);
+        consent(ids[i], "\"identity\", \"contact\"", rec, cid);
+        snprintf(body[i], sizeof body[i],
+                 "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"shelter\", "
+                 "\"categories\": [\"identity\"], \"handling_code\": \"H2\", "
+                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+                 b_agency, cid);
+    }
+    const char *env[] = {"TRM_MAINTENANCE_INTERVAL_MS=600000", NULL};
+    struct trmd quiet;
+    h_trmd_start(&quiet, env);
+    for (int i = 0; i < N; i++) {
+        char path[128], rid[37];
+        struct h_resp r;
+        snprintf(path, sizeof path, "/v1/cases/%s/referrals", ids[i]);
+        h_api(&quiet, a_worker, "POST", path, body[i], NULL, &r);
+        h_expect(&r, 201, "offer");
+        snprintf(rid, sizeof rid, "%s", h_str(&r, "id"));
+        h_resp_free(&r);
+        snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+        h_api(&quiet, b_worker, "POST", path, NULL, NULL, &r);
+        h_expect(&r, 200, "accept");
+        h_resp_free(&r);
+    }
+    long requests = 0, round_trips = 0;
+    h_trmd_stop_counts(&quiet, &requests, &round_trips);
+    ck_assert_int_ge(requests, 2 * N);
+    ck_assert_msg(round_trips <= 2 * requests + 8, "%ld round trips for %ld requests", round_trips,
+                  requests);
+}
+END_TEST
+
 START_TEST(expiry_withdrawal_and_consent_end)
 {
     char id[37], cid[37], rid[37], rec[200], basis[200];
@@ -518,6 +561,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, sweden_to_philippines);
+    tcase_add_test(tc, two_round_trips_per_offer_and_accept);
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
     tcase_add_test(tc, tampering_is_found);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
