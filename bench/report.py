@@ -4,6 +4,7 @@
     report.py row LABEL WRK_OUT PGBENCH_OUT REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME
     report.py table RESULTS RSS256_KIB WRK_OUT_256
     report.py scale LABEL WRK_OUT ...
+    report.py peer TRM_WRK_OUT PEER_WRK_OUT TRM_CPU_TICKS PEER_CPU_TICKS CLK_TCK
 """
 import re
 import sys
@@ -61,14 +62,34 @@ def table(results, rss256, wrk256):
           % (int(rss256) / 1024, rps, p50, p99, bad, ', socket errors ' + errs if errs else ''))
 
 
-def scale(label, *wrk_outs):
+def scale(label, small, big):
     parts = []
-    for path in wrk_outs:
-        rps, p50, p99, bad, _ = wrk(path)
+    runs = [wrk(small), wrk(big)]
+    for rps, p50, p99, bad, _ in runs:
         parts.append('%.0f req/s, p50 %.2f ms, p99 %.2f ms%s'
                      % (rps, p50, p99, ', non-2xx %d' % bad if bad else ''))
-    print(label + ': ' + ' | '.join(parts))
+    print('%s: %s (ratios p50 %.2f, p99 %.2f)'
+          % (label, ' | '.join(parts), runs[1][1] / runs[0][1], runs[1][2] / runs[0][2]))
+
+
+def requests(path):
+    return int(re.search(r'(\d+) requests in', open(path).read()).group(1))
+
+
+def peer(trm_out, peer_out, trm_ticks, peer_ticks, hz):
+    rows = []
+    for name, out, ticks in (('trm GET /v1/cases/{id}/summary', trm_out, trm_ticks),
+                             ('PostGraphile 4 caseById', peer_out, peer_ticks)):
+        rps, p50, p99, bad, _ = wrk(out)
+        cpu_us = int(ticks) / int(hz) * 1e6 / max(requests(out), 1)
+        rows.append((name, rps, p50, p99, bad, cpu_us))
+    print('| API | req/s | p50 ms | p99 ms | non-2xx | API process CPU per request |')
+    print('|---|---|---|---|---|---|')
+    for r in rows:
+        print('| %s | %.0f | %.2f | %.2f | %d | %.0f µs |' % r)
+    print('\ntrm / PostGraphile: %.2f in requests/s; %.2f in the API process\'s CPU per request'
+          % (rows[0][1] / rows[1][1], rows[1][5] / max(rows[0][5], 0.001)))
 
 
 if __name__ == '__main__':
-    {'row': row, 'table': table, 'scale': scale}[sys.argv[1]](*sys.argv[2:])
+    {'row': row, 'table': table, 'scale': scale, 'peer': peer}[sys.argv[1]](*sys.argv[2:])

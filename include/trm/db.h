@@ -99,6 +99,14 @@ enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_c
  * Outside a transaction it does nothing. */
 void trm_db_commit_with_next(struct trm_db_conn *conn);
 
+/* Inside trm_db_tx_run: stmt goes out ahead of the next statement (or batch), in the same
+ * round trip; when it fails, the next does not run. *status receives stmt's own status when
+ * that round trip is answered (TRM_DB_ERROR until then), so the caller can tell its failure
+ * from the next statement's. The params and status must stay valid until then. For a write
+ * that only makes sense with the next one (recording an idempotency key with the create). */
+void trm_db_send_with_next(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                           const char *const *params, enum trm_db_status *status);
+
 /* Runs a statement whose single cell is a JSON value into *out (a new reference);
  * NOT_FOUND for no row or SQL NULL. */
 enum trm_db_status trm_db_json_cell(struct trm_db_conn *conn, struct trm_db_stmt *stmt,

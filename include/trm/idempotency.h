@@ -19,20 +19,30 @@ struct trm_idem {
     const char *route;
 };
 
-enum trm_idem_state { TRM_IDEM_NEW, TRM_IDEM_REPLAY, TRM_IDEM_MISMATCH };
+enum trm_idem_state {
+    TRM_IDEM_NEW,
+    TRM_IDEM_REPLAY,
+    TRM_IDEM_MISMATCH,
+    TRM_IDEM_TAKEN, /* between attempts: the key was found recorded, so look it up */
+};
 
-/* Creates the resource (writing its id) in the caller's transaction. */
-typedef enum trm_db_status (*trm_idem_create_fn)(struct trm_db_conn *c, void *arg,
-                                                 char resource_id[TRM_UUID_STR_LEN + 1]);
+/* Creates the resource with the id given to trm_idem_create, in the caller's transaction. */
+typedef enum trm_db_status (*trm_idem_create_fn)(struct trm_db_conn *c, void *arg);
 /* Loads an existing resource for a replay. */
 typedef enum trm_db_status (*trm_idem_load_fn)(struct trm_db_conn *c, void *arg,
                                                const char *resource_id);
 
-/* Inside a transaction: replays (load), refuses (state MISMATCH, status REFUSED) or creates
- * and records the key. A concurrent first use of the same key makes the transaction retry,
- * and the retry replays. Without a key, simply creates. */
+/* Inside a transaction: creates the resource (id resource_id) and records the key in the
+ * same round trip (the key goes ahead of the create: a new key, the usual case, costs
+ * nothing more). A key already recorded makes the transaction retry (state TAKEN), and the
+ * retry replays (load, state REPLAY) or refuses another request under the same key (state
+ * MISMATCH, status REFUSED). A concurrent first use of the same key waits for the first and
+ * then replays it. Without a key, simply creates. With commit_with_create, COMMIT goes with
+ * the create (for a create that is all or nothing: trm_db_commit_with_next). state must
+ * keep its value between the transaction's attempts (TRM_IDEM_NEW before the first). */
 enum trm_db_status trm_idem_create(struct trm_db_conn *c, const char *user_id,
-                                   const struct trm_idem *idem, trm_idem_create_fn create,
+                                   const struct trm_idem *idem, const char *resource_id,
+                                   bool commit_with_create, trm_idem_create_fn create,
                                    trm_idem_load_fn load, void *arg, enum trm_idem_state *state);
 
 #endif

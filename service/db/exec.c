@@ -56,8 +56,8 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     return TRM_DB_ERROR;
 }
 
-/* A batch and, in front of it, the thread's guard. */
-#define MAX_CALLS (TRM_DB_MAX_BATCH + 1)
+/* A batch and, in front of it, the thread's guard and a leading statement. */
+#define MAX_CALLS (TRM_DB_MAX_BATCH + 2)
 #define MAX_PARTS (3 + 2 * MAX_CALLS)
 
 /* What a pipeline carries, in order; each part gets one result. */
@@ -281,27 +281,60 @@ static enum trm_db_status exec_calls(struct trm_db_conn *c, struct trm_db_call *
     return st;
 }
 
+void trm_db_send_with_next(struct trm_db_conn *c, struct trm_db_stmt *stmt,
+                           const char *const *params, enum trm_db_status *status)
+{
+    if (!c->tx.open)
+        return;
+    c->tx.lead = stmt;
+    c->tx.lead_params = params;
+    c->tx.lead_status = status;
+    if (status)
+        *status = TRM_DB_ERROR;
+}
+
+static void fail_all(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+}
+
 enum trm_db_status trm_db_exec_batch(struct trm_db_conn *c, struct trm_db_call *calls, size_t n)
 {
     if (n == 0 || n > TRM_DB_MAX_BATCH) {
-        for (size_t i = 0; i < n && i < TRM_DB_MAX_BATCH; i++)
-            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+        fail_all(c, calls, n < TRM_DB_MAX_BATCH ? n : TRM_DB_MAX_BATCH);
         return TRM_DB_ERROR;
     }
     if (guard.state == TRM_DB_GUARD_REFUSED) { /* nothing more runs for this request */
-        for (size_t i = 0; i < n; i++)
-            calls[i].result = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+        fail_all(c, calls, n);
         return TRM_DB_GUARD_FAILED;
     }
-    if (guard.state != TRM_DB_GUARD_PENDING)
+    bool guarded = guard.state == TRM_DB_GUARD_PENDING;
+    struct trm_db_stmt *lead = c->tx.lead;
+    enum trm_db_status *lead_status = c->tx.lead_status;
+    c->tx.lead = NULL;
+    if (!guarded && lead == NULL)
         return exec_calls(c, calls, n, false);
     struct trm_db_call all[MAX_CALLS];
-    all[0] = (struct trm_db_call){guard.stmt, guard.params, NULL};
-    memcpy(all + 1, calls, n * sizeof *calls);
-    enum trm_db_status st = exec_calls(c, all, n + 1, true);
-    PQclear(all[0].result);
+    size_t k = 0;
+    if (guarded)
+        all[k++] = (struct trm_db_call){guard.stmt, guard.params, NULL};
+    size_t lead_at = k;
+    if (lead)
+        all[k++] = (struct trm_db_call){lead, c->tx.lead_params, NULL};
+    memcpy(all + k, calls, n * sizeof *calls);
+    enum trm_db_status st = exec_calls(c, all, n + k, guarded);
+    if (lead && lead_status) {
+        ExecStatusType es = PQresultStatus(all[lead_at].result);
+        *lead_status = es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK ? TRM_DB_OK
+                       : es == PGRES_PIPELINE_ABORTED
+                           ? TRM_DB_ERROR
+                           : trm_db_classify(c, all[lead_at].result, lead->label);
+    }
+    for (size_t i = 0; i < k; i++)
+        PQclear(all[i].result);
     for (size_t i = 0; i < n; i++)
-        calls[i].result = all[i + 1].result;
+        calls[i].result = all[k + i].result;
     return st;
 }
 

@@ -4,6 +4,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "trm/util.h"
+
 TRM_DB_STMT(stmt_idem_get, 3,
             "SELECT resource_id, request_hash = decode($3, 'hex') AND route IS NOT NULL "
             "FROM idempotency_keys WHERE user_id = $1 AND key = $2");
@@ -11,21 +13,49 @@ TRM_DB_STMT(stmt_idem_put, 6,
             "INSERT INTO idempotency_keys (user_id, key, route, request_hash, status, resource_id) "
             "VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6)");
 
+static enum trm_db_status create_with_key(struct trm_db_conn *c, const char *const *put,
+                                          bool commit_with_create, trm_idem_create_fn create,
+                                          void *arg, enum trm_idem_state *state)
+{
+    enum trm_db_status key_st = TRM_DB_ERROR;
+    trm_db_send_with_next(c, &stmt_idem_put, put, &key_st);
+    if (commit_with_create)
+        trm_db_commit_with_next(c);
+    enum trm_db_status st = create(c, arg);
+    if (key_st == TRM_DB_CONFLICT) {
+        /* Recorded before (or by a concurrent request that committed first): the retry
+         * looks it up. */
+        *state = TRM_IDEM_TAKEN;
+        return TRM_DB_RETRY;
+    }
+    if (st == TRM_DB_OK && key_st != TRM_DB_OK)
+        st = TRM_DB_ERROR; /* the create ran without its key: never commit that */
+    return st;
+}
+
 enum trm_db_status trm_idem_create(struct trm_db_conn *c, const char *user_id,
-                                   const struct trm_idem *idem, trm_idem_create_fn create,
+                                   const struct trm_idem *idem, const char *resource_id,
+                                   bool commit_with_create, trm_idem_create_fn create,
                                    trm_idem_load_fn load, void *arg, enum trm_idem_state *state)
 {
+    bool taken = *state == TRM_IDEM_TAKEN;
     *state = TRM_IDEM_NEW;
-    char id[TRM_UUID_STR_LEN + 1] = "";
-    if (!idem->present)
-        return create(c, arg, id);
+    if (!idem->present) {
+        if (commit_with_create)
+            trm_db_commit_with_next(c);
+        return create(c, arg);
+    }
     char hex[65];
     trm_hex_encode(idem->hash, sizeof idem->hash, hex);
+    const char *put[] = {user_id, idem->key, idem->route, hex, "201", resource_id};
+    if (!taken)
+        return create_with_key(c, put, commit_with_create, create, arg, state);
     const char *p[] = {user_id, idem->key, hex};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_idem_get, p, &st);
     if (st == TRM_DB_OK && PQntuples(r) == 1) {
         bool same = PQgetvalue(r, 0, 1)[0] == 't';
+        char id[TRM_UUID_STR_LEN + 1];
         trm_strlcpy(id, PQgetvalue(r, 0, 0), sizeof id);
         PQclear(r);
         *state = same ? TRM_IDEM_REPLAY : TRM_IDEM_MISMATCH;
@@ -34,12 +64,6 @@ enum trm_db_status trm_idem_create(struct trm_db_conn *c, const char *user_id,
     PQclear(r);
     if (st != TRM_DB_OK)
         return st;
-    st = create(c, arg, id);
-    if (st != TRM_DB_OK)
-        return st;
-    const char *q[] = {user_id, idem->key, idem->route, hex, "201", id};
-    r = trm_db_exec(c, &stmt_idem_put, q, &st);
-    PQclear(r);
-    /* Someone else committed this key first: roll back and retry, which replays theirs. */
-    return st == TRM_DB_CONFLICT ? TRM_DB_RETRY : st;
+    /* Gone since (expired, or the first request rolled back): create after all. */
+    return create_with_key(c, put, commit_with_create, create, arg, state);
 }

@@ -19,6 +19,10 @@ struct trm_db_tx_state {
     bool commit_next; /* the next statement carries COMMIT */
     bool commit_sent; /* COMMIT was queued and sent */
     bool committed;   /* ... and the server answered it with success */
+    /* trm_db_send_with_next: a statement sent ahead of the next one */
+    struct trm_db_stmt *lead;
+    const char *const *lead_params;
+    enum trm_db_status *lead_status;
 };
 
 struct trm_db_conn {

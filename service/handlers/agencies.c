@@ -103,10 +103,9 @@ struct agency_create {
     struct trm_agency a;
 };
 
-static enum trm_db_status create_agency(struct trm_db_conn *c, void *arg, char id[37])
+static enum trm_db_status create_agency(struct trm_db_conn *c, void *arg)
 {
     struct agency_create *x = arg;
-    memcpy(id, x->a.id, sizeof x->a.id);
     return trm_directory_agency_insert(c, &x->a);
 }
 
@@ -126,8 +125,8 @@ struct create_tx_args {
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct create_tx_args *t = arg;
-    return trm_idem_create(c, t->p->user_id, &t->idem, create_agency, load_agency, &t->x,
-                           &t->state);
+    return trm_idem_create(c, t->p->user_id, &t->idem, t->x.a.id, true, create_agency, load_agency,
+                           &t->x, &t->state);
 }
 
 void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,

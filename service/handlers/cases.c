@@ -58,10 +58,9 @@ struct case_create {
     struct trm_case_summary summary;
 };
 
-static enum trm_db_status create_case(struct trm_db_conn *c, void *arg, char id[37])
+static enum trm_db_status create_case(struct trm_db_conn *c, void *arg)
 {
     struct case_create *x = arg;
-    memcpy(id, x->n.id, TRM_UUID_STR_LEN + 1);
     return trm_case_insert(c, &x->n, &x->summary);
 }
 
@@ -74,11 +73,10 @@ static enum trm_db_status load_case(struct trm_db_conn *c, void *arg, const char
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_create *x = arg;
-    /* Without an idempotency key the insert is the only statement (a function: all or
-     * nothing), so COMMIT goes with it. */
-    if (!x->idem.present)
-        trm_db_commit_with_next(c);
-    return trm_idem_create(c, x->p->user_id, &x->idem, create_case, load_case, x, &x->state);
+    /* The insert is one statement (a function: all or nothing), so COMMIT goes with it (and
+     * the idempotency key ahead of it): one round trip. */
+    return trm_idem_create(c, x->p->user_id, &x->idem, x->n.id, true, create_case, load_case, x,
+                           &x->state);
 }
 
 TRM_HANDLER(trm_handle_case_create)
@@ -210,6 +208,39 @@ TRM_HANDLER(trm_handle_case_get)
             answer_case(res, 200, &x.rec.summary, person);
     }
     trm_case_record_free(&x.rec);
+}
+
+struct summary_read {
+    const char *id;
+    struct trm_case_summary summary;
+};
+
+static enum trm_db_status summary_tx(struct trm_db_conn *c, void *arg)
+{
+    struct summary_read *x = arg;
+    trm_db_commit_with_next(c);
+    return trm_case_summary_get(c, x->id, &x->summary);
+}
+
+/* The summary alone: where the case stands, without opening its personal data (so without
+ * an access-log entry), as a list item shows it. */
+TRM_HANDLER(trm_handle_case_summary)
+{
+    char id[37];
+    if (!trm_http_uuid_param(req, res, 0, id))
+        return;
+    struct summary_read x = {.id = id};
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, summary_tx, &x);
+    if (st != TRM_DB_OK) {
+        trm_http_db_problem(req, res, st);
+        return;
+    }
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%ld\"", x.summary.version);
+    trm_response_json(res, 200, trm_case_summary_json(&x.summary));
+    trm_response_set_header(res, "ETag", etag);
 }
 
 /* RFC 7396 merge patch of patch into target (both objects). */

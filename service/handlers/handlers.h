@@ -27,6 +27,7 @@ TRM_HANDLER(trm_handle_token_issue);
 TRM_HANDLER(trm_handle_token_revoke);
 TRM_HANDLER(trm_handle_case_create);
 TRM_HANDLER(trm_handle_case_get);
+TRM_HANDLER(trm_handle_case_summary);
 TRM_HANDLER(trm_handle_case_patch);
 TRM_HANDLER(trm_handle_cases_list);
 TRM_HANDLER(trm_handle_case_search);

@@ -19,6 +19,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/cases", trm_handle_cases_list, 0, TRM_ACT_CASE_READ},
     {"POST", "/v1/cases/search", trm_handle_case_search, 0, TRM_ACT_CASE_READ},
     {"GET", "/v1/cases/{}", trm_handle_case_get, 0, TRM_ACT_CASE_READ},
+    {"GET", "/v1/cases/{}/summary", trm_handle_case_summary, 0, TRM_ACT_CASE_READ},
     {"PATCH", "/v1/cases/{}", trm_handle_case_patch, 0, TRM_ACT_CASE_WRITE},
     {"DELETE", "/v1/cases/{}/personal-data", trm_handle_case_erase, 0, TRM_ACT_CASE_APPROVE},
     {"GET", "/v1/cases/{}/transitions", trm_handle_case_transitions, 0, TRM_ACT_CASE_READ},

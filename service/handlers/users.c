@@ -85,11 +85,9 @@ void trm_handle_user_get(struct trm_app *app, struct trm_request *req, struct tr
         trm_response_json(res, 200, user_json(&x.u));
 }
 
-static enum trm_db_status create_user(struct trm_db_conn *c, void *arg, char id[37])
+static enum trm_db_status create_user(struct trm_db_conn *c, void *arg)
 {
-    struct trm_user *u = arg;
-    memcpy(id, u->id, sizeof u->id);
-    return trm_directory_user_insert(c, u);
+    return trm_directory_user_insert(c, arg);
 }
 
 static enum trm_db_status load_user(struct trm_db_conn *c, void *arg, const char *id)
@@ -107,7 +105,8 @@ struct user_create {
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct user_create *t = arg;
-    return trm_idem_create(c, t->p->user_id, &t->idem, create_user, load_user, &t->u, &t->state);
+    return trm_idem_create(c, t->p->user_id, &t->idem, t->u.id, true, create_user, load_user, &t->u,
+                           &t->state);
 }
 
 void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct trm_response *res)

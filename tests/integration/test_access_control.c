@@ -269,17 +269,19 @@ START_TEST(remembered_tokens_follow_the_database)
     /* Roles swapped in the database: the remembered roles no longer count. */
     as_owner("UPDATE users SET role = 'auditor' WHERE id = $1", worker);
     as_owner("UPDATE users SET role = 'caseworker' WHERE id = $1", auditor);
-    long cases = h_count("SELECT count(*) FROM cases", NULL);
+    long cases = h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a);
     h_api(&other, worker_tok, "POST", "/v1/cases", minimal, mine, &r);
     h_assert_problem(&r, 403, "forbidden");
     h_resp_free(&r);
-    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a),
+                     cases);
     /* The remembered auditor's 403 is not the answer: it is served again as a caseworker,
      * and creates exactly one case. */
     h_api(&other, auditor_tok, "POST", "/v1/cases", minimal, mine, &r);
     h_expect(&r, 201, "former auditor creates");
     h_resp_free(&r);
-    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases + 1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a),
+                     cases + 1);
     h_api(&other, auditor_tok, "GET", "/v1/me", NULL, mine, &r);
     h_expect(&r, 200, "me");
     ck_assert_str_eq(h_str(&r, "role"), "caseworker");
@@ -300,11 +302,12 @@ START_TEST(remembered_tokens_follow_the_database)
     h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
     h_expect(&r, 204, "revoke");
     h_resp_free(&r);
-    cases = h_count("SELECT count(*) FROM cases", NULL);
+    cases = h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a);
     h_api(&other, second, "POST", "/v1/cases", minimal, mine, &r);
     h_assert_problem(&r, 401, "unauthenticated");
     h_resp_free(&r);
-    ck_assert_int_eq(h_count("SELECT count(*) FROM cases", NULL), cases);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a),
+                     cases);
 
     /* An inactive agency, a renamed user: refused, then served with the new name. */
     as_owner("UPDATE agencies SET active = false WHERE id = $1", agency_a);

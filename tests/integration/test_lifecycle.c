@@ -507,6 +507,7 @@ START_TEST(case_authorization_matrix)
     } rows[] = {
         {"GET", "", NULL, {200, 200, 403, 403, 404}},
         {"GET", "/transitions", NULL, {200, 200, 403, 403, 404}},
+        {"GET", "/summary", NULL, {200, 200, 403, 403, 404}},
         {"GET", "/events", NULL, {200, 200, 403, 403, 404}},
         {"GET", "/consents", NULL, {200, 200, 403, 403, 404}},
         {"GET", "/assessments", NULL, {200, 200, 403, 403, 404}},
