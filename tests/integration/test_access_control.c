@@ -180,26 +180,43 @@ START_TEST(bad_tokens_are_401)
 }
 END_TEST
 
+/* Issues another token to a user (body: the request, e.g. {"expires_days": 7}); writes the
+ * token and its id. */
+static void issue_token(const char *user, const char *body, char tok[128], char id[37])
+{
+    char path[128];
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/users/%s/tokens", user);
+    h_api(&srv, admin, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "another token");
+    snprintf(tok, 128, "%s", h_str(&r, "token"));
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    if (strstr(body, "expires_days"))
+        ck_assert_ptr_nonnull(h_str(&r, "expires_at"));
+    h_resp_free(&r);
+}
+
+static void revoke_token(const char *id)
+{
+    char path[128];
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/tokens/%s", id);
+    h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
+    h_expect(&r, 204, "revoke");
+    h_resp_free(&r);
+}
+
 START_TEST(revoked_and_expired_tokens_are_401)
 {
     char user[37], tok[128], path[128];
     h_user(&srv, admin, agency_a, "caseworker", false, user, tok);
     struct h_resp r;
-    snprintf(path, sizeof path, "/v1/users/%s/tokens", user);
-    h_api(&srv, admin, "POST", path, "{\"expires_days\": 7}", NULL, &r);
-    h_expect(&r, 201, "second token");
     char second[128], second_id[37];
-    snprintf(second, sizeof second, "%s", h_str(&r, "token"));
-    snprintf(second_id, sizeof second_id, "%s", h_str(&r, "id"));
-    ck_assert_ptr_nonnull(h_str(&r, "expires_at"));
-    h_resp_free(&r);
+    issue_token(user, "{\"expires_days\": 7}", second, second_id);
     h_api(&srv, second, "GET", "/v1/me", NULL, NULL, &r);
     h_expect(&r, 200, "second token works");
     h_resp_free(&r);
-    snprintf(path, sizeof path, "/v1/tokens/%s", second_id);
-    h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
-    h_expect(&r, 204, "revoke");
-    h_resp_free(&r);
+    revoke_token(second_id);
     h_api(&srv, second, "GET", "/v1/me", NULL, NULL, &r);
     h_assert_problem(&r, 401, "unauthenticated");
     h_resp_free(&r);
@@ -254,7 +271,7 @@ START_TEST(remembered_tokens_follow_the_database)
     char own[64];
     snprintf(own, sizeof own, "X-Forwarded-For: 10.6.%d.%d", getpid() % 250, getpid() / 250 % 250);
     const char *mine[] = {own, NULL};
-    char worker[37], worker_tok[128], auditor[37], auditor_tok[128], path[128];
+    char worker[37], worker_tok[128], auditor[37], auditor_tok[128];
     h_user(&srv, admin, agency_a, "caseworker", false, worker, worker_tok);
     h_user(&srv, admin, agency_a, "auditor", false, auditor, auditor_tok);
     struct h_resp r;
@@ -288,20 +305,12 @@ START_TEST(remembered_tokens_follow_the_database)
     h_resp_free(&r);
 
     /* Revoked through the first trmd: the other refuses the next write and writes nothing. */
-    snprintf(path, sizeof path, "/v1/users/%s/tokens", auditor);
-    h_api(&srv, admin, "POST", path, "{}", NULL, &r);
-    h_expect(&r, 201, "second token");
     char second[128], second_id[37];
-    snprintf(second, sizeof second, "%s", h_str(&r, "token"));
-    snprintf(second_id, sizeof second_id, "%s", h_str(&r, "id"));
-    h_resp_free(&r);
+    issue_token(auditor, "{}", second, second_id);
     h_api(&other, second, "POST", "/v1/cases", minimal, mine, &r);
     h_expect(&r, 201, "second token creates");
     h_resp_free(&r);
-    snprintf(path, sizeof path, "/v1/tokens/%s", second_id);
-    h_api(&srv, admin, "DELETE", path, NULL, NULL, &r);
-    h_expect(&r, 204, "revoke");
-    h_resp_free(&r);
+    revoke_token(second_id);
     cases = h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a);
     h_api(&other, second, "POST", "/v1/cases", minimal, mine, &r);
     h_assert_problem(&r, 401, "unauthenticated");
