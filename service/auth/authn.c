@@ -173,8 +173,9 @@ enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_
         sodium_memzero(&tok, sizeof tok);
         return count_failure(db, limits, client, retry_after);
     }
-    unsigned char key[32];
-    memory_key(keys, &tok, key);
+    unsigned char key[32] = {0};
+    if (cache != NULL)
+        memory_key(keys, &tok, key);
     if (cache != NULL && memory_get(cache, key, out)) {
         sodium_memzero(&tok, sizeof tok);
         out->remembered = true;
