@@ -21,12 +21,14 @@ TRM_DB_STMT(
     "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6::boolean) "
     "ON CONFLICT (instance_id) DO UPDATE SET country = EXCLUDED.country, url = EXCLUDED.url, "
     "signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, active = EXCLUDED.active, "
-    "directory_fetched_at = NULL");
+    "directory_fetched_at = NULL, directory_failures = 0, directory_retry_at = NULL");
 TRM_DB_STMT(stmt_peer_list, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
             "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
             "encode(box_key, 'hex'), 'active', active, 'directory_fetched_at', "
-            "directory_fetched_at) ORDER BY instance_id), '[]') FROM federation_peers");
+            "directory_fetched_at, 'directory_failures', directory_failures, "
+            "'directory_retry_at', directory_retry_at) ORDER BY instance_id), '[]') "
+            "FROM federation_peers");
 TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
             "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
@@ -48,6 +50,9 @@ TRM_DB_STMT(stmt_delivered, 2, "SELECT trm_fed_delivered($1, $2::jsonb)");
 TRM_DB_STMT(stmt_failed, 4, "SELECT trm_fed_failed($1, $2, $3::boolean, $4::integer)");
 TRM_DB_STMT(stmt_dir_due, 1, "SELECT * FROM trm_fed_directory_due($1::integer)");
 TRM_DB_STMT(stmt_dir_save, 2, "SELECT trm_fed_directory_store($1, $2::jsonb)");
+TRM_DB_STMT(stmt_dir_result, 3,
+            "SELECT failures, retry_in_s FROM trm_fed_directory_result($1, $2::boolean, "
+            "$3::integer)");
 
 /* Runs a statement whose result is ignored beyond its status. */
 static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *p)
@@ -268,8 +273,30 @@ enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *pee
     char *text = json_dumps(items, JSON_COMPACT);
     if (text == NULL)
         return TRM_DB_ERROR;
-    const char *p[] = {peer, text};
-    enum trm_db_status s = run(c, &stmt_dir_save, p);
+    const char *p[] = {peer, text}, *ok[] = {peer, "t", "0"};
+    /* The directory and the end of any backoff, with COMMIT, in one round trip. */
+    struct trm_db_call calls[] = {{&stmt_dir_save, p, NULL}, {&stmt_dir_result, ok, NULL}};
+    trm_db_commit_with_next(c);
+    enum trm_db_status s = trm_db_exec_batch(c, calls, 2);
+    PQclear(calls[0].result);
+    PQclear(calls[1].result);
     free(text);
+    return s;
+}
+
+enum trm_db_status trm_fed_directory_failed(struct trm_db_conn *c, const char *peer, unsigned max_s,
+                                            unsigned *failures, unsigned *retry_in_s)
+{
+    char max[16];
+    snprintf(max, sizeof max, "%u", max_s);
+    const char *p[] = {peer, "f", max};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_dir_result, p, &s);
+    *failures = *retry_in_s = 0;
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        *failures = (unsigned)atoi(PQgetvalue(r, 0, 0));
+        *retry_in_s = (unsigned)atoi(PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
     return s;
 }

@@ -154,12 +154,20 @@ static json_t *directory_item(json_t *it)
 struct dir_save {
     const char *peer;
     json_t *items;
+    unsigned max_s, failures, retry_in_s; /* a failed fetch */
 };
 
 static enum trm_db_status dir_save_tx(struct trm_db_conn *c, void *arg)
 {
     struct dir_save *x = arg;
     return trm_fed_directory_save(c, x->peer, x->items);
+}
+
+static enum trm_db_status dir_failed_tx(struct trm_db_conn *c, void *arg)
+{
+    struct dir_save *x = arg;
+    trm_db_commit_with_next(c);
+    return trm_fed_directory_failed(c, x->peer, x->max_s, &x->failures, &x->retry_in_s);
 }
 
 static void refresh_directory(struct trm_app *app, CURL *curl, const struct trm_fed_dir_due *d,
@@ -193,11 +201,14 @@ static void refresh_directory(struct trm_app *app, CURL *curl, const struct trm_
         ok = clean != NULL;
         json_array_append_new(items, clean ? clean : json_null());
     }
-    struct dir_save x = {d->peer, items};
-    if (!ok)
-        trm_log(TRM_LOG_WARN, "federation_directory_failed",
-                "directory of %s not refreshed (HTTP %ld)", d->peer, status);
-    else if (trm_db_tx_run(app->db, NULL, false, dir_save_tx, &x) == TRM_DB_OK)
+    struct dir_save x = {d->peer, items, (unsigned)app->config->federation_retry_max_s, 0, 0};
+    if (!ok) {
+        if (trm_db_tx_run(app->db, NULL, false, dir_failed_tx, &x) == TRM_DB_OK)
+            trm_log(TRM_LOG_WARN, "federation_directory_failed",
+                    "directory of %s not refreshed (HTTP %ld), %u failures in a row, next "
+                    "attempt in %u s",
+                    d->peer, status, x.failures, x.retry_in_s);
+    } else if (trm_db_tx_run(app->db, NULL, false, dir_save_tx, &x) == TRM_DB_OK)
         trm_log(TRM_LOG_INFO, "federation_directory", "%zu agencies of %s cached",
                 json_array_size(items), d->peer);
     json_decref(items);

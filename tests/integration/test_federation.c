@@ -514,8 +514,24 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
                            "referral_id = $1 AND status = 'pending'",
                            rid),
                      2);
+    /* Its directory cannot be fetched either: asked again after 1, 2, 4, ... seconds (at
+     * most federation_retry_max_s, 1 s here), not on every 100 ms worker round. */
+    const char *failures_sql =
+        "SELECT directory_failures FROM federation_peers WHERE instance_id = $1";
+    for (int i = 0; i < 200 && count(&se, failures_sql, "ph.trm") < 2; i++)
+        usleep(50000);
+    long failures = count(&se, failures_sql, "ph.trm");
+    ck_assert_int_ge(failures, 2);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM federation_peers WHERE instance_id = $1 "
+                           "AND directory_retry_at > now() - interval '1 second'",
+                           "ph.trm"),
+                     1);
+    usleep(1500000); /* 15 worker rounds: at most 2 more attempts with the backoff */
+    ck_assert_int_le(count(&se, failures_sql, "ph.trm"), failures + 3);
     h_trmd_start(&ph.srv, ph.envp);
-    register_peer(&se, &ph); /* it came back on another port */
+    register_peer(&se, &ph);                                 /* it came back on another port */
+    ck_assert_int_eq(count(&se, failures_sql, "ph.trm"), 0); /* registering starts over */
     json_decref(wait_for(&se, se.worker, path, delivered, NULL, "delivery after the outage"));
     ck_assert_int_eq(count(&ph, "SELECT count(*) FROM referrals WHERE id = $1", rid), 1);
     ck_assert_int_eq(count(&se,
