@@ -45,7 +45,7 @@ static const struct key keys[] = {
     {"auth_failure_limit", NUM(auth_failure_limit, 1, 100000, "20")},
     {"auth_failure_window_s", NUM(auth_failure_window_s, 1, 86400, "300")},
     {"auth_cache_s", NUM(auth_cache_s, 0, 3600, "60")},
-    {"auth_cache_entries", NUM(auth_cache_entries, 0, 1000000, "4096")},
+    {"auth_cache_entries", NUM(auth_cache_entries, 0, 100000, "4096")},
     {"trusted_proxy", STR(trusted_proxy, "")},
     {"token_default_days", NUM(token_default_days, 0, 3650, "90")},
     {"blind_index_bits", NUM(blind_index_bits, 8, 32, "14")},
