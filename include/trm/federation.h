@@ -119,7 +119,9 @@ bool trm_fed_package_parse(json_t *doc, struct trm_fed_package *out, char *why, 
 /* The signed statements (docs/federation.md):
  *   package: "trm-fed-package-v1", hash
  *   receipt: "trm-fed-receipt-v1", package id, hash, received time, receiving instance
- *   request: "trm-fed-request-v1", method, path, unix time, requesting instance */
+ *   request: "trm-fed-request-v1", method, path, unix time, requesting instance
+ *   directory: "trm-fed-directory-v1", SHA-256 of the response body, answering instance,
+ *              requesting instance, the request's unix time */
 void trm_fed_sign_package(const struct trm_keyring *kr, const uint8_t hash[TRM_FED_HASH_BYTES],
                           uint8_t sig[TRM_FED_SIG_BYTES]);
 bool trm_fed_verify_package(const uint8_t pk[TRM_FED_KEY_BYTES],
@@ -137,6 +139,12 @@ void trm_fed_sign_request(const struct trm_keyring *kr, const char *method, cons
 bool trm_fed_verify_request(const uint8_t pk[TRM_FED_KEY_BYTES], const char *method,
                             const char *path, const char *unix_time, const char *instance,
                             const uint8_t sig[TRM_FED_SIG_BYTES]);
+void trm_fed_sign_directory(const struct trm_keyring *kr, const char *body, size_t len,
+                            const char *responder, const char *requester, const char *request_time,
+                            uint8_t sig[TRM_FED_SIG_BYTES]);
+bool trm_fed_verify_directory(const uint8_t pk[TRM_FED_KEY_BYTES], const char *body, size_t len,
+                              const char *responder, const char *requester,
+                              const char *request_time, const uint8_t sig[TRM_FED_SIG_BYTES]);
 
 /* A receipt as wire JSON: {"package_id", "package_hash", "received_at", "instance_id",
  * "signature"} (hashes and signature hex). */

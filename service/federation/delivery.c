@@ -14,6 +14,7 @@
 #include "trm/util.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,36 @@ static size_t collect(char *ptr, size_t size, size_t n, void *arg)
     return add;
 }
 
-/* One HTTP exchange; returns the status (0 when no answer came) and the body in out. */
+/* The value of the answer's Trm-Signature header (empty when absent or too long). */
+struct signature_header {
+    char hex[2 * TRM_FED_SIG_BYTES + 1];
+};
+
+static size_t signature_header(char *ptr, size_t size, size_t n, void *arg)
+{
+    struct signature_header *h = arg;
+    size_t len = size * n;
+    static const char name[] = "trm-signature:";
+    if (len > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+        const char *v = ptr + sizeof name - 1;
+        size_t vlen = len - (sizeof name - 1);
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        h->hex[0] = '\0';
+        if (vlen < sizeof h->hex) {
+            memcpy(h->hex, v, vlen);
+            h->hex[vlen] = '\0';
+        }
+    }
+    return len;
+}
+
+/* One HTTP exchange; returns the status (0 when no answer came) and the body in out (and the
+ * Trm-Signature header in sig, when given). */
 static long exchange(CURL *curl, const struct trm_config *cfg, const char *url, const char *body,
-                     struct curl_slist *headers, struct buffer *out)
+                     struct curl_slist *headers, struct buffer *out, struct signature_header *sig)
 {
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -60,6 +88,11 @@ static long exchange(CURL *curl, const struct trm_config *cfg, const char *url, 
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    if (sig != NULL) {
+        sig->hex[0] = '\0';
+        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, signature_header);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, sig);
+    }
     if (body != NULL)
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     long status = 0;
@@ -102,7 +135,7 @@ static void deliver(struct trm_app *app, CURL *curl, struct trm_fed_due *d)
     snprintf(url, sizeof url, "%s/v1/federation/inbox", d->url);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     struct buffer b = {0};
-    long status = exchange(curl, app->config, url, d->package, h, &b);
+    long status = exchange(curl, app->config, url, d->package, h, &b, NULL);
     curl_slist_free_all(h);
     struct outcome o = {.package_id = d->package_id,
                         .error = code,
@@ -187,9 +220,16 @@ static void refresh_directory(struct trm_app *app, CURL *curl, const struct trm_
     for (int i = 0; i < 3; i++)
         h = curl_slist_append(h, hdr[i]);
     struct buffer b = {0};
-    long status = exchange(curl, app->config, url, NULL, h, &b);
+    struct signature_header answer_sig;
+    long status = exchange(curl, app->config, url, NULL, h, &b, &answer_sig);
     curl_slist_free_all(h);
-    json_t *doc = status == 200 && b.data ? json_loads(b.data, 0, NULL) : NULL;
+    /* Only an answer the peer signed for this very request counts. */
+    uint8_t peer_sig[TRM_FED_SIG_BYTES];
+    bool signed_ok =
+        status == 200 && b.data && strlen(answer_sig.hex) == 2 * sizeof peer_sig &&
+        trm_hex_decode(answer_sig.hex, peer_sig, sizeof peer_sig) &&
+        trm_fed_verify_directory(d->signing_key, b.data, b.len, d->peer, me, now, peer_sig);
+    json_t *doc = signed_ok ? json_loads(b.data, 0, NULL) : NULL;
     free(b.data);
     const char *inst = json_string_value(json_object_get(doc, "instance_id"));
     json_t *items = json_array(), *it;
@@ -205,9 +245,10 @@ static void refresh_directory(struct trm_app *app, CURL *curl, const struct trm_
     if (!ok) {
         if (trm_db_tx_run(app->db, NULL, false, dir_failed_tx, &x) == TRM_DB_OK)
             trm_log(TRM_LOG_WARN, "federation_directory_failed",
-                    "directory of %s not refreshed (HTTP %ld), %u failures in a row, next "
+                    "directory of %s not refreshed (HTTP %ld%s), %u failures in a row, next "
                     "attempt in %u s",
-                    d->peer, status, x.failures, x.retry_in_s);
+                    d->peer, status, status == 200 && !signed_ok ? ", bad signature" : "",
+                    x.failures, x.retry_in_s);
     } else if (trm_db_tx_run(app->db, NULL, false, dir_save_tx, &x) == TRM_DB_OK)
         trm_log(TRM_LOG_INFO, "federation_directory", "%zu agencies of %s cached",
                 json_array_size(items), d->peer);

@@ -235,6 +235,35 @@ bool trm_fed_verify_request(const uint8_t pk[TRM_FED_KEY_BYTES], const char *met
     return crypto_sign_verify_detached(sig, d, sizeof d, pk) == 0;
 }
 
+/* The directory statement: the hash of the response body, the answering instance, the
+ * requesting one and the Trm-Time of its request (so an old answer cannot be replayed). */
+static void directory_digest(const char *body, size_t len, const char *responder,
+                             const char *requester, const char *request_time, uint8_t d[32])
+{
+    uint8_t h[TRM_FED_HASH_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)body, len);
+    const char *parts[] = {responder, requester, request_time};
+    statement("trm-fed-directory-v1", parts, 3, h, d);
+}
+
+void trm_fed_sign_directory(const struct trm_keyring *kr, const char *body, size_t len,
+                            const char *responder, const char *requester, const char *request_time,
+                            uint8_t sig[TRM_FED_SIG_BYTES])
+{
+    uint8_t d[32];
+    directory_digest(body, len, responder, requester, request_time, d);
+    sign_digest(kr, d, sig);
+}
+
+bool trm_fed_verify_directory(const uint8_t pk[TRM_FED_KEY_BYTES], const char *body, size_t len,
+                              const char *responder, const char *requester,
+                              const char *request_time, const uint8_t sig[TRM_FED_SIG_BYTES])
+{
+    uint8_t d[32];
+    directory_digest(body, len, responder, requester, request_time, d);
+    return crypto_sign_verify_detached(sig, d, sizeof d, pk) == 0;
+}
+
 bool trm_fed_seal(const struct trm_keyring *kr, const uint8_t recipient_box[TRM_FED_KEY_BYTES],
                   const char *plain, size_t len, uint8_t **out, size_t *out_len)
 {

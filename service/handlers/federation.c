@@ -83,6 +83,14 @@ TRM_HANDLER(trm_handle_federation_agencies)
     }
     trm_response_json(
         res, 200, json_pack("{s:s, s:o}", "instance_id", x.me.instance_id, "items", x.agencies));
+    /* The answer is signed for this request: the exact body, us, them, their Trm-Time. */
+    uint8_t sig[TRM_FED_SIG_BYTES];
+    char sig_hex[2 * TRM_FED_SIG_BYTES + 1];
+    trm_fed_sign_directory(trm_app_keys(app), res->body, res->body_len, x.me.instance_id,
+                           trm_request_header(req, "Trm-Instance"),
+                           trm_request_header(req, "Trm-Time"), sig);
+    trm_hex_encode(sig, sizeof sig, sig_hex);
+    trm_response_set_header(res, "Trm-Signature", sig_hex);
 }
 
 static const enum trm_error inbox_errors[] = {

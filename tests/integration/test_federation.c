@@ -540,6 +540,26 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
                            rid),
                      1);
 
+    /* A directory answer must verify with the peer's registered key, for this request:
+     * with PH registered under another signing key, SE refuses PH's directory and backs off;
+     * registered right again, it takes it. */
+    char right[65];
+    const char *fetched_sql = "SELECT count(*) FROM federation_peers WHERE instance_id = $1 "
+                              "AND directory_fetched_at IS NOT NULL";
+    snprintf(right, sizeof right, "%s", ph.sign_hex);
+    snprintf(ph.sign_hex, sizeof ph.sign_hex, "%s", se.sign_hex);
+    register_peer(&se, &ph);
+    for (int i = 0; i < 100 && count(&se, failures_sql, "ph.trm") < 1; i++)
+        usleep(50000);
+    ck_assert_int_ge(count(&se, failures_sql, "ph.trm"), 1);
+    ck_assert_int_eq(count(&se, fetched_sql, "ph.trm"), 0);
+    snprintf(ph.sign_hex, sizeof ph.sign_hex, "%s", right);
+    register_peer(&se, &ph);
+    for (int i = 0; i < 100 && count(&se, fetched_sql, "ph.trm") < 1; i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&se, fetched_sql, "ph.trm"), 1);
+    ck_assert_int_eq(count(&se, failures_sql, "ph.trm"), 0);
+
     /* The same package again: the same receipt, nothing new. */
     cell(&se, "SELECT package::text FROM federation_packages WHERE referral_id = $1", rid, text,
          sizeof text);

@@ -239,7 +239,7 @@ START_TEST(parser_refuses_malformed_packages)
 }
 END_TEST
 
-START_TEST(receipts_and_requests_check_every_part)
+START_TEST(receipts_requests_and_directories_check_every_part)
 {
     uint8_t hash[32] = {1}, ph_pk[32], se_pk[32];
     trm_fed_signing_public(ph, ph_pk);
@@ -266,6 +266,19 @@ START_TEST(receipts_and_requests_check_every_part)
                                       "se.trm", sig));
     ck_assert(!trm_fed_verify_request(ph_pk, "GET", "/v1/federation/agencies", "1790000000",
                                       "se.trm", sig));
+
+    /* A directory answer is signed for one request: the exact body, both instances, the
+     * request's time. */
+    static const char body[] = "{\"instance_id\":\"ph.trm\",\"items\":[]}";
+    size_t len = sizeof body - 1;
+    trm_fed_sign_directory(ph, body, len, "ph.trm", "se.trm", "1790000000", sig);
+    ck_assert(trm_fed_verify_directory(ph_pk, body, len, "ph.trm", "se.trm", "1790000000", sig));
+    ck_assert(!trm_fed_verify_directory(se_pk, body, len, "ph.trm", "se.trm", "1790000000", sig));
+    ck_assert(
+        !trm_fed_verify_directory(ph_pk, body, len - 1, "ph.trm", "se.trm", "1790000000", sig));
+    ck_assert(!trm_fed_verify_directory(ph_pk, body, len, "xx.trm", "se.trm", "1790000000", sig));
+    ck_assert(!trm_fed_verify_directory(ph_pk, body, len, "ph.trm", "xx.trm", "1790000000", sig));
+    ck_assert(!trm_fed_verify_directory(ph_pk, body, len, "ph.trm", "se.trm", "1790000001", sig));
 }
 END_TEST
 
@@ -340,7 +353,7 @@ int main(void)
     tcase_add_test(tc, every_field_is_covered_by_the_signature);
     tcase_add_test(tc, payload_opens_only_for_its_recipient_from_its_sender);
     tcase_add_test(tc, parser_refuses_malformed_packages);
-    tcase_add_test(tc, receipts_and_requests_check_every_part);
+    tcase_add_test(tc, receipts_requests_and_directories_check_every_part);
     tcase_add_test(tc, handover_v2_entries_carry_the_counterparts_signature);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
