@@ -40,6 +40,10 @@ enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const
 enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n);
 /* Handover entries for a consent withdrawal that ends access. */
 enum trm_db_status trm_consent_withdrawn_handovers(struct trm_db_conn *c, const char *consent_id);
+/* The accepted referrals to another instance that rest on this consent (a JSON array of
+ * ids, oldest first): each peer is told of the withdrawal (docs/federation.md). */
+enum trm_db_status trm_consent_remote_referrals(struct trm_db_conn *c, const char *consent_id,
+                                                json_t **ids);
 
 struct trm_handover_filter {
     const char *case_id, *agency_id, *country, *action, *from, *to;

@@ -62,6 +62,10 @@ TRM_DB_STMT(
     "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
 TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
 TRM_DB_STMT(stmt_consent_withdrawn, 1, "SELECT trm_consent_withdrawn($1)");
+TRM_DB_STMT(stmt_consent_remote, 1,
+            "SELECT coalesce(json_agg(id ORDER BY created_at), '[]') FROM referrals "
+            "WHERE consent_id = $1 AND status = 'accepted' AND kind = 'referral' "
+            "AND peer_instance IS NOT NULL AND from_agency_id = trm_ctx_agency()");
 TRM_DB_STMT(stmt_handover_list, 8,
             "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') FROM ("
             "SELECT * FROM handover_log WHERE seq > $7::bigint "
@@ -167,6 +171,13 @@ enum trm_db_status trm_consent_withdrawn_handovers(struct trm_db_conn *c, const 
     enum trm_db_status s;
     PQclear(trm_db_exec(c, &stmt_consent_withdrawn, p, &s));
     return s;
+}
+
+enum trm_db_status trm_consent_remote_referrals(struct trm_db_conn *c, const char *consent_id,
+                                                json_t **ids)
+{
+    const char *p[] = {consent_id};
+    return trm_db_json_cell(c, &stmt_consent_remote, p, ids);
 }
 
 enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,

@@ -67,7 +67,8 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
                                              const struct trm_fed_package *p, char *why, size_t len)
 {
     static const char *const kinds[] = {"referral", "transfer", NULL};
-    static const char *const actions[] = {"accept", "decline", "withdraw", NULL};
+    static const char *const actions[] = {"accept", "decline", "withdraw", "consent_withdrawal",
+                                          NULL};
     const char *type = field(p, TRM_FED_TYPE);
     if (strcmp(type, "offer") == 0) {
         time_t expires;

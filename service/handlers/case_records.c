@@ -4,8 +4,10 @@
 #include "handlers.h"
 
 #include "trm/cases.h"
+#include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
+#include "trm/log.h"
 #include "trm/referrals.h"
 #include "trm/sop.h"
 #include "trm/workflow.h"
@@ -162,6 +164,32 @@ static enum trm_db_status seal_reason(struct trm_db_conn *c, struct withdraw_arg
     return *hex ? TRM_DB_OK : TRM_DB_ERROR;
 }
 
+/* A signed consent_withdrawal package to each peer instance that accepted a referral
+ * resting on this consent, queued in this transaction. A peer marked inactive is not told
+ * (a warning says so; its operator must be told out of band): the withdrawal itself is never
+ * refused because a peer cannot be reached. */
+static enum trm_db_status tell_peers(struct trm_db_conn *c, struct withdraw_args *x)
+{
+    json_t *ids = NULL, *v;
+    size_t i;
+    enum trm_db_status st = trm_consent_remote_referrals(c, x->id, &ids);
+    json_array_foreach(ids, i, v)
+    {
+        char no_case[37], why[32];
+        if (st != TRM_DB_OK)
+            break;
+        st = trm_fed_answer_outbound(c, x->keys, json_string_value(v), "consent_withdrawal", 0,
+                                     no_case, why);
+        if (st == TRM_DB_REFUSED) {
+            trm_log(TRM_LOG_WARN, "federation_consent_withdrawal_not_sent", "referral %s: %s",
+                    json_string_value(v), why);
+            st = TRM_DB_OK;
+        }
+    }
+    json_decref(ids);
+    return st;
+}
+
 static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
 {
     struct withdraw_args *x = arg;
@@ -172,9 +200,12 @@ static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
     if (st == TRM_DB_OK)
         st = trm_consent_withdraw(c, x->case_id, x->id, sealed, &x->out);
     free(sealed);
-    /* Referrals resting on this consent lose access now: each is a handover entry. */
+    /* Referrals resting on this consent lose access now: each is a handover entry; a peer
+     * instance that accepted one is told, so that it deletes what it received. */
     if (st == TRM_DB_OK)
         st = trm_consent_withdrawn_handovers(c, x->id);
+    if (st == TRM_DB_OK)
+        st = tell_peers(c, x);
     if (st == TRM_DB_OK) {
         json_t *d =
             json_pack("{s:s, s:O}", "consent_id", x->id, "kind", json_object_get(x->out, "kind"));

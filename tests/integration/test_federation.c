@@ -432,6 +432,81 @@ START_TEST(decline_and_withdrawal_travel_back)
 }
 END_TEST
 
+/* Sweden refers the person to Manila (not a transfer: Sweden keeps the case) under her
+ * consent; Manila accepts and holds its copy. She withdraws the consent in Sweden: Manila is
+ * told in a signed package and deletes what it received; both logs record it. */
+START_TEST(consent_withdrawal_travels)
+{
+    char case_id[37], consent_id[37], rid[37], path[200], local[37];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    offer(case_id, consent_id, "referral", rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "accept at PH");
+    snprintf(local, sizeof local, "%s", h_str(&r, "case_id"));
+    h_resp_free(&r);
+    const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
+    ck_assert_int_gt(count(&ph, personal, local), 0);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
+
+    snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", case_id, consent_id);
+    h_api(&se.srv, se.worker, "POST", path, "{\"reason\": \"she asked\"}", NULL, &r);
+    h_expect(&r, 200, "withdraw the consent at SE");
+    h_resp_free(&r);
+    for (int i = 0; i < 200 && count(&ph, personal, local) > 0; i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&ph, personal, local), 0);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM case_keys WHERE case_id = $1", local), 0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM cases WHERE id = $1 AND "
+                           "personal_data_erased_at IS NOT NULL",
+                           local),
+                     1);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM case_events WHERE case_id = $1 AND "
+                           "kind = 'consent_withdrawn'",
+                           local),
+                     1);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM handover_log WHERE referral_id = $1 AND "
+                           "action = 'consent_withdrawal' AND peer_signature IS NOT NULL",
+                           rid),
+                     1);
+    /* The referral stays accepted there: the service goes on, without the shared data. */
+    ck_assert_int_eq(
+        count(&ph, "SELECT count(*) FROM referrals WHERE id = $1 AND status = 'accepted'", rid), 1);
+    snprintf(path, sizeof path, "/v1/cases/%s", local);
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the local case at PH");
+    ck_assert_int_eq(json_object_size(json_object_get(r.json, "person")), 0);
+    h_resp_free(&r);
+    /* Sweden: its own entry, the package delivered with PH's receipt; both logs verify. */
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM handover_log WHERE referral_id = $1 AND "
+                           "action = 'consent_withdrawal'",
+                           rid),
+                     1);
+    for (int i = 0; i < 100 && count(&se,
+                                     "SELECT count(*) FROM handover_log WHERE referral_id = $1 "
+                                     "AND action = 'receipt'",
+                                     rid) < 2;
+         i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM federation_packages WHERE referral_id = $1 AND "
+                           "direction = 'out' AND status = 'delivered'",
+                           rid),
+                     2);
+    ck_assert_int_ge(verify_log(&se, &ph), 2);
+    ck_assert_int_ge(verify_log(&ph, &se), 2);
+}
+END_TEST
+
 /* The rows a refused package must not touch at PH. */
 static long ph_rows(void)
 {
@@ -671,6 +746,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, transfer_from_sweden_to_manila);
     tcase_add_test(tc, decline_and_withdrawal_travel_back);
+    tcase_add_test(tc, consent_withdrawal_travels);
     tcase_add_test(tc, references_grow_past_six_digits);
     tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad); /* last: it restarts PH */
     suite_add_tcase(s, tc);
