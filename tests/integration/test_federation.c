@@ -507,6 +507,63 @@ START_TEST(consent_withdrawal_travels)
 }
 END_TEST
 
+/* The offer's withdrawal and its acceptance cross in flight: PH accepts while it cannot
+ * reach SE, and SE withdraws meanwhile. The withdrawal wins on both sides: PH deletes what it
+ * received, SE refuses the late acceptance, and both end withdrawn. */
+START_TEST(crossed_withdrawal_wins)
+{
+    char case_id[37], consent_id[37], rid[37], path[200], local[37];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    offer(case_id, consent_id, "transfer", rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    unsigned real_port = se.srv.port;
+    se.srv.port = 9; /* PH's answers go nowhere for now */
+    register_peer(&ph, &se);
+    se.srv.port = real_port;
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "accept at PH");
+    snprintf(local, sizeof local, "%s", h_str(&r, "case_id"));
+    h_resp_free(&r);
+    const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
+    ck_assert_int_gt(count(&ph, personal, local), 0);
+
+    snprintf(path, sizeof path, "/v1/referrals/%s/withdraw", rid);
+    h_api(&se.srv, se.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "withdraw at SE");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "withdrawn", "the withdrawal at PH"));
+    ck_assert_int_eq(count(&ph, personal, local), 0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM case_events WHERE case_id = $1 AND "
+                           "kind = 'referral_withdrawn'",
+                           local),
+                     1);
+
+    register_peer(&ph, &se); /* SE reachable again: the late acceptance is refused there */
+    const char *rejected = "SELECT count(*) FROM federation_packages WHERE referral_id = $1 "
+                           "AND direction = 'out' AND type = 'answer' AND status = 'rejected'";
+    for (int i = 0; i < 200 && count(&ph, rejected, rid) < 1; i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&ph, rejected, rid), 1);
+    ck_assert_int_eq(
+        count(&se, "SELECT count(*) FROM referrals WHERE id = $1 AND status = 'withdrawn'", rid),
+        1);
+    /* Sweden keeps the case: no transfer happened. */
+    ck_assert_int_gt(count(&se, personal, case_id), 0);
+    ck_assert_int_eq(
+        count(&se, "SELECT count(*) FROM cases WHERE id = $1 AND transferred_out_at IS NULL",
+              case_id),
+        1);
+    ck_assert_int_ge(verify_log(&se, &ph), 1);
+    ck_assert_int_ge(verify_log(&ph, &se), 1);
+}
+END_TEST
+
 /* The rows a refused package must not touch at PH. */
 static long ph_rows(void)
 {
@@ -747,6 +804,7 @@ int main(void)
     tcase_add_test(tc, transfer_from_sweden_to_manila);
     tcase_add_test(tc, decline_and_withdrawal_travel_back);
     tcase_add_test(tc, consent_withdrawal_travels);
+    tcase_add_test(tc, crossed_withdrawal_wins);
     tcase_add_test(tc, references_grow_past_six_digits);
     tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad); /* last: it restarts PH */
     suite_add_tcase(s, tc);
