@@ -8,6 +8,9 @@
 #include "trm/db.h"
 #include "trm/handover.h"
 
+/* The longest an offer stays open (expires_in_hours), here and in an offer from a peer. */
+#define TRM_REFERRAL_MAX_HOURS 720
+
 extern const char *const trm_referral_kinds[];
 extern const char *const trm_legal_bases[];
 extern const char *const trm_handling_codes[];

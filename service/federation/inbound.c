@@ -7,6 +7,7 @@
 #include "trm/federation_ops.h"
 #include "trm/federation_store.h"
 #include "trm/keyring.h"
+#include "trm/referrals.h"
 #include "trm/util.h"
 
 #include <sodium.h>
@@ -71,15 +72,21 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
                                           NULL};
     const char *type = field(p, TRM_FED_TYPE);
     if (strcmp(type, "offer") == 0) {
-        time_t expires;
+        time_t expires = 0;
         if (!trm_str_in(field(p, TRM_FED_KIND), kinds) || *field(p, TRM_FED_EXPIRES_AT) == '\0' ||
             *field(p, TRM_FED_ACTION) != '\0') {
             snprintf(why, len, "an offer needs kind and expires_at, and no action");
             return TRM_FED_IN_INVALID;
         }
-        if (trm_fed_time_parse(field(p, TRM_FED_EXPIRES_AT), &expires) && expires <= time(NULL)) {
+        bool dated = trm_fed_time_parse(field(p, TRM_FED_EXPIRES_AT), &expires);
+        if (dated && expires <= time(NULL)) {
             snprintf(why, len, "the offer expired before it arrived");
             return TRM_FED_IN_EXPIRED;
+        }
+        /* No offer stays open longer than ours may (an hour of slack for the clocks). */
+        if (!dated || expires > time(NULL) + (time_t)TRM_REFERRAL_MAX_HOURS * 3600 + 3600) {
+            snprintf(why, len, "expires_at is further ahead than an offer may stay open");
+            return TRM_FED_IN_INVALID;
         }
         if (!offer_payload_ok(kr, peer, p)) {
             snprintf(why, len,

@@ -163,7 +163,7 @@ TRM_HANDLER(trm_handle_referral_create)
          .type = TRM_FIELD_INT,
          .dest = &x.o.expires_in_hours,
          .min = 1,
-         .max = 720},
+         .max = TRM_REFERRAL_MAX_HOURS},
         {0},
     };
     json_t *doc = NULL;

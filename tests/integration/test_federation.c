@@ -736,6 +736,9 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
     s = resign(orig, sweden, "expires_at", "2026-01-01T00:00:00Z");
     post_inbox(s, 410, "package_expired", NULL);
     free(s);
+    s = resign(orig, sweden, "expires_at", "2099-01-01T00:00:00Z"); /* open for decades */
+    post_inbox(s, 400, "invalid_package", NULL);
+    free(s);
     s = resign(orig, sweden, "purpose", "a different purpose");
     post_inbox(s, 409, "package_replayed", NULL);
     free(s);
