@@ -38,7 +38,7 @@ END;
 $$;
 REVOKE ALL ON FUNCTION trm_fed_erase_received(referrals, text) FROM PUBLIC;
 
--- As in 0010 but for those two branches.
+-- As in 0010 but for those two branches, and the sender's agency must be the peer's own.
 CREATE OR REPLACE FUNCTION trm_fed_receive_answer(p_package jsonb, p_hash bytea, p_sig bytea,
                                                   p_receipt jsonb)
 RETURNS text
@@ -54,6 +54,12 @@ DECLARE
 BEGIN
     IF verb IS NULL THEN
         RETURN 'action';
+    END IF;
+    -- A peer speaks for its own agencies only, never for ours: without this, a peer could
+    -- send a withdrawal "from" our own agency and have us erase our own case.
+    IF NOT EXISTS (SELECT 1 FROM agencies WHERE id = (h ->> 'sender_agency_id')::uuid
+                   AND instance_id = h ->> 'sender_instance') THEN
+        RETURN 'not_found';
     END IF;
     SELECT * INTO r FROM referrals WHERE id = (h ->> 'referral_id')::uuid FOR UPDATE;
     IF NOT FOUND OR r.peer_instance IS DISTINCT FROM h ->> 'sender_instance'

@@ -432,6 +432,45 @@ START_TEST(decline_and_withdrawal_travel_back)
 }
 END_TEST
 
+static char *resign(json_t *orig, const struct trm_keyring *kr, const char *name,
+                    const char *value);
+static struct trm_keyring *load_keys(const char *path);
+
+/* A package PH signs claiming to come from one of Sweden's own agencies: refused at SE. */
+static void forged_consent_withdrawal_is_refused(const char *rid, const char *case_id)
+{
+    char text[8192];
+    cell(&ph,
+         "SELECT package::text FROM federation_packages WHERE referral_id = $1 AND "
+         "direction = 'out' AND type = 'answer'",
+         rid, text, sizeof text);
+    struct trm_keyring *manila = load_keys(ph.key_file);
+    static const char *const changes[][2] = {
+        {"action", "consent_withdrawal"},
+        {"package_id", "6f1c2a8e-2222-4a2b-9c3d-0123456789ab"},
+        {"sender_agency_id", NULL},    /* Sweden's */
+        {"recipient_agency_id", NULL}, /* Manila's */
+    };
+    char *s = strdup(text);
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        const char *v = changes[i][1] ? changes[i][1] : i == 2 ? se.agency : ph.agency;
+        json_t *doc = json_loads(s, 0, NULL);
+        free(s);
+        s = resign(doc, manila, changes[i][0], v);
+        json_decref(doc);
+    }
+    trm_keyring_free(manila);
+    const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
+    long before = count(&se, personal, case_id);
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct h_resp r;
+    h_http(&se.srv, "POST", "/v1/federation/inbox", headers, s, &r);
+    h_assert_problem(&r, 409, "package_refused");
+    h_resp_free(&r);
+    free(s);
+    ck_assert_int_eq(count(&se, personal, case_id), before);
+}
+
 /* Sweden refers the person to Manila (not a transfer: Sweden keeps the case) under her
  * consent; Manila accepts and holds its copy. She withdraws the consent in Sweden: Manila is
  * told in a signed package and deletes what it received; both logs record it. */
@@ -453,6 +492,8 @@ START_TEST(consent_withdrawal_travels)
     ck_assert_int_gt(count(&ph, personal, local), 0);
     snprintf(path, sizeof path, "/v1/referrals/%s", rid);
     json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
+
+    forged_consent_withdrawal_is_refused(rid, case_id);
 
     snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", case_id, consent_id);
     h_api(&se.srv, se.worker, "POST", path, "{\"reason\": \"she asked\"}", NULL, &r);
