@@ -391,14 +391,33 @@ START_TEST(transfer_from_sweden_to_manila)
 }
 END_TEST
 
+/* A fresh Swedish case with its consent, offered to Manila (kind), waiting there. */
+static void offered_at_ph(const char *kind, char case_id[37], char consent_id[37], char rid[37])
+{
+    char path[160];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    offer(case_id, consent_id, kind, rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+}
+
+/* Manila accepts; writes the local case it created. */
+static void accept_at_ph(const char *rid, char local[37])
+{
+    char path[160];
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_expect(&r, 200, "accept at PH");
+    snprintf(local, 37, "%s", h_str(&r, "case_id"));
+    h_resp_free(&r);
+}
+
 START_TEST(decline_and_withdrawal_travel_back)
 {
     char case_id[37], consent_id[37], declined[37], withdrawn[37], path[160];
-    wait_for_directory();
-    swedish_case(case_id, consent_id);
-    offer(case_id, consent_id, "referral", declined);
-    snprintf(path, sizeof path, "/v1/referrals/%s", declined);
-    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "first offer at PH"));
+    offered_at_ph("referral", case_id, consent_id, declined);
     struct h_resp r;
     snprintf(path, sizeof path, "/v1/referrals/%s/decline", declined);
     h_api(&ph.srv, ph.worker, "POST", path, "{\"reason\": \"no capacity\"}", NULL, &r);
@@ -477,17 +496,9 @@ static void forged_consent_withdrawal_is_refused(const char *rid, const char *ca
 START_TEST(consent_withdrawal_travels)
 {
     char case_id[37], consent_id[37], rid[37], path[200], local[37];
-    wait_for_directory();
-    swedish_case(case_id, consent_id);
-    offer(case_id, consent_id, "referral", rid);
-    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
-    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    offered_at_ph("referral", case_id, consent_id, rid);
+    accept_at_ph(rid, local);
     struct h_resp r;
-    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
-    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
-    h_expect(&r, 200, "accept at PH");
-    snprintf(local, sizeof local, "%s", h_str(&r, "case_id"));
-    h_resp_free(&r);
     const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
     ck_assert_int_gt(count(&ph, personal, local), 0);
     snprintf(path, sizeof path, "/v1/referrals/%s", rid);
@@ -554,21 +565,13 @@ END_TEST
 START_TEST(crossed_withdrawal_wins)
 {
     char case_id[37], consent_id[37], rid[37], path[200], local[37];
-    wait_for_directory();
-    swedish_case(case_id, consent_id);
-    offer(case_id, consent_id, "transfer", rid);
-    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
-    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    offered_at_ph("transfer", case_id, consent_id, rid);
     unsigned real_port = se.srv.port;
     se.srv.port = 9; /* PH's answers go nowhere for now */
     register_peer(&ph, &se);
     se.srv.port = real_port;
+    accept_at_ph(rid, local);
     struct h_resp r;
-    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
-    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
-    h_expect(&r, 200, "accept at PH");
-    snprintf(local, sizeof local, "%s", h_str(&r, "case_id"));
-    h_resp_free(&r);
     const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
     ck_assert_int_gt(count(&ph, personal, local), 0);
 
