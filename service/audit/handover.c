@@ -2,23 +2,12 @@
  * encoding must match trm_handover_encoding() in sql/migrations/0006_referrals.sql. */
 #include "trm/handover.h"
 #include "trm/federation.h"
+#include "trm/hash_parts.h"
 #include "trm/util.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-
-static void put(crypto_hash_sha256_state *st, const void *data, size_t n)
-{
-    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    crypto_hash_sha256_update(st, len, 4);
-    crypto_hash_sha256_update(st, data, n);
-}
-
-static void put_str(crypto_hash_sha256_state *st, const char *s)
-{
-    put(st, s ? s : "", s ? strlen(s) : 0);
-}
 
 void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_BYTES])
 {
@@ -27,29 +16,29 @@ void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_
     snprintf(seq, sizeof seq, "%lld", e->seq);
     bool v2 = e->package_hash != NULL;
     crypto_hash_sha256_init(&st);
-    put_str(&st, v2 ? "trm-handover-v2" : "trm-handover-v1");
-    put_str(&st, seq);
-    put_str(&st, e->at);
-    put_str(&st, e->case_id);
-    put_str(&st, e->referral_id);
-    put_str(&st, e->action);
-    put_str(&st, e->from_agency_id);
-    put_str(&st, e->to_agency_id);
-    put_str(&st, e->from_country);
-    put_str(&st, e->to_country);
-    put_str(&st, e->actor_user_id);
-    put_str(&st, e->categories);
-    put_str(&st, e->legal_basis);
-    put_str(&st, e->handling_code);
-    put_str(&st, e->consent_id);
+    trm_hash_put_str(&st, v2 ? "trm-handover-v2" : "trm-handover-v1");
+    trm_hash_put_str(&st, seq);
+    trm_hash_put_str(&st, e->at);
+    trm_hash_put_str(&st, e->case_id);
+    trm_hash_put_str(&st, e->referral_id);
+    trm_hash_put_str(&st, e->action);
+    trm_hash_put_str(&st, e->from_agency_id);
+    trm_hash_put_str(&st, e->to_agency_id);
+    trm_hash_put_str(&st, e->from_country);
+    trm_hash_put_str(&st, e->to_country);
+    trm_hash_put_str(&st, e->actor_user_id);
+    trm_hash_put_str(&st, e->categories);
+    trm_hash_put_str(&st, e->legal_basis);
+    trm_hash_put_str(&st, e->handling_code);
+    trm_hash_put_str(&st, e->consent_id);
     if (v2) {
-        put_str(&st, e->package_id);
-        put_str(&st, e->package_hash);
-        put_str(&st, e->peer_instance);
-        put_str(&st, e->peer_at);
-        put_str(&st, e->peer_signature);
+        trm_hash_put_str(&st, e->package_id);
+        trm_hash_put_str(&st, e->package_hash);
+        trm_hash_put_str(&st, e->peer_instance);
+        trm_hash_put_str(&st, e->peer_at);
+        trm_hash_put_str(&st, e->peer_signature);
     }
-    put(&st, e->prev_hash, TRM_HASH_BYTES);
+    trm_hash_put(&st, e->prev_hash, TRM_HASH_BYTES);
     crypto_hash_sha256_final(&st, out);
 }
 
@@ -127,10 +116,10 @@ static void checkpoint_message(long long seq, const uint8_t head[TRM_HASH_BYTES]
     char s[24];
     snprintf(s, sizeof s, "%lld", seq);
     crypto_hash_sha256_init(&st);
-    put_str(&st, "trm-checkpoint-v1");
-    put_str(&st, s);
-    put(&st, head, TRM_HASH_BYTES);
-    put_str(&st, at);
+    trm_hash_put_str(&st, "trm-checkpoint-v1");
+    trm_hash_put_str(&st, s);
+    trm_hash_put(&st, head, TRM_HASH_BYTES);
+    trm_hash_put_str(&st, at);
     crypto_hash_sha256_final(&st, digest);
 }
 

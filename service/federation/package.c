@@ -2,6 +2,7 @@
  * requests (see federation.h; docs/federation.md specifies the formats). */
 #include "trm/federation.h"
 #include "trm/json_spec.h"
+#include "trm/hash_parts.h"
 #include "trm/util.h"
 
 #include <sodium.h>
@@ -118,28 +119,15 @@ void trm_fed_package_free(struct trm_fed_package *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Length-prefixed parts, as in the handover log and the sealed fields. */
-static void put(crypto_hash_sha256_state *st, const void *data, size_t n)
-{
-    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    crypto_hash_sha256_update(st, len, 4);
-    crypto_hash_sha256_update(st, data, n);
-}
-
-static void put_str(crypto_hash_sha256_state *st, const char *s)
-{
-    put(st, s ? s : "", s ? strlen(s) : 0);
-}
-
 void trm_fed_package_hash(const struct trm_fed_header *h, const uint8_t *payload, size_t len,
                           uint8_t out[TRM_FED_HASH_BYTES])
 {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
-    put_str(&st, "trm-fed-package-v1");
+    trm_hash_put_str(&st, "trm-fed-package-v1");
     for (int i = 0; i < TRM_FED__NFIELDS; i++)
-        put_str(&st, h->v[i]);
-    put(&st, payload, payload ? len : 0);
+        trm_hash_put_str(&st, h->v[i]);
+    trm_hash_put(&st, payload, payload ? len : 0);
     crypto_hash_sha256_final(&st, out);
 }
 
@@ -162,10 +150,10 @@ static void statement(const char *label, const char *const *parts, size_t n,
 {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
-    put_str(&st, label);
-    put(&st, hash, hash ? TRM_FED_HASH_BYTES : 0);
+    trm_hash_put_str(&st, label);
+    trm_hash_put(&st, hash, hash ? TRM_FED_HASH_BYTES : 0);
     for (size_t i = 0; i < n; i++)
-        put_str(&st, parts[i]);
+        trm_hash_put_str(&st, parts[i]);
     crypto_hash_sha256_final(&st, digest);
 }
 
