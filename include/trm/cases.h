@@ -103,10 +103,12 @@ enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_s
                                           struct trm_case_summary *out);
 enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
                                         struct trm_case_summary *out);
-/* Reads a case with its sealed fields, logging the read of personal data (one round trip).
- * NOT_FOUND when it is not visible. */
+/* Reads a case with its sealed fields of the categories named (NULL-terminated; NULL: every
+ * category the caller may open), logging the read of exactly those categories (one round
+ * trip). NOT_FOUND when it is not visible. */
 enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
-                                 const char *purpose, struct trm_case_record *out);
+                                 const char *purpose, const char *const *categories,
+                                 struct trm_case_record *out);
 void trm_case_record_free(struct trm_case_record *r);
 
 struct trm_case_filter {
@@ -138,13 +140,46 @@ struct trm_case_change {
 /* Applies a change if the version matches (CONFLICT when it does not), bumping it. */
 enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_change *ch,
                                    struct trm_case_summary *out);
-/* Erases personal data (NOT_FOUND when not the caller's or already erased). */
-enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason);
+/* Erases personal data, for a reason code (NOT_FOUND when not the caller's or already
+ * erased). Open offers of the case are withdrawn: *crossing names those that went to a peer
+ * instance ({"withdrawn": [...], "ended": []}, as trm_fed_consent_ended takes it). */
+enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason,
+                                  json_t **crossing);
 
-/* The data key of a case, unwrapped into guarded memory (trm_dek_free it); NULL when the
- * case is not visible (NOT_FOUND), has none (REFUSED: erased) or it does not unwrap. */
+/* Why nothing personal can be sealed or opened under a case's key for the caller. */
+enum trm_seal_outcome {
+    TRM_SEAL_OK,
+    TRM_SEAL_ERASED,   /* the case's personal data is erased: its key is gone */
+    TRM_SEAL_NOT_HELD, /* the caller holds no active grant of the category */
+};
+
+/* The data key of a case, unwrapped into guarded memory (trm_dek_free it), for a caller who
+ * holds an active grant of category (NULL: of any category). NULL when the case is not
+ * visible (NOT_FOUND), when the caller may not (REFUSED, with *outcome saying why) or when it
+ * does not unwrap (ERROR). */
 unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *keys,
-                            const char *case_id, unsigned *dek_version, enum trm_db_status *status);
+                            const char *case_id, const char *category, unsigned *dek_version,
+                            enum trm_seal_outcome *outcome, enum trm_db_status *status);
+
+/* What a sealed value of a case is: the personal-data category whose grant opens it, and
+ * the label and name its ciphertext is bound to (e.g. "notes" and the note's id). */
+struct trm_sealing {
+    const char *case_id, *category, *label, *name;
+};
+/* Seals value (any JSON; NULL: nothing, OK) under the case's key as hex (*hex, malloc'd): the
+ * one way trmd seals a value of a case beyond its fields. Only for a caller who holds an
+ * active grant of the category; otherwise REFUSED with *outcome saying why. */
+enum trm_db_status trm_case_seal(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                 const struct trm_sealing *what, json_t *value, char **hex,
+                                 enum trm_seal_outcome *outcome);
+/* The sealed values of a transferred case (trm_case_rekey_material's "items": [{"kind",
+ * "category"?, "name"?, "id"?, "sealed"}]) opened with the old key and sealed again under
+ * the new one (same labels and names, the new version): a new array, or NULL when any value
+ * does not open. */
+json_t *trm_case_reseal(const unsigned char *old_dek, const unsigned char *new_dek,
+                        const char *case_id, unsigned old_version, unsigned new_version,
+                        json_t *items);
+
 /* Seals any JSON value under a case's key as hex (malloc'd), bound to category and name. */
 char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *category,
                     const char *name, unsigned dek_version, json_t *value);

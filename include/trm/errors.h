@@ -16,6 +16,11 @@
     X(NOT_FOUND, "not_found", 404, "Not found")                                                    \
     X(METHOD_NOT_ALLOWED, "method_not_allowed", 405, "Method not allowed")                         \
     X(CONFLICT, "conflict", 409, "Conflict with the current state")                                \
+    X(CONSENT_WITHDRAWN, "consent_withdrawn", 409, "The consent is withdrawn or has expired")      \
+    X(CASE_ERASED, "case_erased", 409, "The case's personal data is erased")                       \
+    X(OFFER_ANSWERED, "offer_answered", 409, "The offer is answered already")                      \
+    X(OFFER_EXPIRED, "offer_expired", 409, "The offer has expired")                                \
+    X(CATEGORY_NOT_GRANTED, "category_not_granted", 403, "No grant of this category")              \
     X(PRECONDITION_FAILED, "precondition_failed", 412, "Version has changed")                      \
     X(PAYLOAD_TOO_LARGE, "payload_too_large", 413, "Request body too large")                       \
     X(URI_TOO_LONG, "uri_too_long", 414, "Request target too long")                                \

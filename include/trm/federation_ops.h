@@ -15,18 +15,28 @@ struct trm_app;
 struct trm_keyring_source;
 
 /* In the offering transaction, after trm_referral_offer found the recipient to be a peer's
- * agency: opens the offered categories of the case (logged as a read) and queues them as a
- * package sealed to the peer. REFUSED with why ("federation_disabled", "peer_inactive")
- * when the offer cannot travel. */
+ * agency: opens the offered categories of the case (logged as a read of those categories)
+ * and queues them, with the offer's note (NULL: none), as a package sealed to the peer.
+ * REFUSED with why ("federation_disabled", "peer_inactive") when the offer cannot travel. */
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
-                                          const char *referral_id, const char *request_id,
-                                          char why[32]);
+                                          const char *referral_id, const char *note,
+                                          const char *request_id, char why[32]);
 /* In the answering transaction, after trm_referral_answer: for a referral that crossed
  * instances, accepting an incoming offer creates the local case from its payload (its id in
- * new_case_id), and the answer is queued for the peer. Nothing for a local referral. */
+ * new_case_id), and the answer is queued for the peer, with its reason (NULL: none) sealed
+ * to the peer. Nothing for a local referral. */
 enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                            const char *referral_id, const char *action,
-                                           unsigned index_bits, char new_case_id[37], char why[32]);
+                                           const char *reason, unsigned index_bits,
+                                           char new_case_id[37], char why[32]);
+
+/* In the transaction that withdrew or expired a consent: tells each peer instance concerned
+ * (crossing as trm_consent_withdraw answered it: {"withdrawn": [referral ids of offers whose
+ * withdrawal must travel], "ended": [accepted referrals whose peer must delete what it
+ * received]}). A peer that is not an active peer any more is not told (a warning says so):
+ * the withdrawal itself is never refused because a peer cannot be reached. */
+enum trm_db_status trm_fed_consent_ended(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                         json_t *crossing);
 
 /* The outcome of a package delivered to our inbox. */
 enum trm_fed_inbox_result {

@@ -25,6 +25,8 @@ struct trm_fed_peer {
     uint8_t signing_key[TRM_FED_KEY_BYTES];
     uint8_t box_key[TRM_FED_KEY_BYTES];
     bool active;
+    /* The countries its agencies may be in, comma-separated ("": its own country only). */
+    char countries[160];
 };
 
 /* NOT_FOUND until `trmctl instance init` has run. */
@@ -46,9 +48,12 @@ enum trm_db_status trm_fed_context(struct trm_db_conn *c, const char *referral_i
 /* Queues a signed package in the outbox with its 'send' handover entry. */
 enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id, const char *type,
                                  json_t *package, const uint8_t hash[TRM_FED_HASH_BYTES]);
-/* Links an accepted incoming offer to the local case it became. */
+/* Links an accepted incoming offer to the local case it became, with the offer's note sealed
+ * under that case's key (hex; NULL: none) and its category. The offer's sealed payload is
+ * dropped from the stored package: the person now lives in the case only. */
 enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral_id,
-                                     const char *case_id);
+                                     const char *case_id, const char *sealed_note,
+                                     const char *note_category);
 
 /* A package seen before: *found, its direction ("in"/"out"), hash and our receipt (NULL
  * for an outgoing one). */

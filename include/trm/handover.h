@@ -24,11 +24,15 @@ struct trm_handover_entry {
     /* Version 2 (an entry about a federation package): NULL in version 1. Hashes and the
      * signature are hex, as exported. */
     const char *package_id, *package_hash, *peer_instance, *peer_at, *peer_signature;
+    /* Version 3: why an offer ended when no party answered it (its consent was withdrawn or
+     * expired, its case erased): NULL otherwise. */
+    const char *reason;
     uint8_t prev_hash[TRM_HASH_BYTES];
     uint8_t hash[TRM_HASH_BYTES];
 };
 
-/* SHA-256 of the entry's encoding (version 1, or 2 when it has a package hash). */
+/* SHA-256 of the entry's encoding (version 1; 2 when it has a package hash; 3 when it has a
+ * reason). */
 void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_BYTES]);
 /* Fills e from an exported JSON object (pointers into j); false when a field is missing or
  * malformed. */

@@ -15,10 +15,12 @@ extern const char *const trm_referral_kinds[];
 extern const char *const trm_legal_bases[];
 extern const char *const trm_handling_codes[];
 extern const char *const trm_urgencies[];
+/* Why a referral is made (docs/openapi.yaml): a code, never free text. */
+extern const char *const trm_referral_purposes[];
 
 struct trm_referral_offer {
     const char *id, *case_id, *to_agency_id, *kind, *purpose, *urgency, *legal_basis,
-        *handling_code, *consent_id, *sealed_note, *sealed_reason;
+        *handling_code, *consent_id, *sealed_note, *note_category, *sealed_reason;
     json_t *categories;
     long expires_in_hours;
 };
@@ -28,12 +30,46 @@ struct trm_referral_offer {
  * when the case is not the caller's; CONFLICT when an offer to that agency is open already. */
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
                                       json_t **unmet, bool *remote);
-/* accept, decline or withdraw; *outcome: ok, remote (done, and the referral crosses to a
- * peer instance: the answer must travel), not_found, answered, expired, not_recipient,
- * not_sender. */
+/* The outcome of an answer, from trm_referral_answer in SQL. */
+enum trm_answer_outcome {
+    TRM_ANSWER_OK,
+    TRM_ANSWER_REMOTE, /* done, and the referral crosses to a peer: the answer must travel */
+    TRM_ANSWER_NOT_FOUND,
+    TRM_ANSWER_ANSWERED,
+    TRM_ANSWER_EXPIRED,
+    TRM_ANSWER_NOT_RECIPIENT,
+    TRM_ANSWER_NOT_SENDER,
+    TRM_ANSWER_CONSENT_WITHDRAWN, /* the consent the offer rests on is withdrawn or expired */
+};
+struct trm_answer {
+    enum trm_answer_outcome outcome;
+    char case_id[40];
+    /* An accepted local transfer: what the new custodian seals again under a fresh key
+     * ({"case_id", "kek_id", "dek_version", "wrapped", "items": [...]}); NULL otherwise. */
+    json_t *rekey;
+};
+/* accept, decline or withdraw, with the reason sealed (hex) or NULL. Nothing is written
+ * unless the outcome is OK or REMOTE. json_decref out->rekey. */
 enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, const char *action,
-                                       const char *reason, char outcome[24]);
-/* One referral as JSON (the minimal summary, no personal data). */
+                                       const char *sealed_reason, struct trm_answer *out);
+/* The key an answer's reason is sealed with: the wrapped key of the case of an open offer the
+ * caller is a party of (found false when there is none: an offer from a peer instance, or an
+ * erased case). */
+struct trm_referral_key {
+    bool found;
+    char case_id[40], kek_id[40];
+    unsigned dek_version;
+    uint8_t wrapped[72];
+};
+enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
+                                         struct trm_referral_key *out);
+/* Replaces a transferred case's key and re-sealed values (trm_case_rekey in SQL); CONFLICT
+ * when it is not the caller's accepted transfer or was re-keyed meanwhile. */
+enum trm_db_status trm_case_rekey_store(struct trm_db_conn *c, const char *case_id,
+                                        const char *referral_id, unsigned old_version,
+                                        const char *kek_id, const char *wrapped_hex, json_t *items);
+/* One referral as JSON (the minimal summary; "sealed_note" hex when the caller may open the
+ * note). */
 enum trm_db_status trm_referral_get(struct trm_db_conn *c, const char *id, json_t **out);
 /* The caller's agency's referrals: incoming or outgoing, optionally of one status. */
 enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const char *status,
@@ -41,13 +77,6 @@ enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const
                                      unsigned limit, json_t **out);
 /* Marks offers past their deadline expired; *n how many. */
 enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n);
-/* Handover entries for a consent withdrawal that ends access. */
-enum trm_db_status trm_consent_withdrawn_handovers(struct trm_db_conn *c, const char *consent_id);
-/* The accepted referrals to another instance that rest on this consent (a JSON array of
- * ids, oldest first): each peer is told of the withdrawal (docs/federation.md). */
-enum trm_db_status trm_consent_remote_referrals(struct trm_db_conn *c, const char *consent_id,
-                                                json_t **ids);
-
 struct trm_handover_filter {
     const char *case_id, *agency_id, *country, *action, *from, *to;
     long long after_seq;

@@ -14,9 +14,9 @@ void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_
     crypto_hash_sha256_state st;
     char seq[24];
     snprintf(seq, sizeof seq, "%lld", e->seq);
-    bool v2 = e->package_hash != NULL;
+    bool v3 = e->reason != NULL, v2 = e->package_hash != NULL || v3;
     crypto_hash_sha256_init(&st);
-    trm_hash_put_str(&st, v2 ? "trm-handover-v2" : "trm-handover-v1");
+    trm_hash_put_str(&st, v3 ? "trm-handover-v3" : v2 ? "trm-handover-v2" : "trm-handover-v1");
     trm_hash_put_str(&st, seq);
     trm_hash_put_str(&st, e->at);
     trm_hash_put_str(&st, e->case_id);
@@ -38,6 +38,8 @@ void trm_handover_hash(const struct trm_handover_entry *e, uint8_t out[TRM_HASH_
         trm_hash_put_str(&st, e->peer_at);
         trm_hash_put_str(&st, e->peer_signature);
     }
+    if (v3)
+        trm_hash_put_str(&st, e->reason);
     trm_hash_put(&st, e->prev_hash, TRM_HASH_BYTES);
     crypto_hash_sha256_final(&st, out);
 }
@@ -72,6 +74,7 @@ bool trm_handover_entry_from_json(json_t *j, struct trm_handover_entry *e)
     e->peer_instance = str(j, "peer_instance");
     e->peer_at = str(j, "peer_at");
     e->peer_signature = str(j, "peer_signature");
+    e->reason = str(j, "reason");
     /* Categories travel as a JSON array; they are hashed comma-joined. */
     static _Thread_local char cats[256];
     cats[0] = '\0';

@@ -7,7 +7,9 @@
 #include "trm/handover.h"
 #include "trm/directory.h"
 #include "trm/log.h"
+#include "trm/federation_ops.h"
 #include "trm/referrals.h"
+#include "trm/workflow.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -22,6 +24,50 @@ static enum trm_db_status expire_tx(struct trm_db_conn *c, void *arg)
 {
     struct round *r = arg;
     return trm_referrals_expire(c, &r->expired);
+}
+
+/* Consents past their expiry: each is processed in a transaction acting for the agency
+ * that owns its case (no user), so the withdrawals it sends to peer instances are that
+ * agency's, in the same transaction as the expiry. */
+#define CONSENTS_PER_ROUND 50
+
+struct consent_expiry {
+    struct trm_app *app;
+    struct trm_consent_due due[CONSENTS_PER_ROUND];
+    unsigned n, i, expired;
+};
+
+static enum trm_db_status consents_due_tx(struct trm_db_conn *c, void *arg)
+{
+    struct consent_expiry *x = arg;
+    return trm_consents_due(c, x->due, CONSENTS_PER_ROUND, &x->n);
+}
+
+static enum trm_db_status consent_expire_tx(struct trm_db_conn *c, void *arg)
+{
+    struct consent_expiry *x = arg;
+    json_t *crossing = NULL;
+    enum trm_db_status st = trm_consent_expire(c, x->due[x->i].consent_id, &crossing);
+    if (st == TRM_DB_OK && crossing)
+        st = trm_fed_consent_ended(c, x->app->keys, crossing);
+    if (st == TRM_DB_OK && crossing)
+        x->expired++;
+    json_decref(crossing);
+    return st;
+}
+
+static unsigned expire_consents(struct trm_app *app)
+{
+    struct consent_expiry x = {.app = app};
+    if (trm_db_run(app->db, consents_due_tx, &x) != TRM_DB_OK)
+        return 0;
+    for (x.i = 0; x.i < x.n; x.i++) {
+        struct trm_db_context ctx = {.agency_id = x.due[x.i].owner_agency_id, .role = "system"};
+        if (trm_db_tx_run(app->db, &ctx, false, consent_expire_tx, &x) != TRM_DB_OK)
+            trm_log(TRM_LOG_WARN, "consent_expiry_failed", "consent %s: tried again next round",
+                    x.due[x.i].consent_id);
+    }
+    return x.expired;
 }
 
 static enum trm_db_status checkpoint_tx(struct trm_db_conn *c, void *arg)
@@ -58,6 +104,9 @@ void trm_maintenance_run_once(struct trm_app *app)
     struct round r = {.app = app};
     if (trm_db_run(app->db, expire_tx, &r) == TRM_DB_OK && r.expired > 0)
         trm_log(TRM_LOG_INFO, "referrals_expired", "%ld offer(s) expired", r.expired);
+    unsigned consents = expire_consents(app);
+    if (consents > 0)
+        trm_log(TRM_LOG_INFO, "consents_expired", "%u consent(s) expired", consents);
     if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) != TRM_DB_OK)
         trm_log(TRM_LOG_WARN, "cleanup_failed", "expired counters not removed this round");
     /* Serializable: the head read and the checkpoint written belong together. */

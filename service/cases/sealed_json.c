@@ -8,12 +8,19 @@
 #include <string.h>
 
 unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *keys,
-                            const char *case_id, unsigned *dek_version, enum trm_db_status *status)
+                            const char *case_id, const char *category, unsigned *dek_version,
+                            enum trm_seal_outcome *outcome, enum trm_db_status *status)
 {
     struct trm_case_key key;
-    *status = trm_case_key_get(c, case_id, &key);
+    *outcome = TRM_SEAL_OK;
+    *status = trm_case_key_get(c, case_id, category, &key);
     if (*status != TRM_DB_OK)
         return NULL;
+    if (!key.held) {
+        *outcome = key.erased ? TRM_SEAL_ERASED : TRM_SEAL_NOT_HELD;
+        *status = TRM_DB_REFUSED;
+        return NULL;
+    }
     const struct trm_keyring *kr = trm_keyring_source_for(keys, key.kek_id);
     unsigned char *dek = trm_dek_alloc();
     if (dek == NULL ||
@@ -24,6 +31,25 @@ unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *ke
     }
     *dek_version = key.dek_version;
     return dek;
+}
+
+enum trm_db_status trm_case_seal(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                 const struct trm_sealing *what, json_t *value, char **hex,
+                                 enum trm_seal_outcome *outcome)
+{
+    *hex = NULL;
+    *outcome = TRM_SEAL_OK;
+    if (value == NULL)
+        return TRM_DB_OK;
+    unsigned version = 0;
+    enum trm_db_status st;
+    unsigned char *dek =
+        trm_case_dek(c, keys, what->case_id, what->category, &version, outcome, &st);
+    if (dek == NULL)
+        return st;
+    *hex = trm_seal_json(dek, what->case_id, what->label, what->name, version, value);
+    trm_dek_free(dek);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
 }
 
 char *trm_seal_json(const unsigned char *dek, const char *case_id, const char *category,

@@ -119,6 +119,29 @@ static enum trm_db_status peer_list_tx(struct trm_db_conn *c, void *arg)
     return trm_fed_peer_list(c, out);
 }
 
+/* --countries CC,CC,...: the other countries a peer's agencies may be in (at most 49). */
+static bool countries_ok(const char *list, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (list == NULL)
+        return true;
+    if (strlen(list) >= cap || strlen(list) > 49 * 3)
+        return false;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        char cc[3];
+        if (n != 2)
+            return false;
+        memcpy(cc, p, 2);
+        cc[2] = '\0';
+        if (!trm_json_is_country(cc))
+            return false;
+        p += n + (p[n] == ',');
+    }
+    trm_strlcpy(out, list, cap);
+    return true;
+}
+
 static int peer_cmd(int argc, char **argv)
 {
     struct trm_db_pool *pool = NULL;
@@ -130,9 +153,11 @@ static int peer_cmd(int argc, char **argv)
         const char *url = trm_cli_opt(argc, argv, "--url");
         if (!trm_fed_instance_id_ok(id) || !cc || !trm_json_is_country(cc) || !url_ok(url) ||
             !hex_key(trm_cli_opt(argc, argv, "--signing-key"), p.signing_key) ||
-            !hex_key(trm_cli_opt(argc, argv, "--box-key"), p.box_key))
+            !hex_key(trm_cli_opt(argc, argv, "--box-key"), p.box_key) ||
+            !countries_ok(trm_cli_opt(argc, argv, "--countries"), p.countries, sizeof p.countries))
             return trm_cli_fail("usage: trmctl peer add --id ID --country CC --url URL "
-                                "--signing-key HEX --box-key HEX [--inactive]");
+                                "--signing-key HEX --box-key HEX [--countries CC,CC] "
+                                "[--inactive]");
         trm_strlcpy(p.instance_id, id, sizeof p.instance_id);
         trm_strlcpy(p.country, cc, sizeof p.country);
         trm_strlcpy(p.url, url, sizeof p.url);

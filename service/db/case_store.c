@@ -33,12 +33,13 @@ TRM_DB_STMT(stmt_case_create, 15,
             "SELECT " SUMMARY_BASE "trm_case_tracks(c.id) FROM trm_case_create($1, $2, $3, $4, "
             "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) c");
 /* clang-format off */
-TRM_DB_STMT(stmt_case_read, 3,
+TRM_DB_STMT(stmt_case_read, 4,
             "SELECT c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, "
             "c.citizenship, c.exploitation_forms, c.identified_month, c.version, "
             TS("c.created_at") ", " TS("c.updated_at") ", coalesce("
             TS("c.personal_data_erased_at") ", ''), coalesce(c.sop_id::text, ''), " TRACKS_COL ", "
-            "c.kek_id, c.dek_version, c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3) c");
+            "c.kek_id, c.dek_version, c.wrapped_dek, c.fields "
+            "FROM trm_case_read($1, $2, $3, $4::text[]) c");
 /* clang-format on */
 TRM_DB_STMT(stmt_case_list, 10,
             "SELECT " SUMMARY_COLS " FROM cases c "
@@ -230,10 +231,19 @@ enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_s
 }
 
 enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
-                                 const char *purpose, struct trm_case_record *out)
+                                 const char *purpose, const char *const *categories,
+                                 struct trm_case_record *out)
 {
     memset(out, 0, sizeof *out);
-    const char *p[] = {id, request_id, purpose};
+    char *cats = NULL;
+    if (categories) {
+        json_t *words = json_array();
+        for (size_t i = 0; categories[i]; i++)
+            json_array_append_new(words, json_string(categories[i]));
+        cats = trm_db_words_literal(words);
+        json_decref(words);
+    }
+    const char *p[] = {id, request_id, purpose, cats};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_read, p, &st);
     if (st == TRM_DB_OK && PQntuples(r) == 0)
@@ -251,6 +261,7 @@ enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const ch
             st = TRM_DB_ERROR;
     }
     PQclear(r);
+    free(cats);
     return st;
 }
 
@@ -389,13 +400,9 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
     return st;
 }
 
-enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason)
+enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason,
+                                  json_t **crossing)
 {
     const char *p[] = {id, reason};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_case_erase, p, &st);
-    if (st == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] != 't')
-        st = TRM_DB_NOT_FOUND;
-    PQclear(r);
-    return st;
+    return trm_db_json_cell(c, &stmt_case_erase, p, crossing);
 }

@@ -15,27 +15,32 @@ TRM_DB_STMT(stmt_identity_set, 3,
 TRM_DB_STMT(stmt_peer_get, 1,
             "SELECT instance_id, country, url, encode(signing_key, 'hex'), encode(box_key, 'hex'), "
             "active FROM federation_peers WHERE instance_id = $1");
+/* clang-format off */
+TRM_DB_STMT(stmt_peer_put, 7,
+            "INSERT INTO federation_peers (instance_id, country, url, signing_key, box_key, "
+            "active, countries) VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), "
+            "$6::boolean, (SELECT array_agg(DISTINCT c) FROM unnest(ARRAY[$2] || "
+            "string_to_array(nullif($7, ''), ',')) c)) "
+            "ON CONFLICT (instance_id) DO UPDATE SET country = EXCLUDED.country, "
+            "url = EXCLUDED.url, signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, "
+            "active = EXCLUDED.active, countries = EXCLUDED.countries, "
+            "directory_fetched_at = NULL, directory_failures = 0, directory_retry_at = NULL");
+/* clang-format on */
 TRM_DB_STMT(
-    stmt_peer_put, 6,
-    "INSERT INTO federation_peers (instance_id, country, url, signing_key, box_key, active) "
-    "VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6::boolean) "
-    "ON CONFLICT (instance_id) DO UPDATE SET country = EXCLUDED.country, url = EXCLUDED.url, "
-    "signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, active = EXCLUDED.active, "
-    "directory_fetched_at = NULL, directory_failures = 0, directory_retry_at = NULL");
-TRM_DB_STMT(stmt_peer_list, 0,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
-            "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
-            "encode(box_key, 'hex'), 'active', active, 'directory_fetched_at', "
-            "directory_fetched_at, 'directory_failures', directory_failures, "
-            "'directory_retry_at', directory_retry_at) ORDER BY instance_id), '[]') "
-            "FROM federation_peers");
+    stmt_peer_list, 0,
+    "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
+    "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
+    "encode(box_key, 'hex'), 'active', active, 'countries', countries, 'directory_fetched_at', "
+    "directory_fetched_at, 'directory_failures', directory_failures, "
+    "'directory_retry_at', directory_retry_at) ORDER BY instance_id), '[]') "
+    "FROM federation_peers");
 TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
             "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
             "FROM agencies WHERE instance_id IS NULL AND active AND NOT demo");
 TRM_DB_STMT(stmt_context, 1, "SELECT trm_fed_context($1)");
 TRM_DB_STMT(stmt_queue, 4, "SELECT trm_fed_queue($1, $2, $3::jsonb, decode($4, 'hex'))");
-TRM_DB_STMT(stmt_link_case, 2, "SELECT trm_fed_link_case($1, $2)");
+TRM_DB_STMT(stmt_link_case, 4, "SELECT trm_fed_link_case($1, $2, $3, $4)");
 TRM_DB_STMT(stmt_seen, 1,
             "SELECT o_direction, encode(o_hash, 'hex'), o_receipt::text FROM trm_fed_received($1) "
             "WHERE o_direction IS NOT NULL");
@@ -114,8 +119,8 @@ enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_
     char sk[2 * TRM_FED_KEY_BYTES + 1], bk[2 * TRM_FED_KEY_BYTES + 1];
     trm_hex_encode(peer->signing_key, TRM_FED_KEY_BYTES, sk);
     trm_hex_encode(peer->box_key, TRM_FED_KEY_BYTES, bk);
-    const char *p[] = {peer->instance_id,       peer->country, peer->url, sk, bk,
-                       peer->active ? "t" : "f"};
+    const char *p[] = {peer->instance_id,        peer->country,  peer->url, sk, bk,
+                       peer->active ? "t" : "f", peer->countries};
     return run(c, &stmt_peer_put, p);
 }
 
@@ -150,9 +155,10 @@ enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id,
 }
 
 enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral_id,
-                                     const char *case_id)
+                                     const char *case_id, const char *sealed_note,
+                                     const char *note_category)
 {
-    const char *p[] = {referral_id, case_id};
+    const char *p[] = {referral_id, case_id, sealed_note, note_category};
     return run(c, &stmt_link_case, p);
 }
 

@@ -10,6 +10,9 @@ const char *const trm_referral_kinds[] = {"referral", "transfer", NULL};
 const char *const trm_legal_bases[] = {"consent", "vital_interest", "legal_obligation", NULL};
 const char *const trm_handling_codes[] = {"H0", "H1", "H2", "H3", NULL};
 const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
+const char *const trm_referral_purposes[] = {"accommodation", "medical",        "psychological",
+                                             "legal",         "interpretation", "return_reception",
+                                             "investigation", "other",          NULL};
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* clang-format off */
@@ -23,7 +26,8 @@ const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
     "'summary', jsonb_build_object('sex', r.sex, 'age_band', r.age_band, "                \
     "  'citizenship', r.citizenship), 'status', r.status, "                               \
     "'created_at', " TS("r.created_at") ", 'expires_at', " TS("r.expires_at") ", "       \
-    "'answered_at', " TS("r.answered_at") ", 'peer_instance', r.peer_instance, "         \
+    "'answered_at', " TS("r.answered_at") ", 'end_code', r.end_code, "                     \
+    "'note_category', r.note_category, 'peer_instance', r.peer_instance, "                \
     "'remote_case_id', r.remote_case_id, 'delivery', (SELECT jsonb_build_object("         \
     "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
     "  FROM federation_packages f WHERE f.referral_id = r.id AND f.direction = 'out' "    \
@@ -38,19 +42,30 @@ const char *const trm_urgencies[] = {"routine", "urgent", "emergency", NULL};
     "CASE WHEN package_hash IS NULL THEN '{}'::jsonb ELSE jsonb_build_object("            \
     "  'package_id', package_id, 'package_hash', encode(package_hash, 'hex'), "           \
     "  'peer_instance', peer_instance, 'peer_at', peer_at, "                              \
-    "  'peer_signature', encode(peer_signature, 'hex')) END"
+    "  'peer_signature', encode(peer_signature, 'hex')) END || "                          \
+    "CASE WHEN reason IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reason', reason) END"
 /* clang-format on */
 
-TRM_DB_STMT(stmt_offer, 13,
+TRM_DB_STMT(stmt_offer, 14,
             "SELECT to_jsonb(trm_referral_offer($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, "
-            "$10::uuid, $11::integer, $12, $13))");
+            "$10::uuid, $11::integer, $12, $13, $14))");
 /* Whether the offer just made goes to a peer instance's agency (it marks it so). */
 TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
+TRM_DB_STMT(stmt_seal_key, 1, "SELECT * FROM trm_referral_seal_key($1)");
+TRM_DB_STMT(stmt_rekey, 6, "SELECT trm_case_rekey($1, $2, $3::integer, $4, $5, $6::jsonb)");
+/* The referral, with its sealed note when the caller holds an active grant of the note's
+ * category on the case (the sender; the recipient once it accepted). */
+/* clang-format off */
 TRM_DB_STMT(stmt_referral_get, 1,
-            "SELECT " REFERRAL_JSON
-            " FROM referrals r JOIN agencies fa ON fa.id = r.from_agency_id "
+            "SELECT " REFERRAL_JSON " || jsonb_build_object('sealed_note', CASE WHEN EXISTS ("
+            "  SELECT 1 FROM case_grants g WHERE g.case_id = r.case_id "
+            "  AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL "
+            "  AND (g.expires_at IS NULL OR g.expires_at > now()) "
+            "  AND r.note_category = ANY (g.categories)) THEN encode(r.sealed_note, 'hex') END) "
+            "FROM referrals r JOIN agencies fa ON fa.id = r.from_agency_id "
             "JOIN agencies ta ON ta.id = r.to_agency_id WHERE r.id = $1");
+/* clang-format on */
 TRM_DB_STMT(
     stmt_referral_list, 5,
     "SELECT coalesce(jsonb_agg(j ORDER BY created_at DESC, id DESC), '[]') FROM ("
@@ -61,11 +76,6 @@ TRM_DB_STMT(
     "AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid)) "
     "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
 TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
-TRM_DB_STMT(stmt_consent_withdrawn, 1, "SELECT trm_consent_withdrawn($1)");
-TRM_DB_STMT(stmt_consent_remote, 1,
-            "SELECT coalesce(json_agg(id ORDER BY created_at), '[]') FROM referrals "
-            "WHERE consent_id = $1 AND status = 'accepted' AND kind = 'referral' "
-            "AND peer_instance IS NOT NULL AND from_agency_id = trm_ctx_agency()");
 TRM_DB_STMT(stmt_handover_list, 8,
             "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') FROM ("
             "SELECT * FROM handover_log WHERE seq > $7::bigint "
@@ -106,9 +116,10 @@ enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_re
 {
     char hours[24], *cats = trm_db_words_literal(o->categories);
     snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
-    const char *p[] = {o->id,      o->case_id,     o->to_agency_id, o->kind,          o->purpose,
-                       o->urgency, cats,           o->legal_basis,  o->handling_code, o->consent_id,
-                       hours,      o->sealed_note, o->sealed_reason};
+    const char *p[] = {
+        o->id,      o->case_id,     o->to_agency_id,  o->kind,          o->purpose,
+        o->urgency, cats,           o->legal_basis,   o->handling_code, o->consent_id,
+        hours,      o->sealed_note, o->note_category, o->sealed_reason};
     const char *q[] = {o->id};
     /* One round trip: the offer, then whether it crosses to a peer instance (false when the
      * offer was refused and nothing was inserted). */
@@ -128,15 +139,78 @@ enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_re
     return s;
 }
 
+static const struct {
+    const char *word;
+    enum trm_answer_outcome outcome;
+} answer_words[] = {
+    {"ok", TRM_ANSWER_OK},
+    {"remote", TRM_ANSWER_REMOTE},
+    {"not_found", TRM_ANSWER_NOT_FOUND},
+    {"answered", TRM_ANSWER_ANSWERED},
+    {"expired", TRM_ANSWER_EXPIRED},
+    {"not_recipient", TRM_ANSWER_NOT_RECIPIENT},
+    {"not_sender", TRM_ANSWER_NOT_SENDER},
+    {"consent_withdrawn", TRM_ANSWER_CONSENT_WITHDRAWN},
+};
+
 enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, const char *action,
-                                       const char *reason, char outcome[24])
+                                       const char *sealed_reason, struct trm_answer *out)
 {
-    const char *p[] = {id, action, reason};
+    const char *p[] = {id, action, sealed_reason};
+    json_t *j = NULL;
+    enum trm_db_status s = trm_db_json_cell(c, &stmt_answer, p, &j);
+    memset(out, 0, sizeof *out);
+    const char *word = json_string_value(json_object_get(j, "outcome"));
+    size_t i = 0;
+    while (word && i < sizeof answer_words / sizeof answer_words[0] &&
+           strcmp(word, answer_words[i].word) != 0)
+        i++;
+    if (s == TRM_DB_OK && (word == NULL || i == sizeof answer_words / sizeof answer_words[0]))
+        s = TRM_DB_ERROR; /* the function and this table disagree: a schema mismatch */
+    if (s == TRM_DB_OK) {
+        out->outcome = answer_words[i].outcome;
+        trm_strlcpy(out->case_id, json_string_value(json_object_get(j, "case_id")) ?: "",
+                    sizeof out->case_id);
+        json_t *rekey = json_object_get(j, "rekey");
+        out->rekey = json_is_object(rekey) ? json_incref(rekey) : NULL;
+    }
+    json_decref(j);
+    return s;
+}
+
+enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
+                                         struct trm_referral_key *out)
+{
+    const char *p[] = {id};
     enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_answer, p, &s);
-    if (s == TRM_DB_OK)
-        trm_strlcpy(outcome, PQgetvalue(r, 0, 0), 24);
+    PGresult *r = trm_db_exec(c, &stmt_seal_key, p, &s);
+    memset(out, 0, sizeof *out);
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        out->found = true;
+        trm_strlcpy(out->case_id, PQgetvalue(r, 0, 0), sizeof out->case_id);
+        trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 1), sizeof out->kek_id);
+        out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 2));
+        if (!trm_hex_decode(PQgetvalue(r, 0, 3), out->wrapped, sizeof out->wrapped))
+            s = TRM_DB_ERROR;
+    }
     PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_case_rekey_store(struct trm_db_conn *c, const char *case_id,
+                                        const char *referral_id, unsigned old_version,
+                                        const char *kek_id, const char *wrapped_hex, json_t *items)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%u", old_version);
+    char *text = json_dumps(items, JSON_COMPACT);
+    const char *p[] = {case_id, referral_id, v, kek_id, wrapped_hex, text};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_rekey, p, &s);
+    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] != 't')
+        s = TRM_DB_CONFLICT;
+    PQclear(r);
+    free(text);
     return s;
 }
 
@@ -163,21 +237,6 @@ enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n)
     *n = s == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     return s;
-}
-
-enum trm_db_status trm_consent_withdrawn_handovers(struct trm_db_conn *c, const char *consent_id)
-{
-    const char *p[] = {consent_id};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_consent_withdrawn, p, &s));
-    return s;
-}
-
-enum trm_db_status trm_consent_remote_referrals(struct trm_db_conn *c, const char *consent_id,
-                                                json_t **ids)
-{
-    const char *p[] = {consent_id};
-    return trm_db_json_cell(c, &stmt_consent_remote, p, ids);
 }
 
 enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,

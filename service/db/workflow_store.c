@@ -22,16 +22,25 @@ TRM_DB_STMT(stmt_sop_get, 1,
 TRM_DB_STMT(stmt_sop_same, 3,
             "SELECT document = $3::jsonb FROM sops WHERE code = $1 AND version = $2::integer");
 TRM_DB_STMT(stmt_facts, 2, "SELECT trm_case_facts($1, $2)");
-TRM_DB_STMT(stmt_transition, 8,
-            "SELECT trm_case_transition($1, $2::integer, $3, $4, $5, $6::boolean, $7::jsonb, $8)");
-TRM_DB_STMT(stmt_case_key, 1,
-            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex') FROM cases c "
-            "LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
+TRM_DB_STMT(stmt_transition, 9,
+            "SELECT trm_case_transition($1, $2::integer, $3, $4, $5, $6::boolean, $7::jsonb, $8, "
+            "$9)");
+/* The case's wrapped key, whether its personal data is erased, and whether the caller holds
+ * an active grant of the category ($2; NULL: of any category). */
+TRM_DB_STMT(stmt_case_key, 2,
+            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex'), "
+            "c.personal_data_erased_at IS NOT NULL, EXISTS (SELECT 1 FROM case_grants g "
+            "WHERE g.case_id = c.id AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL "
+            "AND (g.expires_at IS NULL OR g.expires_at > now()) AND cardinality(g.categories) > 0 "
+            "AND ($2::text IS NULL OR $2 = ANY (g.categories))) "
+            "FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
 #define CONSENT_JSON                                                                               \
     "jsonb_build_object('id', id, 'case_id', case_id, 'kind', kind, 'categories', categories, "    \
     "'recipients', jsonb_build_object('agency_ids', recipient_agency_ids, 'countries', "           \
     "recipient_countries), 'given_at', " TS("given_at") ", 'expires_at', " TS(                     \
-        "expires_at") ", 'withdrawn_at', " TS("withdrawn_at") ", 'recorded_by', recorded_by, "     \
+        "expires_at") ", 'withdrawn_at', " TS("withdrawn_at") ", 'reason_category', "              \
+                                                              "reason_category, "                  \
+                                                              "'recorded_by', recorded_by, "       \
                                                               "'recorded_at', " TS(                \
                                                                   "recorded_at") ")"
 TRM_DB_STMT(stmt_consent_insert, 8,
@@ -44,61 +53,65 @@ TRM_DB_STMT(stmt_consent_insert, 8,
 
 /* Consents, assessments and guardians are the owning agency's: a recipient of a referral
  * gets 404 (not an error from the row-level security check). */
-TRM_DB_STMT(stmt_consent_withdraw, 3,
-            "WITH c AS (UPDATE consents SET withdrawn_at = now(), "
-            "sealed_withdraw_reason = decode($3, 'hex') "
-            "WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL RETURNING *) "
-            "SELECT " CONSENT_JSON " FROM c");
+TRM_DB_STMT(stmt_consent_withdraw, 4, "SELECT trm_consent_withdraw($1, $2, $3, $4)");
+TRM_DB_STMT(stmt_consents_due, 1,
+            "SELECT consent_id, owner_agency_id FROM trm_consents_due($1::integer)");
+TRM_DB_STMT(stmt_consent_expire, 1, "SELECT trm_consent_expire($1)");
 TRM_DB_STMT(stmt_consent_list, 1,
             "SELECT coalesce(jsonb_agg(" CONSENT_JSON " ORDER BY recorded_at, id), '[]') "
             "FROM consents WHERE case_id = $1");
-TRM_DB_STMT(stmt_assessment_insert, 5,
+TRM_DB_STMT(stmt_assessment_insert, 6,
             "WITH a AS (INSERT INTO assessments (id, case_id, kind, outcome, sealed_details, "
-            "recorded_by) SELECT $1, $2, $3, $4, decode($5, 'hex'), trm_ctx_user() "
+            "category, recorded_by) SELECT $1, $2, $3, $4, decode($5, 'hex'), $6, trm_ctx_user() "
             "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
             "trm_ctx_agency()) RETURNING *) "
-            "SELECT jsonb_build_object('id', id, 'kind', kind, 'outcome', outcome, "
-            "'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM a");
-TRM_DB_STMT(stmt_assessment_list, 1,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'outcome', "
-            "outcome, 'recorded_by', recorded_by, 'recorded_at', " TS(
-                "recorded_at") ", 'sealed', encode(sealed_details, 'hex')) ORDER BY recorded_at, "
-                               "id), '[]') "
-                               "FROM assessments WHERE case_id = $1");
-TRM_DB_STMT(stmt_guardian_insert, 4,
-            "WITH g AS (INSERT INTO guardians (id, case_id, appointed_on, sealed, recorded_by) "
-            "SELECT $1, $2, $3::date, decode($4, 'hex'), trm_ctx_user() "
-            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
-            "trm_ctx_agency()) RETURNING *) "
-            "SELECT jsonb_build_object('id', id, 'appointed_on', appointed_on, 'recorded_by', "
-            "recorded_by, 'recorded_at', " TS("recorded_at") ") FROM g");
+            "SELECT jsonb_build_object('id', id, 'kind', kind, 'outcome', outcome, 'category', "
+            "category, 'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM a");
 TRM_DB_STMT(
-    stmt_guardian_list, 1,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'appointed_on', "
-    "appointed_on, 'recorded_by', recorded_by, 'recorded_at', " TS(
-        "recorded_at") ", 'sealed', encode(sealed, 'hex')) ORDER BY recorded_at, id), '[]') "
-                       "FROM guardians WHERE case_id = $1");
+    stmt_assessment_list, 1,
+    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'outcome', "
+    "outcome, 'category', category, 'recorded_by', recorded_by, 'recorded_at', " TS(
+        "recorded_at") ", 'sealed', encode(sealed_details, 'hex')) "
+                       "ORDER BY recorded_at, id), '[]') FROM assessments WHERE case_id = $1");
+TRM_DB_STMT(stmt_guardian_insert, 5,
+            "WITH g AS (INSERT INTO guardians (id, case_id, appointed_on, sealed, category, "
+            "recorded_by) SELECT $1, $2, $3::date, decode($4, 'hex'), $5, trm_ctx_user() "
+            "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
+            "trm_ctx_agency()) RETURNING *) "
+            "SELECT jsonb_build_object('id', id, 'appointed_on', appointed_on, 'category', "
+            "category, 'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM g");
+TRM_DB_STMT(stmt_guardian_list, 1,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'appointed_on', "
+            "appointed_on, 'category', category, 'recorded_by', recorded_by, 'recorded_at', " TS(
+                "recorded_at") ", 'sealed', encode(sealed, 'hex')) ORDER BY recorded_at, id), "
+                               "'[]') FROM guardians WHERE case_id = $1");
+/* A note the caller may not open (row-level security hides its case_notes row) comes back
+ * with its note_id and no sealed text. */
 TRM_DB_STMT(
     stmt_events, 3,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'at', " TS(
-        "at") ", 'kind', kind, 'actor_user_id', actor_user_id, 'actor_agency_id', actor_agency_id, "
-              "'details', details, 'note_id', details ->> 'note_id', "
-              "'sealed_note', encode(sealed_note, 'hex')) ORDER BY id), '[]') "
-              "FROM (SELECT * FROM case_events WHERE case_id = $1 AND id > $2::bigint "
-              "ORDER BY id LIMIT $3::integer) e");
+    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'at', " TS(
+        "e.at") ", "
+                "'kind', e.kind, 'actor_user_id', e.actor_user_id, 'actor_agency_id', "
+                "e.actor_agency_id, 'details', e.details, 'note_id', e.details ->> 'note_id', "
+                "'note_category', n.category, 'sealed_note', encode(n.sealed, 'hex')) "
+                "ORDER BY e.id), '[]') "
+                "FROM (SELECT * FROM case_events WHERE case_id = $1 AND id > $2::bigint "
+                "ORDER BY id LIMIT $3::integer) e LEFT JOIN case_notes n ON n.case_id = e.case_id "
+                "AND n.note_id = (e.details ->> 'note_id')::uuid");
 TRM_DB_STMT(stmt_event_add, 3,
             "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
             "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
-TRM_DB_STMT(
-    stmt_event_note, 4,
-    "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details, "
-    "sealed_note) SELECT $1, $2, trm_ctx_user(), trm_ctx_agency(), "
-    "CASE WHEN $4::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('note_id', $3::text) END, "
-    "decode($4, 'hex')");
+TRM_DB_STMT(stmt_event_note, 5,
+            "WITH n AS (INSERT INTO case_notes (case_id, note_id, category, agency_id, sealed) "
+            "SELECT $1, $3::uuid, $5, trm_ctx_agency(), decode($4, 'hex') "
+            "WHERE $4::text IS NOT NULL) "
+            "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
+            "SELECT $1, $2, trm_ctx_user(), trm_ctx_agency(), CASE WHEN $4::text IS NULL "
+            "THEN '{}'::jsonb ELSE jsonb_build_object('note_id', $3::text) END");
 TRM_DB_STMT(stmt_access_add, 4,
             "INSERT INTO access_log (user_id, agency_id, country, case_id, categories, purpose, "
             "request_id) SELECT trm_ctx_user(), trm_ctx_agency(), trm_ctx_country(), $1, "
-            "ARRAY[$2], $3, $4 WHERE EXISTS (SELECT 1 FROM cases WHERE id = $1)");
+            "$2::text[], $3, $4 WHERE EXISTS (SELECT 1 FROM cases WHERE id = $1)");
 
 /* Runs a statement whose single cell is a JSON value; NOT_FOUND for no row or SQL NULL. */
 static void sop_row(struct trm_sop_row *o, const PGresult *r, int i)
@@ -280,7 +293,7 @@ void trm_case_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_c
 enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *case_id,
                                              long version, const struct trm_sop *sop,
                                              const struct trm_sop_transition *t, json_t *details,
-                                             const char *sealed_note_hex,
+                                             const char *sealed_note_hex, const char *note_category,
                                              struct trm_case_summary *summary)
 {
     char v[24];
@@ -294,7 +307,8 @@ enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *
                        to->name,
                        to->terminal ? "t" : "f",
                        d,
-                       sealed_note_hex};
+                       sealed_note_hex,
+                       note_category};
     /* The from state is the track's current one, which the facts named in details. */
     p[3] = json_string_value(json_object_get(details, "from_state"));
     enum trm_db_status s = trm_case_summary_after(c, &stmt_transition, p, case_id, summary);
@@ -303,16 +317,19 @@ enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *
 }
 
 enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
-                                    struct trm_case_key *out)
+                                    const char *category, struct trm_case_key *out)
 {
-    const char *p[] = {case_id};
+    const char *p[] = {case_id, category};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
+    memset(out, 0, sizeof *out);
     if (s == TRM_DB_OK && PQntuples(r) == 0)
         s = TRM_DB_NOT_FOUND;
-    else if (s == TRM_DB_OK && PQgetisnull(r, 0, 0))
-        s = TRM_DB_REFUSED;
     if (s == TRM_DB_OK) {
+        out->erased = PQgetvalue(r, 0, 3)[0] == 't';
+        out->held = PQgetvalue(r, 0, 4)[0] == 't' && !PQgetisnull(r, 0, 0);
+    }
+    if (s == TRM_DB_OK && out->held) {
         trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 0), sizeof out->kek_id);
         out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 1));
         if (!trm_hex_decode(PQgetvalue(r, 0, 2), out->wrapped, sizeof out->wrapped))
@@ -339,10 +356,39 @@ enum trm_db_status trm_consent_insert(struct trm_db_conn *c, const struct trm_co
 }
 
 enum trm_db_status trm_consent_withdraw(struct trm_db_conn *c, const char *case_id, const char *id,
-                                        const char *reason, json_t **out)
+                                        const char *sealed_reason_hex, const char *reason_category,
+                                        json_t **out)
 {
-    const char *p[] = {case_id, id, reason};
+    const char *p[] = {case_id, id, sealed_reason_hex, reason_category};
     return trm_db_json_cell(c, &stmt_consent_withdraw, p, out);
+}
+
+enum trm_db_status trm_consents_due(struct trm_db_conn *c, struct trm_consent_due *out,
+                                    unsigned cap, unsigned *n)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%u", cap);
+    const char *p[] = {lim};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_consents_due, p, &s);
+    *n = 0;
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++, (*n)++) {
+        trm_strlcpy(out[*n].consent_id, PQgetvalue(r, i, 0), sizeof out[*n].consent_id);
+        trm_strlcpy(out[*n].owner_agency_id, PQgetvalue(r, i, 1), sizeof out[*n].owner_agency_id);
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_consent_expire(struct trm_db_conn *c, const char *id, json_t **crossing)
+{
+    const char *p[] = {id};
+    enum trm_db_status s = trm_db_json_cell(c, &stmt_consent_expire, p, crossing);
+    if (s == TRM_DB_NOT_FOUND) { /* processed meanwhile */
+        *crossing = NULL;
+        s = TRM_DB_OK;
+    }
+    return s;
 }
 
 enum trm_db_status trm_consent_list(struct trm_db_conn *c, const char *case_id, json_t **out)
@@ -353,9 +399,9 @@ enum trm_db_status trm_consent_list(struct trm_db_conn *c, const char *case_id, 
 
 enum trm_db_status trm_assessment_insert(struct trm_db_conn *c, const char *id, const char *case_id,
                                          const char *kind, const char *outcome,
-                                         const char *sealed_hex, json_t **out)
+                                         const char *sealed_hex, const char *category, json_t **out)
 {
-    const char *p[] = {id, case_id, kind, outcome, sealed_hex};
+    const char *p[] = {id, case_id, kind, outcome, sealed_hex, category};
     return trm_db_json_cell(c, &stmt_assessment_insert, p, out);
 }
 
@@ -367,9 +413,9 @@ enum trm_db_status trm_assessment_list(struct trm_db_conn *c, const char *case_i
 
 enum trm_db_status trm_guardian_insert(struct trm_db_conn *c, const char *id, const char *case_id,
                                        const char *appointed_on, const char *sealed_hex,
-                                       json_t **out)
+                                       const char *category, json_t **out)
 {
-    const char *p[] = {id, case_id, appointed_on, sealed_hex};
+    const char *p[] = {id, case_id, appointed_on, sealed_hex, category};
     return trm_db_json_cell(c, &stmt_guardian_insert, p, out);
 }
 
@@ -401,19 +447,22 @@ enum trm_db_status trm_case_event_add(struct trm_db_conn *c, const char *case_id
 }
 
 enum trm_db_status trm_access_log_add(struct trm_db_conn *c, const char *case_id,
-                                      const char *category, const char *purpose,
+                                      json_t *categories, const char *purpose,
                                       const char *request_id)
 {
-    const char *p[] = {case_id, category, purpose, request_id};
+    char *cats = trm_db_words_literal(categories);
+    const char *p[] = {case_id, cats, purpose, request_id};
     enum trm_db_status s;
     PQclear(trm_db_exec(c, &stmt_access_add, p, &s));
+    free(cats);
     return s;
 }
 
 enum trm_db_status trm_case_event_note(struct trm_db_conn *c, const char *case_id, const char *kind,
-                                       const char *note_id, const char *sealed_note_hex)
+                                       const char *note_id, const char *sealed_note_hex,
+                                       const char *category)
 {
-    const char *p[] = {case_id, kind, note_id, sealed_note_hex};
+    const char *p[] = {case_id, kind, note_id, sealed_note_hex, category};
     enum trm_db_status s;
     PQclear(trm_db_exec(c, &stmt_event_note, p, &s));
     return s;

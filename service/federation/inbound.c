@@ -46,8 +46,18 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
     sodium_memzero(plain, strlen(plain));
     free(plain);
     json_t *person = json_object_get(doc, "person"), *errors = json_array();
+    json_t *note = json_object_get(doc, "note"),
+           *note_category = json_object_get(doc, "note_category");
     const char *id = json_string_value(json_object_get(doc, "package_id"));
-    bool ok = json_object_size(doc) == 2 && json_is_object(person) && id &&
+    /* The note, when there is one, is text of one of the offered categories. */
+    bool note_ok =
+        note == NULL
+            ? note_category == NULL && json_object_size(doc) == 2
+            : json_is_string(note) && json_string_length(note) <= 5000 &&
+                  trm_json_text_ok(json_string_value(note)) && json_is_string(note_category) &&
+                  in_words(field(p, TRM_FED_CATEGORIES), json_string_value(note_category)) &&
+                  json_object_size(doc) == 4;
+    bool ok = note_ok && json_is_object(person) && id &&
               strcmp(id, field(p, TRM_FED_PACKAGE_ID)) == 0 &&
               trm_json_check(person, trm_person_spec, "/person", errors);
     /* Only the offered categories may travel. */
@@ -59,6 +69,28 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
         ok = ok && in_words(field(p, TRM_FED_CATEGORIES), key);
     }
     json_decref(errors);
+    json_decref(doc);
+    return ok;
+}
+
+/* An answer's payload, when it has one, opens with the peer's box key and holds exactly the
+ * package's id and a reason (text of at most 500 characters). */
+static bool answer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_peer *peer,
+                              const struct trm_fed_package *p)
+{
+    if (p->payload == NULL)
+        return true;
+    char *plain = trm_fed_open(kr, peer->box_key, p->payload, p->payload_len);
+    if (plain == NULL)
+        return false;
+    json_t *doc = json_loads(plain, JSON_REJECT_DUPLICATES, NULL);
+    sodium_memzero(plain, strlen(plain));
+    free(plain);
+    const char *id = json_string_value(json_object_get(doc, "package_id"));
+    json_t *reason = json_object_get(doc, "reason");
+    bool ok = json_object_size(doc) == 2 && id && strcmp(id, field(p, TRM_FED_PACKAGE_ID)) == 0 &&
+              json_is_string(reason) && json_string_length(reason) >= 1 &&
+              json_string_length(reason) <= 500 && trm_json_text_ok(json_string_value(reason));
     json_decref(doc);
     return ok;
 }
@@ -88,6 +120,10 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
             snprintf(why, len, "expires_at is further ahead than an offer may stay open");
             return TRM_FED_IN_INVALID;
         }
+        if (!trm_str_in(field(p, TRM_FED_PURPOSE), trm_referral_purposes)) {
+            snprintf(why, len, "purpose is not one of the purpose codes");
+            return TRM_FED_IN_INVALID;
+        }
         if (!offer_payload_ok(kr, peer, p)) {
             snprintf(why, len,
                      "the payload does not open with the sender's key or is not a "
@@ -97,9 +133,15 @@ static enum trm_fed_inbox_result type_checks(const struct trm_keyring *kr,
         return TRM_FED_IN_OK;
     }
     if (strcmp(type, "answer") == 0 && trm_str_in(field(p, TRM_FED_ACTION), actions) &&
-        *field(p, TRM_FED_IN_REPLY_TO) != '\0' && p->payload == NULL)
-        return TRM_FED_IN_OK;
-    snprintf(why, len, "type must be offer or answer (with action and in_reply_to, no payload)");
+        *field(p, TRM_FED_IN_REPLY_TO) != '\0') {
+        if (answer_payload_ok(kr, peer, p))
+            return TRM_FED_IN_OK;
+        snprintf(why, len,
+                 "an answer's payload must open with the sender's key and hold only its "
+                 "reason");
+        return TRM_FED_IN_INVALID;
+    }
+    snprintf(why, len, "type must be offer or answer (an answer with action and in_reply_to)");
     return TRM_FED_IN_INVALID;
 }
 

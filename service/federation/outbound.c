@@ -80,17 +80,14 @@ static enum trm_db_status sign_and_queue(struct trm_db_conn *c, const struct trm
     return st;
 }
 
-/* The offered categories of the case, opened with its key: {"package_id", "person"}. The
- * read is written to the access log (purpose federation_offer). */
+/* The offered categories of the case, opened with its key, and the offer's note:
+ * {"package_id", "person", "note"?, "note_category"?}. The read is written to the access log
+ * (purpose federation_offer) with the categories opened, and only those are read. */
 static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *keys, json_t *ctx,
-                           const char *package_id, const char *request_id,
+                           const char *package_id, const char *note, const char *request_id,
                            struct trm_case_summary *summary, enum trm_db_status *st)
 {
     struct trm_case_record rec = {0};
-    *st = trm_case_read(c, ctx_str(ctx, "case_id"), request_id, "federation_offer", &rec);
-    if (*st != TRM_DB_OK)
-        return NULL;
-    *summary = rec.summary;
     const char *allowed[TRM_CASE_CATEGORIES + 1] = {0};
     char cats[128];
     trm_strlcpy(cats, ctx_str(ctx, "categories"), sizeof cats);
@@ -99,6 +96,10 @@ static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *key
     for (char *t = strtok_r(cats, ",", &save); t && n < TRM_CASE_CATEGORIES;
          t = strtok_r(NULL, ",", &save))
         allowed[n++] = t;
+    *st = trm_case_read(c, ctx_str(ctx, "case_id"), request_id, "federation_offer", allowed, &rec);
+    if (*st != TRM_DB_OK)
+        return NULL;
+    *summary = rec.summary;
     json_t *person = n == 0 || !rec.has_key ? json_object() : NULL;
     if (person == NULL) {
         unsigned char *dek = trm_dek_alloc();
@@ -111,6 +112,11 @@ static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *key
     char *text = NULL;
     if (person != NULL) {
         json_t *payload = json_pack("{s:s, s:o}", "package_id", package_id, "person", person);
+        if (note)
+            json_object_set_new(payload, "note", json_string(note));
+        if (note)
+            json_object_set_new(payload, "note_category",
+                                json_string(ctx_str(ctx, "note_category")));
         text = json_dumps(payload, JSON_COMPACT);
         json_decref(payload);
     }
@@ -126,8 +132,8 @@ static void array_words(const char *pg, char *out, size_t cap)
 }
 
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
-                                          const char *referral_id, const char *request_id,
-                                          char why[32])
+                                          const char *referral_id, const char *note,
+                                          const char *request_id, char why[32])
 {
     why[0] = '\0';
     json_t *ctx = NULL;
@@ -146,7 +152,7 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
         goto out;
     }
     trm_uuid_v4(package_id);
-    plain = offer_payload(c, keys, ctx, package_id, request_id, &summary, &st);
+    plain = offer_payload(c, keys, ctx, package_id, note, request_id, &summary, &st);
     if (plain == NULL)
         goto out;
     if (!trm_fed_seal(kr, peer_box, plain, strlen(plain), &sealed, &sealed_len)) {
@@ -178,7 +184,7 @@ out:
     return st;
 }
 
-/* The payload of the incoming offer this referral came in, opened: {"person": ...}. */
+/* The payload of the incoming offer this referral came in, opened: {"person", "note"?}. */
 static json_t *open_offer(json_t *ctx, const struct trm_keyring *kr)
 {
     struct trm_fed_package pkg;
@@ -226,6 +232,24 @@ static json_t *forms_array(const char *words)
     return arr;
 }
 
+/* The note that came with an offer, sealed under the new local case's key as the referral's
+ * note (the recipient opens it like one written here). */
+static enum trm_db_status seal_received_note(struct trm_db_conn *c, const struct trm_keyring *kr,
+                                             const unsigned char *dek, const char *case_id,
+                                             json_t *ctx, json_t *payload, char **hex)
+{
+    (void)c;
+    (void)kr;
+    json_t *note = json_object_get(payload, "note");
+    char name[80];
+    *hex = NULL;
+    if (!json_is_string(note))
+        return TRM_DB_OK;
+    snprintf(name, sizeof name, "%s.note", ctx_str(ctx, "referral_id"));
+    *hex = trm_seal_json(dek, case_id, "referrals", name, DEK_VERSION, note);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+}
+
 /* Accepting an incoming offer: a local case of our agency, under our country's SOP, with
  * its own data key and exactly the payload's categories. */
 static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct trm_keyring *kr,
@@ -262,8 +286,13 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
         };
         struct trm_case_summary summary;
         st = trm_case_insert(c, &n, &summary);
+        char *note = NULL;
         if (st == TRM_DB_OK)
-            st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id);
+            st = seal_received_note(c, kr, dek, case_id, ctx, payload, &note);
+        if (st == TRM_DB_OK)
+            st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id, note,
+                                   json_string_value(json_object_get(payload, "note_category")));
+        free(note);
     }
     trm_dek_free(dek);
     trm_sealed_person_free(&sealed);
@@ -272,9 +301,31 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
     return st;
 }
 
+/* An answer's reason, sealed to the peer: {"package_id", "reason"} (NULL: no payload). */
+static bool answer_payload(const struct trm_keyring *kr, json_t *ctx, const char *package_id,
+                           const char *reason, uint8_t **sealed, size_t *len)
+{
+    uint8_t peer_box[TRM_FED_KEY_BYTES];
+    *sealed = NULL;
+    *len = 0;
+    if (reason == NULL)
+        return true;
+    json_t *payload = json_pack("{s:s, s:s}", "package_id", package_id, "reason", reason);
+    char *text = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    bool ok = text && ctx_key(ctx, "peer_box_key", peer_box) &&
+              trm_fed_seal(kr, peer_box, text, strlen(text), sealed, len);
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+    return ok;
+}
+
 enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                            const char *referral_id, const char *action,
-                                           unsigned index_bits, char new_case_id[37], char why[32])
+                                           const char *reason, unsigned index_bits,
+                                           char new_case_id[37], char why[32])
 {
     json_t *ctx = NULL;
     new_case_id[0] = why[0] = '\0';
@@ -298,9 +349,46 @@ enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_key
             header_common(&h, ctx, package_id, "answer", now);
             h.v[TRM_FED_ACTION] = action;
             h.v[TRM_FED_IN_REPLY_TO] = ctx_str(ctx, "package_id");
-            st = sign_and_queue(c, kr, &h, NULL, 0, "answer");
+            uint8_t *sealed = NULL;
+            size_t len = 0;
+            st = answer_payload(kr, ctx, package_id, reason, &sealed, &len)
+                     ? sign_and_queue(c, kr, &h, sealed, len, "answer")
+                     : TRM_DB_ERROR;
+            free(sealed);
         }
     }
     json_decref(ctx);
     return st;
+}
+
+/* Queues one answer package per referral id of ids (action as named), skipping peers that
+ * cannot be told now (logged). */
+static enum trm_db_status tell_each(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                    json_t *ids, const char *action)
+{
+    size_t i;
+    json_t *v;
+    enum trm_db_status st = TRM_DB_OK;
+    json_array_foreach(ids, i, v)
+    {
+        char no_case[37], why[32];
+        st = trm_fed_answer_outbound(c, keys, json_string_value(v), action, NULL, 0, no_case, why);
+        if (st == TRM_DB_REFUSED) {
+            trm_log(TRM_LOG_WARN, "federation_consent_end_not_sent", "referral %s (%s): %s",
+                    json_string_value(v), action, why);
+            st = TRM_DB_OK;
+        }
+        if (st != TRM_DB_OK)
+            break;
+    }
+    return st;
+}
+
+enum trm_db_status trm_fed_consent_ended(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                         json_t *crossing)
+{
+    enum trm_db_status st = tell_each(c, keys, json_object_get(crossing, "withdrawn"), "withdraw");
+    return st == TRM_DB_OK
+               ? tell_each(c, keys, json_object_get(crossing, "ended"), "consent_withdrawal")
+               : st;
 }

@@ -1,6 +1,8 @@
 /* What is recorded on a case besides its fields: consents, assessments, guardians, and the
- * timeline. Assessment details, guardian names and timeline notes are sealed with the
- * case's key; reading them is written to the access log. */
+ * timeline. Assessment details, guardians, timeline notes and consent withdrawal reasons are
+ * personal data: each is sealed under the case's key with one of the case's categories, and
+ * the caller's grants decide who opens it (a writer may only write a category it holds).
+ * Opening them is written to the access log, with the categories opened. */
 #include "handlers.h"
 
 #include "trm/cases.h"
@@ -43,23 +45,37 @@ static bool in_future(const char *s)
     return strcmp(s, current) > 0;
 }
 
-/* Runs fn in a transaction with the caller's context, then answers 201/200 or the problem. */
+void trm_http_seal_problem(const struct trm_request *req, struct trm_response *res,
+                           enum trm_seal_outcome outcome)
+{
+    if (outcome == TRM_SEAL_ERASED)
+        trm_response_problem(res, req, TRM_E_CASE_ERASED,
+                             "The case's personal data is erased: nothing personal can be added.");
+    else
+        trm_response_problem(res, req, TRM_E_CATEGORY_NOT_GRANTED,
+                             "Your agency holds no grant of this category on the case: it may "
+                             "neither read nor write personal data of it.");
+}
+
+/* Runs fn in a transaction with the caller's context, then answers 201/200 or the problem
+ * (a sealing refusal first, when fn reports one). */
 static void run_and_answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                            trm_db_tx_fn fn, void *arg, json_t **out, unsigned status,
-                           const char *location)
+                           const char *location, const enum trm_seal_outcome *sealing)
 {
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, fn, arg);
-    if (st != TRM_DB_OK) {
-        json_decref(*out);
-        *out = NULL;
+    if (st == TRM_DB_REFUSED && sealing && *sealing != TRM_SEAL_OK)
+        trm_http_seal_problem(req, res, *sealing);
+    else if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
-    } else if (status == 201) {
+    else if (status == 201)
         trm_http_created(res, location, *out);
-    } else {
+    else
         trm_response_json(res, status, *out);
-    }
+    if (st != TRM_DB_OK)
+        json_decref(*out);
     *out = NULL;
 }
 
@@ -134,60 +150,30 @@ TRM_HANDLER(trm_handle_consent_create)
         struct consent_args x = {.n = {id, case_id, kind, given, expires, cats ? cats : empty,
                                        agencies ? agencies : empty, countries ? countries : empty}};
         snprintf(location, sizeof location, "/v1/cases/%s/consents/%s", case_id, id);
-        run_and_answer(app, req, res, consent_tx, &x, &x.out, 201, location);
+        run_and_answer(app, req, res, consent_tx, &x, &x.out, 201, location, NULL);
         json_decref(empty);
     }
     json_decref(doc);
 }
 
 struct withdraw_args {
-    const char *case_id, *id, *reason;
+    const char *case_id, *id, *reason, *category;
     struct trm_keyring_source *keys;
     json_t *out;
 };
 
-/* The reason, sealed under the case's key; NULL (and OK) once the personal data is erased. */
+/* The reason, sealed under the case's key; NULL (and OK) once the personal data is erased:
+ * the withdrawal itself is never refused for want of a key. */
 static enum trm_db_status seal_reason(struct trm_db_conn *c, struct withdraw_args *x, char **hex)
 {
-    unsigned version = 0;
-    enum trm_db_status st;
-    *hex = NULL;
-    unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
-    if (dek == NULL)
-        return st == TRM_DB_REFUSED ? TRM_DB_OK : st;
     char name[64];
     snprintf(name, sizeof name, "%s.withdraw_reason", x->id);
+    struct trm_sealing what = {x->case_id, x->category, "consents", name};
     json_t *v = json_string(x->reason);
-    *hex = trm_seal_json(dek, x->case_id, "consents", name, version, v);
+    enum trm_seal_outcome outcome;
+    enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &outcome);
     json_decref(v);
-    trm_dek_free(dek);
-    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
-}
-
-/* A signed consent_withdrawal package to each peer instance that accepted a referral
- * resting on this consent, queued in this transaction. A peer marked inactive is not told
- * (a warning says so; its operator must be told out of band): the withdrawal itself is never
- * refused because a peer cannot be reached. */
-static enum trm_db_status tell_peers(struct trm_db_conn *c, struct withdraw_args *x)
-{
-    json_t *ids = NULL, *v;
-    size_t i;
-    enum trm_db_status st = trm_consent_remote_referrals(c, x->id, &ids);
-    json_array_foreach(ids, i, v)
-    {
-        char no_case[37], why[32];
-        if (st != TRM_DB_OK)
-            break;
-        st = trm_fed_answer_outbound(c, x->keys, json_string_value(v), "consent_withdrawal", 0,
-                                     no_case, why);
-        if (st == TRM_DB_REFUSED) {
-            trm_log(TRM_LOG_WARN, "federation_consent_withdrawal_not_sent", "referral %s: %s",
-                    json_string_value(v), why);
-            st = TRM_DB_OK;
-        }
-    }
-    json_decref(ids);
-    return st;
+    return st == TRM_DB_REFUSED && outcome == TRM_SEAL_ERASED ? TRM_DB_OK : st;
 }
 
 static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
@@ -197,28 +183,22 @@ static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
     x->out = NULL;
     char *sealed = NULL;
     enum trm_db_status st = seal_reason(c, x, &sealed);
+    /* Offers resting on the consent are withdrawn and access resting on it ends, in SQL;
+     * peer instances concerned are told, in this transaction. */
     if (st == TRM_DB_OK)
-        st = trm_consent_withdraw(c, x->case_id, x->id, sealed, &x->out);
+        st = trm_consent_withdraw(c, x->case_id, x->id, sealed, sealed ? x->category : NULL,
+                                  &x->out);
     free(sealed);
-    /* Referrals resting on this consent lose access now: each is a handover entry; a peer
-     * instance that accepted one is told, so that it deletes what it received. */
     if (st == TRM_DB_OK)
-        st = trm_consent_withdrawn_handovers(c, x->id);
-    if (st == TRM_DB_OK)
-        st = tell_peers(c, x);
-    if (st == TRM_DB_OK) {
-        json_t *d =
-            json_pack("{s:s, s:O}", "consent_id", x->id, "kind", json_object_get(x->out, "kind"));
-        st = trm_case_event_add(c, x->case_id, "consent_withdrawn", d);
-        json_decref(d);
-    }
+        st = trm_fed_consent_ended(c, x->keys, json_object_get(x->out, "crossing"));
+    json_object_del(x->out, "crossing");
     return st;
 }
 
 TRM_HANDLER(trm_handle_consent_withdraw)
 {
     char case_id[37], id[37];
-    const char *reason = NULL;
+    const char *reason = NULL, *category = "narrative";
     json_t *doc = NULL;
     const struct trm_field spec[] = {
         {.name = "reason",
@@ -226,16 +206,28 @@ TRM_HANDLER(trm_handle_consent_withdraw)
          .dest = &reason,
          .required = true,
          .max_len = 500},
+        {.name = "reason_category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &category,
+         .allowed = trm_case_categories},
         {0},
     };
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_uuid_param(req, res, 1, id) ||
         !trm_http_json_body(req, res, spec, &doc))
         return;
-    struct withdraw_args x = {case_id, id, reason, app->keys, NULL};
-    run_and_answer(app, req, res, withdraw_tx, &x, &x.out, 200, NULL);
-    if (res->status == 404)
+    struct withdraw_args x = {case_id, id, reason, category, app->keys, NULL};
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, withdraw_tx, &x);
+    if (st == TRM_DB_NOT_FOUND)
         trm_response_problem(res, req, TRM_E_NOT_FOUND,
                              "No such consent on this case, or it is already withdrawn.");
+    else if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, x.out);
+    if (st != TRM_DB_OK)
+        json_decref(x.out);
     json_decref(doc);
 }
 
@@ -267,7 +259,7 @@ TRM_HANDLER(trm_handle_consents_list)
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
     struct list_args x = {case_id, NULL, trm_consent_list};
-    run_and_answer(app, req, res, list_tx, &x, &x.out, 200, NULL);
+    run_and_answer(app, req, res, list_tx, &x, &x.out, 200, NULL, NULL);
 }
 
 static const char *const risk_outcomes[] = {"low", "medium", "high", NULL};
@@ -286,32 +278,30 @@ static bool outcome_ok(const char *kind, const char *outcome)
     return false;
 }
 
-/* Seals value for a record of the case, or fails with needs_key when the key is erased. */
+/* The category an assessment's details belong to when the writer names none: needs
+ * describe health; a best-interests determination tells the child's story; risk
+ * assessments describe the exploitation and who is behind it. */
+static const char *assessment_category(const char *kind)
+{
+    return strcmp(kind, "needs") == 0            ? "health"
+           : strcmp(kind, "best_interests") == 0 ? "narrative"
+                                                 : "exploitation_details";
+}
+
+/* A record with a sealed part: what it is sealed as, and the outcome of sealing it. */
 struct sealed_record {
-    const char *case_id, *id, *category;
+    struct trm_sealing what;
     json_t *value;
     struct trm_keyring_source *keys;
     char *hex;
-    bool needs_key;
+    enum trm_seal_outcome outcome;
 };
 
 static enum trm_db_status seal_record(struct trm_db_conn *c, struct sealed_record *r)
 {
     free(r->hex);
     r->hex = NULL;
-    r->needs_key = false;
-    if (r->value == NULL)
-        return TRM_DB_OK;
-    unsigned version = 0;
-    enum trm_db_status st;
-    unsigned char *dek = trm_case_dek(c, r->keys, r->case_id, &version, &st);
-    if (dek == NULL) {
-        r->needs_key = st == TRM_DB_REFUSED;
-        return r->needs_key ? TRM_DB_REFUSED : st;
-    }
-    r->hex = trm_seal_json(dek, r->case_id, r->category, r->id, version, r->value);
-    trm_dek_free(dek);
-    return r->hex ? TRM_DB_OK : TRM_DB_ERROR;
+    return trm_case_seal(c, r->keys, &r->what, r->value, &r->hex, &r->outcome);
 }
 
 struct assessment_args {
@@ -327,27 +317,22 @@ static enum trm_db_status assessment_tx(struct trm_db_conn *c, void *arg)
     x->out = NULL;
     enum trm_db_status st = seal_record(c, &x->rec);
     if (st == TRM_DB_OK)
-        st = trm_assessment_insert(c, x->rec.id, x->rec.case_id, x->kind, x->outcome, x->rec.hex,
-                                   &x->out);
+        st = trm_assessment_insert(c, x->rec.what.name, x->rec.what.case_id, x->kind, x->outcome,
+                                   x->rec.hex, x->rec.what.category, &x->out);
     if (st == TRM_DB_OK) {
-        json_t *d = json_pack("{s:s, s:s, s:s}", "assessment_id", x->rec.id, "kind", x->kind,
+        json_t *d = json_pack("{s:s, s:s, s:s}", "assessment_id", x->rec.what.name, "kind", x->kind,
                               "outcome", x->outcome);
-        st = trm_case_event_add(c, x->rec.case_id, "assessment_recorded", d);
+        st = trm_case_event_add(c, x->rec.what.case_id, "assessment_recorded", d);
         json_decref(d);
     }
     return st;
-}
-
-static void sealed_problem(const struct trm_request *req, struct trm_response *res)
-{
-    trm_response_problem(res, req, TRM_E_CONFLICT,
-                         "The case's personal data is erased: nothing personal can be added.");
 }
 
 TRM_HANDLER(trm_handle_assessment_create)
 {
     char case_id[37], id[37], location[160];
     struct assessment_args x = {0};
+    const char *category = NULL;
     json_t *doc = NULL;
     const struct trm_field spec[] = {
         {.name = "kind",
@@ -361,6 +346,10 @@ TRM_HANDLER(trm_handle_assessment_create)
          .required = true,
          .max_len = 64},
         {.name = "details", .type = TRM_FIELD_STRING, .dest = NULL, .max_len = 5000, .min_len = 1},
+        {.name = "category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &category,
+         .allowed = trm_case_categories},
         {0},
     };
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
@@ -371,11 +360,11 @@ TRM_HANDLER(trm_handle_assessment_create)
     } else {
         trm_uuid_v4(id);
         x.rec = (struct sealed_record){
-            case_id, id, "assessments", json_object_get(doc, "details"), app->keys, NULL, false};
+            .what = {case_id, category ? category : assessment_category(x.kind), "assessments", id},
+            .value = json_object_get(doc, "details"),
+            .keys = app->keys};
         snprintf(location, sizeof location, "/v1/cases/%s/assessments/%s", case_id, id);
-        run_and_answer(app, req, res, assessment_tx, &x, &x.out, 201, location);
-        if (x.rec.needs_key)
-            sealed_problem(req, res);
+        run_and_answer(app, req, res, assessment_tx, &x, &x.out, 201, location, &x.rec.outcome);
         free(x.rec.hex);
     }
     json_decref(doc);
@@ -394,11 +383,13 @@ static enum trm_db_status guardian_tx(struct trm_db_conn *c, void *arg)
     x->out = NULL;
     enum trm_db_status st = seal_record(c, &x->rec);
     if (st == TRM_DB_OK)
-        st =
-            trm_guardian_insert(c, x->rec.id, x->rec.case_id, x->appointed_on, x->rec.hex, &x->out);
+        st = trm_guardian_insert(c, x->rec.what.name, x->rec.what.case_id, x->appointed_on,
+                                 x->rec.hex, x->rec.what.category, &x->out);
     if (st == TRM_DB_OK) {
-        json_t *d = json_pack("{s:s}", "guardian_id", x->rec.id);
-        st = trm_case_event_add(c, x->rec.case_id, "guardian_recorded", d);
+        /* The caller sent the name: the resource answers with it. */
+        json_object_update(x->out, x->rec.value);
+        json_t *d = json_pack("{s:s}", "guardian_id", x->rec.what.name);
+        st = trm_case_event_add(c, x->rec.what.case_id, "guardian_recorded", d);
         json_decref(d);
     }
     return st;
@@ -407,7 +398,7 @@ static enum trm_db_status guardian_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_guardian_create)
 {
     char case_id[37], id[37], location[160];
-    const char *name = NULL, *by = NULL, *on = NULL;
+    const char *name = NULL, *by = NULL, *on = NULL, *category = "contact";
     json_t *doc = NULL;
     const struct trm_field spec[] = {
         {.name = "name", .type = TRM_FIELD_STRING, .dest = &name, .required = true, .max_len = 200},
@@ -417,6 +408,10 @@ TRM_HANDLER(trm_handle_guardian_create)
          .required = true,
          .max_len = 200},
         {.name = "appointed_on", .type = TRM_FIELD_DATE, .dest = &on, .required = true},
+        {.name = "category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &category,
+         .allowed = trm_case_categories},
         {0},
     };
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
@@ -428,72 +423,86 @@ TRM_HANDLER(trm_handle_guardian_create)
     }
     trm_uuid_v4(id);
     json_t *sealed = json_pack("{s:s, s:s}", "name", name, "appointed_by", by);
-    struct guardian_args x = {.rec = {case_id, id, "guardians", sealed, app->keys, NULL, false},
-                              .appointed_on = on};
+    struct guardian_args x = {
+        .rec = {.what = {case_id, category, "guardians", id}, .value = sealed, .keys = app->keys},
+        .appointed_on = on};
     snprintf(location, sizeof location, "/v1/cases/%s/guardians/%s", case_id, id);
-    run_and_answer(app, req, res, guardian_tx, &x, &x.out, 201, location);
-    if (x.rec.needs_key)
-        sealed_problem(req, res);
-    else if (res->status == 201) {
-        /* The caller sent the name; echo it back as the resource has it. */
-        json_t *body = json_loads(res->body, 0, NULL);
-        json_object_update(body, sealed);
-        trm_response_json(res, 201, body);
-    }
+    run_and_answer(app, req, res, guardian_tx, &x, &x.out, 201, location, &x.rec.outcome);
     free(x.rec.hex);
     json_decref(sealed);
     json_decref(doc);
 }
 
-/* Opens the "sealed" member of each item into member `into` (or marks it erased), logging
- * the read when anything was opened. */
+/* A list whose items carry a sealed part: each item the caller sees is opened into member
+ * `into` (an object merged into the item when into is ""), with "content_visible"; an item
+ * that has a sealed part the caller may not open (the row-level security of its category
+ * hid it) says content_visible false and carries nothing of it. The categories opened go to
+ * the access log. */
 struct opened_list {
-    const char *case_id, *category, *sealed_member, *id_member, *into, *request_id;
+    const char *case_id, *label, *sealed_member, *id_member, *category_member, *into, *request_id;
     struct trm_keyring_source *keys;
     json_t *out;
     enum trm_db_status (*fn)(struct trm_db_conn *, const struct opened_list *, json_t **);
-    const char *reader_agency;
-    bool reader_owns;
     long long after; /* paged lists (the timeline): items after this id, at most limit */
     unsigned limit;
 };
 
-/* An agency that accepted a referral opens only what it wrote itself: the owner's notes may
- * hold more than the categories the person agreed to share with it. */
-static bool may_open(const struct opened_list *x, json_t *item)
+/* Whether the item has a sealed part at all (its hex, or for notes, a note id). */
+static bool has_sealed(const struct opened_list *x, json_t *item)
 {
-    const char *writer = json_string_value(json_object_get(item, "actor_agency_id"));
-    return x->reader_owns || (writer && strcmp(writer, x->reader_agency) == 0);
+    return json_is_string(json_object_get(item, x->sealed_member)) ||
+           (strcmp(x->label, "notes") == 0 && json_is_string(json_object_get(item, x->id_member)));
+}
+
+static json_t *open_item(const struct opened_list *x, const unsigned char *dek, unsigned version,
+                         json_t *item)
+{
+    const char *hex = json_string_value(json_object_get(item, x->sealed_member));
+    const char *rid = json_string_value(json_object_get(item, x->id_member));
+    return dek && hex && rid ? trm_open_json(dek, x->case_id, x->label, rid, version, hex) : NULL;
+}
+
+static bool has_word(json_t *words, const char *w)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(words, i, v) if (strcmp(json_string_value(v), w) == 0) return true;
+    return false;
 }
 
 static enum trm_db_status open_items(struct trm_db_conn *c, struct opened_list *x, json_t *items)
 {
     unsigned version = 0;
+    enum trm_seal_outcome outcome;
     enum trm_db_status st;
-    unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
+    unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, NULL, &version, &outcome, &st);
     if (dek == NULL && st != TRM_DB_REFUSED)
         return st;
-    bool opened = false;
+    json_t *opened = json_array();
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
     {
-        const char *hex = json_string_value(json_object_get(it, x->sealed_member));
-        const char *rid = json_string_value(json_object_get(it, x->id_member));
-        json_t *v = dek && hex && rid && may_open(x, it)
-                        ? trm_open_json(dek, x->case_id, x->category, rid, version, hex)
-                        : NULL;
+        bool sealed = has_sealed(x, it);
+        json_t *v = open_item(x, dek, version, it);
         if (v && json_is_object(v) && strcmp(x->into, "") == 0)
             json_object_update(it, v);
-        else if (hex || v)
-            json_object_set_new(it, x->into, v ? json_incref(v) : json_null());
-        opened = opened || v != NULL;
+        else if (v)
+            json_object_set(it, x->into, v);
+        if (sealed)
+            json_object_set_new(it, "content_visible", json_boolean(v != NULL));
+        const char *cat = json_string_value(json_object_get(it, x->category_member));
+        if (v && cat && !has_word(opened, cat))
+            json_array_append_new(opened, json_string(cat));
         json_decref(v);
         json_object_del(it, x->sealed_member);
     }
     trm_dek_free(dek);
-    return opened ? trm_access_log_add(c, x->case_id, x->category, "case_view", x->request_id)
-                  : TRM_DB_OK;
+    st = json_array_size(opened) > 0
+             ? trm_access_log_add(c, x->case_id, opened, "case_view", x->request_id)
+             : TRM_DB_OK;
+    json_decref(opened);
+    return st;
 }
 
 static enum trm_db_status opened_tx(struct trm_db_conn *c, void *arg)
@@ -504,7 +513,6 @@ static enum trm_db_status opened_tx(struct trm_db_conn *c, void *arg)
     struct trm_case_summary s;
     json_t *items = NULL;
     enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
-    x->reader_owns = st == TRM_DB_OK && strcmp(s.owner_agency_id, x->reader_agency) == 0;
     if (st == TRM_DB_OK)
         st = x->fn(c, x, &items);
     if (st == TRM_DB_OK)
@@ -541,20 +549,16 @@ TRM_HANDLER(trm_handle_assessments_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {case_id,
-                            "assessments",
-                            "sealed",
-                            "id",
-                            "details",
-                            req->request_id,
-                            app->keys,
-                            NULL,
-                            assessments_of,
-                            req->principal->agency_id,
-                            false,
-                            0,
-                            0};
-    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
+    struct opened_list x = {.case_id = case_id,
+                            .label = "assessments",
+                            .sealed_member = "sealed",
+                            .id_member = "id",
+                            .category_member = "category",
+                            .into = "details",
+                            .request_id = req->request_id,
+                            .keys = app->keys,
+                            .fn = assessments_of};
+    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL, NULL);
 }
 
 TRM_HANDLER(trm_handle_guardians_list)
@@ -562,11 +566,16 @@ TRM_HANDLER(trm_handle_guardians_list)
     char case_id[37];
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
-    struct opened_list x = {
-        case_id,         "guardians", "sealed", "id",         "",
-        req->request_id, app->keys,   NULL,     guardians_of, req->principal->agency_id,
-        false,           0,           0};
-    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
+    struct opened_list x = {.case_id = case_id,
+                            .label = "guardians",
+                            .sealed_member = "sealed",
+                            .id_member = "id",
+                            .category_member = "category",
+                            .into = "",
+                            .request_id = req->request_id,
+                            .keys = app->keys,
+                            .fn = guardians_of};
+    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL, NULL);
 }
 
 static enum trm_db_status events_of(struct trm_db_conn *c, const struct opened_list *x,
@@ -581,32 +590,28 @@ TRM_HANDLER(trm_handle_case_events)
     if (!trm_http_uuid_param(req, res, 0, case_id))
         return;
     /* Notes are sealed under "notes" with their note_id (in details) as the name. */
-    struct opened_list x = {case_id,
-                            "notes",
-                            "sealed_note",
-                            "note_id",
-                            "note",
-                            req->request_id,
-                            app->keys,
-                            NULL,
-                            events_of,
-                            req->principal->agency_id,
-                            false,
-                            0,
-                            0};
+    struct opened_list x = {.case_id = case_id,
+                            .label = "notes",
+                            .sealed_member = "sealed_note",
+                            .id_member = "note_id",
+                            .category_member = "note_category",
+                            .into = "note",
+                            .request_id = req->request_id,
+                            .keys = app->keys,
+                            .fn = events_of};
     json_t *after = NULL;
     if (!trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
         return;
     x.after = json_integer_value(json_array_get(after, 0));
     json_decref(after);
-    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL);
+    run_and_answer(app, req, res, opened_tx, &x, &x.out, 200, NULL, NULL);
 }
 
 static const char *const event_kinds[] = {"service_provided", "contact", "note", NULL};
 
 struct event_args {
-    struct sealed_record rec;
-    const char *kind;
+    struct sealed_record rec; /* sealed with the key of any active grant */
+    const char *kind, *category;
 };
 
 static enum trm_db_status event_tx(struct trm_db_conn *c, void *arg)
@@ -614,18 +619,19 @@ static enum trm_db_status event_tx(struct trm_db_conn *c, void *arg)
     struct event_args *x = arg;
     /* Visible to the caller (owner or accepted recipient), or 404. */
     struct trm_case_summary s;
-    enum trm_db_status st = trm_case_summary_get(c, x->rec.case_id, &s);
+    enum trm_db_status st = trm_case_summary_get(c, x->rec.what.case_id, &s);
     if (st == TRM_DB_OK)
         st = seal_record(c, &x->rec);
     if (st == TRM_DB_OK)
-        st = trm_case_event_note(c, x->rec.case_id, x->kind, x->rec.id, x->rec.hex);
+        st = trm_case_event_note(c, x->rec.what.case_id, x->kind, x->rec.what.name, x->rec.hex,
+                                 x->category);
     return st;
 }
 
 TRM_HANDLER(trm_handle_case_event_add)
 {
     char case_id[37], note_id[37];
-    const char *kind = NULL, *note = NULL;
+    const char *kind = NULL, *note = NULL, *category = "narrative";
     json_t *doc = NULL;
     const struct trm_field spec[] = {
         {.name = "kind",
@@ -634,25 +640,33 @@ TRM_HANDLER(trm_handle_case_event_add)
          .required = true,
          .allowed = event_kinds},
         {.name = "note", .type = TRM_FIELD_STRING, .dest = &note, .max_len = 5000, .min_len = 1},
+        {.name = "category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &category,
+         .allowed = trm_case_categories},
         {0},
     };
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
         return;
     trm_uuid_v4(note_id);
     json_t *sealed = note ? json_pack("{s:s}", "note", note) : NULL;
-    struct event_args x = {.rec = {case_id, note_id, "notes", sealed, app->keys, NULL, false},
-                           .kind = kind};
+    /* A note of any category: the writer reads its own notes back, and the grants of the
+     * category decide who else does. */
+    struct event_args x = {
+        .rec = {.what = {case_id, NULL, "notes", note_id}, .value = sealed, .keys = app->keys},
+        .kind = kind,
+        .category = category};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, event_tx, &x);
-    if (x.rec.needs_key)
-        sealed_problem(req, res);
+    if (st == TRM_DB_REFUSED && x.rec.outcome != TRM_SEAL_OK)
+        trm_http_seal_problem(req, res, x.rec.outcome);
     else if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else
-        trm_response_json(
-            res, 201,
-            json_pack("{s:s, s:s, s:b}", "case_id", case_id, "kind", kind, "note", note != NULL));
+        trm_response_json(res, 201,
+                          json_pack("{s:s, s:s, s:b, s:s?}", "case_id", case_id, "kind", kind,
+                                    "note", note != NULL, "category", note ? category : NULL));
     free(x.rec.hex);
     json_decref(sealed);
     json_decref(doc);

@@ -5,6 +5,7 @@
 
 #include "trm/cases.h"
 #include "trm/crypto.h"
+#include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/idempotency.h"
 #include "trm/keyring.h"
@@ -170,7 +171,7 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
     trm_case_record_free(&x->rec);
     /* trm_case_read writes the access log with the read, all or nothing. */
     trm_db_commit_with_next(c);
-    return trm_case_read(c, x->id, x->request_id, x->purpose, &x->rec);
+    return trm_case_read(c, x->id, x->request_id, x->purpose, NULL, &x->rec);
 }
 
 /* Opens the record's fields; NULL (and a 500 answered) when they do not open. */
@@ -364,7 +365,7 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
     struct case_patch *x = arg;
     x->stale = x->erased = x->crypto_failed = false;
     struct trm_case_record rec;
-    enum trm_db_status st = trm_case_read(c, x->id, x->request_id, "case_update", &rec);
+    enum trm_db_status st = trm_case_read(c, x->id, x->request_id, "case_update", NULL, &rec);
     if (st != TRM_DB_OK)
         return st;
     /* Agencies that accepted a referral read the case; only the owner changes it. */
@@ -645,15 +646,25 @@ TRM_HANDLER(trm_handle_case_search)
 
 struct case_erase {
     const char *id, *reason;
+    struct trm_keyring_source *keys;
     struct trm_case_summary summary;
 };
 
 static enum trm_db_status erase_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_erase *x = arg;
-    enum trm_db_status st = trm_case_erase(c, x->id, x->reason);
+    json_t *crossing = NULL;
+    enum trm_db_status st = trm_case_erase(c, x->id, x->reason, &crossing);
+    /* Open offers of the case are withdrawn with it; a peer instance that received one is
+     * told, in this transaction. */
+    if (st == TRM_DB_OK)
+        st = trm_fed_consent_ended(c, x->keys, crossing);
+    json_decref(crossing);
     return st == TRM_DB_OK ? trm_case_summary_get(c, x->id, &x->summary) : st;
 }
+
+static const char *const erasure_reasons[] = {"requested_by_person", "retention", "court_order",
+                                              "other", NULL};
 
 TRM_HANDLER(trm_handle_case_erase)
 {
@@ -661,16 +672,16 @@ TRM_HANDLER(trm_handle_case_erase)
     const char *reason = NULL;
     const struct trm_field spec[] = {
         {.name = "reason",
-         .type = TRM_FIELD_STRING,
+         .type = TRM_FIELD_ENUM,
          .dest = &reason,
          .required = true,
-         .max_len = 500},
+         .allowed = erasure_reasons},
         {0},
     };
     json_t *doc = NULL;
     if (!trm_http_uuid_param(req, res, 0, id) || !trm_http_json_body(req, res, spec, &doc))
         return;
-    struct case_erase x = {.id = id, .reason = reason};
+    struct case_erase x = {.id = id, .reason = reason, .keys = app->keys};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, erase_tx, &x);

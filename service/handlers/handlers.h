@@ -3,6 +3,7 @@
 #define TRM_HANDLERS_H
 
 #include "trm/app.h"
+#include "trm/cases.h"
 #include "trm/http.h"
 
 struct trm_agency;
@@ -62,5 +63,10 @@ TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);
 
 json_t *trm_agency_json(const struct trm_agency *a);
+
+/* Answers why a personal value could not be sealed or opened under a case's key (409 for an
+ * erased case, 403 for a category the caller's agency holds no grant of). */
+void trm_http_seal_problem(const struct trm_request *req, struct trm_response *res,
+                           enum trm_seal_outcome outcome);
 
 #endif

@@ -1,6 +1,8 @@
 /* /v1/cases/{id}/referrals and /v1/referrals: offering a case to another agency (in this
  * country or another), the recipient's inbox, and the answers. The recipient sees a minimal
- * summary before accepting, then exactly the offered categories while the consent stands. */
+ * summary before accepting, then exactly the offered categories while the consent stands
+ * (its grant, written by the acceptance). A transfer's new custodian gets the case under a
+ * fresh data key holding only the consented categories (re_key below). */
 #include "handlers.h"
 
 #include "trm/cases.h"
@@ -29,6 +31,9 @@ static const struct {
     {"consent_recipient", "consent", "The consent does not cover this agency or its country."},
     {"reason", "reason", "Without consent, give the reason for sharing."},
     {"vital_interest_role", "vital_interest", "Sharing for a vital interest needs a coordinator."},
+    {"note_category", "note",
+     "The note's category must be one of the offered categories: only who may open those may "
+     "read it."},
 };
 
 static json_t *unmet_json(json_t *codes)
@@ -51,7 +56,7 @@ struct offer_args {
     const char *note, *reason, *request_id;
     struct trm_keyring_source *keys;
     json_t *unmet, *out;
-    bool needs_key;
+    enum trm_seal_outcome sealing;
     char fed_why[32]; /* why an offer to a peer's agency cannot travel */
 };
 
@@ -63,25 +68,17 @@ static const char *federation_words(const char *why)
                : "Federation with other instances is not set up here (trmctl instance init).";
 }
 
-/* Seals free text under the case key (NULL text: nothing to seal). */
+/* Seals free text of the offer under the case key (NULL text: nothing to seal). */
 static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer_args *x, const char *text,
-                                    const char *name, char **hex)
+                                    const char *category, const char *part, char **hex)
 {
-    *hex = NULL;
-    if (text == NULL)
-        return TRM_DB_OK;
-    unsigned version = 0;
-    enum trm_db_status st;
-    unsigned char *dek = trm_case_dek(c, x->keys, x->o.case_id, &version, &st);
-    if (dek == NULL) {
-        x->needs_key = st == TRM_DB_REFUSED;
-        return x->needs_key ? TRM_DB_REFUSED : st;
-    }
-    json_t *v = json_string(text);
-    *hex = trm_seal_json(dek, x->o.case_id, "referrals", name, version, v);
+    char name[80];
+    snprintf(name, sizeof name, "%s.%s", x->o.id, part);
+    struct trm_sealing what = {x->o.case_id, category, "referrals", name};
+    json_t *v = text ? json_string(text) : NULL;
+    enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &x->sealing);
     json_decref(v);
-    trm_dek_free(dek);
-    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+    return st;
 }
 
 static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
@@ -90,12 +87,10 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     json_decref(x->unmet);
     json_decref(x->out);
     x->unmet = x->out = NULL;
-    char *note = NULL, *reason = NULL, name[80];
-    snprintf(name, sizeof name, "%s.note", x->o.id);
-    enum trm_db_status st = seal_text(c, x, x->note, name, &note);
-    snprintf(name, sizeof name, "%s.reason", x->o.id);
+    char *note = NULL, *reason = NULL;
+    enum trm_db_status st = seal_text(c, x, x->note, x->o.note_category, "note", &note);
     if (st == TRM_DB_OK)
-        st = seal_text(c, x, x->reason, name, &reason);
+        st = seal_text(c, x, x->reason, "narrative", "reason", &reason);
     x->o.sealed_note = note;
     x->o.sealed_reason = reason;
     bool remote = false;
@@ -104,7 +99,7 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     if (st == TRM_DB_OK && json_array_size(x->unmet) > 0)
         st = TRM_DB_REFUSED;
     if (st == TRM_DB_OK && remote)
-        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->request_id, x->fed_why);
+        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, x->fed_why);
     if (st == TRM_DB_OK) {
         trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
         st = trm_referral_get(c, x->o.id, &x->out);
@@ -112,6 +107,17 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     free(note);
     free(reason);
     return st;
+}
+
+/* The note's category when the writer names none: narrative if offered, else the first
+ * offered category (NULL when nothing is offered: a note cannot go then). */
+static const char *default_note_category(json_t *categories)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(categories, i,
+                       v) if (strcmp(json_string_value(v), "narrative") == 0) return "narrative";
+    return json_string_value(json_array_get(categories, 0));
 }
 
 TRM_HANDLER(trm_handle_referral_create)
@@ -131,10 +137,10 @@ TRM_HANDLER(trm_handle_referral_create)
          .required = true,
          .allowed = trm_referral_kinds},
         {.name = "purpose",
-         .type = TRM_FIELD_STRING,
+         .type = TRM_FIELD_ENUM,
          .dest = &x.o.purpose,
          .required = true,
-         .max_len = 300},
+         .allowed = trm_referral_purposes},
         {.name = "categories",
          .type = TRM_FIELD_ENUM_ARRAY,
          .dest = &x.o.categories,
@@ -154,6 +160,10 @@ TRM_HANDLER(trm_handle_referral_create)
         {.name = "consent_id", .type = TRM_FIELD_UUID, .dest = &x.o.consent_id},
         {.name = "urgency", .type = TRM_FIELD_ENUM, .dest = &x.o.urgency, .allowed = trm_urgencies},
         {.name = "note", .type = TRM_FIELD_STRING, .dest = &x.note, .max_len = 5000, .min_len = 1},
+        {.name = "note_category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &x.o.note_category,
+         .allowed = trm_case_categories},
         {.name = "reason",
          .type = TRM_FIELD_STRING,
          .dest = &x.reason,
@@ -169,15 +179,22 @@ TRM_HANDLER(trm_handle_referral_create)
     json_t *doc = NULL;
     if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
         return;
+    if (x.o.note_category == NULL)
+        x.o.note_category = default_note_category(x.o.categories);
+    if (x.note && x.o.note_category == NULL) {
+        trm_http_field_problem(req, res, "/note",
+                               "a note is personal data: offer the category it belongs to");
+        json_decref(doc);
+        return;
+    }
     trm_uuid_v4(id);
     x.o.id = id;
     x.o.case_id = case_id;
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, offer_tx, &x);
-    if (x.needs_key) {
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "The case's personal data is erased: a note cannot be kept.");
+    if (st == TRM_DB_REFUSED && x.sealing != TRM_SEAL_OK) {
+        trm_http_seal_problem(req, res, x.sealing);
     } else if (st == TRM_DB_REFUSED && x.fed_why[0] != '\0') {
         trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
     } else if (st == TRM_DB_REFUSED) {
@@ -190,6 +207,7 @@ TRM_HANDLER(trm_handle_referral_create)
         trm_http_db_problem(req, res, st);
     } else {
         snprintf(location, sizeof location, "/v1/referrals/%s", id);
+        json_object_del(x.out, "sealed_note");
         trm_http_created(res, location, x.out);
         x.out = NULL;
     }
@@ -202,41 +220,143 @@ struct answer_args {
     const char *id, *action, *reason;
     struct trm_keyring_source *keys;
     unsigned index_bits;
-    char outcome[24];
+    struct trm_answer answer;
+    enum trm_seal_outcome sealing;
     char fed_why[32];
     char local_case_id[37]; /* an accepted offer from another instance became this case */
     json_t *out;
 };
 
+/* The reason of an answer, sealed under the key of the offer's case. An offer from another
+ * instance has no case here: its reason travels to the sender in the answer package. */
+static enum trm_db_status seal_answer_reason(struct trm_db_conn *c, struct answer_args *x,
+                                             char **hex, bool *travels)
+{
+    struct trm_referral_key key;
+    *hex = NULL;
+    *travels = false;
+    if (x->reason == NULL)
+        return TRM_DB_OK;
+    enum trm_db_status st = trm_referral_seal_key(c, x->id, &key);
+    if (st != TRM_DB_OK || !key.found) {
+        *travels = true; /* or the answer is refused below: not a party, answered, erased */
+        return st;
+    }
+    unsigned char *dek = trm_dek_alloc();
+    char name[80];
+    snprintf(name, sizeof name, "%s.answer_reason", x->id);
+    json_t *v = json_string(x->reason);
+    if (dek && trm_dek_unwrap(trm_keyring_source_for(x->keys, key.kek_id), key.case_id, key.kek_id,
+                              key.wrapped, sizeof key.wrapped, dek))
+        *hex = trm_seal_json(dek, key.case_id, "referrals", name, key.dek_version, v);
+    json_decref(v);
+    trm_dek_free(dek);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+}
+
+/* An accepted transfer within this instance: the new custodian seals the consented
+ * categories again under a fresh data key; nothing else of the case opens with it, and the
+ * old key goes (trm_case_rekey). The old key is opened here, in this transaction only. */
+static enum trm_db_status re_key(struct trm_db_conn *c, struct answer_args *x, json_t *m)
+{
+    const char *case_id = json_string_value(json_object_get(m, "case_id"));
+    const char *kek_id = json_string_value(json_object_get(m, "kek_id"));
+    const char *wrapped_hex = json_string_value(json_object_get(m, "wrapped"));
+    unsigned old_version = (unsigned)json_integer_value(json_object_get(m, "dek_version"));
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    char new_kek[TRM_KEK_ID_MAX + 1], new_wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1];
+    unsigned char *old_dek = trm_dek_alloc(), *new_dek = trm_dek_new();
+    json_t *items = NULL;
+    enum trm_db_status st = TRM_DB_ERROR;
+    if (case_id && kek_id && wrapped_hex && old_dek && new_dek &&
+        strlen(wrapped_hex) == 2 * sizeof wrapped &&
+        trm_hex_decode(wrapped_hex, wrapped, sizeof wrapped) &&
+        trm_dek_unwrap(trm_keyring_source_for(x->keys, kek_id), case_id, kek_id, wrapped,
+                       sizeof wrapped, old_dek) &&
+        trm_dek_wrap(trm_keyring_source_get(x->keys), case_id, new_dek, wrapped, new_kek)) {
+        items = trm_case_reseal(old_dek, new_dek, case_id, old_version, old_version + 1,
+                                json_object_get(m, "items"));
+        trm_hex_encode(wrapped, sizeof wrapped, new_wrapped);
+    }
+    trm_dek_free(old_dek);
+    trm_dek_free(new_dek);
+    if (items != NULL)
+        st = trm_case_rekey_store(c, case_id, x->id, old_version, new_kek, new_wrapped, items);
+    json_decref(items);
+    return st;
+}
+
 static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
 {
     struct answer_args *x = arg;
     json_decref(x->out);
-    x->out = NULL;
-    enum trm_db_status st = trm_referral_answer(c, x->id, x->action, x->reason, x->outcome);
-    bool remote = st == TRM_DB_OK && strcmp(x->outcome, "remote") == 0;
-    if (st == TRM_DB_OK && !remote && strcmp(x->outcome, "ok") != 0)
+    json_decref(x->answer.rekey);
+    x->out = x->answer.rekey = NULL;
+    x->sealing = TRM_SEAL_OK;
+    char *reason = NULL;
+    bool travels = false;
+    enum trm_db_status st = seal_answer_reason(c, x, &reason, &travels);
+    if (st == TRM_DB_OK)
+        st = trm_referral_answer(c, x->id, x->action, reason, &x->answer);
+    free(reason);
+    if (st != TRM_DB_OK)
+        return st;
+    bool remote = x->answer.outcome == TRM_ANSWER_REMOTE;
+    if (!remote && x->answer.outcome != TRM_ANSWER_OK)
         return TRM_DB_REFUSED;
-    if (remote) /* the answer travels to the peer instance, in this transaction */
-        st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->index_bits, x->local_case_id,
-                                     x->fed_why);
+    if (travels && !remote) {
+        /* A reason about a case whose personal data is erased has no key to be sealed with. */
+        x->sealing = TRM_SEAL_ERASED;
+        return TRM_DB_REFUSED;
+    }
+    if (x->answer.rekey)
+        st = re_key(c, x, x->answer.rekey);
+    if (st == TRM_DB_OK && remote) /* the answer travels to the peer instance, in this tx */
+        st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->reason, x->index_bits,
+                                     x->local_case_id, x->fed_why);
     if (st != TRM_DB_OK)
         return st;
     trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
     return trm_referral_get(c, x->id, &x->out);
 }
 
+/* The problem for an answer the database refused. */
+static void answer_refused(const struct trm_request *req, struct trm_response *res,
+                           const struct answer_args *x)
+{
+    switch (x->answer.outcome) {
+    case TRM_ANSWER_NOT_FOUND:
+        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such referral for your agency.");
+        return;
+    case TRM_ANSWER_ANSWERED:
+        trm_response_problem(res, req, TRM_E_OFFER_ANSWERED,
+                             "This offer has been answered, withdrawn or has expired already.");
+        return;
+    case TRM_ANSWER_EXPIRED:
+        trm_response_problem(res, req, TRM_E_OFFER_EXPIRED, "This offer has expired.");
+        return;
+    case TRM_ANSWER_CONSENT_WITHDRAWN:
+        trm_response_problem(res, req, TRM_E_CONSENT_WITHDRAWN,
+                             "The consent this offer rests on has been withdrawn or has "
+                             "expired: the offer can no longer be accepted.");
+        return;
+    case TRM_ANSWER_NOT_SENDER:
+        trm_response_problem(res, req, TRM_E_FORBIDDEN,
+                             "Only the sending agency may withdraw an offer.");
+        return;
+    default:
+        trm_response_problem(res, req, TRM_E_FORBIDDEN,
+                             "Only the receiving agency may answer an offer.");
+    }
+}
+
 static void answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
-                   const char *action, bool reason_required)
+                   const char *action)
 {
     char id[37];
     const char *reason = NULL;
     const struct trm_field spec[] = {
-        {.name = "reason",
-         .type = TRM_FIELD_STRING,
-         .dest = &reason,
-         .required = reason_required,
-         .max_len = 500},
+        {.name = "reason", .type = TRM_FIELD_STRING, .dest = &reason, .max_len = 500, .min_len = 1},
         {0},
     };
     json_t *doc = NULL;
@@ -251,53 +371,84 @@ static void answer(struct trm_app *app, struct trm_request *req, struct trm_resp
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, answer_tx, &x);
     if (st == TRM_DB_OK) {
+        json_object_del(x.out, "sealed_note");
         trm_response_json(res, 200, x.out);
         x.out = NULL;
     } else if (st != TRM_DB_REFUSED) {
         trm_http_db_problem(req, res, st);
+    } else if (x.sealing != TRM_SEAL_OK) {
+        trm_response_problem(res, req, TRM_E_CASE_ERASED,
+                             "The case's personal data is erased: a reason cannot be kept. "
+                             "Answer without one.");
     } else if (x.fed_why[0] != '\0') {
         trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
-    } else if (strcmp(x.outcome, "not_found") == 0) {
-        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such referral for your agency.");
-    } else if (strcmp(x.outcome, "answered") == 0) {
-        trm_response_problem(res, req, TRM_E_CONFLICT, "This offer has been answered already.");
-    } else if (strcmp(x.outcome, "expired") == 0) {
-        trm_response_problem(res, req, TRM_E_CONFLICT, "This offer has expired.");
     } else {
-        trm_response_problem(res, req, TRM_E_FORBIDDEN,
-                             strcmp(x.outcome, "not_sender") == 0
-                                 ? "Only the sending agency may withdraw an offer."
-                                 : "Only the receiving agency may answer an offer.");
+        answer_refused(req, res, &x);
     }
     json_decref(x.out);
+    json_decref(x.answer.rekey);
     json_decref(doc);
 }
 
 TRM_HANDLER(trm_handle_referral_accept)
 {
-    answer(app, req, res, "accept", false);
+    answer(app, req, res, "accept");
 }
 
 TRM_HANDLER(trm_handle_referral_decline)
 {
-    answer(app, req, res, "decline", true);
+    answer(app, req, res, "decline");
 }
 
 TRM_HANDLER(trm_handle_referral_withdraw)
 {
-    answer(app, req, res, "withdraw", false);
+    answer(app, req, res, "withdraw");
 }
 
 struct one_args {
-    const char *id;
+    const char *id, *request_id;
+    struct trm_keyring_source *keys;
     json_t *out;
 };
+
+/* The offer's note, for a caller who holds its category on the case (the sender; the
+ * recipient once it accepted): opened, and the read logged. */
+static enum trm_db_status open_note(struct trm_db_conn *c, struct one_args *x)
+{
+    const char *hex = json_string_value(json_object_get(x->out, "sealed_note"));
+    const char *case_id = json_string_value(json_object_get(x->out, "case_id"));
+    const char *category = json_string_value(json_object_get(x->out, "note_category"));
+    if (hex == NULL || case_id == NULL || category == NULL)
+        return TRM_DB_OK;
+    unsigned version = 0;
+    enum trm_seal_outcome outcome;
+    enum trm_db_status st;
+    unsigned char *dek = trm_case_dek(c, x->keys, case_id, category, &version, &outcome, &st);
+    if (dek == NULL)
+        return st == TRM_DB_REFUSED ? TRM_DB_OK : st;
+    char name[80];
+    snprintf(name, sizeof name, "%s.note", x->id);
+    json_t *note = trm_open_json(dek, case_id, "referrals", name, version, hex);
+    trm_dek_free(dek);
+    if (note == NULL)
+        return TRM_DB_OK; /* sealed under a key that is gone (a transfer re-keyed the case) */
+    json_object_set_new(x->out, "note", note);
+    json_t *cats = json_pack("[s]", category);
+    st = trm_access_log_add(c, case_id, cats, "referral_view", x->request_id);
+    json_decref(cats);
+    return st;
+}
 
 static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
 {
     struct one_args *x = arg;
     json_decref(x->out);
-    return trm_referral_get(c, x->id, &x->out);
+    x->out = NULL;
+    enum trm_db_status st = trm_referral_get(c, x->id, &x->out);
+    if (st == TRM_DB_OK)
+        st = open_note(c, x);
+    json_object_del(x->out, "sealed_note");
+    return st;
 }
 
 TRM_HANDLER(trm_handle_referral_get)
@@ -305,14 +456,16 @@ TRM_HANDLER(trm_handle_referral_get)
     char id[37];
     if (!trm_http_uuid_param(req, res, 0, id))
         return;
-    struct one_args x = {id, NULL};
+    struct one_args x = {id, req->request_id, app->keys, NULL};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, one_tx, &x);
-    if (st != TRM_DB_OK)
+    if (st != TRM_DB_OK) {
+        json_decref(x.out);
         trm_http_db_problem(req, res, st);
-    else
+    } else {
         trm_response_json(res, 200, x.out);
+    }
 }
 
 static const char *const directions[] = {"incoming", "outgoing", NULL};

@@ -78,36 +78,31 @@ TRM_HANDLER(trm_handle_case_transitions)
 }
 
 struct step {
-    const char *case_id, *name, *note, *override_reason;
+    const char *case_id, *name, *note, *override_reason, *note_category;
     struct trm_keyring_source *keys;
     long version;
     enum trm_role role;
     /* outputs */
-    bool unknown, stale, needs_key;
+    bool unknown, stale;
+    enum trm_seal_outcome sealing;
     json_t *unmet;
     struct trm_case_summary summary;
 };
 
-/* The sealed note (and override reason) of a step; "" when there is none. */
+/* The sealed note (and override reason) of a step, with its category; NULL when there is
+ * none. */
 static enum trm_db_status seal_note(struct trm_db_conn *c, struct step *x, char **hex,
                                     char note_id[37])
 {
     *hex = NULL;
     if (x->note == NULL && x->override_reason == NULL)
         return TRM_DB_OK;
-    unsigned version = 0;
-    enum trm_db_status st;
-    unsigned char *dek = trm_case_dek(c, x->keys, x->case_id, &version, &st);
-    if (dek == NULL) {
-        x->needs_key = st == TRM_DB_REFUSED;
-        return x->needs_key ? TRM_DB_REFUSED : st;
-    }
     trm_uuid_v4(note_id);
+    struct trm_sealing what = {x->case_id, x->note_category, "notes", note_id};
     json_t *v = json_pack("{s:s?, s:s?}", "note", x->note, "override_reason", x->override_reason);
-    *hex = trm_seal_json(dek, x->case_id, "notes", note_id, version, v);
+    enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &x->sealing);
     json_decref(v);
-    trm_dek_free(dek);
-    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+    return st;
 }
 
 static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
@@ -133,7 +128,7 @@ static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
          * the summary read, with COMMIT, in one round trip. */
         trm_db_commit_with_next(c);
         st = trm_case_transition_apply(c, x->case_id, x->version, sop, t, details, note,
-                                       &x->summary);
+                                       note ? x->note_category : NULL, &x->summary);
         json_decref(details);
         x->stale = st == TRM_DB_CONFLICT;
     }
@@ -145,7 +140,8 @@ static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
 static enum trm_db_status step_tx(struct trm_db_conn *c, void *arg)
 {
     struct step *x = arg;
-    x->unknown = x->stale = x->needs_key = false;
+    x->unknown = x->stale = false;
+    x->sealing = TRM_SEAL_OK;
     json_decref(x->unmet);
     x->unmet = json_array();
     char sop_id[37];
@@ -184,9 +180,8 @@ static void answer_step(struct trm_response *res, const struct trm_request *req,
     } else if (x->stale) {
         trm_response_problem(res, req, TRM_E_PRECONDITION_FAILED,
                              "The case has changed since you read it: read it again.");
-    } else if (x->needs_key) {
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "The case's personal data is erased: a note cannot be kept.");
+    } else if (st == TRM_DB_REFUSED && x->sealing != TRM_SEAL_OK) {
+        trm_http_seal_problem(req, res, x->sealing);
     } else if (st == TRM_DB_REFUSED) {
         trm_response_problem_ext(res, req, TRM_E_CONFLICT,
                                  "The step is not allowed now; see unmet.", "unmet", x->unmet);
@@ -204,7 +199,10 @@ static void answer_step(struct trm_response *res, const struct trm_request *req,
 TRM_HANDLER(trm_handle_case_transition)
 {
     char id[37];
-    struct step x = {.case_id = id, .keys = app->keys, .role = req->principal->role};
+    struct step x = {.case_id = id,
+                     .keys = app->keys,
+                     .role = req->principal->role,
+                     .note_category = "narrative"};
     const struct trm_field spec[] = {
         {.name = "transition",
          .type = TRM_FIELD_STRING,
@@ -217,6 +215,10 @@ TRM_HANDLER(trm_handle_case_transition)
          .dest = &x.override_reason,
          .max_len = 1000,
          .min_len = 1},
+        {.name = "note_category",
+         .type = TRM_FIELD_ENUM,
+         .dest = &x.note_category,
+         .allowed = trm_case_categories},
         {0},
     };
     json_t *doc = NULL;

@@ -383,13 +383,13 @@ START_TEST(erase_personal_data)
     create(worker_a, name, id, NULL);
     snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
     struct h_resp r;
-    h_api(&srv, worker_a, "DELETE", path, "{\"reason\": \"request of the person\"}", NULL, &r);
+    h_api(&srv, worker_a, "DELETE", path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
     h_assert_problem(&r, 403, "forbidden");
     h_resp_free(&r);
     h_api(&srv, coord_a, "DELETE", path, "{}", NULL, &r);
     h_assert_problem(&r, 400, "validation_failed");
     h_resp_free(&r);
-    h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"request of the person\"}", NULL, &r);
+    h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
     h_expect(&r, 200, "erase");
     ck_assert_ptr_nonnull(h_str(&r, "personal_data_erased_at"));
     h_resp_free(&r);
@@ -403,7 +403,7 @@ START_TEST(erase_personal_data)
     ck_assert_int_eq(json_object_size(json_object_get(r.json, "person")), 0);
     h_resp_free(&r);
     snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
-    h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"again\"}", NULL, &r);
+    h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"other\"}", NULL, &r);
     h_assert_problem(&r, 404, "not_found");
     h_resp_free(&r);
 }

@@ -227,7 +227,7 @@ static void offer(const char *case_id, const char *consent_id, const char *kind,
     char path[128], body[1024];
     snprintf(path, sizeof path, "/v1/cases/%s/referrals", case_id);
     snprintf(body, sizeof body,
-             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"reintegration\", "
+             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"return_reception\", "
              "\"categories\": [\"identity\", \"health\"], \"handling_code\": \"H2\", "
              "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
              ph.agency, kind, consent_id);
@@ -443,7 +443,7 @@ START_TEST(decline_and_withdrawal_travel_back)
     /* Too late to accept at PH: nothing is created. */
     snprintf(path, sizeof path, "/v1/referrals/%s/accept", withdrawn);
     h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
-    h_assert_problem(&r, 409, "conflict");
+    h_assert_problem(&r, 409, "offer_answered");
     h_resp_free(&r);
     ck_assert_int_eq(
         count(&ph, "SELECT count(*) FROM referrals WHERE id = $1 AND case_id IS NULL", withdrawn),
@@ -764,7 +764,7 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
     snprintf(args, sizeof args, "keys init '%s'", stranger_keys);
     ctl(&se, args, out, sizeof out);
     struct trm_keyring *stranger = load_keys(stranger_keys);
-    s = resign(orig, stranger, "purpose", "reintegration");
+    s = resign(orig, stranger, "purpose", "legal");
     post_inbox(s, 400, "bad_signature", NULL);
     free(s);
     s = resign(orig, stranger, "sender_instance", "xx.trm");
@@ -783,8 +783,12 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
     s = resign(orig, sweden, "expires_at", "2099-01-01T00:00:00Z"); /* open for decades */
     post_inbox(s, 400, "invalid_package", NULL);
     free(s);
-    s = resign(orig, sweden, "purpose", "a different purpose");
+    s = resign(orig, sweden, "purpose", "legal");
     post_inbox(s, 409, "package_replayed", NULL);
+    free(s);
+    /* A purpose is a code: free text in the header (where it is readable) is refused. */
+    s = resign(orig, sweden, "purpose", "Maria needs a shelter");
+    post_inbox(s, 400, "invalid_package", NULL);
     free(s);
     trm_keyring_free(sweden);
     post_inbox("{\"version\": 1}", 400, "invalid_package", NULL);
@@ -805,8 +809,8 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
 }
 END_TEST
 
-/* Not federation, but this file owns its databases: the shared one's test of gapless
- * references expects every counter to have started at 1. */
+/* Not federation, but this file owns its databases: the shared one's tests expect every
+ * country's references to have started at 1. */
 START_TEST(references_grow_past_six_digits)
 {
     char ref[64], want[64], body[512];
@@ -815,13 +819,12 @@ START_TEST(references_grow_past_six_digits)
     struct tm tm;
     gmtime_r(&now, &tm);
     year = tm.tm_year + 1900;
+    /* The year's sequence of IS, made as a first creation makes it, then moved on. */
     snprintf(body, sizeof body,
-             "INSERT INTO case_refs (country, year, last) VALUES ('IS', %d, 999999) "
-             "ON CONFLICT (country, year) DO UPDATE SET last = 999999",
-             year);
+             "SELECT trm_case_reference('IS'); SELECT setval('case_ref_is_%d', 999999)", year);
     PGconn *pg = h_pg(ph.owner_env);
     PGresult *q = PQexec(pg, body);
-    ck_assert_msg(PQresultStatus(q) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    ck_assert_msg(PQresultStatus(q) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
     PQclear(q);
     PQfinish(pg);
     for (int i = 0; i < 2; i++) {

@@ -529,7 +529,7 @@ START_TEST(case_authorization_matrix)
          "/transitions",
          "{\"transition\": \"open_investigation\"}",
          {200, 409, 403, 403, 404}},
-        {"DELETE", "/personal-data", "{\"reason\": \"test\"}", {403, 200, 403, 403, 403}},
+        {"DELETE", "/personal-data", "{\"reason\": \"other\"}", {403, 200, 403, 403, 403}},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         for (int k = 0; k < 5; k++) {

@@ -78,7 +78,7 @@ static long offer(const char *token, const char *id, const char *to, const char 
     char path[128], body[1024];
     snprintf(path, sizeof path, "/v1/cases/%s/referrals", id);
     snprintf(body, sizeof body,
-             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"shelter placement\", "
+             "{\"to_agency_id\": \"%s\", \"kind\": \"%s\", \"purpose\": \"accommodation\", "
              "\"categories\": [%s], \"handling_code\": \"H2\", %s}",
              to, kind, categories, basis_extra);
     struct h_resp r;
@@ -187,7 +187,7 @@ START_TEST(sweden_to_philippines)
     /* Only the recipient answers: the sender gets 403, a third agency 404. */
     ck_assert_int_eq(answer(a_worker, rid, "accept", NULL), 403);
     ck_assert_int_eq(answer(c_worker, rid, "accept", NULL), 404);
-    ck_assert_int_eq(answer(b_worker, rid, "decline", "{}"), 400); /* reason required */
+    ck_assert_int_eq(answer(b_worker, rid, "decline", "{\"reason\": \"\"}"), 400);
     ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 200);
     ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 409); /* answered once */
     ck_assert_int_eq(answer(b_worker, rid, "decline", "{\"reason\": \"full\"}"), 409);
@@ -307,11 +307,12 @@ START_TEST(two_round_trips_per_offer_and_accept)
         char cid[37];
         new_case(ids[i]);
         consent(ids[i], "\"identity\", \"contact\"", rec, cid);
-        snprintf(body[i], sizeof body[i],
-                 "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"shelter\", "
-                 "\"categories\": [\"identity\"], \"handling_code\": \"H2\", "
-                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
-                 b_agency, cid);
+        snprintf(
+            body[i], sizeof body[i],
+            "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"accommodation\", "
+            "\"categories\": [\"identity\"], \"handling_code\": \"H2\", "
+            "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+            b_agency, cid);
     }
     const char *env[] = {"TRM_MAINTENANCE_INTERVAL_MS=600000", NULL};
     struct trmd quiet;

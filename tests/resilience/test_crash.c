@@ -75,7 +75,7 @@ static void share(struct job *j, int i)
     h_resp_free(&r);
     snprintf(path, sizeof path, "/v1/cases/%s/referrals", j->case_ids[i]);
     snprintf(body, sizeof body,
-             "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"shelter\", "
+             "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"accommodation\", "
              "\"categories\": [\"identity\"], \"legal_basis\": \"consent\", \"consent_id\": "
              "\"%s\", \"handling_code\": \"H1\"}",
              other_agency, cid);
