@@ -655,7 +655,8 @@ BEGIN
         unmet := array_append(unmet, 'recipient');
     END IF;
     IF p_basis = 'consent' THEN
-        SELECT * INTO k FROM consents WHERE id = p_consent AND case_id = p_case;
+        -- Locked until commit: a withdrawal running now either sees this offer or is seen.
+        SELECT * INTO k FROM consents WHERE id = p_consent AND case_id = p_case FOR SHARE;
         IF NOT FOUND OR k.kind <> 'data_sharing' THEN
             unmet := array_append(unmet, 'consent_missing');
         ELSIF k.withdrawn_at IS NOT NULL OR k.given_at > now()
@@ -757,8 +758,8 @@ REVOKE ALL ON FUNCTION trm_case_rekey_material(uuid, text[]) FROM PUBLIC;
 -- Answers an offer: accept or decline (the recipient), withdraw (the sender). Returns
 -- {"outcome": ...}: ok, remote (done, and the answer must travel to the peer instance),
 -- not_found, answered, expired, not_recipient, not_sender, consent_withdrawn. Nothing is
--- written unless ok or remote. Accepting re-checks the consent under a lock, taken before
--- the referral's (the order trm_consent_withdraw takes them in). Accepting a local transfer
+-- written unless ok or remote. Accepting re-checks the consent under a lock (case, consent,
+-- referral: the order trm_consent_withdraw takes them in). Accepting a local transfer
 -- moves custody and answers the re-key material as "rekey": the caller seals it again under
 -- a fresh key and calls trm_case_rekey in the same transaction.
 DROP FUNCTION trm_referral_answer(uuid, text, text);
@@ -781,6 +782,11 @@ BEGIN
     SELECT * INTO r FROM referrals WHERE id = p_id;
     IF NOT FOUND OR trm_ctx_agency() NOT IN (r.from_agency_id, r.to_agency_id) THEN
         RETURN jsonb_build_object('outcome', 'not_found');
+    END IF;
+    -- Locks in the order every operation takes them: the case (a transfer moves it), the
+    -- consent, the referral.
+    IF p_action = 'accept' AND r.kind = 'transfer' AND r.peer_instance IS NULL THEN
+        PERFORM 1 FROM cases WHERE id = r.case_id FOR UPDATE;
     END IF;
     IF p_action = 'accept' AND r.consent_id IS NOT NULL THEN
         SELECT * INTO k FROM consents WHERE id = r.consent_id FOR SHARE;
@@ -970,10 +976,15 @@ DECLARE
     crossing jsonb;
 BEGIN
     PERFORM trm_require_caseworker();
+    -- The case first (a transfer accepted meanwhile makes it another agency's), then the
+    -- consent: the order an acceptance takes them in.
+    PERFORM 1 FROM cases c WHERE c.id = p_case AND c.owner_agency_id = trm_ctx_agency() FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     UPDATE consents s SET withdrawn_at = now(), sealed_withdraw_reason = decode(p_sealed_reason, 'hex'),
                           reason_category = CASE WHEN p_sealed_reason IS NOT NULL THEN p_reason_category END
     WHERE s.id = p_id AND s.case_id = p_case AND s.withdrawn_at IS NULL
-      AND EXISTS (SELECT 1 FROM cases c WHERE c.id = p_case AND c.owner_agency_id = trm_ctx_agency())
     RETURNING * INTO k;
     IF NOT FOUND THEN
         RETURN NULL;
