@@ -141,7 +141,8 @@ static bool set_context(PGconn *pg, const char *agency, const char *user)
     const char *p[] = {agency, user};
     PGresult *r = PQexecParams(pg,
                                "SELECT set_config('trm.agency_id', $1, false), "
-                               "set_config('trm.user_id', $2, false)",
+                               "set_config('trm.user_id', $2, false), "
+                               "set_config('trm.role', 'caseworker', false)",
                                2, NULL, p, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
