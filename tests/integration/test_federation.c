@@ -454,6 +454,7 @@ END_TEST
 static char *resign(json_t *orig, const struct trm_keyring *kr, const char *name,
                     const char *value);
 static struct trm_keyring *load_keys(const char *path);
+static void post_inbox_to(struct inst *in, const char *body, long status, const char *code);
 
 /* A package PH signs claiming to come from one of Sweden's own agencies: refused at SE. */
 static void forged_consent_withdrawal_is_refused(const char *rid, const char *case_id)
@@ -609,6 +610,161 @@ START_TEST(crossed_withdrawal_wins)
 END_TEST
 
 /* The rows a refused package must not touch at PH. */
+/* A consent withdrawn while its offer waits at the peer: the withdrawal travels, the peer
+ * marks the offer withdrawn and drops its sealed payload; SE logs why. */
+START_TEST(consent_withdrawal_withdraws_the_offer_at_the_peer)
+{
+    char case_id[37], consent_id[37], rid[37], path[200];
+    offered_at_ph("referral", case_id, consent_id, rid);
+    const char *payload = "SELECT count(*) FROM federation_packages WHERE referral_id = $1 AND "
+                          "direction = 'in' AND type = 'offer' AND package -> 'payload' <> "
+                          "'null'::jsonb";
+    ck_assert_int_eq(count(&ph, payload, rid), 1);
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", case_id, consent_id);
+    h_api(&se.srv, se.worker, "POST", path, "{\"reason\": \"she asked\"}", NULL, &r);
+    h_expect(&r, 200, "withdraw the consent at SE");
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM handover_log WHERE referral_id = $1 AND "
+                           "action = 'withdraw' AND reason = 'consent_withdrawn'",
+                           rid),
+                     1);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "withdrawn", "the withdrawal at PH"));
+    ck_assert_int_eq(count(&ph, payload, rid), 0);
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+    h_assert_problem(&r, 409, "offer_answered");
+    h_resp_free(&r);
+    ck_assert_int_eq(
+        count(&ph, "SELECT count(*) FROM referrals WHERE id = $1 AND case_id IS NULL", rid), 1);
+}
+END_TEST
+
+/* The offer's note travels inside the sealed payload and opens at PH once accepted; the
+ * sender's access log names only the categories offered; a decline's reason travels sealed
+ * to the sender. Nothing of either is readable in the packages. */
+START_TEST(note_and_reason_travel_sealed)
+{
+    char case_id[37], consent_id[37], rid[37], path[200], body[1024], local[37];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", case_id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"medical\", "
+             "\"categories\": [\"health\"], \"handling_code\": \"H2\", \"legal_basis\": "
+             "\"consent\", \"consent_id\": \"%s\", \"note\": \"Travel note %s\"}",
+             ph.agency, consent_id, sentinel);
+    struct h_resp r;
+    h_api(&se.srv, se.worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "offer with a note");
+    snprintf(rid, sizeof rid, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
+                           "'federation_offer' AND categories = '{health}'",
+                           case_id),
+                     1);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_t *ref = wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH");
+    ck_assert_ptr_null(json_object_get(ref, "note"));
+    json_decref(ref);
+    accept_at_ph(rid, local);
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the referral at PH");
+    char want[96];
+    snprintf(want, sizeof want, "Travel note %s", sentinel);
+    ck_assert_str_eq(h_str(&r, "note"), want);
+    h_resp_free(&r);
+
+    json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
+    char second[37];
+    offer(case_id, consent_id, "referral", second);
+    snprintf(path, sizeof path, "/v1/referrals/%s", second);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the second offer"));
+    snprintf(path, sizeof path, "/v1/referrals/%s/decline", second);
+    snprintf(body, sizeof body, "{\"reason\": \"No bed for %s\"}", sentinel);
+    h_api(&ph.srv, ph.worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 200, "decline with a reason");
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/referrals/%s", second);
+    json_decref(wait_for(&se, se.worker, path, status_is, "declined", "the decline at SE"));
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM federation_packages WHERE referral_id = $1 AND "
+                           "direction = 'in' AND type = 'answer' AND package -> 'payload' <> "
+                           "'null'::jsonb",
+                           second),
+                     1);
+    snprintf(want, sizeof want, "%%%s%%", sentinel);
+    ck_assert_int_eq(
+        count(&se, "SELECT count(*) FROM federation_packages WHERE package::text LIKE $1", want),
+        0);
+    ck_assert_int_eq(
+        count(&ph, "SELECT count(*) FROM federation_packages WHERE package::text LIKE $1", want),
+        0);
+
+    /* An acceptance that does not reply to the offer's package is refused, and the offer
+     * stays open. */
+    char third[37], text[8192];
+    offer(case_id, consent_id, "referral", third);
+    cell(&ph,
+         "SELECT package::text FROM federation_packages WHERE referral_id = $1 AND "
+         "direction = 'out' AND type = 'answer'",
+         second, text, sizeof text);
+    struct trm_keyring *manila = load_keys(ph.key_file);
+    static const char *const changes[][2] = {
+        {"action", "accept"},
+        {"package_id", "6f1c2a8e-3333-4a2b-9c3d-0123456789ab"},
+        {"in_reply_to", "6f1c2a8e-4444-4a2b-9c3d-0123456789ab"},
+        {"referral_id", NULL},
+    };
+    char *forged = strdup(text);
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        json_t *doc = json_loads(forged, 0, NULL);
+        free(forged);
+        json_object_set_new(doc, "payload", json_null());
+        forged = resign(doc, manila, changes[i][0], changes[i][1] ? changes[i][1] : third);
+        json_decref(doc);
+    }
+    trm_keyring_free(manila);
+    post_inbox_to(&se, forged, 409, "package_refused");
+    free(forged);
+    ck_assert_int_eq(
+        count(&se, "SELECT count(*) FROM referrals WHERE id = $1 AND status = 'offered'", third),
+        1);
+}
+END_TEST
+
+/* A peer's agency in our country: PH lists an agency in Sweden; SE does not take it, so it
+ * can never satisfy a consent naming Sweden. */
+START_TEST(peer_agencies_stay_in_their_country)
+{
+    char fake[37], path[200];
+    wait_for_directory();
+    h_agency(&ph.srv, ph.admin, "SE", "police", fake);
+    /* Two refreshes later (one a second) SE lists PH's other agencies, not this one. */
+    sleep(3);
+    snprintf(path, sizeof path, "/v1/agencies?country=SE&limit=100");
+    struct h_resp r;
+    h_api(&se.srv, se.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "SE directory");
+    ck_assert_ptr_null(strstr(r.body, fake));
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM agencies WHERE id = $1", fake), 0);
+    wait_for_directory(); /* the PH agency is still there */
+}
+END_TEST
+
+static void post_inbox_to(struct inst *in, const char *body, long status, const char *code)
+{
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct h_resp r;
+    h_http(&in->srv, "POST", "/v1/federation/inbox", headers, body, &r);
+    h_assert_problem(&r, status, code);
+    h_resp_free(&r);
+}
+
 static long ph_rows(void)
 {
     return count(&ph,
@@ -853,6 +1009,9 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, transfer_from_sweden_to_manila);
     tcase_add_test(tc, decline_and_withdrawal_travel_back);
+    tcase_add_test(tc, consent_withdrawal_withdraws_the_offer_at_the_peer);
+    tcase_add_test(tc, note_and_reason_travel_sealed);
+    tcase_add_test(tc, peer_agencies_stay_in_their_country);
     tcase_add_test(tc, consent_withdrawal_travels);
     tcase_add_test(tc, crossed_withdrawal_wins);
     tcase_add_test(tc, references_grow_past_six_digits);
