@@ -81,6 +81,7 @@ struct trm_db_context {
     const char *country;
     const char *role;
     bool cross_border;
+    const char *token_id; /* the API token of the request (access log, migration 0018) */
 };
 
 typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);

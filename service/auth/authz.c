@@ -50,4 +50,5 @@ void trm_principal_db_context(const struct trm_principal *p, struct trm_db_conte
     out->country = p->country;
     out->role = role_names[p->role];
     out->cross_border = p->cross_border;
+    out->token_id = p->token_id[0] ? p->token_id : NULL;
 }
