@@ -44,6 +44,7 @@ enum trm_action {
     TRM_ACT_CASE_APPROVE,     /* sensitive actions: erasure, guard overrides */
     TRM_ACT_AUDIT_READ,       /* handover and access logs */
     TRM_ACT_STATS_READ,       /* suppressed statistics */
+    TRM_ACT_ADMIN_LOG_READ,   /* the admin log: auditors only */
     TRM_ACT__COUNT
 };
 

@@ -20,6 +20,7 @@ static const bool table[TRM_ACT__COUNT][4] = {
     [TRM_ACT_CASE_APPROVE] = {false, true, false, false},
     [TRM_ACT_AUDIT_READ] = {false, true, true, false},
     [TRM_ACT_STATS_READ] = {false, true, true, false},
+    [TRM_ACT_ADMIN_LOG_READ] = {false, false, true, false},
 };
 
 const char *trm_role_name(enum trm_role role)

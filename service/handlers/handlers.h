@@ -57,6 +57,8 @@ TRM_HANDLER(trm_handle_handovers_verify);
 TRM_HANDLER(trm_handle_handovers_export);
 TRM_HANDLER(trm_handle_signing_key);
 TRM_HANDLER(trm_handle_case_access_log);
+TRM_HANDLER(trm_handle_admin_log_list);
+TRM_HANDLER(trm_handle_admin_log_export);
 TRM_HANDLER(trm_handle_stats_victims);
 TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);

@@ -87,6 +87,8 @@ START_TEST(authorization_matrix)
         {"PATCH", "/v1/users/{U}", "{\"disabled\": false}", {403, 403, 403, 200}},
         {"POST", "/v1/users/{U}/tokens", "{}", {403, 403, 403, 201}},
         {"DELETE", "/v1/tokens/{T}", NULL, {403, 403, 403, 204}},
+        {"GET", "/v1/admin-log", NULL, {403, 403, 200, 403}},
+        {"GET", "/v1/admin-log/export", NULL, {403, 403, 200, 403}},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         for (int role = 0; role < 4; role++) {

@@ -1,7 +1,8 @@
 /* Who acts as whom: every token records its issuer; a read of personal data made with a
  * token an admin issued for someone else is marked in the access log (remembered tokens
  * too); every admin action, through the API or trmctl, is in the append-only admin log with
- * no personal value. */
+ * no personal value; auditors read it for their country (cross-border auditors: all), list
+ * it in pages and export it as NDJSON or CSV. */
 #include "check_run.h"
 #include "harness.h"
 
@@ -417,6 +418,153 @@ START_TEST(the_admin_log_is_append_only)
 }
 END_TEST
 
+/* The entries of object_id a token sees in GET /v1/admin-log (filtered by actor). */
+static size_t visible(const char *token, const char *actor, const char *object_id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/admin-log?actor_user_id=%s&limit=100", actor);
+    size_t n = 0;
+    for (int page = 0; page < 100; page++) {
+        struct h_resp r;
+        h_api(&srv, token, "GET", path, NULL, NULL, &r);
+        h_expect(&r, 200, "admin log");
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(r.json, "items"), i, e)
+        {
+            ck_assert_str_eq(json_string_value(json_object_get(e, "actor_user_id")), actor);
+            if (strcmp(json_string_value(json_object_get(e, "object_id")), object_id) == 0)
+                n++;
+        }
+        const char *next = h_str(&r, "next_cursor");
+        if (next)
+            snprintf(path, sizeof path, "/v1/admin-log?actor_user_id=%s&limit=100&cursor=%s", actor,
+                     next);
+        h_resp_free(&r);
+        if (next == NULL)
+            break;
+    }
+    return n;
+}
+
+START_TEST(auditors_read_their_country_and_cross_border_auditors_all)
+{
+    char se[37], ph[37], se_for_ph[37];
+    h_agency(&srv, admin_se, "SE", "ngo", se);
+    h_agency(&srv, admin_ph, "PH", "ngo", ph);
+    h_agency(&srv, admin_se, "PH", "ngo", se_for_ph); /* a Swedish admin acts on PH */
+    ck_assert_int_eq(visible(auditor_se, admin_se_id, se), 1);
+    ck_assert_int_eq(visible(auditor_se, admin_ph_id, ph), 0);
+    ck_assert_int_eq(visible(auditor_se, admin_se_id, se_for_ph), 1);
+    ck_assert_int_eq(visible(auditor_ph, admin_se_id, se), 0);
+    ck_assert_int_eq(visible(auditor_ph, admin_ph_id, ph), 1);
+    ck_assert_int_eq(visible(auditor_ph, admin_se_id, se_for_ph), 1);
+    ck_assert_int_eq(visible(auditor_x, admin_se_id, se), 1);
+    ck_assert_int_eq(visible(auditor_x, admin_ph_id, ph), 1);
+    /* Everyone else: 403, for the list and the export. */
+    const char *others[] = {worker_tok, coord_tok, admin_se};
+    for (size_t i = 0; i < 3; i++) {
+        struct h_resp r;
+        h_api(&srv, others[i], "GET", "/v1/admin-log", NULL, NULL, &r);
+        h_assert_problem(&r, 403, "forbidden");
+        h_resp_free(&r);
+        h_api(&srv, others[i], "GET", "/v1/admin-log/export", NULL, NULL, &r);
+        h_assert_problem(&r, 403, "forbidden");
+        h_resp_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(the_admin_log_pages_filters_and_exports)
+{
+    char a[37], b[37], path[512];
+    h_agency(&srv, admin_ph, "PH", "ngo", a);
+    h_agency(&srv, admin_ph, "PH", "ngo", b);
+    struct h_resp r;
+    /* One entry a page, in order, with a signed cursor. */
+    snprintf(path, sizeof path, "/v1/admin-log?actor_user_id=%s&action=agency_create&limit=1",
+             admin_ph_id);
+    json_int_t last = 0;
+    size_t pages = 0;
+    for (; pages < 50; pages++) {
+        h_api(&srv, auditor_ph, "GET", path, NULL, NULL, &r);
+        h_expect(&r, 200, "page");
+        json_t *items = json_object_get(r.json, "items");
+        ck_assert_int_le(json_array_size(items), 1);
+        if (json_array_size(items) == 1) {
+            json_t *e = json_array_get(items, 0);
+            ck_assert_int_gt(json_integer_value(json_object_get(e, "seq")), last);
+            last = json_integer_value(json_object_get(e, "seq"));
+            ck_assert_str_eq(json_string_value(json_object_get(e, "action")), "agency_create");
+            ck_assert_str_eq(json_string_value(json_object_get(e, "actor")), "user");
+            ck_assert_str_eq(json_string_value(json_object_get(e, "actor_country")), "PH");
+            ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "at")));
+        }
+        const char *next = h_str(&r, "next_cursor");
+        if (next == NULL) {
+            h_resp_free(&r);
+            break;
+        }
+        snprintf(path, sizeof path,
+                 "/v1/admin-log?actor_user_id=%s&action=agency_create&limit=1&cursor=%s",
+                 admin_ph_id, next);
+        h_resp_free(&r);
+    }
+    ck_assert_int_ge(pages, 2);
+    /* A time window in the future is empty; bad parameters are 400. */
+    h_api(&srv, auditor_ph, "GET", "/v1/admin-log?from=2999-01-01", NULL, NULL, &r);
+    h_expect(&r, 200, "future");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+    h_api(&srv, auditor_ph, "GET", "/v1/admin-log?from=2020-01-01T00:00:00Z&to=2999-12-31", NULL,
+          NULL, &r);
+    h_expect(&r, 200, "window");
+    ck_assert_int_ge(json_array_size(json_object_get(r.json, "items")), 2);
+    h_resp_free(&r);
+    const char *bad[] = {"/v1/admin-log?action=drop_table", "/v1/admin-log?actor_user_id=me",
+                         "/v1/admin-log?from=2026-02-30",   "/v1/admin-log?to=yesterday",
+                         "/v1/admin-log?cursor=AAAA",       "/v1/admin-log/export?from=2026-13-01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        h_api(&srv, auditor_ph, "GET", bad[i], NULL, NULL, &r);
+        h_assert_problem(&r, 400, "invalid_parameter");
+        h_resp_free(&r);
+    }
+
+    /* Export: NDJSON by default, CSV on request; both name the two agencies. */
+    char ct[128];
+    snprintf(path, sizeof path, "/v1/admin-log/export?actor_user_id=%s", admin_ph_id);
+    h_api(&srv, auditor_ph, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "ndjson");
+    ck_assert_str_eq(h_header(&r, "Content-Type", ct, sizeof ct), "application/x-ndjson");
+    ck_assert_ptr_nonnull(strstr(r.body, a));
+    ck_assert_ptr_nonnull(strstr(r.body, b));
+    for (char *line = r.body; *line;) {
+        char *end = strchr(line, '\n');
+        ck_assert_ptr_nonnull(end);
+        json_t *e = json_loadb(line, (size_t)(end - line), 0, NULL);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "actor_user_id")), admin_ph_id);
+        json_decref(e);
+        line = end + 1;
+    }
+    h_resp_free(&r);
+    const char *csv[] = {"Accept: text/csv", NULL};
+    h_api(&srv, auditor_ph, "GET", path, NULL, csv, &r);
+    h_expect(&r, 200, "csv");
+    ck_assert_int_eq(strncmp(h_header(&r, "Content-Type", ct, sizeof ct), "text/csv", 8), 0);
+    ck_assert_int_eq(strncmp(r.body, "seq,at,actor,actor_user_id,", 27), 0);
+    ck_assert_ptr_nonnull(strstr(r.body, a));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"agency_create\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"name country kind\""));
+    h_resp_free(&r);
+    /* The Swedish auditor's export holds none of the Philippine admin's actions on PH. */
+    h_api(&srv, auditor_se, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "ndjson se");
+    ck_assert_ptr_null(strstr(r.body, a));
+    h_resp_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("admin_log");
@@ -428,6 +576,8 @@ int main(void)
     tcase_add_test(tc, remembered_tokens_are_marked_the_same);
     tcase_add_test(tc, every_admin_action_is_logged_without_personal_values);
     tcase_add_test(tc, the_admin_log_is_append_only);
+    tcase_add_test(tc, auditors_read_their_country_and_cross_border_auditors_all);
+    tcase_add_test(tc, the_admin_log_pages_filters_and_exports);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
