@@ -186,3 +186,45 @@ void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,
         trm_http_created(res, location, trm_agency_json(&t.x.a));
     }
 }
+
+struct agency_patch {
+    char id[TRM_UUID_STR_LEN + 1];
+    bool active;
+    const char *request_id;
+    struct trm_agency a;
+};
+
+static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
+{
+    struct agency_patch *x = arg;
+    enum trm_db_status st = trm_directory_agency_set_active(c, x->id, x->active);
+    if (st == TRM_DB_OK)
+        st = trm_admin_log_add(c, TRM_ADMIN_AGENCY_UPDATE, x->id, "active", x->request_id);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_directory_agency_get(c, x->id, &x->a);
+}
+
+TRM_HANDLER(trm_handle_agency_patch)
+{
+    struct agency_patch x = {.request_id = req->request_id};
+    const struct trm_field spec[] = {
+        {.name = "active", .type = TRM_FIELD_BOOL, .dest = &x.active, .required = true},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, x.id) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    json_decref(doc);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, patch_tx, &x);
+    if (st == TRM_DB_CONFLICT)
+        trm_response_problem(res, req, TRM_E_CONFLICT,
+                             "An agency of another instance is kept up to date by that instance.");
+    else if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, trm_agency_json(&x.a));
+}

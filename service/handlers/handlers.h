@@ -19,6 +19,7 @@ TRM_HANDLER(trm_handle_me);
 TRM_HANDLER(trm_handle_agencies_list);
 TRM_HANDLER(trm_handle_agency_get);
 TRM_HANDLER(trm_handle_agency_create);
+TRM_HANDLER(trm_handle_agency_patch);
 TRM_HANDLER(trm_handle_users_list);
 TRM_HANDLER(trm_handle_user_get);
 TRM_HANDLER(trm_handle_user_create);

@@ -9,6 +9,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/agencies", trm_handle_agencies_list, 0, TRM_ACT_DIRECTORY_READ},
     {"POST", "/v1/agencies", trm_handle_agency_create, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"GET", "/v1/agencies/{}", trm_handle_agency_get, 0, TRM_ACT_DIRECTORY_READ},
+    {"PATCH", "/v1/agencies/{}", trm_handle_agency_patch, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"GET", "/v1/users", trm_handle_users_list, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/users", trm_handle_user_create, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"GET", "/v1/users/{}", trm_handle_user_get, 0, TRM_ACT_DIRECTORY_MANAGE},

@@ -286,8 +286,15 @@ START_TEST(every_admin_action_is_logged_without_personal_values)
     h_api(&srv, admin_se, "DELETE", path, NULL, NULL, &r);
     h_expect(&r, 204, "revoke");
     h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/agencies/%s", agency);
+    h_api(&srv, admin_se, "PATCH", path, "{\"active\": false}", NULL, &r);
+    h_expect(&r, 200, "deactivate agency");
+    ck_assert(json_is_false(json_object_get(r.json, "active")));
+    h_resp_free(&r);
 
-    snprintf(want, sizeof want, "user %s agency_create name,country,kind", admin_se_id);
+    snprintf(want, sizeof want,
+             "user %s agency_create name,country,kind\nuser %s agency_update active", admin_se_id,
+             admin_se_id);
     expect_entries(agency, want);
     snprintf(want, sizeof want,
              "user %s user_create agency_id,role,display_name\n"
