@@ -212,7 +212,9 @@ TRM_HANDLER(trm_handle_admin_log_export)
         return;
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, export_tx, &x);
+    /* Serializable: every page from one snapshot, so an entry committed while the export
+     * runs cannot slip in between pages out of order. */
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, true, export_tx, &x);
     if (st != TRM_DB_OK || x.text.too_big) {
         free(x.text.p);
         if (st != TRM_DB_OK)
