@@ -1,5 +1,6 @@
 # trm on Debian 12: a build stage and a small runtime stage. The master key is never part of
-# the image: mount it as a secret (docker-compose.yml).
+# the image: its directory is mounted (docker-compose.yml). trmd and trmctl run as uid 10001,
+# which must own the key file (mode 0600) and the passfiles.
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev \
@@ -17,7 +18,7 @@ FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libmicrohttpd12 libjansson4 libsodium23 libpq5 libunistring2 libcurl4 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /nonexistent --shell /usr/sbin/nologin trm
+    && useradd --system --uid 10001 --home /nonexistent --shell /usr/sbin/nologin trm
 COPY --from=build /src/build/trmd /src/build/trmctl /usr/local/bin/
 COPY sql/migrations /usr/share/trm/migrations
 COPY config/trmd.conf /etc/trm/trmd.conf

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static int usage(void)
 {
@@ -75,6 +76,22 @@ static void federation_round(void *app)
     trm_fed_worker_run_once(app);
 }
 
+/* The pool found trmd's database role too powerful after start (the database was down at
+ * start): stop like on SIGTERM; serve() then says why. */
+static void stop_self(void)
+{
+    kill(getpid(), SIGTERM);
+}
+
+static int refuse_role(struct trm_db_pool *db)
+{
+    fprintf(stderr,
+            "trmd: refusing to run: %s; connect as trm_app, which owns nothing and cannot "
+            "bypass row-level security (docs/deploy.md)\n",
+            trm_db_pool_refusal(db));
+    return 1;
+}
+
 static int serve(struct trm_config *cfg)
 {
     struct trm_app app = {.config = cfg};
@@ -95,13 +112,9 @@ static int serve(struct trm_config *cfg)
         .statement_timeout_ms = (unsigned)cfg->statement_timeout_ms,
         .tx_max_retries = (unsigned)cfg->tx_max_retries,
         .application_name = "trmd",
+        .refuse_powerful_role = true,
+        .role_refused = stop_self,
     };
-    if (trm_db_pool_open(&app.db, &po) != 0) {
-        fprintf(stderr, "trmd: cannot create the database pool\n");
-        trm_authn_cache_free(app.authn_cache);
-        trm_keyring_source_close(keys);
-        return 1;
-    }
     /* Block the stop signals in every thread; this one waits for them below. */
     sigset_t stop;
     sigemptyset(&stop);
@@ -109,6 +122,23 @@ static int serve(struct trm_config *cfg)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (trm_db_pool_open(&app.db, &po) != 0) {
+        fprintf(stderr, "trmd: cannot create the database pool\n");
+        trm_authn_cache_free(app.authn_cache);
+        trm_keyring_source_close(keys);
+        return 1;
+    }
+    /* The role is checked on the first connection: now, unless the database is down. */
+    struct trm_db_conn *first = trm_db_acquire(app.db);
+    if (first)
+        trm_db_release(app.db, first);
+    if (trm_db_pool_refusal(app.db)) {
+        int rc = refuse_role(app.db);
+        trm_db_pool_close(app.db);
+        trm_authn_cache_free(app.authn_cache);
+        trm_keyring_source_close(keys);
+        return rc;
+    }
 
     char err[256];
     struct trm_server *srv = NULL;
@@ -133,6 +163,7 @@ static int serve(struct trm_config *cfg)
     trm_server_stop(srv, 10000);
     trm_periodic_stop(maintenance);
     trm_periodic_stop(federation);
+    int rc = trm_db_pool_refusal(app.db) ? refuse_role(app.db) : 0;
     trm_db_pool_close(app.db);
     trm_authn_cache_free(app.authn_cache);
     trm_keyring_source_close(keys);
@@ -140,7 +171,7 @@ static int serve(struct trm_config *cfg)
     trm_log_fields(TRM_LOG_INFO, "stopped",
                    json_pack("{s:I, s:I}", "requests", (json_int_t)trm_app_requests_handled(),
                              "db_round_trips", (json_int_t)trm_db_round_trips()));
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "trm/db.h"
+#include "trm/token.h"
 #include "trm/util.h"
 
 struct trm_db_pool;
@@ -42,6 +44,7 @@ enum trm_action {
     TRM_ACT_CASE_APPROVE,     /* sensitive actions: erasure, guard overrides */
     TRM_ACT_AUDIT_READ,       /* handover and access logs */
     TRM_ACT_STATS_READ,       /* suppressed statistics */
+    TRM_ACT_ADMIN_LOG_READ,   /* the admin log: auditors only */
     TRM_ACT__COUNT
 };
 
@@ -96,5 +99,26 @@ struct trm_authn_recheck {
  * (trm_directory_auth_guard); r must outlive the guard (trm_db_guard_clear). */
 void trm_authn_guard(struct trm_authn_recheck *r, const struct trm_principal *p,
                      const struct trm_authn_limits *limits, const char *client);
+
+/* Issuing and revoking API tokens: the one implementation behind POST /v1/users/{id}/tokens,
+ * DELETE /v1/tokens/{id} and trmctl token (service/auth/issue.c). Each is one transaction
+ * that also records who did it: the database stores the token's issuer (issued_via 'api'
+ * with the admin's id, or 'trmctl'), and the admin log gets its entry. actor is the admin
+ * acting through the API, or NULL for the operator running trmctl (as the owner role). */
+struct trm_token_issued {
+    char id[TRM_UUID_STR_LEN + 1];
+    char expires_at[32];    /* RFC 3339; "" for no expiry */
+    struct trm_token token; /* the secret, shown once: wipe it (sodium_memzero) after */
+};
+/* Issues a token for user_id valid expires_days days (1..3650). NOT_FOUND for no such
+ * user; the outputs are set only on TRM_DB_OK. */
+enum trm_db_status trm_token_issue(struct trm_db_pool *db, const struct trm_keyring *keys,
+                                   const struct trm_principal *actor, const char *user_id,
+                                   long expires_days, const char *request_id,
+                                   struct trm_token_issued *out);
+/* Revokes a token (revoking a revoked token again keeps its first time). NOT_FOUND for no
+ * such token. */
+enum trm_db_status trm_token_revoke(struct trm_db_pool *db, const struct trm_principal *actor,
+                                    const char *token_id, const char *request_id);
 
 #endif

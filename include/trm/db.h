@@ -33,6 +33,11 @@ struct trm_db_pool_options {
     unsigned statement_timeout_ms;
     unsigned tx_max_retries;
     const char *application_name;
+    /* trmd: refuse a login role with more power than trm_app (trm_db_role_excess), checked
+     * on the pool's first connection. Once refused, the pool hands out no connection, and
+     * role_refused (if set) is called once, from the thread that connected. */
+    bool refuse_powerful_role;
+    void (*role_refused)(void);
 };
 
 /* A statement known to the program; declare with TRM_DB_STMT at file scope. Parameters are
@@ -47,6 +52,13 @@ struct trm_db_stmt {
 
 int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options *opt);
 void trm_db_pool_close(struct trm_db_pool *pool);
+/* Why the pool refused its role (one line), or NULL. */
+const char *trm_db_pool_refusal(struct trm_db_pool *pool);
+/* 1 (why says what, in one line) when the connection's login role is a superuser, bypasses
+ * row-level security, or owns the database or any relation, schema, function or type in it,
+ * itself or through a role it is a member of; 0 when it holds none of that; -1 when the
+ * question could not be asked. */
+int trm_db_role_excess(PGconn *pg, char *why, size_t len);
 
 /* Borrows a connected connection, waiting at most acquire_timeout_ms for a free one and
  * reconnecting a broken one; NULL when the database cannot be reached. */
@@ -81,6 +93,7 @@ struct trm_db_context {
     const char *country;
     const char *role;
     bool cross_border;
+    const char *token_id; /* the API token of the request (access log, migration 0018) */
 };
 
 typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);

@@ -49,6 +49,11 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
                                              const char *after_name, const char *after_id,
                                              struct trm_agency *out, unsigned cap, unsigned *n);
 
+/* Activates or deactivates one of our own agencies: NOT_FOUND when there is none with that
+ * id, CONFLICT for an agency of a peer instance (its instance keeps it up to date). */
+enum trm_db_status trm_directory_agency_set_active(struct trm_db_conn *c, const char *id,
+                                                   bool active);
+
 enum trm_db_status trm_directory_user_insert(struct trm_db_conn *c, const struct trm_user *u);
 enum trm_db_status trm_directory_user_get(struct trm_db_conn *c, const char *id,
                                           struct trm_user *out);

@@ -51,6 +51,9 @@ bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res
                          const char **out);
 bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
                             const char *name, const char **out);
+/* A date (YYYY-MM-DD, midnight UTC) or a UTC time (YYYY-MM-DDTHH:MM:SSZ), a real one. */
+bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char **out);
 
 /* The version named by If-Match ("N" as our ETags are); -1 when absent, -2 when it names
  * no version. */

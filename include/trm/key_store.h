@@ -16,8 +16,20 @@ struct trm_wrapped_key {
 enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,
                                        struct trm_wrapped_key *out, unsigned cap, unsigned *n);
 enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrapped_key *k);
-/* "kek_id<TAB>count" lines into out (malloc'd). */
-enum trm_db_status trm_keys_status(struct trm_db_conn *c, char **out);
+/* How many data keys are wrapped under a KEK other than kek_id, locked rows included. */
+enum trm_db_status trm_keys_remaining(struct trm_db_conn *c, const char *kek_id, long *n);
+
+/* A KEK the database knows: data keys wrapped under it, and whether it was retired. */
+struct trm_kek_use {
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    long data_keys;
+    char retired_on[11]; /* YYYY-MM-DD, "" unless retired */
+};
+/* Every KEK that wraps a data key or was retired, by id; *out is malloc'd. */
+enum trm_db_status trm_keys_usage(struct trm_db_conn *c, struct trm_kek_use **out, size_t *n);
+/* Records kek_id as retired, so no data key may be wrapped under it again, unless data keys
+ * are still wrapped under it: *still_wrapped says how many (0: retired). */
+enum trm_db_status trm_keys_retire(struct trm_db_conn *c, const char *kek_id, long *still_wrapped);
 /* Erases the personal data of cases closed more than days ago; writes how many. */
 enum trm_db_status trm_retention_erase(struct trm_db_conn *c, long days, long *erased);
 

@@ -27,12 +27,22 @@ bool trm_keyring_parse(struct trm_keyring **out, const char *text, size_t len, c
                        size_t errlen);
 void trm_keyring_free(struct trm_keyring *kr);
 
-/* Creates a new key file (mode 0600, refusing to overwrite) with fresh random keys. */
+/* Loading refuses a key file whose mode is not 0600 or 0400 (group or others could read
+ * it, or it could be executed). Changing a key file writes a new file next to it (O_EXCL,
+ * synced, with the old mode and owner) and renames it over the old one.
+ * Creates a new key file (mode 0600, O_EXCL: never over an existing file) with fresh random
+ * keys. */
 bool trm_keyring_create_file(const char *path, char *err, size_t errlen);
-/* Appends a fresh KEK to the file (atomically, via a temporary file and rename); its id is
- * written to new_id. */
+/* Appends a fresh KEK to the file, which makes it current; its id is written to new_id. */
 bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char *err,
                          size_t errlen);
+/* Removes KEK id from the file for good (refused for an unknown or the current KEK). The
+ * caller first makes sure no data key is still wrapped under it (trm_keys_retire): what it
+ * wrapped can never be opened again. The replaced file is overwritten on disk when it can be
+ * (best effort: the file system may keep copies). */
+bool trm_keyring_retire_kek(const char *path, const char *id, char *err, size_t errlen);
+/* Whether KEK id may be retired from this keyring: it must be there and not be current. */
+bool trm_keyring_can_retire(const struct trm_keyring *kr, const char *id, char *err, size_t errlen);
 
 const char *trm_keyring_current_kek_id(const struct trm_keyring *kr);
 /* The KEK with this id, or NULL. */

@@ -20,6 +20,7 @@ static const bool table[TRM_ACT__COUNT][4] = {
     [TRM_ACT_CASE_APPROVE] = {false, true, false, false},
     [TRM_ACT_AUDIT_READ] = {false, true, true, false},
     [TRM_ACT_STATS_READ] = {false, true, true, false},
+    [TRM_ACT_ADMIN_LOG_READ] = {false, false, true, false},
 };
 
 const char *trm_role_name(enum trm_role role)
@@ -50,4 +51,5 @@ void trm_principal_db_context(const struct trm_principal *p, struct trm_db_conte
     out->country = p->country;
     out->role = role_names[p->role];
     out->cross_border = p->cross_border;
+    out->token_id = p->token_id[0] ? p->token_id : NULL;
 }

@@ -1,10 +1,12 @@
 /* trmctl agency, user, token, bootstrap and demo: the directory from the command line.
- * Works through the same store as trmd, on a one-connection pool. */
+ * Works through the same store as trmd, on a one-connection pool; every change is recorded in
+ * the admin log with the operator (trmctl) as its actor. */
 #include "cli.h"
 
+#include "trm/admin_log_store.h"
+#include "trm/auth.h"
 #include "trm/directory.h"
 #include "trm/keyring.h"
-#include "trm/token.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -27,9 +29,15 @@ static int db_fail(enum trm_db_status st, const char *what)
     }
 }
 
+/* The agency and its admin-log entry (actor: the operator, trmctl). */
 static enum trm_db_status agency_insert_tx(struct trm_db_conn *c, void *arg)
 {
-    return trm_directory_agency_insert(c, arg);
+    const struct trm_agency *a = arg;
+    enum trm_db_status st = trm_directory_agency_insert(c, a);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_AGENCY_CREATE, a->id, "name,country,kind", NULL);
 }
 
 static int agency_add(struct trm_db_pool *pool, struct trm_agency *a)
@@ -100,7 +108,15 @@ static int cmd_agency(struct trm_db_pool *pool, int argc, char **argv)
 
 static enum trm_db_status user_insert_tx(struct trm_db_conn *c, void *arg)
 {
-    return trm_directory_user_insert(c, arg);
+    const struct trm_user *u = arg;
+    enum trm_db_status st = trm_directory_user_insert(c, u);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_USER_CREATE, u->id,
+                             u->cross_border ? "agency_id,role,display_name,cross_border"
+                                             : "agency_id,role,display_name",
+                             NULL);
 }
 
 static int user_add(struct trm_db_pool *pool, struct trm_user *u)
@@ -135,41 +151,18 @@ static int cmd_user(struct trm_db_pool *pool, int argc, char **argv)
     return rc;
 }
 
-struct token_args {
-    char id[37], user_id[37], expires_at[32];
-    long days;
-    struct trm_token tok;
-    uint8_t hash[TRM_TOKEN_HASH_BYTES];
-};
-
-static enum trm_db_status token_insert_tx(struct trm_db_conn *c, void *arg)
-{
-    struct token_args *x = arg;
-    return trm_directory_token_insert(c, x->id, x->user_id, x->tok.selector, x->hash, x->days,
-                                      x->expires_at);
-}
-
 /* Issues a token for user_id and prints it with prefix (the token alone when prefix is ""). */
 static int token_issue(struct trm_db_pool *pool, const struct trm_keyring *kr, const char *user_id,
                        long days, const char *prefix)
 {
-    struct token_args x = {.days = days};
-    trm_strlcpy(x.user_id, user_id, sizeof x.user_id);
-    trm_uuid_v4(x.id);
-    trm_token_generate(&x.tok);
-    trm_token_hash(trm_keyring_token_key(kr), x.tok.verifier, x.hash);
-    enum trm_db_status st = trm_db_tx_run(pool, NULL, false, token_insert_tx, &x);
+    struct trm_token_issued t;
+    enum trm_db_status st = trm_token_issue(pool, kr, NULL, user_id, days, NULL, &t);
     if (st == TRM_DB_OK)
-        printf("%s%s\n", prefix, x.tok.text);
-    sodium_memzero(&x.tok, sizeof x.tok);
+        printf("%s%s\n", prefix, t.token.text);
+    sodium_memzero(&t, sizeof t);
     if (st == TRM_DB_NOT_FOUND)
         return trm_cli_fail("token issue: unknown user");
     return st == TRM_DB_OK ? 0 : db_fail(st, "token issue");
-}
-
-static enum trm_db_status token_revoke_tx(struct trm_db_conn *c, void *arg)
-{
-    return trm_directory_token_revoke(c, arg);
 }
 
 static int cmd_token(struct trm_db_pool *pool, int argc, char **argv)
@@ -194,7 +187,7 @@ static int cmd_token(struct trm_db_pool *pool, int argc, char **argv)
         char id[37];
         if (!trm_uuid_parse(argv[1], id))
             return trm_cli_fail("usage: trmctl token revoke ID");
-        enum trm_db_status st = trm_db_tx_run(pool, NULL, false, token_revoke_tx, id);
+        enum trm_db_status st = trm_token_revoke(pool, NULL, id, NULL);
         if (st != TRM_DB_OK)
             return db_fail(st, "token revoke");
         printf("revoked %s\n", id);

@@ -3,6 +3,7 @@
  * registers out of band, after checking their public keys with the peer's operators. */
 #include "cli.h"
 
+#include "trm/admin_log_store.h"
 #include "trm/federation.h"
 #include "trm/federation_store.h"
 #include "trm/json_spec.h"
@@ -107,9 +108,16 @@ static bool hex_key(const char *hex, uint8_t out[TRM_FED_KEY_BYTES])
            trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
 }
 
+/* The peer and its admin-log entry (actor: the operator, trmctl). */
 static enum trm_db_status peer_put_tx(struct trm_db_conn *c, void *arg)
 {
-    return trm_fed_peer_put(c, arg);
+    const struct trm_fed_peer *p = arg;
+    enum trm_db_status st = trm_fed_peer_put(c, p);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_PEER_ADD, p->instance_id,
+                             "country,url,signing_key,box_key,active", NULL);
 }
 
 static enum trm_db_status peer_list_tx(struct trm_db_conn *c, void *arg)

@@ -1,8 +1,10 @@
 /* trmctl sop load FILE...: validate SOP documents and store them as new versions. Loading
  * the same code and version again with the same content is a no-op; with other content it
- * is refused (a SOP version never changes: bump the version). */
+ * is refused (a SOP version never changes: bump the version). A load is recorded in the
+ * admin log. */
 #include "cli.h"
 
+#include "trm/admin_log_store.h"
 #include "trm/sop.h"
 #include "trm/workflow.h"
 
@@ -22,7 +24,11 @@ static enum trm_db_status load_tx(struct trm_db_conn *c, void *arg)
     enum trm_db_status st = trm_sop_existing(c, x->sop, x->doc, &x->exists, &x->same);
     if (st != TRM_DB_OK || x->exists)
         return st;
-    return trm_sop_insert(c, x->id, x->sop, x->doc, NULL);
+    st = trm_sop_insert(c, x->id, x->sop, x->doc, NULL);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_SOP_LOAD, x->id, "document", NULL);
 }
 
 static int load_file(struct trm_db_pool *pool, const char *path)

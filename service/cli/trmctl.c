@@ -21,7 +21,7 @@ struct command {
 static const struct command commands[] = {
     {"migrate", trm_cmd_migrate, "migrate [--dir DIR]      apply pending schema migrations"},
     {"keys", trm_cmd_keys,
-     "keys init FILE | rotate [--resume] | status   master key file and data-key rotation"},
+     "keys init FILE | rotate [--resume] | retire KEK | status   master key file, KEKs"},
     {"verify-log", trm_cmd_verify_log,
      "verify-log FILE --public-key HEX [--peer-key ID=HEX]...   verify a handover log offline"},
     {"stats", trm_cmd_stats,

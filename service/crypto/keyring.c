@@ -1,19 +1,14 @@
-/* The master key file and the keyring held in guarded memory. */
+/* The keyring held in guarded memory, parsed from the text of the master key file (reading
+ * and writing the file itself is key_file.c). */
 #include "trm/keyring.h"
 #include "trm/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_KEKS 64
-#define MAX_KEY_FILE 65536
 
 struct kek {
     char id[TRM_KEK_ID_MAX + 1];
@@ -129,152 +124,6 @@ bool trm_keyring_parse(struct trm_keyring **out, const char *text, size_t len, c
     return true;
 }
 
-bool trm_keyring_load(struct trm_keyring **out, const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
-        return false;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_KEY_FILE) {
-        close(fd);
-        snprintf(err, errlen, "%s: not a key file", path);
-        return false;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) {
-        close(fd);
-        snprintf(err, errlen, "%s: key file must not be readable by others (chmod 600)", path);
-        return false;
-    }
-    char *buf = sodium_malloc(MAX_KEY_FILE + 1);
-    ssize_t n = buf ? read(fd, buf, MAX_KEY_FILE) : -1;
-    close(fd);
-    if (n < 0) {
-        sodium_free(buf);
-        snprintf(err, errlen, "%s: cannot read key file", path);
-        return false;
-    }
-    bool ok = trm_keyring_parse(out, buf, (size_t)n, err, errlen);
-    sodium_free(buf);
-    return ok;
-}
-
-static void key_line(FILE *f, const char *kind, const char *id)
-{
-    unsigned char k[TRM_KEY_BYTES];
-    char hex[2 * TRM_KEY_BYTES + 1];
-    randombytes_buf(k, sizeof k);
-    trm_hex_encode(k, sizeof k, hex);
-    if (id)
-        fprintf(f, "%s %s %s\n", kind, id, hex);
-    else
-        fprintf(f, "%s %s\n", kind, hex);
-    sodium_memzero(k, sizeof k);
-    sodium_memzero(hex, sizeof hex);
-}
-
-static void new_kek_id(char id[TRM_KEK_ID_MAX + 1])
-{
-    unsigned char r[4];
-    char hex[9];
-    randombytes_buf(r, sizeof r);
-    trm_hex_encode(r, sizeof r, hex);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char date[16];
-    strftime(date, sizeof date, "%Y%m%d", &tm);
-    snprintf(id, TRM_KEK_ID_MAX + 1, "kek-%s-%s", date, hex);
-}
-
-bool trm_keyring_create_file(const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create key file: %s", path, strerror(errno));
-        return false;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        snprintf(err, errlen, "%s: cannot write key file", path);
-        return false;
-    }
-    char id[TRM_KEK_ID_MAX + 1];
-    new_kek_id(id);
-    fprintf(f, "# trm master key file. Keep it secret (mode 0600) and back it up apart from\n"
-               "# the database: without it, no personal data can be decrypted.\n");
-    key_line(f, "index", NULL);
-    key_line(f, "token", NULL);
-    key_line(f, "signing", NULL);
-    key_line(f, "box", NULL);
-    key_line(f, "kek", id);
-    bool ok = fflush(f) == 0 && fsync(fd) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok)
-        snprintf(err, errlen, "%s: cannot write key file", path);
-    return ok;
-}
-
-/* Appends one fresh key line to the file, atomically (a temporary file and rename). */
-static bool append_key(const char *path, const char *kind, const char *id, char *err, size_t errlen)
-{
-    struct trm_keyring *kr = NULL;
-    if (!trm_keyring_load(&kr, path, err, errlen))
-        return false;
-    trm_keyring_free(kr);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.new", path);
-    int in = open(path, O_RDONLY | O_CLOEXEC);
-    int outfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = in >= 0 && outfd >= 0;
-    char buf[4096];
-    ssize_t n;
-    while (ok && (n = read(in, buf, sizeof buf)) > 0)
-        ok = write(outfd, buf, (size_t)n) == n;
-    sodium_memzero(buf, sizeof buf);
-    if (in >= 0)
-        close(in);
-    FILE *f = ok ? fdopen(outfd, "a") : NULL;
-    if (f == NULL) {
-        if (outfd >= 0)
-            close(outfd);
-        unlink(tmp);
-        snprintf(err, errlen, "%s: cannot write the new key file", path);
-        return false;
-    }
-    key_line(f, kind, id);
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok && rename(tmp, path) == 0;
-    if (!ok) {
-        unlink(tmp);
-        snprintf(err, errlen, "%s: cannot replace the key file", path);
-    }
-    return ok;
-}
-
-bool trm_keyring_add_kek(const char *path, char new_id[TRM_KEK_ID_MAX + 1], char *err,
-                         size_t errlen)
-{
-    new_kek_id(new_id);
-    return append_key(path, "kek", new_id, err, errlen);
-}
-
-bool trm_keyring_ensure_box_key(const char *path, bool *added, char *err, size_t errlen)
-{
-    struct trm_keyring *kr = NULL;
-    *added = false;
-    if (!trm_keyring_load(&kr, path, err, errlen))
-        return false;
-    bool has = kr->box_secret != NULL;
-    trm_keyring_free(kr);
-    if (has)
-        return true;
-    *added = append_key(path, "box", NULL, err, errlen);
-    return *added;
-}
-
 const char *trm_keyring_current_kek_id(const struct trm_keyring *kr)
 {
     return kr->keks[kr->n_keks - 1].id;
@@ -316,4 +165,20 @@ const unsigned char *trm_keyring_signing_seed(const struct trm_keyring *kr)
 const unsigned char *trm_keyring_box_secret(const struct trm_keyring *kr)
 {
     return kr->box_secret;
+}
+
+bool trm_keyring_can_retire(const struct trm_keyring *kr, const char *id, char *err, size_t errlen)
+{
+    if (trm_keyring_kek(kr, id) == NULL) {
+        snprintf(err, errlen, "the key file has no key-encryption key %s", id);
+        return false;
+    }
+    if (strcmp(trm_keyring_current_kek_id(kr), id) == 0) {
+        snprintf(err, errlen,
+                 "%s is the current key-encryption key: run trmctl keys rotate first, then "
+                 "retire it",
+                 id);
+        return false;
+    }
+    return true;
 }

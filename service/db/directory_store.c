@@ -24,6 +24,10 @@ TRM_DB_STMT(stmt_agency_list, 6,
             "WHERE ($1::text IS NULL OR country = $1) AND ($2::text IS NULL OR kind = $2) "
             "AND ($3::text IS NULL OR (country, name, id) > ($3, $4, $5::uuid)) "
             "ORDER BY country, name, id LIMIT $6");
+TRM_DB_STMT(stmt_agency_set_active, 2,
+            "WITH u AS (UPDATE agencies SET active = $2 WHERE id = $1 AND instance_id IS NULL "
+            "RETURNING id) "
+            "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM agencies WHERE id = $1)");
 TRM_DB_STMT(
     stmt_user_insert, 7,
     "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
@@ -159,6 +163,18 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
         agency_from_row(&out[*n], r, i, 0);
         copy(out[(*n)++].instance_id, sizeof out->instance_id, r, i, 6);
     }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_directory_agency_set_active(struct trm_db_conn *c, const char *id,
+                                                   bool active)
+{
+    const char *p[] = {id, active ? "t" : "f"};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_agency_set_active, p, &s);
+    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == '0')
+        s = PQgetvalue(r, 0, 1)[0] == '0' ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
     PQclear(r);
     return s;
 }

@@ -73,20 +73,21 @@ struct pipeline {
     struct part parts[MAX_PARTS];
     size_t n;
     char names[MAX_CALLS][16];
-    const char *ctx_values[5];
-    char ctx_sql[256];
+    const char *ctx_values[6];
+    char ctx_sql[320];
     int ctx_n;
 };
 
 /* `SELECT set_config('trm.user_id', $1, true), ...` for the context's non-NULL values. */
 static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx)
 {
-    const char *names[] = {"trm.user_id", "trm.agency_id", "trm.country", "trm.role",
-                           "trm.cross_border"};
-    const char *values[] = {ctx->user_id, ctx->agency_id, ctx->country, ctx->role,
-                            ctx->cross_border ? "on" : "off"};
+    const char *names[] = {"trm.user_id", "trm.agency_id",    "trm.country",
+                           "trm.role",    "trm.cross_border", "trm.token_id"};
+    const char *values[] = {
+        ctx->user_id, ctx->agency_id, ctx->country, ctx->role, ctx->cross_border ? "on" : "off",
+        ctx->token_id};
     size_t len = (size_t)snprintf(pl->ctx_sql, sizeof pl->ctx_sql, "SELECT");
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (values[i] == NULL)
             continue;
         pl->ctx_values[pl->ctx_n++] = values[i];

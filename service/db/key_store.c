@@ -10,8 +10,13 @@ TRM_DB_STMT(stmt_keys_batch, 2,
             "WHERE kek_id <> $1 ORDER BY case_id LIMIT $2 FOR UPDATE SKIP LOCKED");
 TRM_DB_STMT(stmt_keys_store, 3,
             "UPDATE case_keys SET kek_id = $2, wrapped_dek = decode($3, 'hex') WHERE case_id = $1");
-TRM_DB_STMT(stmt_keys_status, 0,
-            "SELECT kek_id, count(*) FROM case_keys GROUP BY kek_id ORDER BY kek_id");
+TRM_DB_STMT(stmt_keys_remaining, 1, "SELECT count(*) FROM case_keys WHERE kek_id <> $1");
+TRM_DB_STMT(stmt_keys_usage, 0,
+            "SELECT kek_id, sum(n), coalesce(to_char(max(retired_at), 'YYYY-MM-DD'), '') FROM ("
+            "SELECT kek_id, count(*) AS n, NULL::timestamptz AS retired_at FROM case_keys "
+            "GROUP BY kek_id UNION ALL SELECT kek_id, 0, retired_at FROM retired_keks) k "
+            "GROUP BY kek_id ORDER BY kek_id");
+TRM_DB_STMT(stmt_keys_retire, 1, "SELECT trm_kek_retire($1)");
 TRM_DB_STMT(stmt_retention, 1, "SELECT trm_case_erase_retention($1::integer)");
 
 enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,
@@ -46,15 +51,45 @@ enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrappe
     return st;
 }
 
-enum trm_db_status trm_keys_status(struct trm_db_conn *c, char **out)
+/* The first cell of a one-row result as a number. */
+static enum trm_db_status count_of(struct trm_db_conn *c, struct trm_db_stmt *stmt,
+                                   const char *const *p, long *n)
 {
     enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_keys_status, NULL, &st);
-    size_t cap = 64 + (st == TRM_DB_OK ? (size_t)PQntuples(r) * 64 : 0), len = 0;
-    *out = calloc(1, cap);
-    for (int i = 0; *out && st == TRM_DB_OK && i < PQntuples(r); i++)
-        len += (size_t)snprintf(*out + len, cap - len, "%s\t%s\n", PQgetvalue(r, i, 0),
-                                PQgetvalue(r, i, 1));
+    PGresult *r = trm_db_exec(c, stmt, p, &st);
+    *n = st == TRM_DB_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_keys_remaining(struct trm_db_conn *c, const char *kek_id, long *n)
+{
+    const char *p[] = {kek_id};
+    return count_of(c, &stmt_keys_remaining, p, n);
+}
+
+enum trm_db_status trm_keys_retire(struct trm_db_conn *c, const char *kek_id, long *still_wrapped)
+{
+    const char *p[] = {kek_id};
+    return count_of(c, &stmt_keys_retire, p, still_wrapped);
+}
+
+enum trm_db_status trm_keys_usage(struct trm_db_conn *c, struct trm_kek_use **out, size_t *n)
+{
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_keys_usage, NULL, &st);
+    size_t rows = st == TRM_DB_OK ? (size_t)PQntuples(r) : 0;
+    *n = 0;
+    *out = calloc(rows + 1, sizeof **out);
+    if (*out == NULL)
+        st = TRM_DB_ERROR;
+    for (size_t i = 0; st == TRM_DB_OK && i < rows; i++) {
+        struct trm_kek_use *u = &(*out)[i];
+        trm_strlcpy(u->kek_id, PQgetvalue(r, (int)i, 0), sizeof u->kek_id);
+        u->data_keys = atol(PQgetvalue(r, (int)i, 1));
+        trm_strlcpy(u->retired_on, PQgetvalue(r, (int)i, 2), sizeof u->retired_on);
+        (*n)++;
+    }
     PQclear(r);
     return st;
 }

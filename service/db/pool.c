@@ -23,6 +23,8 @@ struct trm_db_pool {
     char *conninfo;
     char options[160];
     char timeout[16];
+    atomic_bool role_checked, role_refused;
+    char refusal[512]; /* written once, before role_refused is set */
 };
 
 static atomic_bool database_down;
@@ -96,10 +98,37 @@ static void notice_closed(PGconn *pg)
         (void)PQconsumeInput(pg);
 }
 
+const char *trm_db_pool_refusal(struct trm_db_pool *p)
+{
+    return atomic_load(&p->role_refused) ? p->refusal : NULL;
+}
+
+/* The first connection that answers asks whether the role holds too much power. */
+static bool role_acceptable(struct trm_db_pool *p, struct trm_db_conn *c)
+{
+    if (!p->opt.refuse_powerful_role || atomic_load(&p->role_checked))
+        return !atomic_load(&p->role_refused);
+    char why[sizeof p->refusal];
+    int excess = trm_db_role_excess(c->pg, why, sizeof why);
+    if (excess < 0)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool first = !atomic_load(&p->role_checked);
+    if (first && excess > 0) {
+        memcpy(p->refusal, why, sizeof why);
+        atomic_store(&p->role_refused, true);
+    }
+    atomic_store(&p->role_checked, true);
+    pthread_mutex_unlock(&p->lock);
+    if (first && excess > 0 && p->opt.role_refused)
+        p->opt.role_refused();
+    return excess == 0;
+}
+
 static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
 {
     if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
-        return true;
+        return role_acceptable(p, c);
     memset(c->prepared, 0, sizeof c->prepared);
     c->tx = (struct trm_db_tx_state){0};
     if (c->pg != NULL) {
@@ -114,7 +143,7 @@ static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
     if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
         if (atomic_exchange(&database_down, false))
             trm_log(TRM_LOG_INFO, "db_connected", "the database is reachable again");
-        return true;
+        return role_acceptable(p, c);
     }
     /* Logged once per outage, not once per request. The libpq message names hosts and
      * users, never personal data. */
@@ -147,6 +176,10 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
     }
     struct trm_db_conn *c = p->free_list[--p->n_free];
     pthread_mutex_unlock(&p->lock);
+    if (atomic_load(&p->role_refused)) {
+        trm_db_release(p, c);
+        return NULL;
+    }
     c->tx = (struct trm_db_tx_state){0};
     if (c->pg != NULL)
         notice_closed(c->pg);

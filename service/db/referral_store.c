@@ -103,13 +103,15 @@ TRM_DB_STMT(stmt_checkpoint_add, 5,
             "INSERT INTO handover_checkpoints (seq, head_hash, at, key_id, signature) "
             "VALUES ($1::bigint, decode($2, 'hex'), $3, $4, decode($5, 'hex')) "
             "ON CONFLICT (seq) DO NOTHING");
+/* clang-format off */
 TRM_DB_STMT(stmt_access_for_case, 1,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('at', " TS(
-                "a.at") ", 'user_id', "
-                        "a.user_id, 'agency_id', a.agency_id, 'country', a.country, 'categories', "
-                        "a.categories, 'purpose', a.purpose, 'request_id', a.request_id) ORDER BY "
-                        "a.id), '[]') "
-                        "FROM access_log a WHERE a.case_id = $1");
+            "SELECT coalesce(jsonb_agg(jsonb_build_object("
+            "'at', " TS("a.at") ", 'user_id', a.user_id, 'agency_id', a.agency_id, "
+            "'country', a.country, 'categories', a.categories, 'purpose', a.purpose, "
+            "'request_id', a.request_id, 'token_id', a.token_id, "
+            "'token_issued_by_other', a.token_issued_by_other) ORDER BY a.id), '[]') "
+            "FROM access_log a WHERE a.case_id = $1");
+/* clang-format on */
 
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
                                       json_t **unmet, bool *remote)

@@ -1,6 +1,8 @@
-/* /v1/me and /v1/agencies: who am I, and the directory of agencies (no personal data). */
+/* /v1/me and /v1/agencies: who am I, and the directory of agencies (no personal data).
+ * Changes are recorded in the admin log in the transaction that makes them. */
 #include "handlers.h"
 
+#include "trm/admin_log_store.h"
 #include "trm/directory.h"
 #include "trm/http_util.h"
 #include "trm/idempotency.h"
@@ -101,12 +103,19 @@ void trm_handle_agency_get(struct trm_app *app, struct trm_request *req, struct 
 
 struct agency_create {
     struct trm_agency a;
+    const char *request_id;
 };
 
+/* The agency and its admin-log entry (COMMIT travels with the entry). */
 static enum trm_db_status create_agency(struct trm_db_conn *c, void *arg)
 {
     struct agency_create *x = arg;
-    return trm_directory_agency_insert(c, &x->a);
+    enum trm_db_status st = trm_directory_agency_insert(c, &x->a);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_AGENCY_CREATE, x->a.id, "name,country,kind",
+                             x->request_id);
 }
 
 static enum trm_db_status load_agency(struct trm_db_conn *c, void *arg, const char *id)
@@ -125,7 +134,7 @@ struct create_tx_args {
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct create_tx_args *t = arg;
-    return trm_idem_create(c, t->p->user_id, &t->idem, t->x.a.id, true, create_agency, load_agency,
+    return trm_idem_create(c, t->p->user_id, &t->idem, t->x.a.id, false, create_agency, load_agency,
                            &t->x, &t->state);
 }
 
@@ -147,7 +156,7 @@ void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,
          .allowed = trm_agency_kinds},
         {0},
     };
-    struct create_tx_args t = {.p = req->principal};
+    struct create_tx_args t = {.p = req->principal, .x.request_id = req->request_id};
     json_t *doc = NULL;
     if (!trm_http_idempotency(req, res, &t.idem) || !trm_http_json_body(req, res, spec, &doc))
         return;
@@ -157,7 +166,9 @@ void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,
     trm_strlcpy(t.x.a.kind, kind, sizeof t.x.a.kind);
     t.x.a.active = true;
     json_decref(doc);
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, create_tx, &t);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, create_tx, &t);
     if (t.state == TRM_IDEM_MISMATCH) {
         trm_http_idempotency_mismatch(req, res);
     } else if (st == TRM_DB_NOT_FOUND) {
@@ -174,4 +185,46 @@ void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,
         snprintf(location, sizeof location, "/v1/agencies/%s", t.x.a.id);
         trm_http_created(res, location, trm_agency_json(&t.x.a));
     }
+}
+
+struct agency_patch {
+    char id[TRM_UUID_STR_LEN + 1];
+    bool active;
+    const char *request_id;
+    struct trm_agency a;
+};
+
+static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
+{
+    struct agency_patch *x = arg;
+    enum trm_db_status st = trm_directory_agency_set_active(c, x->id, x->active);
+    if (st == TRM_DB_OK)
+        st = trm_admin_log_add(c, TRM_ADMIN_AGENCY_UPDATE, x->id, "active", x->request_id);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_directory_agency_get(c, x->id, &x->a);
+}
+
+TRM_HANDLER(trm_handle_agency_patch)
+{
+    struct agency_patch x = {.request_id = req->request_id};
+    const struct trm_field spec[] = {
+        {.name = "active", .type = TRM_FIELD_BOOL, .dest = &x.active, .required = true},
+        {0},
+    };
+    json_t *doc = NULL;
+    if (!trm_http_uuid_param(req, res, 0, x.id) || !trm_http_json_body(req, res, spec, &doc))
+        return;
+    json_decref(doc);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, patch_tx, &x);
+    if (st == TRM_DB_CONFLICT)
+        trm_response_problem(res, req, TRM_E_CONFLICT,
+                             "An agency of another instance is kept up to date by that instance.");
+    else if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else
+        trm_response_json(res, 200, trm_agency_json(&x.a));
 }

@@ -1,7 +1,8 @@
 /* /v1/sops: the Standard Operating Procedures loaded (any user may read them; admins load
- * new versions). */
+ * new versions, recorded in the admin log). */
 #include "handlers.h"
 
+#include "trm/admin_log_store.h"
 #include "trm/http_util.h"
 #include "trm/sop.h"
 #include "trm/workflow.h"
@@ -72,8 +73,8 @@ TRM_HANDLER(trm_handle_sop_get)
 }
 
 struct sop_load {
-    char id[37];
-    const char *user_id;
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *user_id, *request_id;
     struct trm_sop *sop;
     json_t *doc;
     struct trm_sop_row row;
@@ -85,7 +86,11 @@ static enum trm_db_status load_tx(struct trm_db_conn *c, void *arg)
     json_t *ignored = NULL;
     enum trm_db_status st = trm_sop_insert(c, x->id, x->sop, x->doc, x->user_id);
     if (st == TRM_DB_OK)
+        st = trm_admin_log_add(c, TRM_ADMIN_SOP_LOAD, x->id, "document", x->request_id);
+    if (st == TRM_DB_OK) {
+        trm_db_commit_with_next(c);
         st = trm_sop_get(c, x->id, &x->row, &ignored);
+    }
     json_decref(ignored);
     return st;
 }
@@ -101,7 +106,8 @@ TRM_HANDLER(trm_handle_sop_create)
         return;
     }
     json_t *errors = json_array();
-    struct sop_load x = {.user_id = req->principal->user_id, .doc = doc};
+    struct sop_load x = {
+        .user_id = req->principal->user_id, .request_id = req->request_id, .doc = doc};
     x.sop = trm_sop_parse(doc, errors);
     if (x.sop == NULL) {
         trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
@@ -111,7 +117,9 @@ TRM_HANDLER(trm_handle_sop_create)
     }
     json_decref(errors);
     trm_uuid_v4(x.id);
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, load_tx, &x);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, load_tx, &x);
     if (st == TRM_DB_CONFLICT)
         trm_response_problem(res, req, TRM_E_CONFLICT,
                              "That code and version exist already: load a new version.");

@@ -1,11 +1,12 @@
-/* /v1/users and their API tokens (admins only: the route table says so). */
+/* /v1/users and their API tokens (admins only: the route table says so). Every change is
+ * recorded in the admin log in the transaction that makes it (admin_log_store.h). */
 #include "handlers.h"
 
+#include "trm/admin_log_store.h"
+#include "trm/auth.h"
 #include "trm/directory.h"
 #include "trm/http_util.h"
 #include "trm/idempotency.h"
-#include "trm/keyring.h"
-#include "trm/token.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -85,28 +86,38 @@ void trm_handle_user_get(struct trm_app *app, struct trm_request *req, struct tr
         trm_response_json(res, 200, user_json(&x.u));
 }
 
-static enum trm_db_status create_user(struct trm_db_conn *c, void *arg)
-{
-    return trm_directory_user_insert(c, arg);
-}
-
-static enum trm_db_status load_user(struct trm_db_conn *c, void *arg, const char *id)
-{
-    return trm_directory_user_get(c, id, arg);
-}
-
 struct user_create {
-    const struct trm_principal *p;
+    const struct trm_request *req;
     struct trm_idem idem;
     enum trm_idem_state state;
     struct trm_user u;
 };
 
+/* The user and its admin-log entry (COMMIT travels with the entry). */
+static enum trm_db_status create_user(struct trm_db_conn *c, void *arg)
+{
+    struct user_create *t = arg;
+    enum trm_db_status st = trm_directory_user_insert(c, &t->u);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_admin_log_add(c, TRM_ADMIN_USER_CREATE, t->u.id,
+                             t->u.cross_border ? "agency_id,role,display_name,cross_border"
+                                               : "agency_id,role,display_name",
+                             t->req->request_id);
+}
+
+static enum trm_db_status load_user(struct trm_db_conn *c, void *arg, const char *id)
+{
+    struct user_create *t = arg;
+    return trm_directory_user_get(c, id, &t->u);
+}
+
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
     struct user_create *t = arg;
-    return trm_idem_create(c, t->p->user_id, &t->idem, t->u.id, true, create_user, load_user, &t->u,
-                           &t->state);
+    return trm_idem_create(c, t->req->principal->user_id, &t->idem, t->u.id, false, create_user,
+                           load_user, t, &t->state);
 }
 
 void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct trm_response *res)
@@ -128,7 +139,7 @@ void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct
         {.name = "cross_border", .type = TRM_FIELD_BOOL, .dest = &cross_border},
         {0},
     };
-    struct user_create t = {.p = req->principal};
+    struct user_create t = {.req = req};
     json_t *doc = NULL;
     if (!trm_http_idempotency(req, res, &t.idem) || !trm_http_json_body(req, res, spec, &doc))
         return;
@@ -142,7 +153,9 @@ void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct
         trm_http_field_problem(req, res, "/cross_border", "only auditors may be cross-border");
         return;
     }
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, create_tx, &t);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, create_tx, &t);
     if (t.state == TRM_IDEM_MISMATCH) {
         trm_http_idempotency_mismatch(req, res);
     } else if (st == TRM_DB_NOT_FOUND) {
@@ -161,8 +174,9 @@ void trm_handle_user_create(struct trm_app *app, struct trm_request *req, struct
 }
 
 struct user_patch {
-    char id[37];
+    char id[TRM_UUID_STR_LEN + 1];
     bool disabled;
+    const char *request_id;
     struct trm_user u;
 };
 
@@ -170,12 +184,17 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
 {
     struct user_patch *x = arg;
     enum trm_db_status st = trm_directory_user_set_disabled(c, x->id, x->disabled);
-    return st == TRM_DB_OK ? trm_directory_user_get(c, x->id, &x->u) : st;
+    if (st == TRM_DB_OK)
+        st = trm_admin_log_add(c, TRM_ADMIN_USER_UPDATE, x->id, "disabled", x->request_id);
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c);
+    return trm_directory_user_get(c, x->id, &x->u);
 }
 
 void trm_handle_user_patch(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 {
-    struct user_patch x = {0};
+    struct user_patch x = {.request_id = req->request_id};
     const struct trm_field spec[] = {
         {.name = "disabled", .type = TRM_FIELD_BOOL, .dest = &x.disabled, .required = true},
         {0},
@@ -184,36 +203,25 @@ void trm_handle_user_patch(struct trm_app *app, struct trm_request *req, struct 
     if (!trm_http_uuid_param(req, res, 0, x.id) || !trm_http_json_body(req, res, spec, &doc))
         return;
     json_decref(doc);
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, patch_tx, &x);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, patch_tx, &x);
     if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else
         trm_response_json(res, 200, user_json(&x.u));
 }
 
-struct token_issue {
-    char token_id[37], user_id[37], expires_at[32];
-    long days;
-    struct trm_token tok;
-    uint8_t hash[TRM_TOKEN_HASH_BYTES];
-};
-
-static enum trm_db_status issue_tx(struct trm_db_conn *c, void *arg)
+TRM_HANDLER(trm_handle_token_issue)
 {
-    struct token_issue *x = arg;
-    return trm_directory_token_insert(c, x->token_id, x->user_id, x->tok.selector, x->hash, x->days,
-                                      x->expires_at);
-}
-
-void trm_handle_token_issue(struct trm_app *app, struct trm_request *req, struct trm_response *res)
-{
-    struct token_issue x = {.days = app->config->token_default_days};
+    long days = app->config->token_default_days;
+    char user_id[TRM_UUID_STR_LEN + 1];
     const struct trm_field spec[] = {
-        {.name = "expires_days", .type = TRM_FIELD_INT, .dest = &x.days, .min = 1, .max = 3650},
+        {.name = "expires_days", .type = TRM_FIELD_INT, .dest = &days, .min = 1, .max = 3650},
         {0},
     };
     json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, x.user_id) ||
+    if (!trm_http_uuid_param(req, res, 0, user_id) ||
         !trm_http_json_body_optional(req, res, spec, &doc))
         return;
     json_decref(doc);
@@ -224,34 +232,28 @@ void trm_handle_token_issue(struct trm_app *app, struct trm_request *req, struct
                              "revoke any token whose answer was lost.");
         return;
     }
-    trm_uuid_v4(x.token_id);
-    trm_token_generate(&x.tok);
-    trm_token_hash(trm_keyring_token_key(trm_app_keys(app)), x.tok.verifier, x.hash);
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, issue_tx, &x);
+    struct trm_token_issued t;
+    enum trm_db_status st = trm_token_issue(app->db, trm_app_keys(app), req->principal, user_id,
+                                            days, req->request_id, &t);
     if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);
-    } else {
-        char location[80];
-        snprintf(location, sizeof location, "/v1/tokens/%s", x.token_id);
-        trm_http_created(res, location,
-                         json_pack("{s:s, s:s, s:s, s:o}", "id", x.token_id, "user_id", x.user_id,
-                                   "token", x.tok.text, "expires_at",
-                                   x.expires_at[0] ? json_string(x.expires_at) : json_null()));
+        return;
     }
-    sodium_memzero(&x.tok, sizeof x.tok);
+    char location[80];
+    snprintf(location, sizeof location, "/v1/tokens/%s", t.id);
+    trm_http_created(res, location,
+                     json_pack("{s:s, s:s, s:s, s:o}", "id", t.id, "user_id", user_id, "token",
+                               t.token.text, "expires_at",
+                               t.expires_at[0] ? json_string(t.expires_at) : json_null()));
+    sodium_memzero(&t, sizeof t);
 }
 
-static enum trm_db_status revoke_tx(struct trm_db_conn *c, void *arg)
+TRM_HANDLER(trm_handle_token_revoke)
 {
-    return trm_directory_token_revoke(c, arg);
-}
-
-void trm_handle_token_revoke(struct trm_app *app, struct trm_request *req, struct trm_response *res)
-{
-    char id[37];
+    char id[TRM_UUID_STR_LEN + 1];
     if (!trm_http_uuid_param(req, res, 0, id))
         return;
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, revoke_tx, id);
+    enum trm_db_status st = trm_token_revoke(app->db, req->principal, id, req->request_id);
     if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);
         return;

@@ -226,6 +226,34 @@ bool trm_http_query_country(const struct trm_request *req, struct trm_response *
     return bad_query(req, res, name, "must be an ISO 3166-1 alpha-2 code");
 }
 
+static bool two_digits_upto(const char *s, int max)
+{
+    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
+           (s[0] - '0') * 10 + (s[1] - '0') <= max;
+}
+
+static bool utc_time_ok(const char *s)
+{
+    char date[11];
+    if (strlen(s) == 10)
+        return trm_json_is_date(s);
+    if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+        return false;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    return trm_json_is_date(date) && two_digits_upto(s + 11, 23) && two_digits_upto(s + 14, 59) &&
+           two_digits_upto(s + 17, 59);
+}
+
+bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
+                         const char **out)
+{
+    *out = trm_request_query(req, name);
+    if (*out == NULL || utc_time_ok(*out))
+        return true;
+    return bad_query(req, res, name, "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)");
+}
+
 bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
                           struct trm_idem *out)
 {

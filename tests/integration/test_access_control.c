@@ -74,6 +74,7 @@ START_TEST(authorization_matrix)
         {"GET", "/v1/agencies?country=PH&kind=ngo", NULL, {200, 200, 200, 200}},
         {"GET", "/v1/agencies/{A}", NULL, {200, 200, 200, 200}},
         {"GET", "/v1/agencies/{B}", NULL, {200, 200, 200, 200}},
+        {"PATCH", "/v1/agencies/{B}", "{\"active\": true}", {403, 403, 403, 200}},
         {"POST",
          "/v1/agencies",
          "{\"name\": \"M{N}\", \"country\": \"SE\", \"kind\": \"ngo\"}",
@@ -87,6 +88,8 @@ START_TEST(authorization_matrix)
         {"PATCH", "/v1/users/{U}", "{\"disabled\": false}", {403, 403, 403, 200}},
         {"POST", "/v1/users/{U}/tokens", "{}", {403, 403, 403, 201}},
         {"DELETE", "/v1/tokens/{T}", NULL, {403, 403, 403, 204}},
+        {"GET", "/v1/admin-log", NULL, {403, 403, 200, 403}},
+        {"GET", "/v1/admin-log/export", NULL, {403, 403, 200, 403}},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         for (int role = 0; role < 4; role++) {
@@ -351,6 +354,60 @@ START_TEST(remembered_tokens_follow_the_database)
 }
 END_TEST
 
+/* PATCH /v1/agencies/{id}: an inactive agency's users cannot authenticate; an agency of a
+ * peer instance is that instance's to change. */
+START_TEST(admins_deactivate_agencies)
+{
+    char agency[37], user[37], tok[128], path[128], peer[64], args[512], out[256];
+    h_agency(&srv, admin, "SE", "ngo", agency);
+    h_user(&srv, admin, agency, "caseworker", false, user, tok);
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/agencies/%s", agency);
+    h_api(&srv, admin, "PATCH", path, "{\"active\": false}", NULL, &r);
+    h_expect(&r, 200, "deactivate");
+    ck_assert(json_is_false(json_object_get(r.json, "active")));
+    h_resp_free(&r);
+    h_api(&srv, tok, "GET", "/v1/me", NULL, NULL, &r);
+    h_assert_problem(&r, 401, "unauthenticated");
+    h_resp_free(&r);
+    h_api(&srv, admin, "PATCH", path, "{\"active\": true}", NULL, &r);
+    h_expect(&r, 200, "activate");
+    h_resp_free(&r);
+    h_api(&srv, tok, "GET", "/v1/me", NULL, NULL, &r);
+    h_expect(&r, 200, "active again");
+    h_resp_free(&r);
+    h_api(&srv, admin, "PATCH", path, "{\"active\": \"no\", \"name\": \"x\"}", NULL, &r);
+    h_assert_problem(&r, 400, "validation_failed");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "errors")), 2);
+    h_resp_free(&r);
+    h_api(&srv, admin, "PATCH", "/v1/agencies/00000000-0000-4000-8000-000000000000",
+          "{\"active\": false}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    /* An agency a peer instance listed (stored as the owner would from its directory). */
+    snprintf(peer, sizeof peer, "peer-%d.example", (int)getpid());
+    snprintf(args, sizeof args,
+             "peer add --id %s --country PH --url https://%s --signing-key %064d --box-key %064d "
+             "--inactive",
+             peer, peer, 3, 4);
+    ck_assert_int_eq(h_trmctl(args, out, sizeof out), 0);
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {peer};
+    PGresult *q = PQexecParams(pg,
+                               "INSERT INTO agencies (id, name, country, kind, instance_id) "
+                               "VALUES (gen_random_uuid(), 'Peer NGO ' || $1, 'PH', 'ngo', $1) "
+                               "RETURNING id",
+                               1, NULL, p, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(q), PGRES_TUPLES_OK);
+    snprintf(path, sizeof path, "/v1/agencies/%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+    PQfinish(pg);
+    h_api(&srv, admin, "PATCH", path, "{\"active\": false}", NULL, &r);
+    h_assert_problem(&r, 409, "conflict");
+    h_resp_free(&r);
+}
+END_TEST
+
 START_TEST(failed_authentication_is_rate_limited)
 {
     /* A trmd that believes X-Forwarded-For from 127.0.0.1, so this test has its own client
@@ -602,6 +659,7 @@ int main(void)
     tcase_add_test(tc, me_says_who_and_where);
     tcase_add_test(tc, bad_tokens_are_401);
     tcase_add_test(tc, revoked_and_expired_tokens_are_401);
+    tcase_add_test(tc, admins_deactivate_agencies);
     tcase_add_test(tc, failed_authentication_is_rate_limited);
     tcase_add_test(tc, remembered_tokens_follow_the_database);
     tcase_add_test(tc, row_level_security_without_context_shows_nothing);
