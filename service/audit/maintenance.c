@@ -61,6 +61,7 @@ void trm_maintenance_run_once(struct trm_app *app)
     if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) != TRM_DB_OK)
         trm_log(TRM_LOG_WARN, "cleanup_failed", "expired counters not removed this round");
     /* Serializable: the head read and the checkpoint written belong together. */
-    if (trm_db_tx_run(app->db, NULL, true, checkpoint_tx, &r) == TRM_DB_OK && r.signed_seq)
+    if (trm_db_tx_run(app->db, NULL, TRM_DB_SERIALIZABLE, checkpoint_tx, &r) == TRM_DB_OK &&
+        r.signed_seq)
         trm_log(TRM_LOG_INFO, "checkpoint_signed", "handover log checkpoint at %lld", r.signed_seq);
 }

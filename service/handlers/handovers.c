@@ -64,7 +64,7 @@ TRM_HANDLER(trm_handle_handovers_list)
     x.f.limit++;
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, &x);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, list_tx, &x);
     if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);
         return;
@@ -223,7 +223,7 @@ static bool walk(struct trm_app *app, struct trm_request *req, struct trm_respon
     load_peers(app, w);
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, walk_tx, w);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_SNAPSHOT, walk_tx, w);
     json_decref(w->peer_list);
     w->peer_list = NULL;
     if (st != TRM_DB_OK)
@@ -307,7 +307,7 @@ TRM_HANDLER(trm_handle_case_access_log)
     struct access_args x = {id, NULL};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, access_tx, &x);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, access_tx, &x);
     if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else

@@ -554,6 +554,58 @@ START_TEST(concurrent_handovers_make_one_chain)
 }
 END_TEST
 
+struct offer_stream {
+    struct racer *rc;
+    int n;
+    _Atomic int done;
+};
+
+static void *offer_all(void *arg)
+{
+    struct offer_stream *x = arg;
+    for (int i = 0; i < x->n; i++)
+        race(&x->rc[i]);
+    x->done = 1;
+    return NULL;
+}
+
+/* Offers appended while verify reads the chain: verify sees one snapshot (the head and every
+ * entry and checkpoint as of one moment), so a busy log is never reported as cut short. */
+START_TEST(verify_under_load_sees_one_snapshot)
+{
+    enum { N = 40 };
+    struct racer *rc = calloc(2 * N, sizeof *rc);
+    char rec[200];
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    for (int i = 0; i < 2 * N; i++) {
+        char cid[37];
+        new_case(rc[i].id);
+        consent(rc[i].id, "\"identity\"", rec, cid);
+        snprintf(rc[i].basis, sizeof rc[i].basis,
+                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    }
+    struct offer_stream streams[2] = {{rc, N, 0}, {rc + N, N, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, offer_all, &streams[i]);
+    int verified = 0, failed = 0;
+    long bad = 0;
+    while (!streams[0].done || !streams[1].done) {
+        if (!verify_ok(NULL, &bad))
+            failed++;
+        verified++;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2 * N; i++)
+        ck_assert_int_eq(rc[i].status, 201);
+    ck_assert_msg(failed == 0, "%d of %d verifications failed under load (first bad seq %ld)",
+                  failed, verified, bad);
+    ck_assert_int_ge(verified, 5);
+    free(rc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("referrals");
@@ -565,6 +617,7 @@ int main(void)
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
     tcase_add_test(tc, tampering_is_found);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
+    tcase_add_test(tc, verify_under_load_sees_one_snapshot);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
