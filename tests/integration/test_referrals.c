@@ -512,6 +512,25 @@ START_TEST(tampering_is_found)
 }
 END_TEST
 
+/* Neither the log nor its checkpoints can be emptied, not even by the owner role. */
+START_TEST(the_log_and_its_checkpoints_refuse_truncate)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *tables[] = {"handover_log", "handover_checkpoints"};
+    for (int i = 0; i < 2; i++) {
+        char sql[128];
+        PQclear(PQexec(pg, "BEGIN"));
+        snprintf(sql, sizeof sql, "TRUNCATE %s", tables[i]);
+        PGresult *r = PQexec(pg, sql);
+        ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "TRUNCATE %s was allowed", tables[i]);
+        ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501");
+        PQclear(r);
+        PQclear(PQexec(pg, "ROLLBACK"));
+    }
+    PQfinish(pg);
+}
+END_TEST
+
 struct racer {
     char id[37], basis[200];
     long status;
@@ -616,6 +635,7 @@ int main(void)
     tcase_add_test(tc, two_round_trips_per_offer_and_accept);
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
     tcase_add_test(tc, tampering_is_found);
+    tcase_add_test(tc, the_log_and_its_checkpoints_refuse_truncate);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
     tcase_add_test(tc, verify_under_load_sees_one_snapshot);
     suite_add_tcase(s, tc);
