@@ -67,6 +67,7 @@ int trm_cmd_verify_log(int argc, char **argv)
     }
     free(line);
     fclose(f);
+    trm_chain_free(&check);
     if (!ok && check.bad_seq) {
         printf("entry %lld: %s\n", check.bad_seq, check.reason);
         return 1;
