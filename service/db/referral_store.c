@@ -89,6 +89,12 @@ TRM_DB_STMT(stmt_head, 0,
             "coalesce(floor(extract(epoch FROM now() - k.at::timestamptz))::bigint, -1) "
             "FROM handover_head h LEFT JOIN LATERAL (SELECT seq, at FROM handover_checkpoints "
             "ORDER BY seq DESC LIMIT 1) k ON true");
+/* The seqs of the first and last entries of a range on `at`, as the caller may see them. */
+TRM_DB_STMT(stmt_range, 2,
+            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM handover_log "
+            "WHERE ($1::timestamptz IS NULL OR at::timestamptz >= $1) "
+            "AND ($2::timestamptz IS NULL OR at::timestamptz < $2)");
+TRM_DB_STMT(stmt_seal_basis, 1, "SELECT trm_handover_seal_basis($1::bigint)");
 TRM_DB_STMT(stmt_checkpoint_add, 5,
             "INSERT INTO handover_checkpoints (seq, head_hash, at, key_id, signature) "
             "VALUES ($1::bigint, decode($2, 'hex'), $3, $4, decode($5, 'hex')) "
@@ -227,6 +233,31 @@ enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
     }
     PQclear(r);
     return s;
+}
+
+enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
+                                      long long *first, long long *last)
+{
+    const char *p[] = {from, to};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_range, p, &s);
+    *first = *last = 0;
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        *first = atoll(PQgetvalue(r, 0, 0));
+        *last = atoll(PQgetvalue(r, 0, 1));
+    } else if (s == TRM_DB_OK) {
+        s = TRM_DB_ERROR;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%lld", seq);
+    const char *p[] = {s};
+    return trm_db_json_cell(c, &stmt_seal_basis, p, out);
 }
 
 enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,

@@ -423,6 +423,61 @@ static void owner_exec(const char *sql)
     PQfinish(pg);
 }
 
+/* The export as the caller may see it (query: NULL or "from=...&to=..."), written to file;
+ * its lines parsed into *items when items is not NULL. */
+static void export_as(const char *token, const char *query, char file[512], json_t **items)
+{
+    static int n;
+    char path[256], name[64];
+    snprintf(path, sizeof path, "/v1/handovers/export%s%s", query ? "?" : "", query ? query : "");
+    struct h_resp r;
+    h_api(&srv, token, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "export");
+    snprintf(name, sizeof name, "export-%d.ndjson", n++);
+    h_tmp_path(file, 512, name);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    if (items) {
+        *items = json_array();
+        for (char *line = r.body; line && *line; line = strchr(line, '\n')) {
+            line += *line == '\n';
+            if (*line == '\0')
+                break;
+            json_t *j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
+            ck_assert_msg(j != NULL, "an export line is not JSON");
+            json_array_append_new(*items, j);
+        }
+    }
+    h_resp_free(&r);
+}
+
+/* trmctl verify-log on file with this instance's public key; its exit status. */
+static int verify_log(const char *file, const char *flags, char *out, size_t cap)
+{
+    static char pk[80];
+    if (pk[0] == '\0') {
+        struct h_resp r;
+        h_api(&srv, auditor, "GET", "/v1/keys/signing", NULL, NULL, &r);
+        snprintf(pk, sizeof pk, "%s", h_str(&r, "public_key"));
+        h_resp_free(&r);
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s %s", file, pk, flags ? flags : "");
+    return h_trmctl(cmd, out, cap);
+}
+
+static const char *type_of(json_t *item)
+{
+    return json_string_value(json_object_get(item, "type"));
+}
+
+static long long seq_of(json_t *item)
+{
+    return json_integer_value(json_object_get(item, "seq"));
+}
+
 START_TEST(tampering_is_found)
 {
     char id[37], cid[37], rec[200], basis[200];
@@ -453,6 +508,14 @@ START_TEST(tampering_is_found)
     owner_exec(sql);
     ck_assert(!verify_ok(NULL, &bad));
     ck_assert_int_eq(bad, entries - 1);
+    /* No checkpoint is signed over the changed entry or after it up to the next checkpoint
+     * (an export's ends, the maintenance round's head): that would seal a rewritten log. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM generate_series(%s - 1, (SELECT coalesce(min(k.seq), h.seq) "
+             "FROM handover_head h LEFT JOIN handover_checkpoints k ON k.seq >= %s - 1 "
+             "GROUP BY h.seq)) s WHERE trm_handover_seal_basis(s) ->> 'hash' IS NOT NULL",
+             target, target);
+    ck_assert_int_eq(h_count(sql, NULL), 0);
     snprintf(sql, sizeof sql, "UPDATE handover_log SET handling_code = 'H2' WHERE seq = %s - 1",
              target);
     owner_exec(sql);
@@ -487,28 +550,82 @@ START_TEST(tampering_is_found)
     ck_assert(verify_ok(NULL, NULL));
 
     /* Export and verify offline; an altered export names the entry. */
-    struct h_resp r;
-    h_api(&srv, auditor, "GET", "/v1/handovers/export", NULL, NULL, &r);
-    h_expect(&r, 200, "export");
     char file[512], cmd[1200], out[512];
-    h_tmp_path(file, sizeof file, "export.ndjson");
-    FILE *f = fopen(file, "w");
-    fputs(r.body, f);
-    fclose(f);
-    h_resp_free(&r);
-    h_api(&srv, auditor, "GET", "/v1/keys/signing", NULL, NULL, &r);
-    char pk[80];
-    snprintf(pk, sizeof pk, "%s", h_str(&r, "public_key"));
-    h_resp_free(&r);
-    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
-    ck_assert_int_eq(h_trmctl(cmd, out, sizeof out), 0);
+    export_as(auditor, NULL, file, NULL);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "ok:"));
     snprintf(cmd, sizeof cmd,
              "sed -i '0,/\"handling_code\":\"H2\"/s//\"handling_code\":\"H1\"/' '%s'", file);
     ck_assert_int_eq(h_sh(cmd), 0);
-    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
-    ck_assert_int_ne(h_trmctl(cmd, out, sizeof out), 0);
+    ck_assert_int_ne(verify_log(file, NULL, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "entry "));
+}
+END_TEST
+
+/* An export from the middle of the log starts with the signed checkpoint over the entry
+ * before it and ends with one over its last entry (signed on the spot when missing), so it
+ * verifies offline on its own; so does the whole log. */
+START_TEST(an_export_is_sealed_at_both_ends)
+{
+    char id[37], cid[37], rid[37], rec[200], basis[200];
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    /* Three entries more than a second apart (the range is given to the second). */
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    usleep(1100000);
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    usleep(1100000);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    char path[160], query[128];
+    snprintf(path, sizeof path, "/v1/handovers?case_id=%s", id);
+    struct h_resp r;
+    h_api(&srv, auditor, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the case's handovers");
+    json_t *mine = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(mine), 3);
+    long long x = seq_of(json_array_get(mine, 0)), y = seq_of(json_array_get(mine, 1)),
+              z = seq_of(json_array_get(mine, 2));
+    const char *y_at = json_string_value(json_object_get(json_array_get(mine, 1), "at"));
+    const char *z_at = json_string_value(json_object_get(json_array_get(mine, 2), "at"));
+    snprintf(query, sizeof query, "from=%.19sZ&to=%.19sZ", y_at, z_at);
+    h_resp_free(&r);
+
+    char file[512], out[512];
+    json_t *items;
+    export_as(auditor, query, file, &items);
+    size_t n = json_array_size(items);
+    ck_assert_uint_ge(n, 3);
+    json_t *top = json_array_get(items, 0), *end = json_array_get(items, n - 1);
+    json_t *first = json_array_get(items, 1), *last = json_array_get(items, n - 2);
+    ck_assert_str_eq(type_of(top), "checkpoint");
+    ck_assert_str_eq(type_of(first), "entry");
+    ck_assert_int_eq(seq_of(top), seq_of(first) - 1);
+    ck_assert_str_eq(type_of(end), "checkpoint");
+    ck_assert_int_eq(seq_of(end), seq_of(last));
+    /* Y is in, X and Z are not. */
+    ck_assert_int_gt(seq_of(first), x);
+    ck_assert_int_le(seq_of(first), y);
+    ck_assert_int_ge(seq_of(last), y);
+    ck_assert_int_lt(seq_of(last), z);
+    json_decref(items);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    /* The whole log. */
+    export_as(auditor, NULL, file, &items);
+    n = json_array_size(items);
+    ck_assert_str_eq(type_of(json_array_get(items, 0)), "entry");
+    ck_assert_int_eq(seq_of(json_array_get(items, 0)), 1);
+    ck_assert_str_eq(type_of(json_array_get(items, n - 1)), "checkpoint");
+    ck_assert_int_ge(seq_of(json_array_get(items, n - 1)), z);
+    json_decref(items);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    /* A day that does not exist. */
+    h_api(&srv, auditor, "GET", "/v1/handovers/export?from=2026-02-30", NULL, NULL, &r);
+    h_assert_problem(&r, 400, "invalid_parameter");
+    h_resp_free(&r);
 }
 END_TEST
 
@@ -636,6 +753,7 @@ int main(void)
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
     tcase_add_test(tc, tampering_is_found);
     tcase_add_test(tc, the_log_and_its_checkpoints_refuse_truncate);
+    tcase_add_test(tc, an_export_is_sealed_at_both_ends);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
     tcase_add_test(tc, verify_under_load_sees_one_snapshot);
     suite_add_tcase(s, tc);
