@@ -56,7 +56,9 @@ struct trm_handover_filter {
 /* Entries visible to the caller (row-level security), as exported JSON objects. */
 enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
                                      json_t **out);
-/* The whole chain after after_seq (auditors and coordinators), as exported JSON objects. */
+/* The whole chain after after_seq (auditors and coordinators), as exported JSON objects:
+ * entries in the caller's scope (the list's), links ({"type": "link", "seq", "prev_hash",
+ * "hash"}) for the others. */
 enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
                                       json_t **out);
 /* Checkpoints after after_seq, as exported JSON objects ({"type": "checkpoint", ...}). */

@@ -301,12 +301,23 @@ TRM_HANDLER(trm_handle_handovers_verify)
 }
 
 /* The export's range, and the checkpoints it must start after and end with, signed where
- * missing (a write, so before the export's read-only snapshot). */
+ * missing (a write, so before the export's read-only snapshot). Without from and to, the
+ * whole chain; with them, from the first to the last entry the caller sees in full in that
+ * range (so nothing tells when an entry outside the scope was made). */
 static enum trm_db_status seal_tx(struct trm_db_conn *c, void *arg)
 {
     struct walk *w = arg;
     enum trm_seal outcome;
-    enum trm_db_status st = trm_handover_range(c, w->from, w->to, &w->first, &w->last);
+    enum trm_db_status st;
+    if (w->from == NULL && w->to == NULL) {
+        long long cp_seq;
+        long age;
+        uint8_t head[TRM_HASH_BYTES];
+        st = trm_handover_head(c, &w->last, head, &cp_seq, &age);
+        w->first = w->last > 0;
+    } else {
+        st = trm_handover_range(c, w->from, w->to, &w->first, &w->last);
+    }
     if (st == TRM_DB_OK && w->last > 0)
         st = trm_checkpoint_seal(c, w->kr, w->last, &outcome);
     if (st == TRM_DB_OK && w->first > 1)

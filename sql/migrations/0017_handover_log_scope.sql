@@ -1,5 +1,7 @@
 -- The handover log's export and verification (docs/handover-log.md): checkpoints are as
--- append-only as the log they seal.
+-- append-only as the log they seal; export and verify show each caller exactly what the list
+-- shows them, and the rest of the chain only as links; a checkpoint is signed only over a
+-- chain that holds.
 
 -- Checkpoints refuse TRUNCATE like the log does (UPDATE and DELETE are refused since 0006).
 CREATE TRIGGER handover_checkpoints_no_truncate BEFORE TRUNCATE ON handover_checkpoints
@@ -61,3 +63,61 @@ END;
 $$;
 REVOKE ALL ON FUNCTION trm_handover_seal_basis(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trm_handover_seal_basis(bigint) TO trm_app;
+
+-- Who sees a handover entry in full: auditors the entries that leave or reach their country
+-- (cross-border auditors all of them), coordinators those their agency sent or received.
+-- ONE predicate for the list's row-level security policy and for the chain that export and
+-- verify read, so the two cannot drift. A plain LANGUAGE sql expression over the request
+-- context (no SECURITY DEFINER, no SET clause), which the planner inlines into the policy.
+CREATE FUNCTION trm_handover_in_scope(p_from_agency uuid, p_to_agency uuid,
+                                      p_from_country text, p_to_country text)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT (trm_ctx_role() = 'auditor'
+            AND (trm_ctx_cross_border() OR trm_ctx_country() IN (p_from_country, p_to_country)))
+        OR (trm_ctx_role() = 'coordinator' AND trm_ctx_agency() IN (p_from_agency, p_to_agency))
+$$;
+
+ALTER POLICY handover_log_audit ON handover_log
+    USING (trm_handover_in_scope(from_agency_id, to_agency_id, from_country, to_country));
+
+-- An entry as the list and the export show it (docs/handover-log.md: fields, hashes hex, the
+-- package fields of version 2 only when it has a package).
+CREATE FUNCTION trm_handover_entry_json(e handover_log) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+               'type', 'entry', 'seq', e.seq, 'at', e.at, 'case_id', e.case_id,
+               'referral_id', e.referral_id, 'action', e.action,
+               'from_agency_id', e.from_agency_id, 'to_agency_id', e.to_agency_id,
+               'from_country', e.from_country, 'to_country', e.to_country,
+               'actor_user_id', e.actor_user_id, 'categories', e.categories,
+               'legal_basis', e.legal_basis, 'handling_code', e.handling_code,
+               'consent_id', e.consent_id, 'prev_hash', encode(e.prev_hash, 'hex'),
+               'hash', encode(e.hash, 'hex'))
+        || CASE WHEN e.package_hash IS NULL THEN '{}'::jsonb ELSE jsonb_build_object(
+               'package_id', e.package_id, 'package_hash', encode(e.package_hash, 'hex'),
+               'peer_instance', e.peer_instance, 'peer_at', e.peer_at,
+               'peer_signature', encode(e.peer_signature, 'hex')) END
+$$;
+
+-- The chain after p_after for export and verify: the entries in the caller's scope in full,
+-- every other entry as a link ({"type": "link", "seq", "prev_hash", "hash"}, nothing else),
+-- so a scoped auditor checks the whole chain's continuity and its signed checkpoints without
+-- learning the case, agencies, countries or consent of an entry outside the scope. SECURITY
+-- DEFINER for the whole operation: the links come from rows the policy hides. Auditors and
+-- coordinators only (the roles of the list).
+DROP FUNCTION trm_handover_chain(bigint, integer);
+CREATE FUNCTION trm_handover_chain(p_after bigint, p_limit integer) RETURNS SETOF jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT CASE WHEN trm_handover_in_scope(l.from_agency_id, l.to_agency_id, l.from_country,
+                                           l.to_country)
+                THEN trm_handover_entry_json(l)
+                ELSE jsonb_build_object('type', 'link', 'seq', l.seq,
+                                        'prev_hash', encode(l.prev_hash, 'hex'),
+                                        'hash', encode(l.hash, 'hex')) END
+    FROM handover_log l
+    WHERE trm_ctx_role() IN ('auditor', 'coordinator') AND l.seq > p_after
+    ORDER BY l.seq
+    LIMIT p_limit
+$$;
+REVOKE ALL ON FUNCTION trm_handover_chain(bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_handover_chain(bigint, integer) TO trm_app;

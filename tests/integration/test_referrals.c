@@ -629,6 +629,134 @@ START_TEST(an_export_is_sealed_at_both_ends)
 }
 END_TEST
 
+static bool verify_as(const char *token, long *entries, long *links)
+{
+    struct h_resp r;
+    h_api(&srv, token, "GET", "/v1/handovers/verify", NULL, NULL, &r);
+    h_expect(&r, 200, "verify");
+    bool ok = json_is_true(json_object_get(r.json, "ok"));
+    ck_assert_msg(ok, "%s", r.body);
+    *entries = (long)json_integer_value(json_object_get(r.json, "entries"));
+    *links = (long)json_integer_value(json_object_get(r.json, "links"));
+    h_resp_free(&r);
+    return ok;
+}
+
+/* Export and verify show each caller what the list shows them: a coordinator of an unrelated
+ * agency in another country sees every entry only as a link (seq and hashes), a country's
+ * auditor the entries of its country in full; both exports verify offline. */
+START_TEST(export_and_verify_keep_to_the_callers_scope)
+{
+    char id[37], cid[37], rec[200], basis[200], user[37], dk_agency[37], dk_coord[128];
+    char se_auditor[128], path[160];
+    h_agency(&srv, admin, "DK", "police", dk_agency);
+    h_user(&srv, admin, dk_agency, "coordinator", false, user, dk_coord);
+    h_user(&srv, admin, a_agency, "auditor", false, user, se_auditor);
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, NULL, NULL),
+                     201);
+    /* The list shows the Danish coordinator nothing of it. */
+    snprintf(path, sizeof path, "/v1/handovers?case_id=%s", id);
+    struct h_resp r;
+    h_api(&srv, dk_coord, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "list");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+
+    /* Neither does the export: links and checkpoints only, and nothing names a case, an
+     * agency or a consent. */
+    char file[512], out[512];
+    json_t *items;
+    export_as(dk_coord, NULL, file, &items);
+    size_t i;
+    json_t *it;
+    long links = 0;
+    json_array_foreach(items, i, it)
+    {
+        const char *type = type_of(it);
+        ck_assert_msg(strcmp(type, "link") == 0 || strcmp(type, "checkpoint") == 0,
+                      "the Danish coordinator's export holds an item of type %s", type);
+        if (strcmp(type, "link") == 0) {
+            ck_assert_int_eq(json_object_size(it), 4);
+            links++;
+        }
+    }
+    json_decref(items);
+    ck_assert_int_gt(links, 0);
+    const char *secrets[] = {id, cid, a_agency, b_agency};
+    for (int k = 0; k < 4; k++) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "! grep -q '%s' '%s'", secrets[k], file);
+        ck_assert_msg(h_sh(cmd) == 0, "the Danish coordinator's export names %s", secrets[k]);
+    }
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "(0 verified in full") != NULL, "%s", out);
+    long entries = -1, verify_links = 0;
+    verify_as(dk_coord, &entries, &verify_links);
+    ck_assert_int_eq(entries, 0);
+    ck_assert_int_ge(verify_links, links);
+
+    /* The Swedish auditor sees the Swedish entries in full, others as links. */
+    export_as(se_auditor, NULL, file, &items);
+    bool found = false;
+    json_array_foreach(items, i, it)
+    {
+        if (strcmp(type_of(it), "entry") == 0) {
+            const char *from = json_string_value(json_object_get(it, "from_country"));
+            const char *to = json_string_value(json_object_get(it, "to_country"));
+            ck_assert(strcmp(from, "SE") == 0 || strcmp(to, "SE") == 0);
+            const char *c = json_string_value(json_object_get(it, "case_id"));
+            found |= strcmp(c, id) == 0;
+        }
+    }
+    json_decref(items);
+    ck_assert(found);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    verify_as(se_auditor, &entries, &verify_links);
+    ck_assert_int_gt(entries, 0);
+}
+END_TEST
+
+/* The list's policy and the chain of export and verify use one predicate, a plain SQL
+ * function the planner inlines into the policy (no SECURITY DEFINER, no SET clause). */
+START_TEST(the_scope_is_one_inlined_predicate)
+{
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_proc p JOIN pg_language l ON "
+                             "l.oid = p.prolang WHERE p.proname = 'trm_handover_in_scope' AND "
+                             "l.lanname = 'sql' AND NOT p.prosecdef AND p.proconfig IS NULL "
+                             "AND NOT p.proisstrict",
+                             NULL),
+                     1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_policy WHERE polname = "
+                             "'handover_log_audit' AND pg_get_expr(polqual, polrelid) LIKE "
+                             "'%trm_handover_in_scope(%'",
+                             NULL),
+                     1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_proc WHERE proname = "
+                             "'trm_handover_chain' AND prosrc LIKE '%trm_handover_in_scope(%'",
+                             NULL),
+                     1);
+    /* Inlined: the plan filters on the context settings, no function call per row. */
+    PGconn *app = h_pg("TRM_TEST_APP_URL");
+    PQclear(PQexec(app, "BEGIN; SELECT set_config('trm.role', 'auditor', true), "
+                        "set_config('trm.country', 'SE', true)"));
+    PGresult *r = PQexec(app, "EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM handover_log");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    bool settings = false, call = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        settings |= strstr(PQgetvalue(r, i, 0), "current_setting") != NULL;
+        call |= strstr(PQgetvalue(r, i, 0), "trm_handover_in_scope") != NULL;
+    }
+    PQclear(r);
+    PQclear(PQexec(app, "ROLLBACK"));
+    PQfinish(app);
+    ck_assert_msg(settings && !call, "the policy's predicate is not inlined");
+}
+END_TEST
+
 /* Neither the log nor its checkpoints can be emptied, not even by the owner role. */
 START_TEST(the_log_and_its_checkpoints_refuse_truncate)
 {
@@ -754,6 +882,8 @@ int main(void)
     tcase_add_test(tc, tampering_is_found);
     tcase_add_test(tc, the_log_and_its_checkpoints_refuse_truncate);
     tcase_add_test(tc, an_export_is_sealed_at_both_ends);
+    tcase_add_test(tc, export_and_verify_keep_to_the_callers_scope);
+    tcase_add_test(tc, the_scope_is_one_inlined_predicate);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
     tcase_add_test(tc, verify_under_load_sees_one_snapshot);
     suite_add_tcase(s, tc);
