@@ -174,7 +174,7 @@ static enum trm_db_status walk_chain(struct trm_db_conn *c, struct walk *w)
     w->cp_after = w->first - 2;
     w->cps_done = false;
     enum trm_db_status st = checkpoints_through(c, w, w->first - 1);
-    while (st == TRM_DB_OK && after < w->last) {
+    while (st == TRM_DB_OK && after < w->last && !w->check.bad_seq) {
         json_decref(entries);
         entries = NULL;
         long long want = w->last - after;
@@ -191,6 +191,9 @@ static enum trm_db_status walk_chain(struct trm_db_conn *c, struct walk *w)
                 break;
         }
     }
+    /* Checkpoints over entries that are not there (a tail cut off) are part of the answer. */
+    if (st == TRM_DB_OK && !w->check.bad_seq)
+        st = checkpoints_through(c, w, w->last);
     json_decref(entries);
     json_decref(w->cps);
     w->cps = NULL;
