@@ -98,11 +98,26 @@ struct trm_db_context {
 
 typedef enum trm_db_status (*trm_db_tx_fn)(struct trm_db_conn *conn, void *arg);
 
-/* Runs fn in a transaction: BEGIN, context, fn, COMMIT. fn may run again after a
- * serialization failure, a deadlock or a connection lost before COMMIT, so it must reset
- * its outputs at its start. fn's status other than TRM_DB_OK rolls back and is returned. */
+/* How a transaction sees the work of others (the values of false and true, which callers
+ * written before the snapshot level passed, keep their meaning). */
+enum trm_db_isolation {
+    /* Each statement sees what was committed when it started: most work. */
+    TRM_DB_READ_COMMITTED = 0,
+    /* As if alone; a conflict fails with TRM_DB_RETRY and trm_db_tx_run runs fn again. For
+     * a read and a write that belong together (the head signed as a checkpoint). */
+    TRM_DB_SERIALIZABLE = 1,
+    /* REPEATABLE READ, READ ONLY: every statement sees the one snapshot taken at the first,
+     * so a read in several statements (a chain in batches and its head) is consistent;
+     * any write fails. Never conflicts, never waits. */
+    TRM_DB_SNAPSHOT = 2,
+};
+
+/* Runs fn in a transaction: BEGIN at the isolation level, context, fn, COMMIT. fn may run
+ * again after a serialization failure, a deadlock or a connection lost before COMMIT, so it
+ * must reset its outputs at its start. fn's status other than TRM_DB_OK rolls back and is
+ * returned. */
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
-                                 bool serializable, trm_db_tx_fn fn, void *arg);
+                                 enum trm_db_isolation isolation, trm_db_tx_fn fn, void *arg);
 
 /* Inside trm_db_tx_run: the next statement (or batch) is fn's last, so COMMIT travels with
  * it in the same round trip (BEGIN and the context travel with fn's first statement). Only for a

@@ -50,32 +50,64 @@ bool trm_checkpoint_verify(const uint8_t pk[TRM_SIGN_PUBLIC_BYTES], long long se
                            const uint8_t head[TRM_HASH_BYTES], const char *at,
                            const uint8_t sig[TRM_SIGNATURE_BYTES]);
 
-/* Verifies a stream of exported entries and checkpoints, in order. State carried between
- * items; the result names the first bad item. */
 /* A peer instance's signing key, for the counterpart signatures in version-2 entries. */
 struct trm_peer_key {
     const char *instance_id;
     uint8_t key[TRM_SIGN_PUBLIC_BYTES];
 };
 
+/* An exported checkpoint ({"type": "checkpoint", ...}); the strings point into its JSON. */
+struct trm_checkpoint {
+    long long seq;
+    uint8_t head[TRM_HASH_BYTES];
+    const char *at, *key_id;
+    uint8_t signature[TRM_SIGNATURE_BYTES];
+};
+/* Fills k from an exported JSON object; false when a field is missing or malformed. */
+bool trm_checkpoint_from_json(json_t *j, struct trm_checkpoint *k);
+/* Whether k was signed with pk and names pk's key id. */
+bool trm_checkpoint_holds(const uint8_t pk[TRM_SIGN_PUBLIC_BYTES], const struct trm_checkpoint *k);
+/* The id of a signing public key: the first 8 bytes of its SHA-256, hex. */
+void trm_signing_key_id(const uint8_t pk[TRM_SIGN_PUBLIC_BYTES], char key_id[17]);
+
+/* Sequence numbers run from 1 to at most this (2^53: exact in every JSON reader). */
+#define TRM_HANDOVER_SEQ_MAX 9007199254740992LL
+
+/* Verifies an export (docs/handover-log.md), item by item, in the order given:
+ * - entries ({"type": "entry"}) and links ({"type": "link"}: an entry outside the reader's
+ *   scope, only its seq and hashes) follow each other without gap, each prev_hash the hash
+ *   before it (all zero before seq 1); an entry's hash is recomputed, a link's cannot be;
+ * - every checkpoint, wherever it stands, must be signed with public_key under its key id
+ *   and seal the entry (or link) with its seq, or the entry just before the first (whose hash
+ *   the first prev_hash gives); one that comes before its entry is held until it arrives;
+ * - at the end (trm_chain_finish): the export holds an entry; one that starts after seq 1
+ *   carries the checkpoint over the entry before its start; it ends with a checkpoint over its
+ *   last entry, unless allow_unsigned_tail, which counts the entries after the last
+ *   checkpoint in unsigned_tail instead; no checkpoint is left over an entry not in it.
+ * Memory: 32 bytes per entry, and the checkpoints still waiting for their entry. */
+struct trm_chain_state;
 struct trm_chain_check {
-    const uint8_t *public_key; /* NULL: checkpoint signatures are not checked */
+    /* Set by the caller. */
+    const uint8_t *public_key; /* NULL: signatures and key ids of checkpoints not checked */
     const struct trm_peer_key *peers;
     size_t n_peers;
-    long long peer_signatures_checked, peer_signatures_unchecked;
-    bool started;
-    long long last_seq;
+    bool allow_unsigned_tail;
+    /* What was verified. */
+    long long first_seq, last_seq; /* 0 until the first entry */
     uint8_t last_hash[TRM_HASH_BYTES];
-    long long entries, checkpoints;
-    long long bad_seq; /* 0 when all is well so far */
+    long long entries;       /* verified in full (hash recomputed) */
+    long long links;         /* verified only as links */
+    long long checkpoints;   /* verified and matching the chain */
+    long long unsigned_tail; /* entries after the last checkpoint (allow_unsigned_tail) */
+    long long peer_signatures_checked, peer_signatures_unchecked;
+    long long bad_seq; /* 0 while all is well; else the first bad seq, and why */
     char reason[160];
-    /* Hashes by sequence for checkpoints that come after their entries. */
-    struct {
-        long long seq;
-        uint8_t hash[TRM_HASH_BYTES];
-    } recent[1];
+    struct trm_chain_state *state; /* private; trm_chain_free releases it */
 };
 /* Feeds one exported item; false (with bad_seq and reason) at the first broken one. */
 bool trm_chain_feed(struct trm_chain_check *c, json_t *item);
+/* The checks at the end of the export; false with bad_seq and reason. */
+bool trm_chain_finish(struct trm_chain_check *c);
+void trm_chain_free(struct trm_chain_check *c);
 
 #endif

@@ -85,7 +85,9 @@ struct trm_handover_filter {
 /* Entries visible to the caller (row-level security), as exported JSON objects. */
 enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
                                      json_t **out);
-/* The whole chain after after_seq (auditors and coordinators), as exported JSON objects. */
+/* The whole chain after after_seq (auditors and coordinators), as exported JSON objects:
+ * entries in the caller's scope (the list's), links ({"type": "link", "seq", "prev_hash",
+ * "hash"}) for the others. */
 enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
                                       json_t **out);
 /* Checkpoints after after_seq, as exported JSON objects ({"type": "checkpoint", ...}). */
@@ -95,6 +97,14 @@ enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long aft
 enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
                                      uint8_t hash[TRM_HASH_BYTES], long long *checkpoint_seq,
                                      long *checkpoint_age_s);
+/* The seqs of the first and last entries the caller may see with `at` in [from, to) (either
+ * may be NULL: open); 0 and 0 when there are none. */
+enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
+                                      long long *first, long long *last);
+/* What a checkpoint over entry seq would rest on: trm_handover_seal_basis() in
+ * sql/migrations/0017_handover_log_scope.sql ({"sealed", "hash", "checkpoints"}). */
+enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out);
+/* Stores a signed checkpoint; one over the same seq stored first stays. */
 enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,
                                                const uint8_t hash[TRM_HASH_BYTES], const char *at,
                                                const char *key_id,

@@ -1,9 +1,11 @@
 /* Background work of trmd (see maintenance.h). Checkpoints: when the chain has grown by
  * checkpoint_every_entries, or the newest checkpoint is older than checkpoint_every_s, the
- * head (size, hash, time) is signed with the Ed25519 key; concurrent signers of the same
- * head collide on its sequence number and one row stays. */
+ * head (size, hash, time) is signed with the Ed25519 key (checkpoints.h: only over a chain
+ * that holds); concurrent signers of the same head collide on its sequence number and one
+ * row stays. */
 #include "trm/maintenance.h"
 #include "trm/app.h"
+#include "trm/checkpoints.h"
 #include "trm/handover.h"
 #include "trm/directory.h"
 #include "trm/log.h"
@@ -83,18 +85,9 @@ static enum trm_db_status checkpoint_tx(struct trm_db_conn *c, void *arg)
         return st;
     if (seq - cp_seq < cfg->checkpoint_every_entries && age >= 0 && age < cfg->checkpoint_every_s)
         return TRM_DB_OK;
-    const struct trm_keyring *kr = trm_app_keys(r->app);
-    char at[40], key_id[17];
-    uint8_t pk[TRM_SIGN_PUBLIC_BYTES], sig[TRM_SIGNATURE_BYTES];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    trm_signing_public(kr, pk, key_id);
-    trm_checkpoint_sign(kr, seq, head, at, sig);
-    st = trm_handover_checkpoint_add(c, seq, head, at, key_id, sig);
-    if (st == TRM_DB_OK)
+    enum trm_seal outcome;
+    st = trm_checkpoint_seal(c, trm_app_keys(r->app), seq, &outcome);
+    if (st == TRM_DB_OK && outcome == TRM_SEAL_SIGNED)
         r->signed_seq = seq;
     return st;
 }
@@ -110,6 +103,7 @@ void trm_maintenance_run_once(struct trm_app *app)
     if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) != TRM_DB_OK)
         trm_log(TRM_LOG_WARN, "cleanup_failed", "expired counters not removed this round");
     /* Serializable: the head read and the checkpoint written belong together. */
-    if (trm_db_tx_run(app->db, NULL, true, checkpoint_tx, &r) == TRM_DB_OK && r.signed_seq)
+    if (trm_db_tx_run(app->db, NULL, TRM_DB_SERIALIZABLE, checkpoint_tx, &r) == TRM_DB_OK &&
+        r.signed_seq)
         trm_log(TRM_LOG_INFO, "checkpoint_signed", "handover log checkpoint at %lld", r.signed_seq);
 }

@@ -23,7 +23,8 @@ static const struct command commands[] = {
     {"keys", trm_cmd_keys,
      "keys init FILE | rotate [--resume] | retire KEK | status   master key file, KEKs"},
     {"verify-log", trm_cmd_verify_log,
-     "verify-log FILE --public-key HEX [--peer-key ID=HEX]...   verify a handover log offline"},
+     "verify-log FILE --public-key HEX [--peer-key ID=HEX]... [--allow-unsigned-tail]   "
+     "verify an exported handover log offline"},
     {"stats", trm_cmd_stats,
      "stats export [--from YYYY-MM] [--to YYYY-MM] [--country CC] [--format csv|json]"},
     {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},

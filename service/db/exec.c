@@ -126,16 +126,26 @@ static void plan(struct trm_db_conn *c, struct pipeline *pl, const struct trm_db
     c->tx.commit_next = false;
 }
 
-static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p, bool serializable,
-                      const struct trm_db_call *calls)
+static const char *begin_sql(enum trm_db_isolation isolation)
+{
+    switch (isolation) {
+    case TRM_DB_SERIALIZABLE:
+        return "BEGIN ISOLATION LEVEL SERIALIZABLE";
+    case TRM_DB_SNAPSHOT:
+        return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    case TRM_DB_READ_COMMITTED:
+        break;
+    }
+    return "BEGIN ISOLATION LEVEL READ COMMITTED";
+}
+
+static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p,
+                      enum trm_db_isolation isolation, const struct trm_db_call *calls)
 {
     const struct trm_db_stmt *st = calls[p->call].stmt;
     switch (p->kind) {
     case K_BEGIN:
-        return PQsendQueryParams(pg,
-                                 serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                                              : "BEGIN ISOLATION LEVEL READ COMMITTED",
-                                 0, NULL, NULL, NULL, NULL, 0);
+        return PQsendQueryParams(pg, begin_sql(isolation), 0, NULL, NULL, NULL, NULL, 0);
     case K_CONTEXT:
         return PQsendQueryParams(pg, pl->ctx_sql, pl->ctx_n, NULL, pl->ctx_values, NULL, NULL, 0);
     case K_PREPARE:
@@ -202,7 +212,7 @@ static enum trm_db_status run_pipeline(struct trm_db_conn *c, struct pipeline *p
 {
     bool sent = PQenterPipelineMode(c->pg) == 1;
     for (size_t i = 0; sent && i < pl->n; i++) {
-        sent = send_part(c->pg, pl, &pl->parts[i], c->tx.serializable, calls);
+        sent = send_part(c->pg, pl, &pl->parts[i], c->tx.isolation, calls);
         if (pl->parts[i].kind == K_COMMIT)
             c->tx.commit_sent = true;
     }

@@ -14,7 +14,7 @@
 struct trm_db_tx_state {
     bool open;          /* inside trm_db_tx_run */
     bool begin_pending; /* BEGIN and the context not sent yet */
-    bool serializable;
+    enum trm_db_isolation isolation;
     const struct trm_db_context *ctx;
     bool commit_next; /* the next statement carries COMMIT */
     bool commit_sent; /* COMMIT was queued and sent */

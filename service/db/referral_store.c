@@ -32,18 +32,6 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
     "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
     "  FROM federation_packages f WHERE f.referral_id = r.id AND f.direction = 'out' "    \
     "  ORDER BY f.created_at DESC LIMIT 1))"
-#define ENTRY_JSON                                                                         \
-    "jsonb_build_object('type', 'entry', 'seq', seq, 'at', at, 'case_id', case_id, "      \
-    "'referral_id', referral_id, 'action', action, 'from_agency_id', from_agency_id, "    \
-    "'to_agency_id', to_agency_id, 'from_country', from_country, 'to_country', "          \
-    "to_country, 'actor_user_id', actor_user_id, 'categories', categories, "              \
-    "'legal_basis', legal_basis, 'handling_code', handling_code, 'consent_id', "          \
-    "consent_id, 'prev_hash', encode(prev_hash, 'hex'), 'hash', encode(hash, 'hex')) || " \
-    "CASE WHEN package_hash IS NULL THEN '{}'::jsonb ELSE jsonb_build_object("            \
-    "  'package_id', package_id, 'package_hash', encode(package_hash, 'hex'), "           \
-    "  'peer_instance', peer_instance, 'peer_at', peer_at, "                              \
-    "  'peer_signature', encode(peer_signature, 'hex')) END || "                          \
-    "CASE WHEN reason IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reason', reason) END"
 /* clang-format on */
 
 TRM_DB_STMT(stmt_offer, 14,
@@ -76,19 +64,22 @@ TRM_DB_STMT(
     "AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid)) "
     "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
 TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
+/* Entries as JSON: trm_handover_entry_json() in sql/migrations/0017_handover_log_scope.sql. */
 TRM_DB_STMT(stmt_handover_list, 8,
-            "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') FROM ("
-            "SELECT * FROM handover_log WHERE seq > $7::bigint "
-            "AND ($1::uuid IS NULL OR case_id = $1) "
-            "AND ($2::uuid IS NULL OR $2 IN (from_agency_id, to_agency_id)) "
-            "AND ($3::text IS NULL OR $3 IN (from_country, to_country)) "
-            "AND ($4::text IS NULL OR action = $4) "
-            "AND ($5::timestamptz IS NULL OR at::timestamptz >= $5) "
-            "AND ($6::timestamptz IS NULL OR at::timestamptz < $6) "
-            "ORDER BY seq LIMIT $8::integer) e");
+            "SELECT coalesce(jsonb_agg(j ORDER BY seq), '[]') FROM ("
+            "SELECT l.seq, trm_handover_entry_json(l) AS j FROM handover_log l "
+            "WHERE l.seq > $7::bigint "
+            "AND ($1::uuid IS NULL OR l.case_id = $1) "
+            "AND ($2::uuid IS NULL OR $2 IN (l.from_agency_id, l.to_agency_id)) "
+            "AND ($3::text IS NULL OR $3 IN (l.from_country, l.to_country)) "
+            "AND ($4::text IS NULL OR l.action = $4) "
+            "AND ($5::timestamptz IS NULL OR l.at::timestamptz >= $5) "
+            "AND ($6::timestamptz IS NULL OR l.at::timestamptz < $6) "
+            "ORDER BY l.seq LIMIT $8::integer) e");
+/* Entries in the caller's scope and links for the rest (trm_handover_chain, 0017). */
 TRM_DB_STMT(stmt_chain, 2,
-            "SELECT coalesce(jsonb_agg(" ENTRY_JSON " ORDER BY seq), '[]') "
-            "FROM trm_handover_chain($1::bigint, $2::integer)");
+            "SELECT coalesce(jsonb_agg(j ORDER BY n), '[]') "
+            "FROM trm_handover_chain($1::bigint, $2::integer) WITH ORDINALITY c(j, n)");
 TRM_DB_STMT(stmt_checkpoints, 2,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('type', 'checkpoint', 'seq', seq, "
             "'head_hash', encode(head_hash, 'hex'), 'at', at, 'key_id', key_id, 'signature', "
@@ -99,6 +90,12 @@ TRM_DB_STMT(stmt_head, 0,
             "coalesce(floor(extract(epoch FROM now() - k.at::timestamptz))::bigint, -1) "
             "FROM handover_head h LEFT JOIN LATERAL (SELECT seq, at FROM handover_checkpoints "
             "ORDER BY seq DESC LIMIT 1) k ON true");
+/* The seqs of the first and last entries of a range on `at`, as the caller may see them. */
+TRM_DB_STMT(stmt_range, 2,
+            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM handover_log "
+            "WHERE ($1::timestamptz IS NULL OR at::timestamptz >= $1) "
+            "AND ($2::timestamptz IS NULL OR at::timestamptz < $2)");
+TRM_DB_STMT(stmt_seal_basis, 1, "SELECT trm_handover_seal_basis($1::bigint)");
 TRM_DB_STMT(stmt_checkpoint_add, 5,
             "INSERT INTO handover_checkpoints (seq, head_hash, at, key_id, signature) "
             "VALUES ($1::bigint, decode($2, 'hex'), $3, $4, decode($5, 'hex')) "
@@ -288,6 +285,31 @@ enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
     }
     PQclear(r);
     return s;
+}
+
+enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
+                                      long long *first, long long *last)
+{
+    const char *p[] = {from, to};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_range, p, &s);
+    *first = *last = 0;
+    if (s == TRM_DB_OK && PQntuples(r) == 1) {
+        *first = atoll(PQgetvalue(r, 0, 0));
+        *last = atoll(PQgetvalue(r, 0, 1));
+    } else if (s == TRM_DB_OK) {
+        s = TRM_DB_ERROR;
+    }
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%lld", seq);
+    const char *p[] = {s};
+    return trm_db_json_cell(c, &stmt_seal_basis, p, out);
 }
 
 enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,

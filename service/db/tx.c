@@ -23,10 +23,11 @@ enum trm_db_status trm_db_finish(struct trm_db_conn *c, const char *sql)
 }
 
 /* Nothing is sent yet: BEGIN and the context travel with the first statement. */
-static void begin_lazily(struct trm_db_conn *c, const struct trm_db_context *ctx, bool serializable)
+static void begin_lazily(struct trm_db_conn *c, const struct trm_db_context *ctx,
+                         enum trm_db_isolation isolation)
 {
     c->tx = (struct trm_db_tx_state){
-        .open = true, .begin_pending = true, .serializable = serializable, .ctx = ctx};
+        .open = true, .begin_pending = true, .isolation = isolation, .ctx = ctx};
 }
 
 /* Commits what fn left open, or rolls back what fn failed in; a transaction fn never
@@ -50,7 +51,7 @@ static enum trm_db_status end_tx(struct trm_db_conn *c, enum trm_db_status st)
 }
 
 enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_context *ctx,
-                                 bool serializable, trm_db_tx_fn fn, void *arg)
+                                 enum trm_db_isolation isolation, trm_db_tx_fn fn, void *arg)
 {
     unsigned max_retries = trm_db_pool_max_retries(pool);
     unsigned attempt = 0;
@@ -59,7 +60,7 @@ enum trm_db_status trm_db_tx_run(struct trm_db_pool *pool, const struct trm_db_c
         struct trm_db_conn *c = trm_db_acquire(pool);
         if (c == NULL)
             return TRM_DB_UNAVAILABLE;
-        begin_lazily(c, ctx, serializable);
+        begin_lazily(c, ctx, isolation);
         enum trm_db_status st = end_tx(c, fn(c, arg));
         bool commit_sent = c->tx.commit_sent;
         trm_db_release(pool, c);

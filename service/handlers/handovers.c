@@ -3,9 +3,11 @@
  * case's personal data. */
 #include "handlers.h"
 
+#include "trm/checkpoints.h"
+#include "trm/federation.h"
 #include "trm/federation_store.h"
-
 #include "trm/handover.h"
+#include "trm/json_spec.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
 #include "trm/referrals.h"
@@ -15,17 +17,16 @@
 #include <string.h>
 
 #define BATCH 1000
-#define EXPORT_MAX 200000
 
 static const char *const actions[] = {
     "offer", "accept", "decline", "withdraw", "expire", "consent_withdrawal", NULL};
 
+/* YYYY-MM-DD or an RFC 3339 UTC time to the second, a real one (PostgreSQL parses it). */
 static bool time_ok(const char *s)
 {
-    /* YYYY-MM-DD or an RFC 3339 UTC time; PostgreSQL parses it after this shape check. */
     size_t n = s ? strlen(s) : 0;
-    return s == NULL ||
-           ((n == 10 || n == 20) && s[4] == '-' && s[7] == '-' && strspn(s, "0123456789-:TZ") == n);
+    return s == NULL || (strspn(s, "0123456789-:TZ") == n &&
+                         (trm_json_is_date(s) || (n == 20 && trm_fed_time_parse(s, NULL))));
 }
 
 struct list_args {
@@ -64,7 +65,7 @@ TRM_HANDLER(trm_handle_handovers_list)
     x.f.limit++;
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, &x);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, list_tx, &x);
     if (st != TRM_DB_OK) {
         trm_http_db_problem(req, res, st);
         return;
@@ -82,8 +83,9 @@ TRM_HANDLER(trm_handle_handovers_list)
     trm_http_list(res, x.out, next);
 }
 
-/* Walks the chain and the checkpoints in order, feeding a checker and (for export) a text
- * buffer of NDJSON lines. */
+/* The chain from first to last as the caller may see it (entries in scope, links for the
+ * rest) with the checkpoints over it, each after the entry it seals and the one over the
+ * entry before first at the top; fed to a verifier (verify) or written as NDJSON (export). */
 #define MAX_PEERS 64
 
 struct walk {
@@ -91,15 +93,21 @@ struct walk {
     struct trm_peer_key peers[MAX_PEERS]; /* registered peers: their signatures are checked */
     json_t *peer_list;
     uint8_t pk[TRM_SIGN_PUBLIC_BYTES];
-    const char *from, *to; /* export range on `at` (string order of RFC 3339 UTC) */
+    const struct trm_keyring *kr;
+    const char *from, *to; /* export: the range asked for, on `at` */
+    long long first, last; /* the seqs walked */
+    json_t *cps;           /* the current batch of checkpoints */
+    size_t ci;
+    long long cp_after;
+    bool cps_done;
     char *text;
     size_t len, cap;
-    bool export, too_big, head_ok;
+    bool export, too_big;
 };
 
 static void emit(struct walk *w, json_t *item)
 {
-    if (!w->export || w->too_big)
+    if (w->too_big)
         return;
     char *line = json_dumps(item, JSON_COMPACT);
     size_t n = line ? strlen(line) : 0;
@@ -121,67 +129,121 @@ static void emit(struct walk *w, json_t *item)
     free(line);
 }
 
-static bool in_range(const struct walk *w, json_t *entry)
+static void item(struct walk *w, json_t *j)
 {
-    const char *at = json_string_value(json_object_get(entry, "at"));
-    return at && (w->from == NULL || strcmp(at, w->from) >= 0) &&
-           (w->to == NULL || strcmp(at, w->to) < 0);
+    if (w->export)
+        emit(w, j);
+    else
+        trm_chain_feed(&w->check, j);
 }
 
-static enum trm_db_status walk_tx(struct trm_db_conn *c, void *arg)
+static long long seq_of(json_t *j)
 {
-    struct walk *w = arg;
-    long long after = 0, cp_after = 0, head_seq = 0, cp_seq;
-    long age;
-    uint8_t head[TRM_HASH_BYTES];
-    enum trm_db_status st = trm_handover_head(c, &head_seq, head, &cp_seq, &age);
-    json_t *entries = NULL, *cps = NULL;
-    size_t ci = 0;
-    while (st == TRM_DB_OK) {
+    return json_integer_value(json_object_get(j, "seq"));
+}
+
+/* The checkpoints over entries up to seq, in order (fetched in batches; in one snapshot, a
+ * batch that comes back empty is the end). */
+static enum trm_db_status checkpoints_through(struct trm_db_conn *c, struct walk *w, long long seq)
+{
+    while (!w->cps_done) {
+        if (w->ci == json_array_size(w->cps)) {
+            json_decref(w->cps);
+            w->cps = NULL;
+            w->ci = 0;
+            enum trm_db_status st = trm_handover_checkpoints(c, w->cp_after, BATCH, &w->cps);
+            if (st != TRM_DB_OK)
+                return st;
+            w->cps_done = json_array_size(w->cps) == 0;
+            continue;
+        }
+        json_t *k = json_array_get(w->cps, w->ci);
+        if (seq_of(k) > seq)
+            break;
+        w->cp_after = seq_of(k);
+        item(w, k);
+        w->ci++;
+    }
+    return TRM_DB_OK;
+}
+
+static enum trm_db_status walk_chain(struct trm_db_conn *c, struct walk *w)
+{
+    long long after = w->first - 1;
+    json_t *entries = NULL;
+    w->cp_after = w->first - 2;
+    w->cps_done = false;
+    enum trm_db_status st = checkpoints_through(c, w, w->first - 1);
+    while (st == TRM_DB_OK && after < w->last && !w->check.bad_seq) {
         json_decref(entries);
         entries = NULL;
-        st = trm_handover_chain(c, after, BATCH, &entries);
+        long long want = w->last - after;
+        st = trm_handover_chain(c, after, want < BATCH ? (unsigned)want : BATCH, &entries);
         if (st != TRM_DB_OK || json_array_size(entries) == 0)
             break;
         size_t i;
         json_t *e;
         json_array_foreach(entries, i, e)
         {
-            after = json_integer_value(json_object_get(e, "seq"));
-            trm_chain_feed(&w->check, e);
-            if (in_range(w, e))
-                emit(w, e);
-            /* The checkpoints sealing this entry follow it. */
-            while (st == TRM_DB_OK) {
-                if (cps == NULL || ci == json_array_size(cps)) {
-                    json_decref(cps);
-                    cps = NULL;
-                    ci = 0;
-                    st = trm_handover_checkpoints(c, cp_after, BATCH, &cps);
-                    if (st != TRM_DB_OK || json_array_size(cps) == 0)
-                        break;
-                }
-                json_t *k = json_array_get(cps, ci);
-                if (json_integer_value(json_object_get(k, "seq")) > after)
-                    break;
-                cp_after = json_integer_value(json_object_get(k, "seq"));
-                trm_chain_feed(&w->check, k);
-                if (in_range(w, e))
-                    emit(w, k);
-                ci++;
-            }
+            after = seq_of(e);
+            item(w, e);
+            if ((st = checkpoints_through(c, w, after)) != TRM_DB_OK)
+                break;
         }
     }
+    /* Checkpoints over entries that are not there (a tail cut off) are part of the answer. */
+    if (st == TRM_DB_OK && !w->check.bad_seq)
+        st = checkpoints_through(c, w, w->last);
     json_decref(entries);
-    json_decref(cps);
-    /* A removed tail leaves the head pointing past the last entry. */
-    w->head_ok = st != TRM_DB_OK || w->check.bad_seq ||
-                 (w->check.last_seq == head_seq &&
-                  (head_seq == 0 || memcmp(w->check.last_hash, head, TRM_HASH_BYTES) == 0));
-    if (!w->head_ok && w->check.bad_seq == 0) {
+    json_decref(w->cps);
+    w->cps = NULL;
+    w->ci = 0;
+    return st;
+}
+
+/* Starts a fresh verifier (the transaction may run again). */
+static void check_reset(struct walk *w)
+{
+    struct trm_chain_check fresh = {.public_key = w->pk,
+                                    .peers = w->peers,
+                                    .n_peers = w->check.n_peers,
+                                    .allow_unsigned_tail = true};
+    trm_chain_free(&w->check);
+    w->check = fresh;
+}
+
+/* The whole chain, and whatever checkpoints there are (also over entries that are gone), in
+ * one snapshot with the recorded head: the newest entries may wait for their checkpoint, the
+ * head vouches for them, and a removed tail leaves the head pointing past the last entry. */
+static enum trm_db_status verify_tx(struct trm_db_conn *c, void *arg)
+{
+    struct walk *w = arg;
+    long long head_seq = 0, cp_seq;
+    long age;
+    uint8_t head[TRM_HASH_BYTES];
+    check_reset(w);
+    enum trm_db_status st = trm_handover_head(c, &head_seq, head, &cp_seq, &age);
+    w->first = 1;
+    w->last = TRM_HANDOVER_SEQ_MAX;
+    if (st == TRM_DB_OK)
+        st = walk_chain(c, w);
+    if (st != TRM_DB_OK || w->check.bad_seq)
+        return st;
+    if (!w->check.first_seq && w->cp_after > 0) {
+        w->check.bad_seq = 1;
+        snprintf(w->check.reason, sizeof w->check.reason, "%s",
+                 "the log holds no entries, but checkpoints seal some (entries were removed)");
+        return st;
+    }
+    if (w->check.first_seq && !trm_chain_finish(&w->check))
+        return st;
+    if (w->check.last_seq != head_seq ||
+        (head_seq > 0 && memcmp(w->check.last_hash, head, TRM_HASH_BYTES) != 0)) {
         w->check.bad_seq = w->check.last_seq + 1;
-        snprintf(w->check.reason, sizeof w->check.reason,
-                 "the chain ends before its recorded head (entries were removed)");
+        snprintf(w->check.reason, sizeof w->check.reason, "%s",
+                 w->check.last_seq < head_seq
+                     ? "the chain ends before its recorded head (entries were removed)"
+                     : "the chain does not end at its recorded head");
     }
     return st;
 }
@@ -211,47 +273,72 @@ static void load_peers(struct trm_app *app, struct walk *w)
         w->peers[w->check.n_peers++].instance_id =
             json_string_value(json_object_get(p, "instance_id"));
     }
-    w->check.peers = w->peers;
-}
-
-static bool walk(struct trm_app *app, struct trm_request *req, struct trm_response *res,
-                 struct walk *w)
-{
-    char key_id[17];
-    trm_signing_public(trm_app_keys(app), w->pk, key_id);
-    w->check.public_key = w->pk;
-    load_peers(app, w);
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, walk_tx, w);
-    json_decref(w->peer_list);
-    w->peer_list = NULL;
-    if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    return st == TRM_DB_OK;
 }
 
 TRM_HANDLER(trm_handle_handovers_verify)
 {
     struct walk w = {0};
-    if (!walk(app, req, res, &w))
-        return;
-    if (w.check.bad_seq)
+    char key_id[17];
+    trm_signing_public(trm_app_keys(app), w.pk, key_id);
+    load_peers(app, &w);
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_SNAPSHOT, verify_tx, &w);
+    trm_chain_free(&w.check);
+    json_decref(w.peer_list);
+    const struct trm_chain_check *k = &w.check;
+    if (st != TRM_DB_OK)
+        trm_http_db_problem(req, res, st);
+    else if (k->bad_seq)
         trm_response_json(res, 200,
-                          json_pack("{s:b, s:I, s:I, s:s}", "ok", 0, "entries",
-                                    (json_int_t)w.check.entries, "first_bad_seq",
-                                    (json_int_t)w.check.bad_seq, "reason", w.check.reason));
+                          json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 0, "entries",
+                                    (json_int_t)k->entries, "links", (json_int_t)k->links,
+                                    "first_bad_seq", (json_int_t)k->bad_seq, "reason", k->reason));
     else
         trm_response_json(res, 200,
-                          json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "entries",
-                                    (json_int_t)w.check.entries, "checkpoints",
-                                    (json_int_t)w.check.checkpoints, "peer_signatures",
-                                    (json_int_t)w.check.peer_signatures_checked));
+                          json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "entries",
+                                    (json_int_t)k->entries, "links", (json_int_t)k->links,
+                                    "checkpoints", (json_int_t)k->checkpoints, "unsigned_tail",
+                                    (json_int_t)k->unsigned_tail, "peer_signatures",
+                                    (json_int_t)k->peer_signatures_checked));
+}
+
+/* The export's range, and the checkpoints it must start after and end with, signed where
+ * missing (a write, so before the export's read-only snapshot). Without from and to, the
+ * whole chain; with them, from the first to the last entry the caller sees in full in that
+ * range (so nothing tells when an entry outside the scope was made). */
+static enum trm_db_status seal_tx(struct trm_db_conn *c, void *arg)
+{
+    struct walk *w = arg;
+    enum trm_seal outcome;
+    enum trm_db_status st;
+    if (w->from == NULL && w->to == NULL) {
+        long long cp_seq;
+        long age;
+        uint8_t head[TRM_HASH_BYTES];
+        st = trm_handover_head(c, &w->last, head, &cp_seq, &age);
+        w->first = w->last > 0;
+    } else {
+        st = trm_handover_range(c, w->from, w->to, &w->first, &w->last);
+    }
+    if (st == TRM_DB_OK && w->last > 0)
+        st = trm_checkpoint_seal(c, w->kr, w->last, &outcome);
+    if (st == TRM_DB_OK && w->first > 1)
+        st = trm_checkpoint_seal(c, w->kr, w->first - 1, &outcome);
+    return st;
+}
+
+static enum trm_db_status export_tx(struct trm_db_conn *c, void *arg)
+{
+    struct walk *w = arg;
+    w->len = 0;
+    w->too_big = false;
+    return walk_chain(c, w);
 }
 
 TRM_HANDLER(trm_handle_handovers_export)
 {
-    struct walk w = {.export = true};
+    struct walk w = {.export = true, .kr = trm_app_keys(app)};
     w.from = trm_request_query(req, "from");
     w.to = trm_request_query(req, "to");
     if (!time_ok(w.from) || !time_ok(w.to)) {
@@ -259,14 +346,18 @@ TRM_HANDLER(trm_handle_handovers_export)
                              "from and to must be dates (YYYY-MM-DD) or UTC times.");
         return;
     }
-    if (!walk(app, req, res, &w)) {
+    struct trm_db_context ctx;
+    trm_principal_db_context(req->principal, &ctx);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, seal_tx, &w);
+    if (st == TRM_DB_OK && w.last > 0)
+        st = trm_db_tx_run(app->db, &ctx, TRM_DB_SNAPSHOT, export_tx, &w);
+    if (st != TRM_DB_OK || w.too_big) {
         free(w.text);
-        return;
-    }
-    if (w.too_big) {
-        free(w.text);
-        trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
-                             "The export is too large: narrow it with from and to.");
+        if (st != TRM_DB_OK)
+            trm_http_db_problem(req, res, st);
+        else
+            trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
+                                 "The export is too large: narrow it with from and to.");
         return;
     }
     res->status = 200;
@@ -307,7 +398,7 @@ TRM_HANDLER(trm_handle_case_access_log)
     struct access_args x = {id, NULL};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, access_tx, &x);
+    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, access_tx, &x);
     if (st != TRM_DB_OK)
         trm_http_db_problem(req, res, st);
     else

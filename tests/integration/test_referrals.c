@@ -426,6 +426,61 @@ static void owner_exec(const char *sql)
     PQfinish(pg);
 }
 
+/* The export as the caller may see it (query: NULL or "from=...&to=..."), written to file;
+ * its lines parsed into *items when items is not NULL. */
+static void export_as(const char *token, const char *query, char file[512], json_t **items)
+{
+    static int n;
+    char path[256], name[64];
+    snprintf(path, sizeof path, "/v1/handovers/export%s%s", query ? "?" : "", query ? query : "");
+    struct h_resp r;
+    h_api(&srv, token, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "export");
+    snprintf(name, sizeof name, "export-%d.ndjson", n++);
+    h_tmp_path(file, 512, name);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    if (items) {
+        *items = json_array();
+        for (char *line = r.body; line && *line; line = strchr(line, '\n')) {
+            line += *line == '\n';
+            if (*line == '\0')
+                break;
+            json_t *j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
+            ck_assert_msg(j != NULL, "an export line is not JSON");
+            json_array_append_new(*items, j);
+        }
+    }
+    h_resp_free(&r);
+}
+
+/* trmctl verify-log on file with this instance's public key; its exit status. */
+static int verify_log(const char *file, const char *flags, char *out, size_t cap)
+{
+    static char pk[80];
+    if (pk[0] == '\0') {
+        struct h_resp r;
+        h_api(&srv, auditor, "GET", "/v1/keys/signing", NULL, NULL, &r);
+        snprintf(pk, sizeof pk, "%s", h_str(&r, "public_key"));
+        h_resp_free(&r);
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s %s", file, pk, flags ? flags : "");
+    return h_trmctl(cmd, out, cap);
+}
+
+static const char *type_of(json_t *item)
+{
+    return json_string_value(json_object_get(item, "type"));
+}
+
+static long long seq_of(json_t *item)
+{
+    return json_integer_value(json_object_get(item, "seq"));
+}
+
 START_TEST(tampering_is_found)
 {
     char id[37], cid[37], rec[200], basis[200];
@@ -456,6 +511,14 @@ START_TEST(tampering_is_found)
     owner_exec(sql);
     ck_assert(!verify_ok(NULL, &bad));
     ck_assert_int_eq(bad, entries - 1);
+    /* No checkpoint is signed over the changed entry or after it up to the next checkpoint
+     * (an export's ends, the maintenance round's head): that would seal a rewritten log. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM generate_series(%s - 1, (SELECT coalesce(min(k.seq), h.seq) "
+             "FROM handover_head h LEFT JOIN handover_checkpoints k ON k.seq >= %s - 1 "
+             "GROUP BY h.seq)) s WHERE trm_handover_seal_basis(s) ->> 'hash' IS NOT NULL",
+             target, target);
+    ck_assert_int_eq(h_count(sql, NULL), 0);
     snprintf(sql, sizeof sql, "UPDATE handover_log SET handling_code = 'H2' WHERE seq = %s - 1",
              target);
     owner_exec(sql);
@@ -490,28 +553,229 @@ START_TEST(tampering_is_found)
     ck_assert(verify_ok(NULL, NULL));
 
     /* Export and verify offline; an altered export names the entry. */
-    struct h_resp r;
-    h_api(&srv, auditor, "GET", "/v1/handovers/export", NULL, NULL, &r);
-    h_expect(&r, 200, "export");
     char file[512], cmd[1200], out[512];
-    h_tmp_path(file, sizeof file, "export.ndjson");
-    FILE *f = fopen(file, "w");
-    fputs(r.body, f);
-    fclose(f);
-    h_resp_free(&r);
-    h_api(&srv, auditor, "GET", "/v1/keys/signing", NULL, NULL, &r);
-    char pk[80];
-    snprintf(pk, sizeof pk, "%s", h_str(&r, "public_key"));
-    h_resp_free(&r);
-    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
-    ck_assert_int_eq(h_trmctl(cmd, out, sizeof out), 0);
+    export_as(auditor, NULL, file, NULL);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "ok:"));
     snprintf(cmd, sizeof cmd,
              "sed -i '0,/\"handling_code\":\"H2\"/s//\"handling_code\":\"H1\"/' '%s'", file);
     ck_assert_int_eq(h_sh(cmd), 0);
-    snprintf(cmd, sizeof cmd, "verify-log '%s' --public-key %s", file, pk);
-    ck_assert_int_ne(h_trmctl(cmd, out, sizeof out), 0);
+    ck_assert_int_ne(verify_log(file, NULL, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "entry "));
+}
+END_TEST
+
+/* An export from the middle of the log starts with the signed checkpoint over the entry
+ * before it and ends with one over its last entry (signed on the spot when missing), so it
+ * verifies offline on its own; so does the whole log. */
+START_TEST(an_export_is_sealed_at_both_ends)
+{
+    char id[37], cid[37], rid[37], rec[200], basis[200];
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    /* Three entries more than a second apart (the range is given to the second). */
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    usleep(1100000);
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    usleep(1100000);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    char path[160], query[128];
+    snprintf(path, sizeof path, "/v1/handovers?case_id=%s", id);
+    struct h_resp r;
+    h_api(&srv, auditor, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the case's handovers");
+    json_t *mine = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(mine), 3);
+    long long x = seq_of(json_array_get(mine, 0)), y = seq_of(json_array_get(mine, 1)),
+              z = seq_of(json_array_get(mine, 2));
+    const char *y_at = json_string_value(json_object_get(json_array_get(mine, 1), "at"));
+    const char *z_at = json_string_value(json_object_get(json_array_get(mine, 2), "at"));
+    snprintf(query, sizeof query, "from=%.19sZ&to=%.19sZ", y_at, z_at);
+    h_resp_free(&r);
+
+    char file[512], out[512];
+    json_t *items;
+    export_as(auditor, query, file, &items);
+    size_t n = json_array_size(items);
+    ck_assert_uint_ge(n, 3);
+    json_t *top = json_array_get(items, 0), *end = json_array_get(items, n - 1);
+    json_t *first = json_array_get(items, 1), *last = json_array_get(items, n - 2);
+    ck_assert_str_eq(type_of(top), "checkpoint");
+    ck_assert_str_eq(type_of(first), "entry");
+    ck_assert_int_eq(seq_of(top), seq_of(first) - 1);
+    ck_assert_str_eq(type_of(end), "checkpoint");
+    ck_assert_int_eq(seq_of(end), seq_of(last));
+    /* Y is in, X and Z are not. */
+    ck_assert_int_gt(seq_of(first), x);
+    ck_assert_int_le(seq_of(first), y);
+    ck_assert_int_ge(seq_of(last), y);
+    ck_assert_int_lt(seq_of(last), z);
+    json_decref(items);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    /* The whole log. */
+    export_as(auditor, NULL, file, &items);
+    n = json_array_size(items);
+    ck_assert_str_eq(type_of(json_array_get(items, 0)), "entry");
+    ck_assert_int_eq(seq_of(json_array_get(items, 0)), 1);
+    ck_assert_str_eq(type_of(json_array_get(items, n - 1)), "checkpoint");
+    ck_assert_int_ge(seq_of(json_array_get(items, n - 1)), z);
+    json_decref(items);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    /* A day that does not exist. */
+    h_api(&srv, auditor, "GET", "/v1/handovers/export?from=2026-02-30", NULL, NULL, &r);
+    h_assert_problem(&r, 400, "invalid_parameter");
+    h_resp_free(&r);
+}
+END_TEST
+
+static bool verify_as(const char *token, long *entries, long *links)
+{
+    struct h_resp r;
+    h_api(&srv, token, "GET", "/v1/handovers/verify", NULL, NULL, &r);
+    h_expect(&r, 200, "verify");
+    bool ok = json_is_true(json_object_get(r.json, "ok"));
+    ck_assert_msg(ok, "%s", r.body);
+    *entries = (long)json_integer_value(json_object_get(r.json, "entries"));
+    *links = (long)json_integer_value(json_object_get(r.json, "links"));
+    h_resp_free(&r);
+    return ok;
+}
+
+/* Export and verify show each caller what the list shows them: a coordinator of an unrelated
+ * agency in another country sees every entry only as a link (seq and hashes), a country's
+ * auditor the entries of its country in full; both exports verify offline. */
+START_TEST(export_and_verify_keep_to_the_callers_scope)
+{
+    char id[37], cid[37], rec[200], basis[200], user[37], dk_agency[37], dk_coord[128];
+    char se_auditor[128], path[160];
+    h_agency(&srv, admin, "DK", "police", dk_agency);
+    h_user(&srv, admin, dk_agency, "coordinator", false, user, dk_coord);
+    h_user(&srv, admin, a_agency, "auditor", false, user, se_auditor);
+    new_case(id);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    consent(id, "\"identity\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, NULL, NULL),
+                     201);
+    /* The list shows the Danish coordinator nothing of it. */
+    snprintf(path, sizeof path, "/v1/handovers?case_id=%s", id);
+    struct h_resp r;
+    h_api(&srv, dk_coord, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "list");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+
+    /* Neither does the export: links and checkpoints only, and nothing names a case, an
+     * agency or a consent. */
+    char file[512], out[512];
+    json_t *items;
+    export_as(dk_coord, NULL, file, &items);
+    size_t i;
+    json_t *it;
+    long links = 0;
+    json_array_foreach(items, i, it)
+    {
+        const char *type = type_of(it);
+        ck_assert_msg(strcmp(type, "link") == 0 || strcmp(type, "checkpoint") == 0,
+                      "the Danish coordinator's export holds an item of type %s", type);
+        if (strcmp(type, "link") == 0) {
+            ck_assert_int_eq(json_object_size(it), 4);
+            links++;
+        }
+    }
+    json_decref(items);
+    ck_assert_int_gt(links, 0);
+    const char *secrets[] = {id, cid, a_agency, b_agency};
+    for (int k = 0; k < 4; k++) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "! grep -q '%s' '%s'", secrets[k], file);
+        ck_assert_msg(h_sh(cmd) == 0, "the Danish coordinator's export names %s", secrets[k]);
+    }
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "(0 verified in full") != NULL, "%s", out);
+    long entries = -1, verify_links = 0;
+    verify_as(dk_coord, &entries, &verify_links);
+    ck_assert_int_eq(entries, 0);
+    ck_assert_int_ge(verify_links, links);
+
+    /* The Swedish auditor sees the Swedish entries in full, others as links. */
+    export_as(se_auditor, NULL, file, &items);
+    bool found = false;
+    json_array_foreach(items, i, it)
+    {
+        if (strcmp(type_of(it), "entry") == 0) {
+            const char *from = json_string_value(json_object_get(it, "from_country"));
+            const char *to = json_string_value(json_object_get(it, "to_country"));
+            ck_assert(strcmp(from, "SE") == 0 || strcmp(to, "SE") == 0);
+            const char *c = json_string_value(json_object_get(it, "case_id"));
+            found |= strcmp(c, id) == 0;
+        }
+    }
+    json_decref(items);
+    ck_assert(found);
+    ck_assert_msg(verify_log(file, NULL, out, sizeof out) == 0, "%s", out);
+    verify_as(se_auditor, &entries, &verify_links);
+    ck_assert_int_gt(entries, 0);
+}
+END_TEST
+
+/* The list's policy and the chain of export and verify use one predicate, a plain SQL
+ * function the planner inlines into the policy (no SECURITY DEFINER, no SET clause). */
+START_TEST(the_scope_is_one_inlined_predicate)
+{
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_proc p JOIN pg_language l ON "
+                             "l.oid = p.prolang WHERE p.proname = 'trm_handover_in_scope' AND "
+                             "l.lanname = 'sql' AND NOT p.prosecdef AND p.proconfig IS NULL "
+                             "AND NOT p.proisstrict",
+                             NULL),
+                     1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_policy WHERE polname = "
+                             "'handover_log_audit' AND pg_get_expr(polqual, polrelid) LIKE "
+                             "'%trm_handover_in_scope(%'",
+                             NULL),
+                     1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM pg_proc WHERE proname = "
+                             "'trm_handover_chain' AND prosrc LIKE '%trm_handover_in_scope(%'",
+                             NULL),
+                     1);
+    /* Inlined: the plan filters on the context settings, no function call per row. */
+    PGconn *app = h_pg("TRM_TEST_APP_URL");
+    PQclear(PQexec(app, "BEGIN; SELECT set_config('trm.role', 'auditor', true), "
+                        "set_config('trm.country', 'SE', true)"));
+    PGresult *r = PQexec(app, "EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM handover_log");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    bool settings = false, call = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        settings |= strstr(PQgetvalue(r, i, 0), "current_setting") != NULL;
+        call |= strstr(PQgetvalue(r, i, 0), "trm_handover_in_scope") != NULL;
+    }
+    PQclear(r);
+    PQclear(PQexec(app, "ROLLBACK"));
+    PQfinish(app);
+    ck_assert_msg(settings && !call, "the policy's predicate is not inlined");
+}
+END_TEST
+
+/* Neither the log nor its checkpoints can be emptied, not even by the owner role. */
+START_TEST(the_log_and_its_checkpoints_refuse_truncate)
+{
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *tables[] = {"handover_log", "handover_checkpoints"};
+    for (int i = 0; i < 2; i++) {
+        char sql[128];
+        PQclear(PQexec(pg, "BEGIN"));
+        snprintf(sql, sizeof sql, "TRUNCATE %s", tables[i]);
+        PGresult *r = PQexec(pg, sql);
+        ck_assert_msg(PQresultStatus(r) == PGRES_FATAL_ERROR, "TRUNCATE %s was allowed", tables[i]);
+        ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501");
+        PQclear(r);
+        PQclear(PQexec(pg, "ROLLBACK"));
+    }
+    PQfinish(pg);
 }
 END_TEST
 
@@ -557,6 +821,58 @@ START_TEST(concurrent_handovers_make_one_chain)
 }
 END_TEST
 
+struct offer_stream {
+    struct racer *rc;
+    int n;
+    _Atomic int done;
+};
+
+static void *offer_all(void *arg)
+{
+    struct offer_stream *x = arg;
+    for (int i = 0; i < x->n; i++)
+        race(&x->rc[i]);
+    x->done = 1;
+    return NULL;
+}
+
+/* Offers appended while verify reads the chain: verify sees one snapshot (the head and every
+ * entry and checkpoint as of one moment), so a busy log is never reported as cut short. */
+START_TEST(verify_under_load_sees_one_snapshot)
+{
+    enum { N = 40 };
+    struct racer *rc = calloc(2 * N, sizeof *rc);
+    char rec[200];
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\"]}", b_agency);
+    for (int i = 0; i < 2 * N; i++) {
+        char cid[37];
+        new_case(rc[i].id);
+        consent(rc[i].id, "\"identity\"", rec, cid);
+        snprintf(rc[i].basis, sizeof rc[i].basis,
+                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    }
+    struct offer_stream streams[2] = {{rc, N, 0}, {rc + N, N, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, offer_all, &streams[i]);
+    int verified = 0, failed = 0;
+    long bad = 0;
+    while (!streams[0].done || !streams[1].done) {
+        if (!verify_ok(NULL, &bad))
+            failed++;
+        verified++;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2 * N; i++)
+        ck_assert_int_eq(rc[i].status, 201);
+    ck_assert_msg(failed == 0, "%d of %d verifications failed under load (first bad seq %ld)",
+                  failed, verified, bad);
+    ck_assert_int_ge(verified, 5);
+    free(rc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("referrals");
@@ -567,7 +883,12 @@ int main(void)
     tcase_add_test(tc, two_round_trips_per_offer_and_accept);
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
     tcase_add_test(tc, tampering_is_found);
+    tcase_add_test(tc, the_log_and_its_checkpoints_refuse_truncate);
+    tcase_add_test(tc, an_export_is_sealed_at_both_ends);
+    tcase_add_test(tc, export_and_verify_keep_to_the_callers_scope);
+    tcase_add_test(tc, the_scope_is_one_inlined_predicate);
     tcase_add_test(tc, concurrent_handovers_make_one_chain);
+    tcase_add_test(tc, verify_under_load_sees_one_snapshot);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }

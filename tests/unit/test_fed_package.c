@@ -332,14 +332,17 @@ START_TEST(handover_v2_entries_carry_the_counterparts_signature)
     struct trm_chain_check ok = {.peers = &peer, .n_peers = 1};
     ck_assert_msg(trm_chain_feed(&ok, item), "%s", ok.reason);
     ck_assert_int_eq(ok.peer_signatures_checked, 1);
+    trm_chain_free(&ok);
     /* Signed by someone else: the chain still hashes, the peer's signature does not hold. */
     trm_fed_signing_public(se, peer.key);
     struct trm_chain_check bad = {.peers = &peer, .n_peers = 1};
     ck_assert(!trm_chain_feed(&bad, item));
+    trm_chain_free(&bad);
     /* Without the peer's key it is counted as not checked. */
     struct trm_chain_check unknown = {0};
     ck_assert(trm_chain_feed(&unknown, item));
     ck_assert_int_eq(unknown.peer_signatures_unchecked, 1);
+    trm_chain_free(&unknown);
     json_decref(item);
 }
 END_TEST
