@@ -514,6 +514,75 @@ START_TEST(recipient_notes)
 }
 END_TEST
 
+/* Free text about the person never sits in clear: an answer's reason is sealed (the leak
+ * scan looks for this sentinel in the database dump), a purpose is a code, an erasure reason
+ * is a code. */
+START_TEST(reasons_are_sealed_or_codes)
+{
+    char id[37], cid[37], rid[37], path[200], body[512];
+    new_case(&srv, id);
+    consent(&srv, id, "\"identity\"", NULL, cid);
+    offer(&srv, id, "referral", "\"identity\"", cid, rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s/decline", rid);
+    snprintf(body, sizeof body, "{\"reason\": \"No bed for %s\"}", sentinel);
+    ck_assert_int_eq(post(&srv, b_worker, path, body, NULL), 200);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE id = $1 AND "
+                             "sealed_answer_reason IS NOT NULL",
+                             rid),
+                     1);
+    offer(&srv, id, "referral", "\"identity\"", cid, rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s/withdraw", rid);
+    snprintf(body, sizeof body, "{\"reason\": \"Withdrawn for %s\"}", sentinel);
+    ck_assert_int_eq(post(&srv, a_worker, path, body, NULL), 200);
+    char code[40];
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"Shelter for "
+             "%s\", \"categories\": [], \"handling_code\": \"H2\", \"legal_basis\": "
+             "\"legal_obligation\", \"reason\": \"law\"}",
+             b_agency, sentinel);
+    ck_assert_int_eq(post(&srv, a_worker, path, body, code), 400);
+    ck_assert_str_eq(code, "validation_failed");
+    snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
+    snprintf(body, sizeof body, "{\"reason\": \"She asked, %s\"}", sentinel);
+    struct h_resp r;
+    h_api(&srv, a_coord, "DELETE", path, body, NULL, &r);
+    h_assert_problem(&r, 400, "validation_failed");
+    h_resp_free(&r);
+    h_api(&srv, a_coord, "DELETE", path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
+    h_expect(&r, 200, "erase with a reason code");
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_events WHERE case_id = $1 AND kind = "
+                             "'personal_data_erased' AND details ->> 'reason' = "
+                             "'requested_by_person'",
+                             id),
+                     1);
+    /* Erasure withdrew nothing here (no open offer), and the sealed reasons went with it. */
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE case_id = $1 AND "
+                             "sealed_answer_reason IS NOT NULL",
+                             id),
+                     0);
+}
+END_TEST
+
+/* Erasing a case withdraws its open offers, with the reason in the log. */
+START_TEST(erasure_withdraws_open_offers)
+{
+    char id[37], cid[37], rid[37], path[200], code[40];
+    new_case(&srv, id);
+    consent(&srv, id, "\"identity\"", NULL, cid);
+    offer(&srv, id, "transfer", "\"identity\"", cid, rid);
+    snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
+    struct h_resp r;
+    h_api(&srv, a_coord, "DELETE", path, "{\"reason\": \"court_order\"}", NULL, &r);
+    h_expect(&r, 200, "erase");
+    h_resp_free(&r);
+    ck_assert_int_eq(handovers(rid, "withdraw", "'case_erased'"), 1);
+    ck_assert_int_eq(accept(&srv, rid, code), 409);
+    ck_assert_str_eq(code, "offer_answered");
+}
+END_TEST
+
 /* Two trmd processes: one withdraws the consent while the other accepts the offer resting
  * on it. Exactly one order wins each time, and when the withdrawal wins, nothing is
  * readable by the recipient and nothing is granted. */
@@ -709,6 +778,8 @@ int main(void)
     tcase_add_test(tc, consented_notes_travel);
     tcase_add_test(tc, referral_note_after_acceptance);
     tcase_add_test(tc, recipient_notes);
+    tcase_add_test(tc, reasons_are_sealed_or_codes);
+    tcase_add_test(tc, erasure_withdraws_open_offers);
     tcase_add_test(tc, withdrawal_races_acceptance);
     tcase_add_test(tc, policies_are_plain_expressions);
     tcase_add_test(tc, handover_append_is_not_for_the_application);
