@@ -21,7 +21,7 @@ import sys
 ROOT = __file__.rsplit('/bench/', 1)[0]
 CONTEXT = ("SELECT set_config('trm.user_id', $1, true), set_config('trm.agency_id', $2, true), "
            "set_config('trm.country', $3, true), set_config('trm.role', $4, true), "
-           "set_config('trm.cross_border', $5, true)")
+           "set_config('trm.cross_border', $5, true), set_config('trm.token_id', $6, true)")
 
 
 def statements(sources):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """bench/run's arithmetic and table.
 
-    report.py row LABEL WRK_OUT PGBENCH_OUT REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME
-    report.py table RESULTS RSS256_KIB WRK_OUT_256
+    report.py row LABEL WRK_OUT PGBENCH_OUT REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME LEAN_OUT
+    report.py table RESULTS [RSS256_KIB WRK_OUT_256]
     report.py scale LABEL WRK_OUT ...
     report.py peer TRM_WRK_OUT PEER_WRK_OUT TRM_CPU_TICKS PEER_CPU_TICKS CLK_TCK
 """
@@ -34,21 +34,23 @@ def pgbench(path):
     return float(m.group(1)), int(failed.group(1)) if failed else 0
 
 
-def row(label, wrk_out, pg_out, per_tx, rt, rss, same):
+def row(label, wrk_out, pg_out, per_tx, rt, rss, same, lean_out):
     rps, p50, p99, bad, _ = wrk(wrk_out)
     tps, failed = pgbench(pg_out)
+    lean_tps, lean_failed = pgbench(lean_out)
     per_tx = max(int(per_tx), 1)
     requests, trips = (int(x) for x in rt.split())
     # trm's rate in pgbench's unit: scenario 5's script is an offer and an acceptance.
     trm_tx = rps / per_tx
-    print('\t'.join([label, '%.0f' % trm_tx, '%.2f' % p50, '%.2f' % p99, '%.0f' % tps,
-                     '%.2f' % (trm_tx / tps), '%.2f' % (trips / max(requests, 1)),
-                     str(bad), str(failed), str(int(rss) // 1024), same]))
+    print('\t'.join([label, '%.0f' % trm_tx, '%.2f' % p50, '%.2f' % p99, '%.2f' % (p99 / p50),
+                     '%.0f' % tps, '%.2f' % (trm_tx / tps), '%.0f' % lean_tps,
+                     '%.2f' % (trm_tx / lean_tps), '%.2f' % (trips / max(requests, 1)),
+                     str(bad), str(failed + lean_failed), str(int(rss) // 1024), same]))
 
 
-def table(results, rss256, wrk256):
-    head = ['scenario', 'trm/s', 'p50 ms', 'p99 ms', 'pgbench tps', 'trm/pg', 'RT/req',
-            'non-2xx', 'pg fail', 'RSS MiB', 'check']
+def table(results, rss256=None, wrk256=None):
+    head = ['scenario', 'trm/s', 'p50 ms', 'p99 ms', 'p99/p50', 'trm SQL tps', 'trm/SQL',
+            'lean tps', 'trm/lean', 'RT/req', 'non-2xx', 'pg fail', 'RSS MiB', 'check']
     rows = [line.rstrip('\n').split('\t') for line in open(results) if line.strip()]
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     fmt = lambda r: '| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'
@@ -56,6 +58,8 @@ def table(results, rss256, wrk256):
     print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     for r in rows:
         print(fmt(r))
+    if wrk256 is None:
+        return
     rps, p50, p99, bad, errs = wrk(wrk256)
     print('\ntrmd peak RSS under 256 connections (scenario 2): %.1f MiB '
           '(%.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d%s)'

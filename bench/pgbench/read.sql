@@ -3,7 +3,7 @@
 -- access-log entry (trm_case_read). Case k is one of the seeded cases.
 \set k random(1, :ncases)
 BEGIN ISOLATION LEVEL READ COMMITTED;
-@context(:user_id ,, :agency_id ,, :country ,, :role ,, :cross_border);
+@context(:user_id ,, :agency_id ,, :country ,, :role ,, :cross_border ,, :token_id);
 @stmt_auth_holds(:token_id ,, :user_id ,, :agency_id ,, :role ,, :cross_border_b ,, :country ,, :user_name ,, :agency_name ,, :client ,, :failure_limit ,, :window);
-@stmt_case_read(('00000000-0000-4000-8000-' || lpad(:k::text, 12, '0'))::uuid ,, :request_id ,, :purpose);
+@stmt_case_read(('00000000-0000-4000-8000-' || lpad(:k::text, 12, '0'))::uuid ,, :request_id ,, :purpose ,, nullif(:null, '-'));
 COMMIT;

@@ -21,7 +21,7 @@ function request()
     j = j + 1
     local k = base + tid * per + (j % per)
     local body = string.format('{"to_agency_id": "%s", "kind": "referral", ' ..
-        '"purpose": "Shelter placement", "categories": ["identity"], ' ..
+        '"purpose": "accommodation", "categories": ["identity"], ' ..
         '"legal_basis": "consent", "handling_code": "H2", ' ..
         '"consent_id": "00000000-0000-4000-a000-%012d"}', to, k)
     return wrk.format("POST", "/v1/cases/" .. case_id(k) .. "/referrals", offer_headers, body)
