@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct trm_db_pool;
 struct trm_db_conn;
@@ -84,6 +85,39 @@ enum trm_db_status trm_db_exec_batch(struct trm_db_conn *conn, struct trm_db_cal
 /* Classifies a finished result (and logs unexpected errors without their values). */
 enum trm_db_status trm_db_classify(struct trm_db_conn *conn, const PGresult *res,
                                    const char *label);
+
+/* Result columns read by name, never by position: a statement names its columns (AS ...)
+ * and its store lists where each goes in a row struct, ended by {0}. The columns are
+ * found once per result (PQfnumber); a column the result lacks or a value that does not fit
+ * its kind is an error (logged), not a silent shift. A NULL leaves the destination zeroed
+ * (TEXT: ""). */
+enum trm_db_kind {
+    TRM_DB_TEXT,  /* char[size]: copied (truncated to fit) */
+    TRM_DB_STR,   /* const char *: points into the result (valid until PQclear) */
+    TRM_DB_BOOL,  /* bool */
+    TRM_DB_INT,   /* int */
+    TRM_DB_UINT,  /* unsigned */
+    TRM_DB_LONG,  /* long */
+    TRM_DB_LLONG, /* long long */
+    TRM_DB_HEX,   /* uint8_t[size]: exactly 2 * size hex digits */
+};
+struct trm_db_col {
+    const char *name;
+    enum trm_db_kind kind;
+    size_t offset, size;
+};
+/* A column of a row struct: TRM_DB_COL(TRM_DB_TEXT, struct trm_agency, name, "name"). */
+#define TRM_DB_COL(kind, type, member, column)                                                     \
+    {                                                                                              \
+        column, kind, offsetof(type, member), sizeof(((type *)0)->member)                          \
+    }
+/* Reads row `row` of r into out; false when a column is missing or a value does not fit. */
+bool trm_db_row(const PGresult *r, int row, const struct trm_db_col *cols, void *out);
+/* Reads the first row: NOT_FOUND when there is none, ERROR as trm_db_row fails. */
+enum trm_db_status trm_db_one(const PGresult *r, const struct trm_db_col *cols, void *out);
+/* Reads at most cap rows into out (an array of elements of elem bytes); *n says how many. */
+enum trm_db_status trm_db_rows(const PGresult *r, const struct trm_db_col *cols, void *out,
+                               size_t elem, unsigned cap, unsigned *n);
 
 /* Who acts, for row-level security: set with set_config(..., true) at the start of every
  * transaction. A NULL context sets nothing, and then policies show no case rows. */

@@ -1,6 +1,7 @@
 /* The directory store: agencies, users, API tokens and failed-authentication counters. */
 #include "trm/directory.h"
 #include "trm/util.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@ const char *const trm_agency_kinds[] = {
     NULL};
 const char *const trm_user_roles[] = {"caseworker", "coordinator", "auditor", "admin", NULL};
 
-#define AGENCY_COLS "id, name, country, kind, active, demo, coalesce(instance_id, '')"
+/* clang-format off */
+#define AGENCY_COLS "id, name, country, kind, active, demo, coalesce(instance_id, '') AS instance_id"
 #define USER_COLS "id, agency_id, display_name, role, cross_border, disabled, demo"
 
 TRM_DB_STMT(stmt_agency_insert, 6,
@@ -27,7 +29,8 @@ TRM_DB_STMT(stmt_agency_list, 6,
 TRM_DB_STMT(stmt_agency_set_active, 2,
             "WITH u AS (UPDATE agencies SET active = $2 WHERE id = $1 AND instance_id IS NULL "
             "RETURNING id) "
-            "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM agencies WHERE id = $1)");
+            "SELECT (SELECT count(*) FROM u) AS changed, "
+            "(SELECT count(*) FROM agencies WHERE id = $1) AS found");
 TRM_DB_STMT(
     stmt_user_insert, 7,
     "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
@@ -44,19 +47,19 @@ TRM_DB_STMT(
     "SELECT $1, $2, $3, decode($4, 'hex'), "
     "  CASE WHEN $5::int > 0 THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
     "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
-    "RETURNING coalesce(to_char(expires_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')");
+    "RETURNING coalesce(" TRM_SQL_TIME("expires_at") ", '')");
 TRM_DB_STMT(stmt_token_revoke, 1,
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1");
-TRM_DB_STMT(
-    stmt_token_lookup, 3,
-    "SELECT t.id, encode(t.verifier_hash, 'hex'), "
+TRM_DB_STMT(stmt_token_lookup, 3,
+    "SELECT t.id AS token_id, encode(t.verifier_hash, 'hex') AS hash, "
     "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
-    "    AND NOT u.disabled AND a.active, "
-    "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds', "
-    "  u.id, u.agency_id, u.display_name, u.role, u.cross_border, u.disabled, u.demo, "
-    "  a.id, a.name, a.country, a.kind, a.active, a.demo, "
-    "  f.failures, f.retry "
+    "    AND NOT u.disabled AND a.active AS usable, "
+    "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds' "
+    "    AS stale_last_used, "
+    "  u.id AS user_id, u.agency_id AS user_agency_id, u.display_name, u.role, u.cross_border, "
+    "  u.disabled, u.demo AS user_demo, a.id AS agency_id, a.name AS agency_name, "
+    "  a.country AS agency_country, a.kind AS agency_kind, a.active AS agency_active, "
+    "  a.demo AS agency_demo, f.failures, f.retry "
     "FROM (SELECT coalesce(max(failures), 0) AS failures, "
     "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) AS retry "
     "      FROM auth_failures WHERE client = $2 "
@@ -73,7 +76,7 @@ TRM_DB_STMT(stmt_auth_failure, 2,
             "                  THEN f.failures + 1 ELSE 1 END, "
             "  window_start = CASE WHEN f.window_start > now() - make_interval(secs => $2::int) "
             "                  THEN f.window_start ELSE now() END "
-            "RETURNING failures, ceil(extract(epoch FROM window_start - now()) + $2::int)");
+            "RETURNING failures, ceil(extract(epoch FROM window_start - now()) + $2::int) AS retry");
 TRM_DB_STMT(stmt_token_touch, 1, "UPDATE api_tokens SET last_used_at = now() WHERE id = $1");
 TRM_DB_STMT(stmt_cleanup, 1,
             "WITH a AS (DELETE FROM auth_failures "
@@ -81,37 +84,54 @@ TRM_DB_STMT(stmt_cleanup, 1,
             "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
 TRM_DB_STMT(stmt_admin_exists, 0,
             "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)");
+/* clang-format on */
 
-static bool flag(const PGresult *r, int row, int col)
-{
-    return PQgetvalue(r, row, col)[0] == 't';
-}
+#define AGENCY_COL(kind, member, column) TRM_DB_COL(kind, struct trm_agency, member, column)
+static const struct trm_db_col agency_cols[] = {
+    AGENCY_COL(TRM_DB_TEXT, id, "id"),
+    AGENCY_COL(TRM_DB_TEXT, name, "name"),
+    AGENCY_COL(TRM_DB_TEXT, country, "country"),
+    AGENCY_COL(TRM_DB_TEXT, kind, "kind"),
+    AGENCY_COL(TRM_DB_BOOL, active, "active"),
+    AGENCY_COL(TRM_DB_BOOL, demo, "demo"),
+    AGENCY_COL(TRM_DB_TEXT, instance_id, "instance_id"),
+    {0},
+};
 
-static void copy(char *dst, size_t cap, const PGresult *r, int row, int col)
-{
-    trm_strlcpy(dst, PQgetvalue(r, row, col), cap);
-}
+#define USER_COL(kind, member, column) TRM_DB_COL(kind, struct trm_user, member, column)
+static const struct trm_db_col user_cols[] = {
+    USER_COL(TRM_DB_TEXT, id, "id"),
+    USER_COL(TRM_DB_TEXT, agency_id, "agency_id"),
+    USER_COL(TRM_DB_TEXT, display_name, "display_name"),
+    USER_COL(TRM_DB_TEXT, role, "role"),
+    USER_COL(TRM_DB_BOOL, cross_border, "cross_border"),
+    USER_COL(TRM_DB_BOOL, disabled, "disabled"),
+    USER_COL(TRM_DB_BOOL, demo, "demo"),
+    {0},
+};
 
-static void agency_from_row(struct trm_agency *a, const PGresult *r, int row, int col)
-{
-    copy(a->id, sizeof a->id, r, row, col);
-    copy(a->name, sizeof a->name, r, row, col + 1);
-    copy(a->country, sizeof a->country, r, row, col + 2);
-    copy(a->kind, sizeof a->kind, r, row, col + 3);
-    a->active = flag(r, row, col + 4);
-    a->demo = flag(r, row, col + 5);
-}
-
-static void user_from_row(struct trm_user *u, const PGresult *r, int row, int col)
-{
-    copy(u->id, sizeof u->id, r, row, col);
-    copy(u->agency_id, sizeof u->agency_id, r, row, col + 1);
-    copy(u->display_name, sizeof u->display_name, r, row, col + 2);
-    copy(u->role, sizeof u->role, r, row, col + 3);
-    u->cross_border = flag(r, row, col + 4);
-    u->disabled = flag(r, row, col + 5);
-    u->demo = flag(r, row, col + 6);
-}
+/* What authentication reads of a token, its user and agency, and the client's failures. */
+#define TOKEN_COL(kind, member, column) TRM_DB_COL(kind, struct trm_token_row, member, column)
+static const struct trm_db_col token_cols[] = {
+    TOKEN_COL(TRM_DB_TEXT, token_id, "token_id"),
+    TOKEN_COL(TRM_DB_HEX, hash, "hash"),
+    TOKEN_COL(TRM_DB_BOOL, usable, "usable"),
+    TOKEN_COL(TRM_DB_BOOL, stale_last_used, "stale_last_used"),
+    TOKEN_COL(TRM_DB_TEXT, user.id, "user_id"),
+    TOKEN_COL(TRM_DB_TEXT, user.agency_id, "user_agency_id"),
+    TOKEN_COL(TRM_DB_TEXT, user.display_name, "display_name"),
+    TOKEN_COL(TRM_DB_TEXT, user.role, "role"),
+    TOKEN_COL(TRM_DB_BOOL, user.cross_border, "cross_border"),
+    TOKEN_COL(TRM_DB_BOOL, user.disabled, "disabled"),
+    TOKEN_COL(TRM_DB_BOOL, user.demo, "user_demo"),
+    TOKEN_COL(TRM_DB_TEXT, agency.id, "agency_id"),
+    TOKEN_COL(TRM_DB_TEXT, agency.name, "agency_name"),
+    TOKEN_COL(TRM_DB_TEXT, agency.country, "agency_country"),
+    TOKEN_COL(TRM_DB_TEXT, agency.kind, "agency_kind"),
+    TOKEN_COL(TRM_DB_BOOL, agency.active, "agency_active"),
+    TOKEN_COL(TRM_DB_BOOL, agency.demo, "agency_demo"),
+    {0},
+};
 
 /* Runs a statement that must change exactly one row. */
 static enum trm_db_status exec_one(struct trm_db_conn *c, struct trm_db_stmt *st,
@@ -138,12 +158,8 @@ enum trm_db_status trm_directory_agency_get(struct trm_db_conn *c, const char *i
     enum trm_db_status s;
     const char *p[] = {id};
     PGresult *r = trm_db_exec(c, &stmt_agency_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        agency_from_row(out, r, 0, 0);
-        copy(out->instance_id, sizeof out->instance_id, r, 0, 6);
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, agency_cols, out);
     PQclear(r);
     return s;
 }
@@ -159,10 +175,8 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_agency_list, p, &s);
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        agency_from_row(&out[*n], r, i, 0);
-        copy(out[(*n)++].instance_id, sizeof out->instance_id, r, i, 6);
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_rows(r, agency_cols, out, sizeof *out, cap, n);
     PQclear(r);
     return s;
 }
@@ -173,8 +187,18 @@ enum trm_db_status trm_directory_agency_set_active(struct trm_db_conn *c, const 
     const char *p[] = {id, active ? "t" : "f"};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_agency_set_active, p, &s);
-    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == '0')
-        s = PQgetvalue(r, 0, 1)[0] == '0' ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
+    struct counts {
+        long changed, found;
+    } k = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_LONG, struct counts, changed, "changed"),
+        TRM_DB_COL(TRM_DB_LONG, struct counts, found, "found"),
+        {0},
+    };
+    if (s == TRM_DB_OK && trm_db_one(r, cols, &k) != TRM_DB_OK)
+        s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK && k.changed == 0)
+        s = k.found == 0 ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
     PQclear(r);
     return s;
 }
@@ -197,10 +221,8 @@ enum trm_db_status trm_directory_user_get(struct trm_db_conn *c, const char *id,
     enum trm_db_status s;
     const char *p[] = {id};
     PGresult *r = trm_db_exec(c, &stmt_user_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
     if (s == TRM_DB_OK)
-        user_from_row(out, r, 0, 0);
+        s = trm_db_one(r, user_cols, out);
     PQclear(r);
     return s;
 }
@@ -215,8 +237,8 @@ enum trm_db_status trm_directory_user_list(struct trm_db_conn *c, const char *ag
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_user_list, p, &s);
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
-        user_from_row(&out[(*n)++], r, i, 0);
+    if (s == TRM_DB_OK)
+        s = trm_db_rows(r, user_cols, out, sizeof *out, cap, n);
     PQclear(r);
     return s;
 }
@@ -242,7 +264,7 @@ enum trm_db_status trm_directory_token_insert(struct trm_db_conn *c, const char 
     if (s == TRM_DB_OK && PQntuples(r) == 0)
         s = TRM_DB_NOT_FOUND;
     if (s == TRM_DB_OK)
-        copy(expires_at, 32, r, 0, 0);
+        trm_strlcpy(expires_at, PQgetvalue(r, 0, 0), 32);
     PQclear(r);
     return s;
 }
@@ -267,21 +289,16 @@ static enum trm_db_status lookup(struct trm_db_conn *c, void *arg)
     const char *p[] = {a->selector, a->client, window};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_token_lookup, p, &s);
+    static const struct trm_db_col client_cols[] = {
+        TOKEN_COL(TRM_DB_UINT, client_failures, "failures"),
+        TOKEN_COL(TRM_DB_UINT, retry_after_s, "retry"),
+        {0},
+    };
     struct trm_token_row *o = a->out;
     memset(o, 0, sizeof *o);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        o->client_failures = (unsigned)atoi(PQgetvalue(r, 0, 17));
-        o->retry_after_s = (unsigned)atoi(PQgetvalue(r, 0, 18));
-        o->found = !PQgetisnull(r, 0, 0);
-    }
-    if (o->found) {
-        copy(o->token_id, sizeof o->token_id, r, 0, 0);
-        o->found = trm_hex_decode(PQgetvalue(r, 0, 1), o->hash, sizeof o->hash);
-        o->usable = flag(r, 0, 2);
-        o->stale_last_used = flag(r, 0, 3);
-        user_from_row(&o->user, r, 0, 4);
-        agency_from_row(&o->agency, r, 0, 11);
-    }
+    /* One row always (the client's failures); the token's columns are NULL without one. */
+    if (s == TRM_DB_OK && trm_db_one(r, client_cols, o) == TRM_DB_OK)
+        o->found = trm_db_row(r, 0, token_cols, o) && o->token_id[0] != '\0';
     PQclear(r);
     return s;
 }
@@ -312,10 +329,13 @@ static enum trm_db_status failure(struct trm_db_conn *c, void *arg)
     const char *p[] = {a->client, window};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_auth_failure, p, &s);
-    if (s == TRM_DB_OK) {
-        a->failures = (unsigned)atoi(PQgetvalue(r, 0, 0));
-        a->retry = (unsigned)atoi(PQgetvalue(r, 0, 1));
-    }
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_UINT, struct failure_args, failures, "failures"),
+        TRM_DB_COL(TRM_DB_UINT, struct failure_args, retry, "retry"),
+        {0},
+    };
+    if (s == TRM_DB_OK && trm_db_one(r, cols, a) != TRM_DB_OK)
+        s = TRM_DB_ERROR;
     PQclear(r);
     return s;
 }
@@ -346,7 +366,7 @@ enum trm_db_status trm_directory_admin_exists(struct trm_db_conn *c, bool *exist
 {
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_admin_exists, NULL, &s);
-    *exists = s == TRM_DB_OK && flag(r, 0, 0);
+    *exists = s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return s;
 }

@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 TRM_DB_STMT(stmt_identity_get, 0,
-            "SELECT instance_id, country, coalesce(url, '') FROM federation_instance WHERE id = 1");
+            "SELECT instance_id, country, coalesce(url, '') AS url FROM federation_instance "
+            "WHERE id = 1");
 TRM_DB_STMT(stmt_identity_set, 3,
             "INSERT INTO federation_instance (id, instance_id, country, url) "
             "VALUES (1, $1, $2, nullif($3, '')) ON CONFLICT (id) DO UPDATE SET "
             "instance_id = EXCLUDED.instance_id, country = EXCLUDED.country, url = EXCLUDED.url");
 TRM_DB_STMT(stmt_peer_get, 1,
-            "SELECT instance_id, country, url, encode(signing_key, 'hex'), encode(box_key, 'hex'), "
-            "active FROM federation_peers WHERE instance_id = $1");
-/* clang-format off */
+            "SELECT instance_id, country, url, encode(signing_key, 'hex') AS signing_key, "
+            "encode(box_key, 'hex') AS box_key, active FROM federation_peers "
+            "WHERE instance_id = $1");
 TRM_DB_STMT(stmt_peer_put, 7,
             "INSERT INTO federation_peers (instance_id, country, url, signing_key, box_key, "
             "active, countries) VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), "
@@ -25,15 +27,13 @@ TRM_DB_STMT(stmt_peer_put, 7,
             "url = EXCLUDED.url, signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, "
             "active = EXCLUDED.active, countries = EXCLUDED.countries, "
             "directory_fetched_at = NULL, directory_failures = 0, directory_retry_at = NULL");
-/* clang-format on */
-TRM_DB_STMT(
-    stmt_peer_list, 0,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
-    "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
-    "encode(box_key, 'hex'), 'active', active, 'countries', countries, 'directory_fetched_at', "
-    "directory_fetched_at, 'directory_failures', directory_failures, "
-    "'directory_retry_at', directory_retry_at) ORDER BY instance_id), '[]') "
-    "FROM federation_peers");
+TRM_DB_STMT(stmt_peer_list, 0,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
+            "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
+            "encode(box_key, 'hex'), 'active', active, 'countries', countries, "
+            "'directory_fetched_at', directory_fetched_at, 'directory_failures', "
+            "directory_failures, 'directory_retry_at', directory_retry_at) ORDER BY instance_id), "
+            "'[]') FROM federation_peers");
 TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
             "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
@@ -42,22 +42,26 @@ TRM_DB_STMT(stmt_context, 1, "SELECT trm_fed_context($1)");
 TRM_DB_STMT(stmt_queue, 4, "SELECT trm_fed_queue($1, $2, $3::jsonb, decode($4, 'hex'))");
 TRM_DB_STMT(stmt_link_case, 4, "SELECT trm_fed_link_case($1, $2, $3, $4)");
 TRM_DB_STMT(stmt_seen, 1,
-            "SELECT o_direction, encode(o_hash, 'hex'), o_receipt::text FROM trm_fed_received($1) "
-            "WHERE o_direction IS NOT NULL");
+            "SELECT o_direction AS direction, encode(o_hash, 'hex') AS hash, "
+            "o_receipt::text AS receipt FROM trm_fed_received($1) WHERE o_direction IS NOT NULL");
 TRM_DB_STMT(stmt_receive_offer, 4,
             "SELECT trm_fed_receive_offer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
             "$4::jsonb)");
 TRM_DB_STMT(stmt_receive_answer, 4,
             "SELECT trm_fed_receive_answer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
             "$4::jsonb)");
-TRM_DB_STMT(stmt_claim, 2, "SELECT * FROM trm_fed_claim($1::integer, $2::integer)");
+TRM_DB_STMT(stmt_claim, 2,
+            "SELECT package_id, peer_instance, url, signing_key, package, package_hash, attempts "
+            "FROM trm_fed_claim($1::integer, $2::integer)");
 TRM_DB_STMT(stmt_delivered, 2, "SELECT trm_fed_delivered($1, $2::jsonb)");
 TRM_DB_STMT(stmt_failed, 4, "SELECT trm_fed_failed($1, $2, $3::boolean, $4::integer)");
-TRM_DB_STMT(stmt_dir_due, 1, "SELECT * FROM trm_fed_directory_due($1::integer)");
+TRM_DB_STMT(stmt_dir_due, 1,
+            "SELECT instance_id, url, signing_key FROM trm_fed_directory_due($1::integer)");
 TRM_DB_STMT(stmt_dir_save, 2, "SELECT trm_fed_directory_store($1, $2::jsonb)");
 TRM_DB_STMT(stmt_dir_result, 3,
             "SELECT failures, retry_in_s FROM trm_fed_directory_result($1, $2::boolean, "
             "$3::integer)");
+/* clang-format on */
 
 /* Runs a statement whose result is ignored beyond its status. */
 static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *p)
@@ -67,22 +71,29 @@ static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, con
     return s;
 }
 
-static bool key_from_hex(const char *hex, uint8_t out[TRM_FED_KEY_BYTES])
-{
-    return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
-}
+static const struct trm_db_col identity_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, instance_id, "instance_id"),
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, country, "country"),
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, url, "url"),
+    {0},
+};
+
+static const struct trm_db_col peer_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, instance_id, "instance_id"),
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, country, "country"),
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, url, "url"),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_fed_peer, signing_key, "signing_key"),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_fed_peer, box_key, "box_key"),
+    TRM_DB_COL(TRM_DB_BOOL, struct trm_fed_peer, active, "active"),
+    {0},
+};
 
 enum trm_db_status trm_fed_identity_get(struct trm_db_conn *c, struct trm_fed_identity *out)
 {
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_identity_get, NULL, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
-        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
-        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, identity_cols, out);
     PQclear(r);
     return s;
 }
@@ -99,17 +110,8 @@ enum trm_db_status trm_fed_peer_get(struct trm_db_conn *c, const char *instance_
     const char *p[] = {instance_id};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_peer_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
-        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
-        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
-        out->active = PQgetvalue(r, 0, 5)[0] == 't';
-        if (!key_from_hex(PQgetvalue(r, 0, 3), out->signing_key) ||
-            !key_from_hex(PQgetvalue(r, 0, 4), out->box_key))
-            s = TRM_DB_ERROR;
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, peer_cols, out);
     PQclear(r);
     return s;
 }
@@ -169,16 +171,24 @@ enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, b
     const char *p[] = {package_id};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_seen, p, &s);
-    *found = false;
-    *receipt = NULL;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *found = true;
-        trm_strlcpy(direction, PQgetvalue(r, 0, 0), 4);
-        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_FED_HASH_BYTES))
-            s = TRM_DB_ERROR;
-        if (!PQgetisnull(r, 0, 2))
-            *receipt = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
-    }
+    struct seen {
+        char direction[4];
+        uint8_t hash[TRM_FED_HASH_BYTES];
+        const char *receipt;
+    } x = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct seen, direction, "direction"),
+        TRM_DB_COL(TRM_DB_HEX, struct seen, hash, "hash"),
+        TRM_DB_COL(TRM_DB_STR, struct seen, receipt, "receipt"),
+        {0},
+    };
+    enum trm_db_status got = s == TRM_DB_OK ? trm_db_one(r, cols, &x) : s;
+    *found = got == TRM_DB_OK;
+    *receipt = *found && x.receipt[0] ? json_loads(x.receipt, 0, NULL) : NULL;
+    if (got == TRM_DB_ERROR)
+        s = TRM_DB_ERROR;
+    trm_strlcpy(direction, x.direction, 4);
+    memcpy(hash, x.hash, TRM_FED_HASH_BYTES);
     PQclear(r);
     return s;
 }
@@ -213,17 +223,23 @@ enum trm_db_status trm_fed_claim(struct trm_db_conn *c, unsigned cap, unsigned l
     const char *p[] = {lim, lease};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_claim, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, package_id, "package_id"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, peer, "peer_instance"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, url, "url"),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_due, signing_key, "signing_key"),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_due, hash, "package_hash"),
+        TRM_DB_COL(TRM_DB_INT, struct trm_fed_due, attempts, "attempts"),
+        {0},
+    };
+    static const struct trm_db_col package_col[] = {{"package", TRM_DB_STR, 0, sizeof(char *)},
+                                                    {0}};
     *n = 0;
     for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
         struct trm_fed_due *d = &out[*n];
-        trm_strlcpy(d->package_id, PQgetvalue(r, i, 0), sizeof d->package_id);
-        trm_strlcpy(d->peer, PQgetvalue(r, i, 1), sizeof d->peer);
-        trm_strlcpy(d->url, PQgetvalue(r, i, 2), sizeof d->url);
-        d->attempts = atoi(PQgetvalue(r, i, 6));
-        d->package = strdup(PQgetvalue(r, i, 4));
-        if (d->package == NULL || !key_from_hex(PQgetvalue(r, i, 3), d->signing_key) ||
-            !trm_hex_decode(PQgetvalue(r, i, 5), d->hash, TRM_FED_HASH_BYTES)) {
-            free(d->package);
+        const char *package = NULL;
+        if (!trm_db_row(r, i, cols, d) || !trm_db_row(r, i, package_col, &package) ||
+            (d->package = strdup(package)) == NULL) {
             s = TRM_DB_ERROR;
             break;
         }
@@ -261,15 +277,16 @@ enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s
     const char *p[] = {every};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_dir_due, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_dir_due, peer, "instance_id"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_dir_due, url, "url"),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_dir_due, signing_key, "signing_key"),
+        {0},
+    };
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        struct trm_fed_dir_due *d = &out[*n];
-        trm_strlcpy(d->peer, PQgetvalue(r, i, 0), sizeof d->peer);
-        trm_strlcpy(d->url, PQgetvalue(r, i, 1), sizeof d->url);
-        if (!key_from_hex(PQgetvalue(r, i, 2), d->signing_key))
-            continue;
-        (*n)++;
-    }
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
+        if (trm_db_row(r, i, cols, &out[*n])) /* a peer whose key does not decode is skipped */
+            (*n)++;
     PQclear(r);
     return s;
 }
@@ -298,11 +315,18 @@ enum trm_db_status trm_fed_directory_failed(struct trm_db_conn *c, const char *p
     const char *p[] = {peer, "f", max};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_dir_result, p, &s);
-    *failures = *retry_in_s = 0;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *failures = (unsigned)atoi(PQgetvalue(r, 0, 0));
-        *retry_in_s = (unsigned)atoi(PQgetvalue(r, 0, 1));
-    }
+    struct result {
+        unsigned failures, retry_in_s;
+    } x = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_UINT, struct result, failures, "failures"),
+        TRM_DB_COL(TRM_DB_UINT, struct result, retry_in_s, "retry_in_s"),
+        {0},
+    };
+    if (s == TRM_DB_OK && trm_db_one(r, cols, &x) == TRM_DB_ERROR)
+        s = TRM_DB_ERROR;
+    *failures = x.failures;
+    *retry_in_s = x.retry_in_s;
     PQclear(r);
     return s;
 }

@@ -5,19 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 TRM_DB_STMT(stmt_keys_batch, 2,
-            "SELECT case_id, kek_id, encode(wrapped_dek, 'hex') FROM case_keys "
+            "SELECT case_id, kek_id, encode(wrapped_dek, 'hex') AS wrapped FROM case_keys "
             "WHERE kek_id <> $1 ORDER BY case_id LIMIT $2 FOR UPDATE SKIP LOCKED");
 TRM_DB_STMT(stmt_keys_store, 3,
             "UPDATE case_keys SET kek_id = $2, wrapped_dek = decode($3, 'hex') WHERE case_id = $1");
 TRM_DB_STMT(stmt_keys_remaining, 1, "SELECT count(*) FROM case_keys WHERE kek_id <> $1");
 TRM_DB_STMT(stmt_keys_usage, 0,
-            "SELECT kek_id, sum(n), coalesce(to_char(max(retired_at), 'YYYY-MM-DD'), '') FROM ("
+            "SELECT kek_id, sum(n) AS data_keys, "
+            "coalesce(to_char(max(retired_at), 'YYYY-MM-DD'), '') AS retired_on FROM ("
             "SELECT kek_id, count(*) AS n, NULL::timestamptz AS retired_at FROM case_keys "
             "GROUP BY kek_id UNION ALL SELECT kek_id, 0, retired_at FROM retired_keks) k "
             "GROUP BY kek_id ORDER BY kek_id");
 TRM_DB_STMT(stmt_keys_retire, 1, "SELECT trm_kek_retire($1)");
 TRM_DB_STMT(stmt_retention, 1, "SELECT trm_case_erase_retention($1::integer)");
+/* clang-format on */
+
+static const struct trm_db_col wrapped_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_wrapped_key, case_id, "case_id"),
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_wrapped_key, kek_id, "kek_id"),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_wrapped_key, wrapped, "wrapped"),
+    {0},
+};
 
 enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,
                                        struct trm_wrapped_key *out, unsigned cap, unsigned *n)
@@ -28,15 +38,8 @@ enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_keys_batch, p, &st);
     *n = 0;
-    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        struct trm_wrapped_key *k = &out[*n];
-        trm_strlcpy(k->case_id, PQgetvalue(r, i, 0), sizeof k->case_id);
-        trm_strlcpy(k->kek_id, PQgetvalue(r, i, 1), sizeof k->kek_id);
-        if (!trm_hex_decode(PQgetvalue(r, i, 2), k->wrapped, sizeof k->wrapped))
-            st = TRM_DB_ERROR;
-        else
-            (*n)++;
-    }
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, wrapped_cols, out, sizeof *out, cap, n);
     PQclear(r);
     return st;
 }
@@ -78,18 +81,20 @@ enum trm_db_status trm_keys_usage(struct trm_db_conn *c, struct trm_kek_use **ou
 {
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_keys_usage, NULL, &st);
-    size_t rows = st == TRM_DB_OK ? (size_t)PQntuples(r) : 0;
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_kek_use, kek_id, "kek_id"),
+        TRM_DB_COL(TRM_DB_LONG, struct trm_kek_use, data_keys, "data_keys"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_kek_use, retired_on, "retired_on"),
+        {0},
+    };
+    unsigned rows = st == TRM_DB_OK ? (unsigned)PQntuples(r) : 0, got = 0;
     *n = 0;
     *out = calloc(rows + 1, sizeof **out);
     if (*out == NULL)
         st = TRM_DB_ERROR;
-    for (size_t i = 0; st == TRM_DB_OK && i < rows; i++) {
-        struct trm_kek_use *u = &(*out)[i];
-        trm_strlcpy(u->kek_id, PQgetvalue(r, (int)i, 0), sizeof u->kek_id);
-        u->data_keys = atol(PQgetvalue(r, (int)i, 1));
-        trm_strlcpy(u->retired_on, PQgetvalue(r, (int)i, 2), sizeof u->retired_on);
-        (*n)++;
-    }
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, cols, *out, sizeof **out, rows, &got);
+    *n = got;
     PQclear(r);
     return st;
 }

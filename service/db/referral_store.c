@@ -1,6 +1,7 @@
 /* The referral and handover-log store (see referrals.h). */
 #include "trm/referrals.h"
 #include "trm/util.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
                                              "legal",         "interpretation", "return_reception",
                                              "investigation", "other",          NULL};
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* clang-format off */
 #define REFERRAL_JSON                                                                      \
     "jsonb_build_object('id', r.id, 'case_id', r.case_id, 'kind', r.kind, "               \
@@ -25,8 +25,9 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
     "'handling_code', r.handling_code, 'consent_id', r.consent_id, 'flagged', r.flagged, " \
     "'summary', jsonb_build_object('sex', r.sex, 'age_band', r.age_band, "                \
     "  'citizenship', r.citizenship), 'status', r.status, "                               \
-    "'created_at', " TS("r.created_at") ", 'expires_at', " TS("r.expires_at") ", "       \
-    "'answered_at', " TS("r.answered_at") ", 'end_code', r.end_code, "                     \
+    "'created_at', " TRM_SQL_TIME_US("r.created_at") ", "                                \
+    "'expires_at', " TRM_SQL_TIME_US("r.expires_at") ", "                                \
+    "'answered_at', " TRM_SQL_TIME_US("r.answered_at") ", 'end_code', r.end_code, "      \
     "'note_category', r.note_category, 'peer_instance', r.peer_instance, "                \
     "'remote_case_id', r.remote_case_id, 'delivery', (SELECT jsonb_build_object("         \
     "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
@@ -40,7 +41,8 @@ TRM_DB_STMT(stmt_offer, 14,
 /* Whether the offer just made goes to a peer instance's agency (it marks it so). */
 TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
-TRM_DB_STMT(stmt_seal_key, 1, "SELECT * FROM trm_referral_seal_key($1)");
+TRM_DB_STMT(stmt_seal_key, 1,
+            "SELECT case_id, kek_id, dek_version, wrapped_dek FROM trm_referral_seal_key($1)");
 TRM_DB_STMT(stmt_rekey, 6, "SELECT trm_case_rekey($1, $2, $3::integer, $4, $5, $6::jsonb)");
 /* The referral, with its sealed note when the caller holds an active grant of the note's
  * category on the case (the sender; the recipient once it accepted). */
@@ -86,13 +88,15 @@ TRM_DB_STMT(stmt_checkpoints, 2,
             "encode(signature, 'hex')) ORDER BY seq), '[]') FROM (SELECT * FROM "
             "handover_checkpoints WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer) k");
 TRM_DB_STMT(stmt_head, 0,
-            "SELECT h.seq, encode(h.hash, 'hex'), coalesce(k.seq, 0), "
+            "SELECT h.seq, encode(h.hash, 'hex') AS hash, coalesce(k.seq, 0) AS checkpoint_seq, "
             "coalesce(floor(extract(epoch FROM now() - k.at::timestamptz))::bigint, -1) "
+            "AS checkpoint_age_s "
             "FROM handover_head h LEFT JOIN LATERAL (SELECT seq, at FROM handover_checkpoints "
             "ORDER BY seq DESC LIMIT 1) k ON true");
 /* The seqs of the first and last entries of a range on `at`, as the caller may see them. */
 TRM_DB_STMT(stmt_range, 2,
-            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM handover_log "
+            "SELECT coalesce(min(seq), 0) AS first, coalesce(max(seq), 0) AS last "
+            "FROM handover_log "
             "WHERE ($1::timestamptz IS NULL OR at::timestamptz >= $1) "
             "AND ($2::timestamptz IS NULL OR at::timestamptz < $2)");
 TRM_DB_STMT(stmt_seal_basis, 1, "SELECT trm_handover_seal_basis($1::bigint)");
@@ -103,7 +107,7 @@ TRM_DB_STMT(stmt_checkpoint_add, 5,
 /* clang-format off */
 TRM_DB_STMT(stmt_access_for_case, 1,
             "SELECT coalesce(jsonb_agg(jsonb_build_object("
-            "'at', " TS("a.at") ", 'user_id', a.user_id, 'agency_id', a.agency_id, "
+            "'at', " TRM_SQL_TIME_US("a.at") ", 'user_id', a.user_id, 'agency_id', a.agency_id, "
             "'country', a.country, 'categories', a.categories, 'purpose', a.purpose, "
             "'request_id', a.request_id, 'token_id', a.token_id, "
             "'token_issued_by_other', a.token_issued_by_other) ORDER BY a.id), '[]') "
@@ -183,15 +187,19 @@ enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
     const char *p[] = {id};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_seal_key, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_referral_key, case_id, "case_id"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_referral_key, kek_id, "kek_id"),
+        TRM_DB_COL(TRM_DB_UINT, struct trm_referral_key, dek_version, "dek_version"),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_referral_key, wrapped, "wrapped_dek"),
+        {0},
+    };
     memset(out, 0, sizeof *out);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        out->found = true;
-        trm_strlcpy(out->case_id, PQgetvalue(r, 0, 0), sizeof out->case_id);
-        trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 1), sizeof out->kek_id);
-        out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 2));
-        if (!trm_hex_decode(PQgetvalue(r, 0, 3), out->wrapped, sizeof out->wrapped))
-            s = TRM_DB_ERROR;
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, cols, out);
+    out->found = s == TRM_DB_OK;
+    if (s == TRM_DB_NOT_FOUND)
+        s = TRM_DB_OK;
     PQclear(r);
     return s;
 }
@@ -274,15 +282,24 @@ enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
 {
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_head, NULL, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *seq = atoll(PQgetvalue(r, 0, 0));
-        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_HASH_BYTES))
-            s = TRM_DB_ERROR;
-        *checkpoint_seq = atoll(PQgetvalue(r, 0, 2));
-        *checkpoint_age_s = atol(PQgetvalue(r, 0, 3));
-    } else if (s == TRM_DB_OK) {
+    struct head {
+        long long seq, checkpoint_seq;
+        long checkpoint_age_s;
+        uint8_t hash[TRM_HASH_BYTES];
+    } h = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_LLONG, struct head, seq, "seq"),
+        TRM_DB_COL(TRM_DB_HEX, struct head, hash, "hash"),
+        TRM_DB_COL(TRM_DB_LLONG, struct head, checkpoint_seq, "checkpoint_seq"),
+        TRM_DB_COL(TRM_DB_LONG, struct head, checkpoint_age_s, "checkpoint_age_s"),
+        {0},
+    };
+    if (s == TRM_DB_OK && trm_db_one(r, cols, &h) != TRM_DB_OK)
         s = TRM_DB_ERROR;
-    }
+    *seq = h.seq;
+    memcpy(hash, h.hash, TRM_HASH_BYTES);
+    *checkpoint_seq = h.checkpoint_seq;
+    *checkpoint_age_s = h.checkpoint_age_s;
     PQclear(r);
     return s;
 }
@@ -293,13 +310,18 @@ enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, c
     const char *p[] = {from, to};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_range, p, &s);
-    *first = *last = 0;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *first = atoll(PQgetvalue(r, 0, 0));
-        *last = atoll(PQgetvalue(r, 0, 1));
-    } else if (s == TRM_DB_OK) {
+    struct range {
+        long long first, last;
+    } g = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_LLONG, struct range, first, "first"),
+        TRM_DB_COL(TRM_DB_LLONG, struct range, last, "last"),
+        {0},
+    };
+    if (s == TRM_DB_OK && trm_db_one(r, cols, &g) != TRM_DB_OK)
         s = TRM_DB_ERROR;
-    }
+    *first = g.first;
+    *last = g.last;
     PQclear(r);
     return s;
 }

@@ -2,23 +2,22 @@
  * one statement answers one question. */
 #include "trm/workflow.h"
 #include "trm/cases.h"
+#include "sql.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
+/* clang-format off */
 TRM_DB_STMT(stmt_sop_insert, 7,
             "INSERT INTO sops (id, code, version, country, title, document, loaded_by) "
             "VALUES ($1, $2, $3, nullif($4, ''), $5, $6::jsonb, $7)");
-TRM_DB_STMT(stmt_sop_list, 0,
-            "SELECT id, code, version, coalesce(country, ''), title, " TS(
-                "loaded_at") " FROM sops ORDER BY code, version");
-TRM_DB_STMT(stmt_sop_get, 1,
-            "SELECT id, code, version, coalesce(country, ''), title, " TS(
-                "loaded_at") ", document FROM sops WHERE id = $1");
+#define SOP_COLS                                                                            \
+    "id, code, version, coalesce(country, '') AS country, title, "                          \
+    TRM_SQL_TIME("loaded_at") " AS loaded_at"
+TRM_DB_STMT(stmt_sop_list, 0, "SELECT " SOP_COLS " FROM sops ORDER BY code, version");
+TRM_DB_STMT(stmt_sop_get, 1, "SELECT " SOP_COLS ", document FROM sops WHERE id = $1");
 TRM_DB_STMT(stmt_sop_same, 3,
             "SELECT document = $3::jsonb FROM sops WHERE code = $1 AND version = $2::integer");
 TRM_DB_STMT(stmt_facts, 2, "SELECT trm_case_facts($1, $2)");
@@ -28,21 +27,19 @@ TRM_DB_STMT(stmt_transition, 9,
 /* The case's wrapped key, whether its personal data is erased, and whether the caller holds
  * an active grant of the category ($2; NULL: of any category). */
 TRM_DB_STMT(stmt_case_key, 2,
-            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex'), "
-            "c.personal_data_erased_at IS NOT NULL, EXISTS (SELECT 1 FROM case_grants g "
+            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex') AS wrapped, "
+            "c.personal_data_erased_at IS NOT NULL AS erased, EXISTS (SELECT 1 FROM case_grants g "
             "WHERE g.case_id = c.id AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL "
             "AND (g.expires_at IS NULL OR g.expires_at > now()) AND cardinality(g.categories) > 0 "
-            "AND ($2::text IS NULL OR $2 = ANY (g.categories))) "
+            "AND ($2::text IS NULL OR $2 = ANY (g.categories))) AS held "
             "FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
-#define CONSENT_JSON                                                                               \
-    "jsonb_build_object('id', id, 'case_id', case_id, 'kind', kind, 'categories', categories, "    \
-    "'recipients', jsonb_build_object('agency_ids', recipient_agency_ids, 'countries', "           \
-    "recipient_countries), 'given_at', " TS("given_at") ", 'expires_at', " TS(                     \
-        "expires_at") ", 'withdrawn_at', " TS("withdrawn_at") ", 'reason_category', "              \
-                                                              "reason_category, "                  \
-                                                              "'recorded_by', recorded_by, "       \
-                                                              "'recorded_at', " TS(                \
-                                                                  "recorded_at") ")"
+#define CONSENT_JSON                                                                        \
+    "jsonb_build_object('id', id, 'case_id', case_id, 'kind', kind, "                       \
+    "'categories', categories, 'recipients', jsonb_build_object("                           \
+    "  'agency_ids', recipient_agency_ids, 'countries', recipient_countries), "             \
+    "'given_at', " TRM_SQL_TIME("given_at") ", 'expires_at', " TRM_SQL_TIME("expires_at") ", " \
+    "'withdrawn_at', " TRM_SQL_TIME("withdrawn_at") ", 'reason_category', reason_category, " \
+    "'recorded_by', recorded_by, 'recorded_at', " TRM_SQL_TIME("recorded_at") ")"
 TRM_DB_STMT(stmt_consent_insert, 8,
             "WITH c AS (INSERT INTO consents (id, case_id, kind, categories, "
             "recipient_agency_ids, recipient_countries, given_at, expires_at, recorded_by) "
@@ -50,6 +47,7 @@ TRM_DB_STMT(stmt_consent_insert, 8,
             "  $8::timestamptz, trm_ctx_user() WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND "
             "owner_agency_id = trm_ctx_agency()) "
             "RETURNING *) SELECT " CONSENT_JSON " FROM c");
+/* clang-format on */
 
 /* Consents, assessments and guardians are the owning agency's: a recipient of a referral
  * gets 404 (not an error from the row-level security check). */
@@ -60,44 +58,45 @@ TRM_DB_STMT(stmt_consent_expire, 1, "SELECT trm_consent_expire($1)");
 TRM_DB_STMT(stmt_consent_list, 1,
             "SELECT coalesce(jsonb_agg(" CONSENT_JSON " ORDER BY recorded_at, id), '[]') "
             "FROM consents WHERE case_id = $1");
+/* clang-format off */
+#define ASSESSMENT_JSON                                                                     \
+    "jsonb_build_object('id', id, 'kind', kind, 'outcome', outcome, 'category', category, " \
+    "'recorded_by', recorded_by, 'recorded_at', " TRM_SQL_TIME("recorded_at") ")"
 TRM_DB_STMT(stmt_assessment_insert, 6,
             "WITH a AS (INSERT INTO assessments (id, case_id, kind, outcome, sealed_details, "
             "category, recorded_by) SELECT $1, $2, $3, $4, decode($5, 'hex'), $6, trm_ctx_user() "
             "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
             "trm_ctx_agency()) RETURNING *) "
-            "SELECT jsonb_build_object('id', id, 'kind', kind, 'outcome', outcome, 'category', "
-            "category, 'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM a");
-TRM_DB_STMT(
-    stmt_assessment_list, 1,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'outcome', "
-    "outcome, 'category', category, 'recorded_by', recorded_by, 'recorded_at', " TS(
-        "recorded_at") ", 'sealed', encode(sealed_details, 'hex')) "
-                       "ORDER BY recorded_at, id), '[]') FROM assessments WHERE case_id = $1");
+            "SELECT " ASSESSMENT_JSON " FROM a");
+TRM_DB_STMT(stmt_assessment_list, 1,
+            "SELECT coalesce(jsonb_agg(" ASSESSMENT_JSON " || jsonb_build_object('sealed', "
+            "encode(sealed_details, 'hex')) ORDER BY recorded_at, id), '[]') "
+            "FROM assessments WHERE case_id = $1");
+#define GUARDIAN_JSON                                                                       \
+    "jsonb_build_object('id', id, 'appointed_on', appointed_on, 'category', category, "     \
+    "'recorded_by', recorded_by, 'recorded_at', " TRM_SQL_TIME("recorded_at") ")"
 TRM_DB_STMT(stmt_guardian_insert, 5,
             "WITH g AS (INSERT INTO guardians (id, case_id, appointed_on, sealed, category, "
             "recorded_by) SELECT $1, $2, $3::date, decode($4, 'hex'), $5, trm_ctx_user() "
             "WHERE EXISTS (SELECT 1 FROM cases WHERE id = $2 AND owner_agency_id = "
             "trm_ctx_agency()) RETURNING *) "
-            "SELECT jsonb_build_object('id', id, 'appointed_on', appointed_on, 'category', "
-            "category, 'recorded_by', recorded_by, 'recorded_at', " TS("recorded_at") ") FROM g");
+            "SELECT " GUARDIAN_JSON " FROM g");
 TRM_DB_STMT(stmt_guardian_list, 1,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'appointed_on', "
-            "appointed_on, 'category', category, 'recorded_by', recorded_by, 'recorded_at', " TS(
-                "recorded_at") ", 'sealed', encode(sealed, 'hex')) ORDER BY recorded_at, id), "
-                               "'[]') FROM guardians WHERE case_id = $1");
+            "SELECT coalesce(jsonb_agg(" GUARDIAN_JSON " || jsonb_build_object('sealed', "
+            "encode(sealed, 'hex')) ORDER BY recorded_at, id), '[]') "
+            "FROM guardians WHERE case_id = $1");
 /* A note the caller may not open (row-level security hides its case_notes row) comes back
  * with its note_id and no sealed text. */
-TRM_DB_STMT(
-    stmt_events, 3,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'at', " TS(
-        "e.at") ", "
-                "'kind', e.kind, 'actor_user_id', e.actor_user_id, 'actor_agency_id', "
-                "e.actor_agency_id, 'details', e.details, 'note_id', e.details ->> 'note_id', "
-                "'note_category', n.category, 'sealed_note', encode(n.sealed, 'hex')) "
-                "ORDER BY e.id), '[]') "
-                "FROM (SELECT * FROM case_events WHERE case_id = $1 AND id > $2::bigint "
-                "ORDER BY id LIMIT $3::integer) e LEFT JOIN case_notes n ON n.case_id = e.case_id "
-                "AND n.note_id = (e.details ->> 'note_id')::uuid");
+TRM_DB_STMT(stmt_events, 3,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('id', e.id, "
+            "'at', " TRM_SQL_TIME("e.at") ", 'kind', e.kind, 'actor_user_id', e.actor_user_id, "
+            "'actor_agency_id', e.actor_agency_id, 'details', e.details, "
+            "'note_id', e.details ->> 'note_id', 'note_category', n.category, "
+            "'sealed_note', encode(n.sealed, 'hex')) ORDER BY e.id), '[]') "
+            "FROM (SELECT * FROM case_events WHERE case_id = $1 AND id > $2::bigint "
+            "ORDER BY id LIMIT $3::integer) e LEFT JOIN case_notes n ON n.case_id = e.case_id "
+            "AND n.note_id = (e.details ->> 'note_id')::uuid");
+/* clang-format on */
 TRM_DB_STMT(stmt_event_add, 3,
             "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
             "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
@@ -113,16 +112,16 @@ TRM_DB_STMT(stmt_access_add, 4,
             "request_id) SELECT trm_ctx_user(), trm_ctx_agency(), trm_ctx_country(), $1, "
             "$2::text[], $3, $4 WHERE EXISTS (SELECT 1 FROM cases WHERE id = $1)");
 
-/* Runs a statement whose single cell is a JSON value; NOT_FOUND for no row or SQL NULL. */
-static void sop_row(struct trm_sop_row *o, const PGresult *r, int i)
-{
-    trm_strlcpy(o->id, PQgetvalue(r, i, 0), sizeof o->id);
-    trm_strlcpy(o->code, PQgetvalue(r, i, 1), sizeof o->code);
-    o->version = atol(PQgetvalue(r, i, 2));
-    trm_strlcpy(o->country, PQgetvalue(r, i, 3), sizeof o->country);
-    trm_strlcpy(o->title, PQgetvalue(r, i, 4), sizeof o->title);
-    trm_strlcpy(o->loaded_at, PQgetvalue(r, i, 5), sizeof o->loaded_at);
-}
+#define SOP_COL(kind, member) TRM_DB_COL(kind, struct trm_sop_row, member, #member)
+static const struct trm_db_col sop_cols[] = {
+    SOP_COL(TRM_DB_TEXT, id),
+    SOP_COL(TRM_DB_TEXT, code),
+    SOP_COL(TRM_DB_LONG, version),
+    SOP_COL(TRM_DB_TEXT, country),
+    SOP_COL(TRM_DB_TEXT, title),
+    SOP_COL(TRM_DB_TEXT, loaded_at),
+    {0},
+};
 
 enum trm_db_status trm_sop_insert(struct trm_db_conn *c, const char *id, const struct trm_sop *sop,
                                   json_t *document, const char *loaded_by)
@@ -159,8 +158,8 @@ enum trm_db_status trm_sop_list(struct trm_db_conn *c, struct trm_sop_row *out, 
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_sop_list, NULL, &s);
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
-        sop_row(&out[(*n)++], r, i);
+    if (s == TRM_DB_OK)
+        s = trm_db_rows(r, sop_cols, out, sizeof *out, cap, n);
     PQclear(r);
     return s;
 }
@@ -171,15 +170,16 @@ enum trm_db_status trm_sop_get(struct trm_db_conn *c, const char *id, struct trm
     const char *p[] = {id};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_sop_get, p, &s);
+    static const struct trm_db_col document_col[] = {{"document", TRM_DB_STR, 0, sizeof(char *)},
+                                                     {0}};
+    const char *text = NULL;
     *document = NULL;
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        sop_row(row, r, 0);
-        *document = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
-        if (*document == NULL)
-            s = TRM_DB_ERROR;
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, sop_cols, row);
+    if (s == TRM_DB_OK && trm_db_one(r, document_col, &text) == TRM_DB_OK)
+        *document = json_loads(text, 0, NULL);
+    if (s == TRM_DB_OK && *document == NULL)
+        s = TRM_DB_ERROR;
     PQclear(r);
     return s;
 }
@@ -316,6 +316,15 @@ enum trm_db_status trm_case_transition_apply(struct trm_db_conn *c, const char *
     return s;
 }
 
+static const struct trm_db_col key_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_case_key, kek_id, "kek_id"),
+    TRM_DB_COL(TRM_DB_UINT, struct trm_case_key, dek_version, "dek_version"),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_case_key, wrapped, "wrapped"),
+    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, erased, "erased"),
+    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, held, "held"),
+    {0},
+};
+
 enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
                                     const char *category, struct trm_case_key *out)
 {
@@ -323,17 +332,14 @@ enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
     memset(out, 0, sizeof *out);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        out->erased = PQgetvalue(r, 0, 3)[0] == 't';
-        out->held = PQgetvalue(r, 0, 4)[0] == 't' && !PQgetisnull(r, 0, 0);
-    }
-    if (s == TRM_DB_OK && out->held) {
-        trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 0), sizeof out->kek_id);
-        out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 1));
-        if (!trm_hex_decode(PQgetvalue(r, 0, 2), out->wrapped, sizeof out->wrapped))
-            s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, key_cols, out);
+    /* A grant of a case without a key (erased) holds nothing to seal with. */
+    out->held = out->held && out->kek_id[0] != '\0';
+    if (!out->held) {
+        memset(out->wrapped, 0, sizeof out->wrapped);
+        out->kek_id[0] = '\0';
+        out->dek_version = 0;
     }
     PQclear(r);
     return s;
@@ -371,11 +377,14 @@ enum trm_db_status trm_consents_due(struct trm_db_conn *c, struct trm_consent_du
     const char *p[] = {lim};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_consents_due, p, &s);
+    static const struct trm_db_col due_cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_consent_due, consent_id, "consent_id"),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_consent_due, owner_agency_id, "owner_agency_id"),
+        {0},
+    };
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++, (*n)++) {
-        trm_strlcpy(out[*n].consent_id, PQgetvalue(r, i, 0), sizeof out[*n].consent_id);
-        trm_strlcpy(out[*n].owner_agency_id, PQgetvalue(r, i, 1), sizeof out[*n].owner_agency_id);
-    }
+    if (s == TRM_DB_OK)
+        s = trm_db_rows(r, due_cols, out, sizeof *out, cap, n);
     PQclear(r);
     return s;
 }
