@@ -1,7 +1,7 @@
 /* Sealed JSON values beyond the person's fields: timeline notes, assessment details,
  * guardians. Same data key and associated data scheme as the case fields. */
 #include "trm/cases.h"
-#include "trm/workflow.h"
+#include "trm/key_store.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 
 #include "trm/admin_log_store.h"
 #include "trm/auth.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/keyring.h"
 
 #include <sodium.h>

@@ -1,6 +1,7 @@
 /* The case store: cases, their wrapped data keys, sealed fields, blind indexes and first
  * timeline events. Row-level security decides what the caller sees. */
-#include "trm/cases.h"
+#include "trm/case_store.h"
+#include "trm/event_store.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -59,9 +60,6 @@ TRM_DB_STMT(stmt_index_add, 4,
             "INSERT INTO case_blind_index (case_id, kind, bits, value) "
             "SELECT DISTINCT $1::uuid, k, $4::smallint, v "
             "FROM unnest($2::smallint[], $3::bigint[]) AS u (k, v)");
-TRM_DB_STMT(stmt_case_event, 3,
-            "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
-            "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
 TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
 /* clang-format on */
 
@@ -365,11 +363,8 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
         st = apply_fields(c, ch);
     if (st == TRM_DB_OK) {
         json_t *d = json_pack("{s:O}", "fields", ch->changed_names);
-        char *details = json_dumps(d, JSON_COMPACT);
+        st = trm_case_event_add(c, ch->id, "fields_changed", d);
         json_decref(d);
-        const char *e[] = {ch->id, "fields_changed", details};
-        st = exec_status(c, &stmt_case_event, e);
-        free(details);
     }
     return st;
 }

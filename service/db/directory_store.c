@@ -1,5 +1,5 @@
 /* The directory store: agencies, users, API tokens and failed-authentication counters. */
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/util.h"
 #include "sql.h"
 
@@ -14,7 +14,8 @@ const char *const trm_agency_kinds[] = {
 const char *const trm_user_roles[] = {"caseworker", "coordinator", "auditor", "admin", NULL};
 
 /* clang-format off */
-#define AGENCY_COLS "id, name, country, kind, active, demo, coalesce(instance_id, '') AS instance_id"
+#define AGENCY_COLS                                                                         \
+    "id, name, country, kind, active, demo, coalesce(instance_id, '') AS instance_id"
 #define USER_COLS "id, agency_id, display_name, role, cross_border, disabled, demo"
 
 TRM_DB_STMT(stmt_agency_insert, 6,
@@ -31,42 +32,44 @@ TRM_DB_STMT(stmt_agency_set_active, 2,
             "RETURNING id) "
             "SELECT (SELECT count(*) FROM u) AS changed, "
             "(SELECT count(*) FROM agencies WHERE id = $1) AS found");
-TRM_DB_STMT(
-    stmt_user_insert, 7,
-    "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
-    "SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM agencies WHERE id = $2)");
+TRM_DB_STMT(stmt_user_insert, 7,
+            "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
+            "SELECT $1, $2, $3, $4, $5, $6, $7 "
+            "WHERE EXISTS (SELECT 1 FROM agencies WHERE id = $2)");
 TRM_DB_STMT(stmt_user_get, 1, "SELECT " USER_COLS " FROM users WHERE id = $1");
 TRM_DB_STMT(stmt_user_list, 3,
             "SELECT " USER_COLS " FROM users "
             "WHERE ($1::uuid IS NULL OR agency_id = $1) AND ($2::uuid IS NULL OR id > $2) "
             "ORDER BY id LIMIT $3");
 TRM_DB_STMT(stmt_user_disable, 2, "UPDATE users SET disabled = $2 WHERE id = $1");
-TRM_DB_STMT(
-    stmt_token_insert, 5,
-    "INSERT INTO api_tokens (id, user_id, selector, verifier_hash, expires_at) "
-    "SELECT $1, $2, $3, decode($4, 'hex'), "
-    "  CASE WHEN $5::int > 0 THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
-    "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
-    "RETURNING coalesce(" TRM_SQL_TIME("expires_at") ", '')");
+TRM_DB_STMT(stmt_token_insert, 5,
+            "INSERT INTO api_tokens (id, user_id, selector, verifier_hash, expires_at) "
+            "SELECT $1, $2, $3, decode($4, 'hex'), "
+            "  CASE WHEN $5::int > 0 "
+            "  THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
+            "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
+            "RETURNING coalesce(" TRM_SQL_TIME("expires_at") ", '')");
 TRM_DB_STMT(stmt_token_revoke, 1,
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1");
 TRM_DB_STMT(stmt_token_lookup, 3,
-    "SELECT t.id AS token_id, encode(t.verifier_hash, 'hex') AS hash, "
-    "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
-    "    AND NOT u.disabled AND a.active AS usable, "
-    "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds' "
-    "    AS stale_last_used, "
-    "  u.id AS user_id, u.agency_id AS user_agency_id, u.display_name, u.role, u.cross_border, "
-    "  u.disabled, u.demo AS user_demo, a.id AS agency_id, a.name AS agency_name, "
-    "  a.country AS agency_country, a.kind AS agency_kind, a.active AS agency_active, "
-    "  a.demo AS agency_demo, f.failures, f.retry "
-    "FROM (SELECT coalesce(max(failures), 0) AS failures, "
-    "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) AS retry "
-    "      FROM auth_failures WHERE client = $2 "
-    "        AND window_start > now() - make_interval(secs => $3::int)) f "
-    "LEFT JOIN api_tokens t ON t.selector = $1 "
-    "LEFT JOIN users u ON u.id = t.user_id "
-    "LEFT JOIN agencies a ON a.id = u.agency_id");
+            "SELECT t.id AS token_id, encode(t.verifier_hash, 'hex') AS hash, "
+            "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
+            "    AND NOT u.disabled AND a.active AS usable, "
+            "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds' "
+            "    AS stale_last_used, "
+            "  u.id AS user_id, u.agency_id AS user_agency_id, u.display_name, u.role, "
+            "  u.cross_border, u.disabled, u.demo AS user_demo, a.id AS agency_id, "
+            "  a.name AS agency_name, "
+            "  a.country AS agency_country, a.kind AS agency_kind, a.active AS agency_active, "
+            "  a.demo AS agency_demo, f.failures, f.retry "
+            "FROM (SELECT coalesce(max(failures), 0) AS failures, "
+            "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) "
+            "        AS retry "
+            "      FROM auth_failures WHERE client = $2 "
+            "        AND window_start > now() - make_interval(secs => $3::int)) f "
+            "LEFT JOIN api_tokens t ON t.selector = $1 "
+            "LEFT JOIN users u ON u.id = t.user_id "
+            "LEFT JOIN agencies a ON a.id = u.agency_id");
 TRM_DB_STMT(stmt_auth_holds, TRM_AUTH_FACTS,
             "SELECT trm_auth_holds($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
 TRM_DB_STMT(stmt_auth_failure, 2,
@@ -76,7 +79,8 @@ TRM_DB_STMT(stmt_auth_failure, 2,
             "                  THEN f.failures + 1 ELSE 1 END, "
             "  window_start = CASE WHEN f.window_start > now() - make_interval(secs => $2::int) "
             "                  THEN f.window_start ELSE now() END "
-            "RETURNING failures, ceil(extract(epoch FROM window_start - now()) + $2::int) AS retry");
+            "RETURNING failures, "
+            "  ceil(extract(epoch FROM window_start - now()) + $2::int) AS retry");
 TRM_DB_STMT(stmt_token_touch, 1, "UPDATE api_tokens SET last_used_at = now() WHERE id = $1");
 TRM_DB_STMT(stmt_cleanup, 1,
             "WITH a AS (DELETE FROM auth_failures "

@@ -1,5 +1,5 @@
-/* Idempotency keys (see idempotency.h). */
-#include "trm/idempotency.h"
+/* Idempotency keys (see idempotency_store.h). */
+#include "trm/idempotency_store.h"
 
 #include <sodium.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* Data-key rotation and retention queries (see key_store.h). */
+/* The wrapped data keys of cases (see key_store.h): read to seal or open a case's values,
+ * rotated and retired by trmctl; and retention. */
 #include "trm/key_store.h"
 
 #include <stdio.h>
@@ -20,6 +21,15 @@ TRM_DB_STMT(stmt_keys_usage, 0,
             "GROUP BY kek_id ORDER BY kek_id");
 TRM_DB_STMT(stmt_keys_retire, 1, "SELECT trm_kek_retire($1)");
 TRM_DB_STMT(stmt_retention, 1, "SELECT trm_case_erase_retention($1::integer)");
+/* The case's wrapped key, whether its personal data is erased, and whether the caller holds
+ * an active grant of the category ($2; NULL: of any category). */
+TRM_DB_STMT(stmt_case_key, 2,
+            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex') AS wrapped, "
+            "c.personal_data_erased_at IS NOT NULL AS erased, EXISTS (SELECT 1 FROM case_grants g "
+            "WHERE g.case_id = c.id AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL "
+            "AND (g.expires_at IS NULL OR g.expires_at > now()) AND cardinality(g.categories) > 0 "
+            "AND ($2::text IS NULL OR $2 = ANY (g.categories))) AS held "
+            "FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
 /* clang-format on */
 
 static const struct trm_db_col wrapped_cols[] = {
@@ -109,4 +119,33 @@ enum trm_db_status trm_retention_erase(struct trm_db_conn *c, long days, long *e
     *erased = st == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     return st;
+}
+
+static const struct trm_db_col key_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct trm_case_key, kek_id, "kek_id"),
+    TRM_DB_COL(TRM_DB_UINT, struct trm_case_key, dek_version, "dek_version"),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_case_key, wrapped, "wrapped"),
+    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, erased, "erased"),
+    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, held, "held"),
+    {0},
+};
+
+enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
+                                    const char *category, struct trm_case_key *out)
+{
+    const char *p[] = {case_id, category};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
+    memset(out, 0, sizeof *out);
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, key_cols, out);
+    /* A grant of a case without a key (erased) holds nothing to seal with. */
+    out->held = out->held && out->kek_id[0] != '\0';
+    if (!out->held) {
+        memset(out->wrapped, 0, sizeof out->wrapped);
+        out->kek_id[0] = '\0';
+        out->dek_version = 0;
+    }
+    PQclear(r);
+    return s;
 }

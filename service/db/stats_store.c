@@ -1,5 +1,5 @@
 /* Statistics queries (see stats.h); the SQL functions check who may see which country. */
-#include "trm/stats.h"
+#include "trm/stats_store.h"
 
 #include <stdlib.h>
 

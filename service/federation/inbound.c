@@ -7,7 +7,7 @@
 #include "trm/federation_ops.h"
 #include "trm/federation_store.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
+#include "trm/referral_store.h"
 #include "trm/util.h"
 
 #include <sodium.h>

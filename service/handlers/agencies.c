@@ -3,9 +3,9 @@
 #include "handlers.h"
 
 #include "trm/admin_log_store.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,9 +10,12 @@
 #include "trm/http_util.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
-#include "trm/referrals.h"
+#include "trm/access_log_store.h"
+#include "trm/assessment_store.h"
 #include "trm/sop.h"
-#include "trm/workflow.h"
+#include "trm/consent_store.h"
+#include "trm/event_store.h"
+#include "trm/guardian_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "trm/crypto.h"
 #include "trm/federation_ops.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 #include "trm/keyring.h"
 
 #include <sodium.h>

@@ -10,7 +10,8 @@
 #include "trm/json_spec.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
+#include "trm/access_log_store.h"
+#include "trm/handover_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,8 +9,8 @@
 #include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
-#include "trm/workflow.h"
+#include "trm/referral_store.h"
+#include "trm/access_log_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include "trm/admin_log_store.h"
 #include "trm/http_util.h"
 #include "trm/sop.h"
-#include "trm/workflow.h"
+#include "trm/sop_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +84,9 @@ static enum trm_db_status load_tx(struct trm_db_conn *c, void *arg)
 {
     struct sop_load *x = arg;
     json_t *ignored = NULL;
-    enum trm_db_status st = trm_sop_insert(c, x->id, x->sop, x->doc, x->user_id);
+    struct trm_sop_row row;
+    trm_sop_row_of(x->sop, x->id, &row);
+    enum trm_db_status st = trm_sop_insert(c, &row, x->doc, x->user_id);
     if (st == TRM_DB_OK)
         st = trm_admin_log_add(c, TRM_ADMIN_SOP_LOAD, x->id, "document", x->request_id);
     if (st == TRM_DB_OK) {

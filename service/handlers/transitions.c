@@ -7,7 +7,7 @@
 #include "trm/http_util.h"
 #include "trm/keyring.h"
 #include "trm/sop.h"
-#include "trm/workflow.h"
+#include "trm/transition_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ static enum trm_db_status options_tx(struct trm_db_conn *c, void *arg)
     x->items = json_array();
     if (st == TRM_DB_OK) {
         struct trm_case_facts f;
-        trm_case_facts_from_json(sop, j, &f);
+        trm_sop_facts_from_json(sop, j, &f);
         for (int i = 0; i < sop->n_transitions; i++) {
             const struct trm_sop_transition *t = &sop->transitions[i];
             if (!in_from(sop, t, f.states[t->track]))
@@ -127,8 +127,17 @@ static enum trm_db_status step_checked(struct trm_db_conn *c, struct step *x,
         /* The transition (a function: all or nothing, or nothing when the case moved) and
          * the summary read, with COMMIT, in one round trip. */
         trm_db_commit_with_next(c);
-        st = trm_case_transition_apply(c, x->case_id, x->version, sop, t, details, note,
-                                       note ? x->note_category : NULL, &x->summary);
+        const struct trm_sop_state *to = &sop->states[t->to];
+        struct trm_case_step s = {x->case_id,
+                                  x->version,
+                                  sop->tracks[t->track].name,
+                                  f->states[t->track],
+                                  to->name,
+                                  to->terminal,
+                                  details,
+                                  note,
+                                  note ? x->note_category : NULL};
+        st = trm_case_transition_apply(c, &s, &x->summary);
         json_decref(details);
         x->stale = st == TRM_DB_CONFLICT;
     }
@@ -155,7 +164,7 @@ static enum trm_db_status step_tx(struct trm_db_conn *c, void *arg)
         return st;
     }
     struct trm_case_facts f;
-    trm_case_facts_from_json(sop, j, &f);
+    trm_sop_facts_from_json(sop, j, &f);
     json_decref(j);
     const struct trm_sop_transition *t = trm_sop_transition(sop, x->name);
     if (t == NULL) {

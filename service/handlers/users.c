@@ -4,9 +4,9 @@
 
 #include "trm/admin_log_store.h"
 #include "trm/auth.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 
 #include <sodium.h>
 #include <stdio.h>

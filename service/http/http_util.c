@@ -1,6 +1,6 @@
 /* Helpers shared by handlers (see http_util.h). */
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 #include "trm/keyring.h"
 #include "trm/util.h"
 
