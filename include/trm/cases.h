@@ -40,6 +40,35 @@ size_t trm_person_search_index(const struct trm_keyring *kr, const char *full_na
                                const char *document_number, unsigned bits, int *kinds,
                                uint32_t *values);
 
+/* A new case's data key has this version; a transfer's re-key makes the next. */
+#define TRM_CASE_FIRST_DEK_VERSION 1
+
+/* A new case's key and person, sealed: a fresh data key wrapped under the current KEK, and
+ * the person's fields sealed with it, with their blind indexes. */
+struct trm_case_sealed_new {
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    struct trm_sealed_person person;
+    unsigned char *dek; /* the data key itself, only when asked for (keep_dek) */
+};
+/* Makes the key of case_id and seals person (NULL: none) with it; false on a failure (out is
+ * then empty). Free with trm_case_sealed_new_free. */
+bool trm_case_seal_new(const struct trm_keyring *kr, const char *case_id, json_t *person,
+                       unsigned bits, bool keep_dek, struct trm_case_sealed_new *out);
+void trm_case_sealed_new_free(struct trm_case_sealed_new *s);
+
+/* Unwraps a case's data key (TRM_WRAPPED_DEK_BYTES at wrapped, under KEK kek_id) into guarded
+ * memory (trm_dek_free it); NULL when it does not unwrap. */
+unsigned char *trm_case_unwrap(struct trm_keyring_source *keys, const char *case_id,
+                               const char *kek_id, const uint8_t *wrapped);
+/* The data key of a case record (NULL when it has none or it does not unwrap). */
+unsigned char *trm_case_record_dek(struct trm_keyring_source *keys,
+                                   const struct trm_case_record *rec);
+/* A record's person, opened: only the categories in allowed (NULL: every category read); {}
+ * when the case has no key (erased). NULL when a field does not open. */
+json_t *trm_case_record_open(struct trm_keyring_source *keys, const struct trm_case_record *rec,
+                             const char *const *allowed);
+
 /* The summary as JSON (consumed into the case resource by callers). */
 json_t *trm_case_summary_json(const struct trm_case_summary *s);
 
@@ -69,6 +98,21 @@ struct trm_sealing {
 enum trm_db_status trm_case_seal(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                  const struct trm_sealing *what, json_t *value, char **hex,
                                  enum trm_seal_outcome *outcome);
+/* Seals value (NULL: nothing, OK) under the key of the case of an open offer the caller is a
+ * party of (sender or recipient, before any grant), bound to "referrals" and
+ * "<referral_id>.<part>" (the answer's reason). *sealed false (OK, nothing sealed) when the
+ * offer has no case key here: an offer from a peer instance, or a case whose personal data
+ * is erased, or no open offer of the caller's (the answer is refused then). */
+enum trm_db_status trm_case_seal_for_referral(struct trm_db_conn *c,
+                                              struct trm_keyring_source *keys,
+                                              const char *referral_id, const char *part,
+                                              json_t *value, char **hex, bool *sealed);
+/* An accepted transfer within this instance (material: what trm_referral_answer handed over
+ * as "rekey": {"case_id", "kek_id", "dek_version", "wrapped", "items"}): the new custodian
+ * seals the consented values again under a fresh data key, and the old key goes. The old key
+ * is opened here, in the caller's transaction only. */
+enum trm_db_status trm_case_transfer_rekey(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                           const char *referral_id, json_t *material);
 /* The sealed values of a transferred case (trm_case_rekey_material's "items": [{"kind",
  * "category"?, "name"?, "id"?, "sealed"}]) opened with the old key and sealed again under
  * the new one (same labels and names, the new version): a new array, or NULL when any value

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DEK_VERSION 1
-
 static const char *ctx_str(json_t *ctx, const char *key)
 {
     const char *v = json_string_value(json_object_get(ctx, key));
@@ -100,14 +98,7 @@ static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *key
     if (*st != TRM_DB_OK)
         return NULL;
     *summary = rec.summary;
-    json_t *person = n == 0 || !rec.has_key ? json_object() : NULL;
-    if (person == NULL) {
-        unsigned char *dek = trm_dek_alloc();
-        if (dek && trm_dek_unwrap(trm_keyring_source_for(keys, rec.kek_id), rec.summary.id,
-                                  rec.kek_id, rec.wrapped, sizeof rec.wrapped, dek))
-            person = trm_person_open(dek, rec.summary.id, rec.dek_version, rec.fields, allowed);
-        trm_dek_free(dek);
-    }
+    json_t *person = n == 0 ? json_object() : trm_case_record_open(keys, &rec, allowed);
     trm_case_record_free(&rec);
     char *text = NULL;
     if (person != NULL) {
@@ -246,7 +237,7 @@ static enum trm_db_status seal_received_note(struct trm_db_conn *c, const struct
     if (!json_is_string(note))
         return TRM_DB_OK;
     snprintf(name, sizeof name, "%s.note", ctx_str(ctx, "referral_id"));
-    *hex = trm_seal_json(dek, case_id, "referrals", name, DEK_VERSION, note);
+    *hex = trm_seal_json(dek, case_id, "referrals", name, TRM_CASE_FIRST_DEK_VERSION, note);
     return *hex ? TRM_DB_OK : TRM_DB_ERROR;
 }
 
@@ -261,16 +252,11 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
                 "the payload of an accepted offer does not open or is not a person");
         return TRM_DB_ERROR;
     }
-    char kek_id[TRM_KEK_ID_MAX + 1];
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    struct trm_sealed_person sealed = {0};
-    unsigned char *dek = trm_dek_new();
+    struct trm_case_sealed_new sealed;
     trm_uuid_v4(case_id);
     enum trm_db_status st = TRM_DB_ERROR;
     json_t *forms = forms_array(json_string_value(json_object_get(hdr, "exploitation_forms")));
-    if (dek && trm_dek_wrap(kr, case_id, dek, wrapped, kek_id) &&
-        trm_person_seal(kr, dek, case_id, DEK_VERSION, json_object_get(payload, "person"), bits,
-                        &sealed)) {
+    if (trm_case_seal_new(kr, case_id, json_object_get(payload, "person"), bits, true, &sealed)) {
         struct trm_case_new n = {
             case_id,
             ctx_str(ctx, "local_country"),
@@ -279,23 +265,22 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
             json_string_value(json_object_get(hdr, "citizenship")),
             json_string_value(json_object_get(hdr, "identified_month")),
             forms,
-            kek_id,
-            wrapped,
-            &sealed,
+            sealed.kek_id,
+            sealed.wrapped,
+            &sealed.person,
             bits,
         };
         struct trm_case_summary summary;
         st = trm_case_insert(c, &n, &summary);
         char *note = NULL;
         if (st == TRM_DB_OK)
-            st = seal_received_note(c, kr, dek, case_id, ctx, payload, &note);
+            st = seal_received_note(c, kr, sealed.dek, case_id, ctx, payload, &note);
         if (st == TRM_DB_OK)
             st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id, note,
                                    json_string_value(json_object_get(payload, "note_category")));
         free(note);
     }
-    trm_dek_free(dek);
-    trm_sealed_person_free(&sealed);
+    trm_case_sealed_new_free(&sealed);
     json_decref(forms);
     json_decref(payload);
     return st;

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DEK_VERSION 1
-
 static bool citizenship_ok(const char *c)
 {
     return strcmp(c, "unknown") == 0 || trm_json_is_country(c);
@@ -125,28 +123,22 @@ TRM_HANDLER(trm_handle_case_create)
         json_decref(doc);
         return;
     }
-    char id[37], kek_id[TRM_KEK_ID_MAX + 1];
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    struct trm_sealed_person sealed = {0};
-    unsigned char *dek = trm_dek_new();
+    char id[37];
+    struct trm_case_sealed_new sealed;
     trm_uuid_v4(id);
     unsigned bits = (unsigned)app->config->blind_index_bits;
-    bool ok = dek && trm_dek_wrap(trm_app_keys(app), id, dek, wrapped, kek_id) &&
-              (person == NULL ||
-               trm_person_seal(trm_app_keys(app), dek, id, DEK_VERSION, person, bits, &sealed));
-    trm_dek_free(dek);
-    if (!ok) {
-        trm_sealed_person_free(&sealed);
+    if (!trm_case_seal_new(trm_app_keys(app), id, person, bits, false, &sealed)) {
         json_decref(doc);
         trm_response_problem(res, req, TRM_E_INTERNAL, "The case could not be sealed.");
         return;
     }
-    x.n = (struct trm_case_new){id,    country, sex,     age_band, citizenship, month,
-                                forms, kek_id,  wrapped, &sealed,  bits};
+    x.n = (struct trm_case_new){id,    country, sex,           age_band,       citizenship,
+                                month, forms,   sealed.kek_id, sealed.wrapped, &sealed.person,
+                                bits};
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, create_tx, &x);
-    trm_sealed_person_free(&sealed);
+    trm_case_sealed_new_free(&sealed);
     if (x.state == TRM_IDEM_MISMATCH)
         trm_http_idempotency_mismatch(req, res);
     else if (st == TRM_DB_INVALID)
@@ -178,14 +170,7 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
 static json_t *open_person(struct trm_app *app, const struct trm_case_record *rec,
                            const struct trm_request *req, struct trm_response *res)
 {
-    if (!rec->has_key)
-        return json_object();
-    unsigned char *dek = trm_dek_alloc();
-    json_t *person = NULL;
-    if (dek && trm_dek_unwrap(trm_keyring_source_for(app->keys, rec->kek_id), rec->summary.id,
-                              rec->kek_id, rec->wrapped, sizeof rec->wrapped, dek))
-        person = trm_person_open(dek, rec->summary.id, rec->dek_version, rec->fields, NULL);
-    trm_dek_free(dek);
+    json_t *person = trm_case_record_open(app->keys, rec, NULL);
     if (person == NULL)
         trm_response_problem(res, req, TRM_E_INTERNAL,
                              "The case's personal data could not be decrypted.");
@@ -383,14 +368,13 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
         trm_case_record_free(&rec);
         return TRM_DB_REFUSED;
     }
-    unsigned char *dek = trm_dek_alloc();
-    if (dek && rec.has_key &&
-        !trm_dek_unwrap(trm_keyring_source_for(x->source, rec.kek_id), x->id, rec.kek_id,
-                        rec.wrapped, sizeof rec.wrapped, dek)) {
+    /* A case without a key (erased) changes only its clear fields: nothing is sealed. */
+    unsigned char *dek = rec.has_key ? trm_case_record_dek(x->source, &rec) : trm_dek_alloc();
+    if (dek == NULL) {
         x->crypto_failed = true;
         st = TRM_DB_REFUSED;
     } else {
-        st = dek ? apply_patch(c, x, &rec, dek) : TRM_DB_ERROR;
+        st = apply_patch(c, x, &rec, dek);
     }
     trm_dek_free(dek);
     trm_case_record_free(&rec);

@@ -227,65 +227,6 @@ struct answer_args {
     json_t *out;
 };
 
-/* The reason of an answer, sealed under the key of the offer's case. An offer from another
- * instance has no case here: its reason travels to the sender in the answer package. */
-static enum trm_db_status seal_answer_reason(struct trm_db_conn *c, struct answer_args *x,
-                                             char **hex, bool *travels)
-{
-    struct trm_referral_key key;
-    *hex = NULL;
-    *travels = false;
-    if (x->reason == NULL)
-        return TRM_DB_OK;
-    enum trm_db_status st = trm_referral_seal_key(c, x->id, &key);
-    if (st != TRM_DB_OK || !key.found) {
-        *travels = true; /* or the answer is refused below: not a party, answered, erased */
-        return st;
-    }
-    unsigned char *dek = trm_dek_alloc();
-    char name[80];
-    snprintf(name, sizeof name, "%s.answer_reason", x->id);
-    json_t *v = json_string(x->reason);
-    if (dek && trm_dek_unwrap(trm_keyring_source_for(x->keys, key.kek_id), key.case_id, key.kek_id,
-                              key.wrapped, sizeof key.wrapped, dek))
-        *hex = trm_seal_json(dek, key.case_id, "referrals", name, key.dek_version, v);
-    json_decref(v);
-    trm_dek_free(dek);
-    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
-}
-
-/* An accepted transfer within this instance: the new custodian seals the consented
- * categories again under a fresh data key; nothing else of the case opens with it, and the
- * old key goes (trm_case_rekey). The old key is opened here, in this transaction only. */
-static enum trm_db_status re_key(struct trm_db_conn *c, struct answer_args *x, json_t *m)
-{
-    const char *case_id = json_string_value(json_object_get(m, "case_id"));
-    const char *kek_id = json_string_value(json_object_get(m, "kek_id"));
-    const char *wrapped_hex = json_string_value(json_object_get(m, "wrapped"));
-    unsigned old_version = (unsigned)json_integer_value(json_object_get(m, "dek_version"));
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    char new_kek[TRM_KEK_ID_MAX + 1], new_wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1];
-    unsigned char *old_dek = trm_dek_alloc(), *new_dek = trm_dek_new();
-    json_t *items = NULL;
-    enum trm_db_status st = TRM_DB_ERROR;
-    if (case_id && kek_id && wrapped_hex && old_dek && new_dek &&
-        strlen(wrapped_hex) == 2 * sizeof wrapped &&
-        trm_hex_decode(wrapped_hex, wrapped, sizeof wrapped) &&
-        trm_dek_unwrap(trm_keyring_source_for(x->keys, kek_id), case_id, kek_id, wrapped,
-                       sizeof wrapped, old_dek) &&
-        trm_dek_wrap(trm_keyring_source_get(x->keys), case_id, new_dek, wrapped, new_kek)) {
-        items = trm_case_reseal(old_dek, new_dek, case_id, old_version, old_version + 1,
-                                json_object_get(m, "items"));
-        trm_hex_encode(wrapped, sizeof wrapped, new_wrapped);
-    }
-    trm_dek_free(old_dek);
-    trm_dek_free(new_dek);
-    if (items != NULL)
-        st = trm_case_rekey_store(c, case_id, x->id, old_version, new_kek, new_wrapped, items);
-    json_decref(items);
-    return st;
-}
-
 static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
 {
     struct answer_args *x = arg;
@@ -294,8 +235,14 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
     x->out = x->answer.rekey = NULL;
     x->sealing = TRM_SEAL_OK;
     char *reason = NULL;
-    bool travels = false;
-    enum trm_db_status st = seal_answer_reason(c, x, &reason, &travels);
+    bool sealed = false;
+    json_t *v = x->reason ? json_string(x->reason) : NULL;
+    /* An offer from another instance has no case here: its reason travels to the sender in
+     * the answer package. */
+    enum trm_db_status st =
+        trm_case_seal_for_referral(c, x->keys, x->id, "answer_reason", v, &reason, &sealed);
+    json_decref(v);
+    bool travels = x->reason && !sealed;
     if (st == TRM_DB_OK)
         st = trm_referral_answer(c, x->id, x->action, reason, &x->answer);
     free(reason);
@@ -309,8 +256,8 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
         x->sealing = TRM_SEAL_ERASED;
         return TRM_DB_REFUSED;
     }
-    if (x->answer.rekey)
-        st = re_key(c, x, x->answer.rekey);
+    if (x->answer.rekey) /* an accepted transfer within this instance */
+        st = trm_case_transfer_rekey(c, x->keys, x->id, x->answer.rekey);
     if (st == TRM_DB_OK && remote) /* the answer travels to the peer instance, in this tx */
         st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->reason, x->index_bits,
                                      x->local_case_id, x->fed_why);
