@@ -44,6 +44,69 @@ void trm_http_created(struct trm_response *res, const char *location, json_t *re
 /* Reads a UUID path parameter; answers 404 when it is not one. */
 bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
                          char out[37]);
+/* A query parameter: its name, what it must be, where its value goes (const char **, or
+ * bool * for TRM_PARAM_BOOL) and, optionally, the whole detail of the problem when it is
+ * wrong (otherwise "Query parameter <name> <what it must be>."). A handler lists its
+ * parameters, one per line, and one call checks them in order, answering 400
+ * invalid_parameter for the first that is wrong; an absent parameter leaves dest alone. */
+enum trm_param_kind {
+    TRM_PARAM_ENUM,    /* one of allowed */
+    TRM_PARAM_UUID,    /* a UUID */
+    TRM_PARAM_COUNTRY, /* ISO 3166-1 alpha-2, upper case */
+    TRM_PARAM_TIME,    /* a date or a UTC time (trm_json_is_time) */
+    TRM_PARAM_MONTH,   /* YYYY-MM */
+    TRM_PARAM_BOOL,    /* true or false */
+    TRM_PARAM_WORD,    /* a name of a-z, 0-9 and _ of at most max bytes (a SOP state) */
+    TRM_PARAM_CHECKED, /* whatever ok accepts */
+};
+struct trm_param {
+    const char *name;
+    enum trm_param_kind kind;
+    void *dest;
+    const char *const *allowed;
+    size_t max;
+    bool (*ok)(const char *value);
+    const char *detail;
+};
+#define TRM_Q_ENUM(n, d, list, ...)                                                                \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_ENUM, .dest = (d), .allowed = (list), __VA_ARGS__           \
+    }
+#define TRM_Q_UUID(n, d, ...)                                                                      \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_UUID, .dest = (d), __VA_ARGS__                              \
+    }
+#define TRM_Q_COUNTRY(n, d, ...)                                                                   \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_COUNTRY, .dest = (d), __VA_ARGS__                           \
+    }
+#define TRM_Q_TIME(n, d, ...)                                                                      \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_TIME, .dest = (d), __VA_ARGS__                              \
+    }
+#define TRM_Q_MONTH(n, d, ...)                                                                     \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_MONTH, .dest = (d), __VA_ARGS__                             \
+    }
+#define TRM_Q_BOOL(n, d, ...)                                                                      \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_BOOL, .dest = (d), __VA_ARGS__                              \
+    }
+#define TRM_Q_WORD(n, d, maxlen, ...)                                                              \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_WORD, .dest = (d), .max = (maxlen), __VA_ARGS__             \
+    }
+#define TRM_Q_CHECKED(n, d, fn, ...)                                                               \
+    {                                                                                              \
+        .name = (n), .kind = TRM_PARAM_CHECKED, .dest = (d), .ok = (fn), __VA_ARGS__               \
+    }
+#define TRM_Q_END                                                                                  \
+    {                                                                                              \
+        0                                                                                          \
+    }
+bool trm_http_query(const struct trm_request *req, struct trm_response *res,
+                    const struct trm_param *params);
+
 /* A query parameter restricted to allowed values or a UUID/country shape; answers 400. */
 bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
                          const char *const *allowed, const char **out);

@@ -26,63 +26,47 @@ static const char *const document_types[] = {
     "other",    NULL};
 
 static const struct trm_field document_spec[] = {
-    {.name = "type", .type = TRM_FIELD_ENUM, .required = true, .allowed = document_types},
-    {.name = "number", .type = TRM_FIELD_STRING, .required = true, .max_len = 64, .min_len = 1},
-    {.name = "country", .type = TRM_FIELD_COUNTRY},
-    {0},
+    TRM_F_ENUM("type", NULL, document_types, TRM_REQUIRED),
+    TRM_F_TEXT("number", NULL, 64, TRM_REQUIRED),
+    TRM_F_COUNTRY("country", NULL),
+    TRM_F_END,
 };
 static const struct trm_field identity_spec[] = {
-    {.name = "full_name", .type = TRM_FIELD_STRING, .max_len = 200, .min_len = 1, .nullable = true},
-    {.name = "aliases", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "date_of_birth", .type = TRM_FIELD_DATE, .nullable = true},
-    {.name = "documents",
-     .type = TRM_FIELD_OBJECT_ARRAY,
-     .max_len = 10,
-     .fields = document_spec,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("full_name", NULL, TRM_PERSON_NAME_MAX, .nullable = true),
+    TRM_F_STRINGS("aliases", NULL, 20, .nullable = true),
+    TRM_F_DATE("date_of_birth", NULL, .nullable = true),
+    TRM_F_OBJECTS("documents", NULL, 10, document_spec, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field contact_spec[] = {
-    {.name = "phone", .type = TRM_FIELD_STRING, .max_len = 40, .min_len = 1, .nullable = true},
-    {.name = "address", .type = TRM_FIELD_STRING, .max_len = 500, .min_len = 1, .nullable = true},
-    {.name = "current_location",
-     .type = TRM_FIELD_STRING,
-     .max_len = 500,
-     .min_len = 1,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("phone", NULL, 40, .nullable = true),
+    TRM_F_TEXT("address", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_TEXT("current_location", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field health_spec[] = {
-    {.name = "notes", .type = TRM_FIELD_STRING, .max_len = 5000, .min_len = 1, .nullable = true},
-    {.name = "vulnerabilities", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {0},
+    TRM_F_TEXT("notes", NULL, TRM_TEXT_MAX, .nullable = true),
+    TRM_F_STRINGS("vulnerabilities", NULL, 20, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field narrative_spec[] = {
-    {.name = "statement",
-     .type = TRM_FIELD_STRING,
-     .max_len = 20000,
-     .min_len = 1,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("statement", NULL, 20000, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field exploitation_spec[] = {
-    {.name = "recruitment",
-     .type = TRM_FIELD_STRING,
-     .max_len = 5000,
-     .min_len = 1,
-     .nullable = true},
-    {.name = "means_of_control", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "places", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "dates", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {0},
+    TRM_F_TEXT("recruitment", NULL, TRM_TEXT_MAX, .nullable = true),
+    TRM_F_STRINGS("means_of_control", NULL, 20, .nullable = true),
+    TRM_F_STRINGS("places", NULL, 20, .nullable = true),
+    TRM_F_STRINGS("dates", NULL, 20, .nullable = true),
+    TRM_F_END,
 };
 const struct trm_field trm_person_spec[] = {
-    {.name = "identity", .type = TRM_FIELD_OBJECT, .fields = identity_spec},
-    {.name = "contact", .type = TRM_FIELD_OBJECT, .fields = contact_spec},
-    {.name = "health", .type = TRM_FIELD_OBJECT, .fields = health_spec},
-    {.name = "narrative", .type = TRM_FIELD_OBJECT, .fields = narrative_spec},
-    {.name = "exploitation_details", .type = TRM_FIELD_OBJECT, .fields = exploitation_spec},
-    {0},
+    TRM_F_OBJECT("identity", NULL, identity_spec),
+    TRM_F_OBJECT("contact", NULL, contact_spec),
+    TRM_F_OBJECT("health", NULL, health_spec),
+    TRM_F_OBJECT("narrative", NULL, narrative_spec),
+    TRM_F_OBJECT("exploitation_details", NULL, exploitation_spec),
+    TRM_F_END,
 };
 
 /* The canonical category and field name strings (static storage). */

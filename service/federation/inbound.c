@@ -53,7 +53,7 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
     bool note_ok =
         note == NULL
             ? note_category == NULL && json_object_size(doc) == 2
-            : json_is_string(note) && json_string_length(note) <= 5000 &&
+            : json_is_string(note) && json_string_length(note) <= TRM_TEXT_MAX &&
                   trm_json_text_ok(json_string_value(note)) && json_is_string(note_category) &&
                   in_words(field(p, TRM_FED_CATEGORIES), json_string_value(note_category)) &&
                   json_object_size(doc) == 4;
@@ -74,7 +74,7 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
 }
 
 /* An answer's payload, when it has one, opens with the peer's box key and holds exactly the
- * package's id and a reason (text of at most 500 characters). */
+ * package's id and a reason (text of at most TRM_SHORT_TEXT_MAX bytes). */
 static bool answer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_peer *peer,
                               const struct trm_fed_package *p)
 {
@@ -90,7 +90,8 @@ static bool answer_payload_ok(const struct trm_keyring *kr, const struct trm_fed
     json_t *reason = json_object_get(doc, "reason");
     bool ok = json_object_size(doc) == 2 && id && strcmp(id, field(p, TRM_FED_PACKAGE_ID)) == 0 &&
               json_is_string(reason) && json_string_length(reason) >= 1 &&
-              json_string_length(reason) <= 500 && trm_json_text_ok(json_string_value(reason));
+              json_string_length(reason) <= TRM_SHORT_TEXT_MAX &&
+              trm_json_text_ok(json_string_value(reason));
     json_decref(doc);
     return ok;
 }

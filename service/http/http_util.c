@@ -36,10 +36,14 @@ static bool parse(const struct trm_request *req, struct trm_response *res,
         }
     }
     json_t *errors = json_array();
-    if (!trm_json_check(*doc, spec, "", errors)) {
+    enum trm_json_verdict verdict = trm_json_validate(*doc, spec, "", errors);
+    if (verdict != TRM_JSON_VALID) {
+        /* Fields that do not go together are invalid; anything else is missing or invalid. */
         trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                                 "Some fields are missing or invalid; see errors.", "errors",
-                                 errors);
+                                 verdict == TRM_JSON_INCONSISTENT
+                                     ? "Some fields are invalid; see errors."
+                                     : "Some fields are missing or invalid; see errors.",
+                                 "errors", errors);
         json_decref(*doc);
         *doc = NULL;
         return false;
@@ -226,30 +230,64 @@ bool trm_http_query_country(const struct trm_request *req, struct trm_response *
     return bad_query(req, res, name, "must be an ISO 3166-1 alpha-2 code");
 }
 
-static bool two_digits_upto(const char *s, int max)
+static bool word_ok(const char *s, size_t max)
 {
-    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
-           (s[0] - '0') * 10 + (s[1] - '0') <= max;
+    size_t n = strlen(s);
+    return n <= max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-static bool utc_time_ok(const char *s)
+/* Whether a present value fits its parameter; what it must be otherwise. */
+static const char *param_problem(const struct trm_param *p, const char *v)
 {
-    char date[11];
-    if (strlen(s) == 10)
-        return trm_json_is_date(s);
-    if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-        return false;
-    memcpy(date, s, 10);
-    date[10] = '\0';
-    return trm_json_is_date(date) && two_digits_upto(s + 11, 23) && two_digits_upto(s + 14, 59) &&
-           two_digits_upto(s + 17, 59);
+    switch (p->kind) {
+    case TRM_PARAM_ENUM:
+        return trm_str_in(v, p->allowed) ? NULL : "is not one of the allowed values";
+    case TRM_PARAM_UUID:
+        return trm_uuid_parse(v, NULL) ? NULL : "must be a UUID";
+    case TRM_PARAM_COUNTRY:
+        return trm_json_is_country(v) ? NULL : "must be an ISO 3166-1 alpha-2 code";
+    case TRM_PARAM_TIME:
+        return trm_json_is_time(v) ? NULL : "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)";
+    case TRM_PARAM_MONTH:
+        return trm_json_is_month(v) ? NULL : "must be a month (YYYY-MM)";
+    case TRM_PARAM_BOOL:
+        return strcmp(v, "true") == 0 || strcmp(v, "false") == 0 ? NULL : "must be true or false";
+    case TRM_PARAM_WORD:
+        return word_ok(v, p->max) ? NULL : "must be a name (a-z, 0-9, _)";
+    case TRM_PARAM_CHECKED:
+        return p->ok(v) ? NULL : "is not valid";
+    }
+    return "is not valid";
+}
+
+bool trm_http_query(const struct trm_request *req, struct trm_response *res,
+                    const struct trm_param *params)
+{
+    for (const struct trm_param *p = params; p->name; p++) {
+        const char *v = trm_request_query(req, p->name);
+        if (v == NULL)
+            continue;
+        const char *what = param_problem(p, v);
+        if (what != NULL) {
+            if (p->detail)
+                trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, p->detail);
+            else
+                bad_query(req, res, p->name, what);
+            return false;
+        }
+        if (p->kind == TRM_PARAM_BOOL)
+            *(bool *)p->dest = strcmp(v, "true") == 0;
+        else
+            *(const char **)p->dest = v;
+    }
+    return true;
 }
 
 bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
                          const char **out)
 {
     *out = trm_request_query(req, name);
-    if (*out == NULL || utc_time_ok(*out))
+    if (*out == NULL || trm_json_is_time(*out))
         return true;
     return bad_query(req, res, name, "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)");
 }
