@@ -22,8 +22,9 @@ extern const char *const trm_case_age_bands[];
 extern const char *const trm_case_exploitation_forms[];
 
 /* How long free text of a case may be (bytes), in the API and in packages from peers. */
-#define TRM_TEXT_MAX 5000       /* a text: a note, assessment details, the health notes */
-#define TRM_SHORT_TEXT_MAX 500  /* a short text: a reason (a consent withdrawn, an offer answered) \
+#define TRM_TEXT_MAX 5000 /* a text: a note, assessment details, the health notes */
+#define TRM_SHORT_TEXT_MAX                                                                         \
+    500                         /* a short text: a reason (a consent withdrawn, an offer answered) \
                                  */
 #define TRM_GROUNDS_MAX 1000    /* why a step is overridden, why a case is shared without consent */
 #define TRM_PERSON_NAME_MAX 200 /* a person's or a guardian's name, who appointed a guardian */

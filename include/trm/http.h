@@ -38,6 +38,10 @@ struct trm_request {
     const char *params[TRM_MAX_PATH_PARAMS];
     size_t n_params;
     const struct trm_principal *principal;
+    /* Owned by the core for the handler, released once it has answered (handler.h): its
+     * state (trm_handler_state) and the JSON values it keeps (the body, a cursor). */
+    void *state;
+    json_t *kept;
 };
 
 #define TRM_MAX_RESPONSE_HEADERS 10
@@ -73,6 +77,10 @@ void trm_response_problem(struct trm_response *res, const struct trm_request *re
 void trm_response_problem_ext(struct trm_response *res, const struct trm_request *req,
                               enum trm_error e, const char *detail, const char *member,
                               json_t *value);
+
+/* Releases what the handler left with the request (its state, kept values); the core calls
+ * it after every run of a handler. */
+void trm_request_release(struct trm_request *req);
 
 /* Handles one request: request id, request hygiene, routing, authentication, handler.
  * Always leaves a complete response in res. */

@@ -9,6 +9,7 @@
 #include "trm/db.h"
 #include "trm/http.h"
 #include "trm/json_spec.h"
+#include "trm/util.h"
 
 struct trm_keyring;
 struct trm_idem;
@@ -41,9 +42,12 @@ void trm_http_field_problem(const struct trm_request *req, struct trm_response *
                             const char *pointer, const char *message);
 /* 201 with Location and the resource (consumed). */
 void trm_http_created(struct trm_response *res, const char *location, json_t *resource);
+/* The same, the Location made from a format ("/v1/agencies/%s"). */
+void trm_http_created_at(struct trm_response *res, json_t *resource, const char *location_format,
+                         ...) __attribute__((format(printf, 3, 4)));
 /* Reads a UUID path parameter; answers 404 when it is not one. */
 bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
-                         char out[37]);
+                         char out[TRM_UUID_STR_LEN + 1]);
 /* A query parameter: its name, what it must be, where its value goes (const char **, or
  * bool * for TRM_PARAM_BOOL) and, optionally, the whole detail of the problem when it is
  * wrong (otherwise "Query parameter <name> <what it must be>."). A handler lists its

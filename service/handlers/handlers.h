@@ -1,15 +1,14 @@
-/* The handlers of trmd, one file per resource; wired in routes.c. */
+/* The handlers of trmd, one file per resource, each of the one shape handler.h describes;
+ * wired in routes.c. */
 #ifndef TRM_HANDLERS_H
 #define TRM_HANDLERS_H
 
 #include "trm/app.h"
 #include "trm/cases.h"
+#include "trm/handler.h"
 #include "trm/http.h"
 
 struct trm_agency;
-
-#define TRM_HANDLER(name)                                                                          \
-    void name(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 
 TRM_HANDLER(trm_handle_healthz);
 TRM_HANDLER(trm_handle_federation_identity);

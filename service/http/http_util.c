@@ -5,6 +5,7 @@
 #include "trm/util.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,8 +183,19 @@ void trm_http_created(struct trm_response *res, const char *location, json_t *re
     trm_response_set_header(res, "Location", location);
 }
 
+void trm_http_created_at(struct trm_response *res, json_t *resource, const char *location_format,
+                         ...)
+{
+    char location[256];
+    va_list ap;
+    va_start(ap, location_format);
+    vsnprintf(location, sizeof location, location_format, ap);
+    va_end(ap);
+    trm_http_created(res, location, resource);
+}
+
 bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
-                         char out[37])
+                         char out[TRM_UUID_STR_LEN + 1])
 {
     if (i < req->n_params && trm_uuid_parse(req->params[i], out))
         return true;

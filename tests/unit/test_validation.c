@@ -1,5 +1,6 @@
 /* One way to validate: the JSON spec (the time kind, checks across fields, messages, the
- * one-line constructors) and query parameter lists. */
+ * one-line constructors), query parameter lists, and the handler kit's list pages (cursor
+ * shapes) and per-request state. */
 #include "check_run.h"
 
 #include <sodium.h>
@@ -10,6 +11,7 @@
 
 #include "trm/app.h"
 #include "trm/config.h"
+#include "trm/handler.h"
 #include "trm/http_util.h"
 #include "trm/json_spec.h"
 #include "trm/keyring.h"
@@ -170,6 +172,89 @@ START_TEST(query_parameters_are_a_list)
 }
 END_TEST
 
+static struct trm_keyring_source *keys(void)
+{
+    static struct trm_keyring_source *src;
+    if (src == NULL) {
+        char path[64], err[256];
+        ck_assert_int_ge(sodium_init(), 0);
+        snprintf(path, sizeof path, "/tmp/trm-validation-%d.key", (int)getpid());
+        unlink(path);
+        ck_assert(trm_keyring_create_file(path, err, sizeof err));
+        ck_assert(trm_keyring_source_open(&src, path, err, sizeof err));
+        unlink(path);
+    }
+    return src;
+}
+
+/* A cursor that another list issued is signed by us too: its shape is checked. */
+START_TEST(cursors_fit_their_list)
+{
+    struct trm_config cfg;
+    trm_config_defaults(&cfg);
+    struct trm_app app = {.config = &cfg, .keys = keys()};
+    json_t *items = json_array();
+    for (int i = 0; i < 3; i++)
+        json_array_append_new(
+            items, json_pack("{s:s, s:i}", "id", "00000000-0000-4000-8000-000000000001", "n", i));
+    struct trm_page page = {.limit = 2};
+    struct trm_response res;
+    trm_response_init(&res);
+    trm_handler_page_answer(&app, &res, &page, items, (const char *const[]){"n", "id", NULL});
+    json_t *body = json_loads(res.body, 0, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(body, "items")), 2);
+    char cursor[512], query[600];
+    snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(body, "next_cursor")));
+    json_decref(body);
+    trm_response_free(&res);
+    struct trm_header q[] = {{"cursor", cursor}};
+    struct trm_request req;
+    request_with_query(&req, q, 1);
+    trm_response_init(&res);
+    ck_assert(trm_handler_page(&app, &req, &res, "iu", &page));
+    ck_assert_int_eq(trm_page_number(&page, 0), 1);
+    ck_assert_int_eq(trm_page_fetch(&page), TRM_PAGE_DEFAULT + 1);
+    trm_request_release(&req);
+    const char *wrong[] = {"su", "i", "iuu", "ii"};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        request_with_query(&req, q, 1);
+        trm_response_init(&res);
+        ck_assert_msg(!trm_handler_page(&app, &req, &res, wrong[i], &page), "%s", wrong[i]);
+        ck_assert_int_eq(res.status, 400);
+        trm_request_release(&req);
+        trm_response_free(&res);
+    }
+    (void)query;
+}
+END_TEST
+
+static int cleaned;
+
+static void clean(void *state)
+{
+    json_decref(*(json_t **)state);
+    cleaned++;
+}
+
+/* The state a handler asks for is freed with its cleaner, once, by trm_request_release. */
+START_TEST(handler_state_is_freed_in_one_place)
+{
+    struct trm_request req = {0};
+    json_t **held = trm_handler_state(&req, sizeof *held, clean);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_ptr_null(*held);
+    *held = json_object();
+    ck_assert_int_eq(trm_refuse(held, TRM_WHY_STALE, json_array()), TRM_DB_REFUSED);
+    trm_request_keep(&req, json_string("kept"));
+    trm_request_release(&req);
+    ck_assert_int_eq(cleaned, 1);
+    ck_assert_ptr_null(req.state);
+    ck_assert_ptr_null(req.kept);
+    trm_request_release(&req);
+    ck_assert_int_eq(cleaned, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("validation");
@@ -177,6 +262,8 @@ int main(void)
     tcase_add_test(tc, times_have_one_shape);
     tcase_add_test(tc, checks_across_fields_run_once_the_fields_are_valid);
     tcase_add_test(tc, query_parameters_are_a_list);
+    tcase_add_test(tc, cursors_fit_their_list);
+    tcase_add_test(tc, handler_state_is_freed_in_one_place);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
