@@ -92,13 +92,14 @@ struct trm_outcome {
     }
 
 /* A handler's transaction: its function (given the state), its outcome table (NULL: the
- * common answers only), isolation, and whether it runs without the caller's row-level
- * security context (reads of the directory, which every user sees alike). */
+ * common answers only), isolation, whether it runs without the caller's row-level security
+ * context (reads of the directory, which every user sees alike), and whether it runs with no
+ * transaction at all, each statement on its own (trm_db_run: the public federation reads). */
 struct trm_tx {
     trm_db_tx_fn fn;
     const struct trm_outcome *outcomes;
     enum trm_db_isolation isolation;
-    bool without_context;
+    bool without_context, single_statements;
 };
 /* Runs tx->fn(state) in a transaction as the caller: true on TRM_DB_OK. Otherwise answers the
  * first row of tx->outcomes for the outcome, or the common answer (the refusals above,

@@ -70,6 +70,9 @@ void trm_response_free(struct trm_response *res);
 void trm_response_set_header(struct trm_response *res, const char *name, const char *value);
 /* A JSON body (consumed). */
 void trm_response_json(struct trm_response *res, unsigned status, json_t *body);
+/* A body of another type (malloc'd text of len bytes, consumed; NULL: empty). */
+void trm_response_text(struct trm_response *res, unsigned status, const char *content_type,
+                       char *body, size_t len);
 /* An RFC 9457 problem; detail never contains a submitted value. */
 void trm_response_problem(struct trm_response *res, const struct trm_request *req, enum trm_error e,
                           const char *detail);

@@ -1,5 +1,6 @@
-/* Helpers shared by handlers: reading a validated JSON body, list paging with signed
- * cursors, mapping database outcomes to problems, created responses. */
+/* Helpers shared by handlers (the shape they share is handler.h): signed list cursors, query
+ * parameters, path parameters, If-Match and Idempotency-Key, problems for database outcomes
+ * and fields, created responses. */
 #ifndef TRM_HTTP_UTIL_H
 #define TRM_HTTP_UTIL_H
 
@@ -14,19 +15,6 @@
 struct trm_keyring;
 struct trm_idem;
 
-/* Parses the body (duplicate keys, bad UTF-8, NULs and absurd nesting are refused) and checks
- * it against spec. On failure answers 400 and returns false. *doc must be json_decref'd. */
-bool trm_http_json_body(const struct trm_request *req, struct trm_response *res,
-                        const struct trm_field *spec, json_t **doc);
-/* Like trm_http_json_body, but an empty body counts as {}. */
-bool trm_http_json_body_optional(const struct trm_request *req, struct trm_response *res,
-                                 const struct trm_field *spec, json_t **doc);
-
-/* limit (1..100, default 20) and cursor (a signed, opaque key of the last item seen). On a
- * bad parameter answers 400 and returns false. *after is NULL without a cursor and must be
- * json_decref'd otherwise. */
-bool trm_http_page(const struct trm_request *req, struct trm_response *res,
-                   const struct trm_keyring *keys, unsigned *limit, json_t **after);
 /* Signs and encodes a cursor payload (a JSON array of keys); returns a malloc'd string. */
 char *trm_http_cursor_encode(const struct trm_keyring *keys, json_t *payload);
 /* Decodes and verifies; NULL when forged, altered or malformed. */
@@ -111,25 +99,13 @@ struct trm_param {
 bool trm_http_query(const struct trm_request *req, struct trm_response *res,
                     const struct trm_param *params);
 
-/* A query parameter restricted to allowed values or a UUID/country shape; answers 400. */
-bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char *const *allowed, const char **out);
-bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out);
-bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
-                            const char *name, const char **out);
-/* A date (YYYY-MM-DD, midnight UTC) or a UTC time (YYYY-MM-DDTHH:MM:SSZ), a real one. */
-bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out);
-
-/* The version named by If-Match ("N" as our ETags are); -1 when absent, -2 when it names
- * no version. */
-long trm_http_if_match(const struct trm_request *req);
+/* The version If-Match names into *version; answers 428 without If-Match and 412 (with
+ * malformed_detail) when it names no version. */
+bool trm_http_if_match_version(const struct trm_request *req, struct trm_response *res,
+                               const char *malformed_detail, long *version);
 /* Reads the Idempotency-Key header (1..200 visible ASCII characters) and hashes the request;
  * answers 400 for a malformed key. */
 bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
                           struct trm_idem *out);
-/* Answers 422 for a key reused with another request. */
-void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_response *res);
 
 #endif

@@ -14,7 +14,7 @@
 struct load {
     const struct trm_sop *sop;
     json_t *doc;
-    char id[37];
+    char id[TRM_UUID_STR_LEN + 1];
     bool exists, same;
 };
 

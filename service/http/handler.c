@@ -5,6 +5,7 @@
 #include "trm/keyring.h"
 #include "trm/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,29 +56,59 @@ void trm_request_release(struct trm_request *req)
     req->kept = NULL;
 }
 
-static bool keep_body(struct trm_request *req, bool ok, json_t *parsed, json_t **doc)
+/* Parses the body (duplicate keys, bad UTF-8, NULs and absurd nesting are refused) and checks
+ * it against spec, answering 400 with every problem; the document stays with the request. */
+static bool body(struct trm_request *req, struct trm_response *res, const struct trm_field *spec,
+                 json_t **out, bool optional)
 {
-    if (ok)
-        trm_request_keep(req, parsed);
-    if (doc)
-        *doc = ok ? parsed : NULL;
-    return ok;
+    json_t *doc = NULL;
+    if (out)
+        *out = NULL;
+    if (req->body_len == 0 && !optional) {
+        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, "A JSON body is required.");
+        return false;
+    }
+    json_error_t e;
+    doc = req->body_len == 0 ? json_object()
+                             : json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (doc == NULL) {
+        /* Position only: jansson's message can quote the input. */
+        char detail[128];
+        snprintf(detail, sizeof detail,
+                 "The body is not valid JSON (line %d, column %d): duplicate keys, "
+                 "invalid UTF-8 and NUL characters are refused.",
+                 e.line, e.column);
+        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, detail);
+        return false;
+    }
+    trm_request_keep(req, doc);
+    json_t *errors = json_array();
+    enum trm_json_verdict verdict = trm_json_validate(doc, spec, "", errors);
+    if (verdict == TRM_JSON_VALID) {
+        json_decref(errors);
+        if (out)
+            *out = doc;
+        return true;
+    }
+    /* Fields that do not go together are invalid; anything else is missing or invalid. */
+    trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
+                             verdict == TRM_JSON_INCONSISTENT
+                                 ? "Some fields are invalid; see errors."
+                                 : "Some fields are missing or invalid; see errors.",
+                             "errors", errors);
+    return false;
 }
 
 bool trm_handler_body(struct trm_request *req, struct trm_response *res,
                       const struct trm_field *spec, json_t **doc)
 {
-    json_t *parsed = NULL;
-    bool ok = trm_http_json_body(req, res, spec, &parsed);
-    return keep_body(req, ok, parsed, doc);
+    return body(req, res, spec, doc, false);
 }
 
 bool trm_handler_body_optional(struct trm_request *req, struct trm_response *res,
                                const struct trm_field *spec, json_t **doc)
 {
-    json_t *parsed = NULL;
-    bool ok = trm_http_json_body_optional(req, res, spec, &parsed);
-    return keep_body(req, ok, parsed, doc);
+    return body(req, res, spec, doc, true);
 }
 
 enum trm_db_status trm_refuse(void *state, int why, json_t *extra)
@@ -145,7 +176,9 @@ bool trm_handler_tx(struct trm_app *app, struct trm_request *req, struct trm_res
     struct state *s = state ? state_of(state) : NULL;
     if (s)
         trm_refuse(state, TRM_WHY_NONE, NULL);
-    enum trm_db_status st = trm_db_tx_run(app->db, as, tx->isolation, tx->fn, state);
+    enum trm_db_status st = tx->single_statements
+                                ? trm_db_run(app->db, tx->fn, state)
+                                : trm_db_tx_run(app->db, as, tx->isolation, tx->fn, state);
     if (st == TRM_DB_OK)
         return true;
     answer(req, res, tx->outcomes, st, s);
@@ -171,14 +204,27 @@ static bool cursor_fits(json_t *after, const char *keys)
 bool trm_handler_page(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                       const char *keys, struct trm_page *page)
 {
-    json_t *after = NULL;
+    page->limit = TRM_PAGE_DEFAULT;
     page->after = NULL;
-    if (!trm_http_page(req, res, trm_app_keys(app), &page->limit, &after))
+    const char *l = trm_request_query(req, "limit"), *c = trm_request_query(req, "cursor");
+    long v;
+    if (l != NULL && !trm_parse_long(l, 1, TRM_PAGE_MAX, &v)) {
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                             "limit must be a whole number from 1 to 100.");
         return false;
-    if (after == NULL)
+    }
+    if (l != NULL)
+        page->limit = (unsigned)v;
+    if (c == NULL)
         return true;
-    page->after = trm_request_keep(req, after);
-    if (cursor_fits(after, keys))
+    page->after = trm_http_cursor_decode(trm_app_keys(app), c);
+    if (page->after == NULL) {
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                             "cursor is not one this service issued.");
+        return false;
+    }
+    trm_request_keep(req, page->after);
+    if (cursor_fits(page->after, keys))
         return true;
     trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "cursor does not fit this list.");
     return false;

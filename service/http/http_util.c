@@ -13,58 +13,6 @@
 #define CURSOR_MAC_BYTES 16
 #define CURSOR_MAX 1024
 
-static bool parse(const struct trm_request *req, struct trm_response *res,
-                  const struct trm_field *spec, json_t **doc, bool optional)
-{
-    *doc = NULL;
-    if (req->body_len == 0 && optional) {
-        *doc = json_object();
-    } else if (req->body_len == 0) {
-        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, "A JSON body is required.");
-        return false;
-    } else {
-        json_error_t e;
-        *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
-        if (*doc == NULL) {
-            /* Position only: jansson's message can quote the input. */
-            char detail[128];
-            snprintf(detail, sizeof detail,
-                     "The body is not valid JSON (line %d, column %d): duplicate keys, "
-                     "invalid UTF-8 and NUL characters are refused.",
-                     e.line, e.column);
-            trm_response_problem(res, req, TRM_E_MALFORMED_JSON, detail);
-            return false;
-        }
-    }
-    json_t *errors = json_array();
-    enum trm_json_verdict verdict = trm_json_validate(*doc, spec, "", errors);
-    if (verdict != TRM_JSON_VALID) {
-        /* Fields that do not go together are invalid; anything else is missing or invalid. */
-        trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                                 verdict == TRM_JSON_INCONSISTENT
-                                     ? "Some fields are invalid; see errors."
-                                     : "Some fields are missing or invalid; see errors.",
-                                 "errors", errors);
-        json_decref(*doc);
-        *doc = NULL;
-        return false;
-    }
-    json_decref(errors);
-    return true;
-}
-
-bool trm_http_json_body(const struct trm_request *req, struct trm_response *res,
-                        const struct trm_field *spec, json_t **doc)
-{
-    return parse(req, res, spec, doc, false);
-}
-
-bool trm_http_json_body_optional(const struct trm_request *req, struct trm_response *res,
-                                 const struct trm_field *spec, json_t **doc)
-{
-    return parse(req, res, spec, doc, true);
-}
-
 static void cursor_key(const struct trm_keyring *keys, unsigned char out[32])
 {
     crypto_kdf_derive_from_key(out, 32, 1, "trmcursr", trm_keyring_token_key(keys));
@@ -112,30 +60,6 @@ json_t *trm_http_cursor_decode(const struct trm_keyring *keys, const char *curso
         return NULL;
     }
     return payload;
-}
-
-bool trm_http_page(const struct trm_request *req, struct trm_response *res,
-                   const struct trm_keyring *keys, unsigned *limit, json_t **after)
-{
-    *after = NULL;
-    *limit = 20;
-    const char *l = trm_request_query(req, "limit");
-    long v;
-    if (l != NULL) {
-        if (!trm_parse_long(l, 1, 100, &v)) {
-            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                                 "limit must be a whole number from 1 to 100.");
-            return false;
-        }
-        *limit = (unsigned)v;
-    }
-    const char *c = trm_request_query(req, "cursor");
-    if (c != NULL && (*after = trm_http_cursor_decode(keys, c)) == NULL) {
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                             "cursor is not one this service issued.");
-        return false;
-    }
-    return true;
 }
 
 void trm_http_list(struct trm_response *res, json_t *items, char *next)
@@ -212,36 +136,6 @@ static bool bad_query(const struct trm_request *req, struct trm_response *res, c
     return false;
 }
 
-bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char *const *allowed, const char **out)
-{
-    *out = trm_request_query(req, name);
-    if (*out == NULL)
-        return true;
-    for (size_t i = 0; allowed[i]; i++)
-        if (strcmp(allowed[i], *out) == 0)
-            return true;
-    return bad_query(req, res, name, "is not one of the allowed values");
-}
-
-bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out)
-{
-    *out = trm_request_query(req, name);
-    if (*out == NULL || trm_uuid_parse(*out, NULL))
-        return true;
-    return bad_query(req, res, name, "must be a UUID");
-}
-
-bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
-                            const char *name, const char **out)
-{
-    *out = trm_request_query(req, name);
-    if (*out == NULL || trm_json_is_country(*out))
-        return true;
-    return bad_query(req, res, name, "must be an ISO 3166-1 alpha-2 code");
-}
-
 static bool word_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -295,15 +189,6 @@ bool trm_http_query(const struct trm_request *req, struct trm_response *res,
     return true;
 }
 
-bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out)
-{
-    *out = trm_request_query(req, name);
-    if (*out == NULL || trm_json_is_time(*out))
-        return true;
-    return bad_query(req, res, name, "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)");
-}
-
 bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
                           struct trm_idem *out)
 {
@@ -332,13 +217,7 @@ bool trm_http_idempotency(const struct trm_request *req, struct trm_response *re
     return true;
 }
 
-void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_response *res)
-{
-    trm_response_problem(res, req, TRM_E_IDEMPOTENCY_MISMATCH,
-                         "This Idempotency-Key was already used with a different request.");
-}
-
-long trm_http_if_match(const struct trm_request *req)
+static long if_match(const struct trm_request *req)
 {
     const char *v = trm_request_header(req, "If-Match");
     long n;
@@ -351,6 +230,18 @@ long trm_http_if_match(const struct trm_request *req)
     memcpy(digits, v + 1, len - 2);
     digits[len - 2] = '\0';
     return trm_parse_long(digits, 1, 1000000000L, &n) ? n : -2;
+}
+
+bool trm_http_if_match_version(const struct trm_request *req, struct trm_response *res,
+                               const char *malformed_detail, long *version)
+{
+    *version = if_match(req);
+    if (*version == -1)
+        trm_response_problem(res, req, TRM_E_PRECONDITION_REQUIRED,
+                             "Send If-Match with the case's ETag.");
+    else if (*version == -2)
+        trm_response_problem(res, req, TRM_E_PRECONDITION_FAILED, malformed_detail);
+    return *version > 0;
 }
 
 void trm_http_field_problem(const struct trm_request *req, struct trm_response *res,
