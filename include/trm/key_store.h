@@ -14,15 +14,19 @@ struct trm_wrapped_key {
     uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
 };
 
+/* Whether the caller may use a case's key for a category. */
+enum trm_case_key_access {
+    TRM_KEY_HELD,     /* an active grant of the category: the key is filled */
+    TRM_KEY_NOT_HELD, /* no active grant of it */
+    TRM_KEY_ERASED,   /* the case's personal data is erased: there is no key */
+};
 /* The case's wrapped data key, for sealing or opening personal data of a category (NULL:
- * any): NOT_FOUND when the case is not visible. held says whether the caller holds an active
- * grant of that category (the key is filled only then); erased whether the case's personal
- * data is erased. */
+ * any): NOT_FOUND when the case is not visible. */
 struct trm_case_key {
+    enum trm_case_key_access access;
     char kek_id[TRM_KEK_ID_MAX + 1];
     unsigned dek_version;
     uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    bool held, erased;
 };
 enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
                                     const char *category, struct trm_case_key *out);

@@ -28,11 +28,25 @@ struct trm_referral_offer {
     long expires_in_hours;
 };
 
-/* Offers; *unmet gets the unmet condition codes (empty when offered); *remote says whether
- * the recipient is a peer instance's agency (the referral is then marked as crossing). NOT_FOUND
+/* The conditions an offer must meet (trm_referral_offer in SQL), a bit each, in the order
+ * SQL checks them. */
+enum trm_offer_unmet {
+    TRM_UNMET_ERASED = 1u << 0,               /* the case's personal data is erased */
+    TRM_UNMET_RECIPIENT = 1u << 1,            /* not an active agency other than the caller's */
+    TRM_UNMET_CONSENT_MISSING = 1u << 2,      /* a data-sharing consent must be named */
+    TRM_UNMET_CONSENT_NOT_IN_FORCE = 1u << 3, /* withdrawn, expired or not yet given */
+    TRM_UNMET_CONSENT_CATEGORIES = 1u << 4,   /* it does not cover every category offered */
+    TRM_UNMET_CONSENT_RECIPIENT = 1u << 5,    /* it does not cover the agency or its country */
+    TRM_UNMET_REASON = 1u << 6,               /* without consent, a reason is needed */
+    TRM_UNMET_VITAL_INTEREST_ROLE = 1u << 7,  /* a vital interest needs a coordinator */
+    TRM_UNMET_NOTE_CATEGORY = 1u << 8,        /* the note's category is not offered */
+};
+#define TRM_OFFER_CONDITIONS 9
+/* Offers; *unmet gets the conditions not met (0 when offered); *remote says whether the
+ * recipient is a peer instance's agency (the referral is then marked as crossing). NOT_FOUND
  * when the case is not the caller's; CONFLICT when an offer to that agency is open already. */
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet, bool *remote);
+                                      unsigned *unmet, bool *remote);
 /* The outcome of an answer, from trm_referral_answer in SQL. */
 enum trm_answer_outcome {
     TRM_ANSWER_OK,

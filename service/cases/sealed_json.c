@@ -19,8 +19,8 @@ unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *ke
     *status = trm_case_key_get(c, case_id, category, &key);
     if (*status != TRM_DB_OK)
         return NULL;
-    if (!key.held) {
-        *outcome = key.erased ? TRM_SEAL_ERASED : TRM_SEAL_NOT_HELD;
+    if (key.access != TRM_KEY_HELD) {
+        *outcome = key.access == TRM_KEY_ERASED ? TRM_SEAL_ERASED : TRM_SEAL_NOT_HELD;
         *status = TRM_DB_REFUSED;
         return NULL;
     }

@@ -165,8 +165,7 @@ enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral
 }
 
 enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
-                                char direction[4], uint8_t hash[TRM_FED_HASH_BYTES],
-                                json_t **receipt)
+                                bool *incoming, uint8_t hash[TRM_FED_HASH_BYTES], json_t **receipt)
 {
     const char *p[] = {package_id};
     enum trm_db_status s;
@@ -187,15 +186,38 @@ enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, b
     *receipt = *found && x.receipt[0] ? json_loads(x.receipt, 0, NULL) : NULL;
     if (got == TRM_DB_ERROR)
         s = TRM_DB_ERROR;
-    trm_strlcpy(direction, x.direction, 4);
+    *incoming = strcmp(x.direction, "in") == 0;
     memcpy(hash, x.hash, TRM_FED_HASH_BYTES);
     PQclear(r);
     return s;
 }
 
-enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *pkg,
-                                   json_t *receipt, char outcome[32])
+/* The words trm_fed_receive_offer and _answer return, one per outcome (in enum order). */
+static const char *const received_words[] = {
+    [TRM_FED_RECEIVED] = "ok",
+    [TRM_FED_REFUSED_UNKNOWN_PEER] = "unknown_peer",
+    [TRM_FED_REFUSED_SENDER_COUNTRY] = "sender_country",
+    [TRM_FED_REFUSED_PURPOSE] = "purpose",
+    [TRM_FED_REFUSED_RECIPIENT] = "recipient",
+    [TRM_FED_REFUSED_SENDER] = "sender",
+    [TRM_FED_REFUSED_DUPLICATE_REFERRAL] = "duplicate_referral",
+    [TRM_FED_REFUSED_ACTION] = "action",
+    [TRM_FED_REFUSED_NOT_FOUND] = "not_found",
+    [TRM_FED_REFUSED_IN_REPLY_TO] = "in_reply_to",
+    [TRM_FED_REFUSED_ANSWERED] = "answered",
+    [TRM_FED_REFUSED_EXPIRED] = "expired",
+};
+
+const char *trm_fed_received_word(enum trm_fed_received r)
 {
+    return received_words[r];
+}
+
+enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *pkg,
+                                   json_t *receipt, enum trm_fed_received *received)
+{
+    const size_t n_words = sizeof received_words / sizeof received_words[0];
+    *received = TRM_FED_RECEIVED;
     char hash[2 * TRM_FED_HASH_BYTES + 1], sig[2 * TRM_FED_SIG_BYTES + 1];
     char *doc = json_dumps(pkg->doc, JSON_COMPACT), *rec = json_dumps(receipt, JSON_COMPACT);
     enum trm_db_status s = TRM_DB_ERROR;
@@ -205,8 +227,13 @@ enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_p
         const char *p[] = {doc, hash, sig, rec};
         bool offer = strcmp(pkg->h.v[TRM_FED_TYPE], "offer") == 0;
         PGresult *r = trm_db_exec(c, offer ? &stmt_receive_offer : &stmt_receive_answer, p, &s);
+        size_t i = 0;
+        while (s == TRM_DB_OK && i < n_words && strcmp(PQgetvalue(r, 0, 0), received_words[i]))
+            i++;
+        if (s == TRM_DB_OK && i == n_words)
+            s = TRM_DB_ERROR; /* the functions and this table disagree: a schema mismatch */
         if (s == TRM_DB_OK)
-            trm_strlcpy(outcome, PQgetvalue(r, 0, 0), 32);
+            *received = (enum trm_fed_received)i;
         PQclear(r);
     }
     free(doc);

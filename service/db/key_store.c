@@ -121,12 +121,18 @@ enum trm_db_status trm_retention_erase(struct trm_db_conn *c, long days, long *e
     return st;
 }
 
+/* What the statement says of a case's key, before it is one access. */
+struct key_row {
+    struct trm_case_key key;
+    bool held, erased;
+};
+
 static const struct trm_db_col key_cols[] = {
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_case_key, kek_id, "kek_id"),
-    TRM_DB_COL(TRM_DB_UINT, struct trm_case_key, dek_version, "dek_version"),
-    TRM_DB_COL(TRM_DB_HEX, struct trm_case_key, wrapped, "wrapped"),
-    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, erased, "erased"),
-    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_key, held, "held"),
+    TRM_DB_COL(TRM_DB_TEXT, struct key_row, key.kek_id, "kek_id"),
+    TRM_DB_COL(TRM_DB_UINT, struct key_row, key.dek_version, "dek_version"),
+    TRM_DB_COL(TRM_DB_HEX, struct key_row, key.wrapped, "wrapped"),
+    TRM_DB_COL(TRM_DB_BOOL, struct key_row, erased, "erased"),
+    TRM_DB_COL(TRM_DB_BOOL, struct key_row, held, "held"),
     {0},
 };
 
@@ -136,16 +142,16 @@ enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
     const char *p[] = {case_id, category};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
-    memset(out, 0, sizeof *out);
+    struct key_row row = {0};
     if (s == TRM_DB_OK)
-        s = trm_db_one(r, key_cols, out);
-    /* A grant of a case without a key (erased) holds nothing to seal with. */
-    out->held = out->held && out->kek_id[0] != '\0';
-    if (!out->held) {
-        memset(out->wrapped, 0, sizeof out->wrapped);
-        out->kek_id[0] = '\0';
-        out->dek_version = 0;
-    }
+        s = trm_db_one(r, key_cols, &row);
     PQclear(r);
+    memset(out, 0, sizeof *out);
+    /* A grant of a case without a key (erased) holds nothing to seal with. */
+    if (row.held && row.key.kek_id[0] != '\0')
+        *out = row.key;
+    out->access = row.held && row.key.kek_id[0] ? TRM_KEY_HELD
+                  : row.erased                  ? TRM_KEY_ERASED
+                                                : TRM_KEY_NOT_HELD;
     return s;
 }

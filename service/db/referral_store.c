@@ -65,8 +65,34 @@ TRM_DB_STMT(stmt_referral_list, 5,
 TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
 /* clang-format on */
 
+/* The codes trm_referral_offer returns, one per condition (bit i is code i). */
+static const char *const unmet_codes[TRM_OFFER_CONDITIONS] = {
+    "personal_data_erased", "recipient",         "consent_missing", "consent_not_in_force",
+    "consent_categories",   "consent_recipient", "reason",          "vital_interest_role",
+    "note_category",
+};
+
+/* The unmet conditions from their codes; false for a code this table does not know. */
+static bool parse_unmet(json_t *codes, unsigned *unmet)
+{
+    size_t i;
+    json_t *c;
+    *unmet = 0;
+    json_array_foreach(codes, i, c)
+    {
+        unsigned k = 0;
+        while (k < TRM_OFFER_CONDITIONS &&
+               !(json_is_string(c) && strcmp(json_string_value(c), unmet_codes[k]) == 0))
+            k++;
+        if (k == TRM_OFFER_CONDITIONS)
+            return false;
+        *unmet |= 1u << k;
+    }
+    return json_is_array(codes);
+}
+
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet, bool *remote)
+                                      unsigned *unmet, bool *remote)
 {
     char hours[24], *cats = trm_db_words_literal(o->categories);
     snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
@@ -79,12 +105,16 @@ enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_re
      * offer was refused and nothing was inserted). */
     struct trm_db_call calls[] = {{&stmt_offer, p, NULL}, {&stmt_mark_remote, q, NULL}};
     enum trm_db_status s = trm_db_exec_batch(c, calls, 2);
-    *unmet = NULL;
+    json_t *codes = NULL;
+    *unmet = 0;
     *remote = false;
     if (s == TRM_DB_OK && (PQntuples(calls[0].result) != 1 || PQgetisnull(calls[0].result, 0, 0)))
         s = TRM_DB_ERROR;
-    if (s == TRM_DB_OK && (*unmet = json_loads(PQgetvalue(calls[0].result, 0, 0), 0, NULL)) == NULL)
-        s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK)
+        codes = json_loads(PQgetvalue(calls[0].result, 0, 0), 0, NULL);
+    if (s == TRM_DB_OK && !parse_unmet(codes, unmet))
+        s = TRM_DB_ERROR; /* the function and this table disagree: a schema mismatch */
+    json_decref(codes);
     if (s == TRM_DB_OK)
         *remote = PQntuples(calls[1].result) == 1 && PQgetvalue(calls[1].result, 0, 0)[0] == 't';
     PQclear(calls[0].result);

@@ -28,14 +28,21 @@ static bool ctx_key(json_t *ctx, const char *name, uint8_t out[TRM_FED_KEY_BYTES
     return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
 }
 
-/* Whether the referral can travel now; why names the reason when not. */
-static bool ready(json_t *ctx, const struct trm_keyring *kr, char why[32])
+const char *trm_fed_block_name(enum trm_fed_block block)
+{
+    return block == TRM_FED_PEER_INACTIVE ? "peer_inactive"
+           : block == TRM_FED_NOT_SET_UP  ? "federation_disabled"
+                                          : "travels";
+}
+
+/* Whether the referral can travel now; *block names the reason when not. */
+static bool ready(json_t *ctx, const struct trm_keyring *kr, enum trm_fed_block *block)
 {
     uint8_t pk[TRM_FED_KEY_BYTES];
     if (*ctx_str(ctx, "instance_id") == '\0' || !trm_fed_box_public(kr, pk))
-        trm_strlcpy(why, "federation_disabled", 32);
+        *block = TRM_FED_NOT_SET_UP;
     else if (!json_is_true(json_object_get(ctx, "peer_active")))
-        trm_strlcpy(why, "peer_inactive", 32);
+        *block = TRM_FED_PEER_INACTIVE;
     else
         return true;
     return false;
@@ -124,9 +131,9 @@ static void array_words(const char *pg, char *out, size_t cap)
 
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                           const char *referral_id, const char *note,
-                                          const char *request_id, char why[32])
+                                          const char *request_id, enum trm_fed_block *block)
 {
-    why[0] = '\0';
+    *block = TRM_FED_TRAVELS;
     json_t *ctx = NULL;
     enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
     if (st != TRM_DB_OK)
@@ -138,7 +145,7 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
     char *plain = NULL;
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    if (!ready(ctx, kr, why) || !ctx_key(ctx, "peer_box_key", peer_box)) {
+    if (!ready(ctx, kr, block) || !ctx_key(ctx, "peer_box_key", peer_box)) {
         st = TRM_DB_REFUSED;
         goto out;
     }
@@ -244,7 +251,8 @@ static enum trm_db_status seal_received_note(struct trm_db_conn *c, const struct
 /* Accepting an incoming offer: a local case of our agency, under our country's SOP, with
  * its own data key and exactly the payload's categories. */
 static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct trm_keyring *kr,
-                                            json_t *ctx, unsigned bits, char case_id[37])
+                                            json_t *ctx, unsigned bits,
+                                            char case_id[TRM_UUID_STR_LEN + 1])
 {
     json_t *payload = open_offer(ctx, kr), *hdr = offer_header(ctx);
     if (payload == NULL) {
@@ -310,10 +318,12 @@ static bool answer_payload(const struct trm_keyring *kr, json_t *ctx, const char
 enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                            const char *referral_id, const char *action,
                                            const char *reason, unsigned index_bits,
-                                           char new_case_id[37], char why[32])
+                                           char new_case_id[TRM_UUID_STR_LEN + 1],
+                                           enum trm_fed_block *block)
 {
     json_t *ctx = NULL;
-    new_case_id[0] = why[0] = '\0';
+    new_case_id[0] = '\0';
+    *block = TRM_FED_TRAVELS;
     enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
     if (st == TRM_DB_NOT_FOUND)
         return TRM_DB_OK; /* within this instance: nothing travels */
@@ -321,7 +331,7 @@ enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_key
         return st;
     const struct trm_keyring *kr = trm_keyring_source_get(keys);
     char package_id[TRM_UUID_STR_LEN + 1], now[32];
-    if (!ready(ctx, kr, why)) {
+    if (!ready(ctx, kr, block)) {
         st = TRM_DB_REFUSED;
     } else {
         st = TRM_DB_OK;
@@ -356,11 +366,13 @@ static enum trm_db_status tell_each(struct trm_db_conn *c, struct trm_keyring_so
     enum trm_db_status st = TRM_DB_OK;
     json_array_foreach(ids, i, v)
     {
-        char no_case[37], why[32];
-        st = trm_fed_answer_outbound(c, keys, json_string_value(v), action, NULL, 0, no_case, why);
+        char no_case[TRM_UUID_STR_LEN + 1];
+        enum trm_fed_block block;
+        st = trm_fed_answer_outbound(c, keys, json_string_value(v), action, NULL, 0, no_case,
+                                     &block);
         if (st == TRM_DB_REFUSED) {
             trm_log(TRM_LOG_WARN, "federation_consent_end_not_sent", "referral %s (%s): %s",
-                    json_string_value(v), action, why);
+                    json_string_value(v), action, trm_fed_block_name(block));
             st = TRM_DB_OK;
         }
         if (st != TRM_DB_OK)

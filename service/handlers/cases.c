@@ -357,7 +357,7 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
 }
 
 static const struct trm_outcome patch_outcomes[] = {
-    TRM_WHEN_REFUSED(TRM_WHY_CASE_ERASED, TRM_E_CONFLICT,
+    TRM_WHEN_REFUSED(TRM_WHY_CASE_ERASED, TRM_E_CASE_ERASED,
                      "The personal data of this case has been erased."),
     TRM_WHEN_REFUSED(PATCH_UNREADABLE, TRM_E_INTERNAL,
                      "The case's personal data could not be decrypted."),

@@ -16,38 +16,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* In words a caseworker understands. */
+/* The unmet conditions of an offer in words a caseworker understands (bit i is row i). */
 static const struct {
-    const char *code, *guard, *message;
-} unmet_words[] = {
-    {"personal_data_erased", "erased",
-     "The case's personal data is erased: nothing can be shared."},
-    {"recipient", "recipient", "The recipient is not an active agency other than yours."},
-    {"consent_missing", "consent",
-     "A data-sharing consent of this case must be named (consent_id)."},
-    {"consent_not_in_force", "consent",
-     "The consent was withdrawn, has expired or is not yet given."},
-    {"consent_categories", "consent", "The consent does not cover every category offered."},
-    {"consent_recipient", "consent", "The consent does not cover this agency or its country."},
-    {"reason", "reason", "Without consent, give the reason for sharing."},
-    {"vital_interest_role", "vital_interest", "Sharing for a vital interest needs a coordinator."},
-    {"note_category", "note",
-     "The note's category must be one of the offered categories: only who may open those may "
-     "read it."},
+    const char *guard, *message;
+} unmet_words[TRM_OFFER_CONDITIONS] = {
+    {"erased", "The case's personal data is erased: nothing can be shared."},
+    {"recipient", "The recipient is not an active agency other than yours."},
+    {"consent", "A data-sharing consent of this case must be named (consent_id)."},
+    {"consent", "The consent was withdrawn, has expired or is not yet given."},
+    {"consent", "The consent does not cover every category offered."},
+    {"consent", "The consent does not cover this agency or its country."},
+    {"reason", "Without consent, give the reason for sharing."},
+    {"vital_interest", "Sharing for a vital interest needs a coordinator."},
+    {"note", "The note's category must be one of the offered categories: only who may open those "
+             "may read it."},
 };
 
-static json_t *unmet_json(json_t *codes)
+static json_t *unmet_json(unsigned unmet)
 {
     json_t *out = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(codes, i, c)
-    {
-        for (size_t k = 0; k < sizeof unmet_words / sizeof unmet_words[0]; k++)
-            if (strcmp(json_string_value(c), unmet_words[k].code) == 0)
-                json_array_append_new(out, json_pack("{s:s, s:s}", "guard", unmet_words[k].guard,
-                                                     "message", unmet_words[k].message));
-    }
+    for (unsigned k = 0; k < TRM_OFFER_CONDITIONS; k++)
+        if (unmet & (1u << k))
+            json_array_append_new(out, json_pack("{s:s, s:s}", "guard", unmet_words[k].guard,
+                                                 "message", unmet_words[k].message));
     return out;
 }
 
@@ -65,9 +56,9 @@ enum {
 };
 
 /* Why an offer or answer cannot cross to another instance. */
-static int federation_why(const char *why)
+static int federation_why(enum trm_fed_block block)
 {
-    return strcmp(why, "peer_inactive") == 0 ? FED_PEER_INACTIVE : FED_DISABLED;
+    return block == TRM_FED_PEER_INACTIVE ? FED_PEER_INACTIVE : FED_DISABLED;
 }
 
 #define FEDERATION_OUTCOMES                                                                        \
@@ -109,7 +100,7 @@ static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer *x, cons
 static enum trm_db_status make_offer(struct trm_db_conn *c, struct offer *x, bool *remote)
 {
     char *note = NULL, *reason = NULL;
-    json_t *unmet = NULL;
+    unsigned unmet = 0;
     enum trm_db_status st = seal_text(c, x, x->note, x->o.note_category, "note", &note);
     if (st == TRM_DB_OK)
         st = seal_text(c, x, x->reason, "narrative", "reason", &reason);
@@ -117,9 +108,8 @@ static enum trm_db_status make_offer(struct trm_db_conn *c, struct offer *x, boo
     x->o.sealed_reason = reason;
     if (st == TRM_DB_OK)
         st = trm_referral_offer(c, &x->o, &unmet, remote);
-    if (st == TRM_DB_OK && json_array_size(unmet) > 0)
+    if (st == TRM_DB_OK && unmet != 0)
         st = trm_refuse(x, OFFER_UNMET, unmet_json(unmet));
-    json_decref(unmet);
     free(note);
     free(reason);
     return st;
@@ -131,12 +121,13 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     json_decref(x->out);
     x->out = NULL;
     bool remote = false;
-    char fed_why[32]; /* why an offer to a peer's agency cannot travel */
+    enum trm_fed_block block; /* why an offer to a peer's agency cannot travel */
     enum trm_db_status st = make_offer(c, x, &remote);
     if (st == TRM_DB_OK && remote) {
-        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, fed_why);
+        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, &block);
         if (st == TRM_DB_REFUSED)
-            return trm_refuse(x, fed_why[0] ? federation_why(fed_why) : OFFER_UNMET, NULL);
+            return trm_refuse(x, block != TRM_FED_TRAVELS ? federation_why(block) : OFFER_UNMET,
+                              NULL);
     }
     if (st != TRM_DB_OK)
         return st;
@@ -273,7 +264,7 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
     json_decref(x->answer.rekey);
     x->out = x->answer.rekey = NULL;
     bool travels = false;
-    char fed_why[32];
+    enum trm_fed_block block;
     enum trm_db_status st = give_answer(c, x, &travels);
     if (st != TRM_DB_OK)
         return st;
@@ -286,9 +277,9 @@ static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
         st = trm_case_transfer_rekey(c, x->keys, x->id, x->answer.rekey);
     if (st == TRM_DB_OK && remote) { /* the answer travels to the peer instance, in this tx */
         st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->reason, x->index_bits,
-                                     x->local_case_id, fed_why);
+                                     x->local_case_id, &block);
         if (st == TRM_DB_REFUSED)
-            return trm_refuse(x, federation_why(fed_why), NULL);
+            return trm_refuse(x, federation_why(block), NULL);
     }
     if (st != TRM_DB_OK)
         return st;
