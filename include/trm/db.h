@@ -16,7 +16,7 @@ struct trm_db_conn;
 
 enum trm_db_status {
     TRM_DB_OK = 0,
-    TRM_DB_NOT_FOUND,    /* the row asked for is not there (or not visible) */
+    TRM_DB_NOT_FOUND,    /* the row asked for is not there (or not visible): SQLSTATE TR404 */
     TRM_DB_CONFLICT,     /* a unique or state constraint refused the write */
     TRM_DB_INVALID,      /* a check or foreign-key constraint refused the values */
     TRM_DB_REFUSED,      /* the callback decided to roll back; its own outputs say why */
