@@ -16,7 +16,8 @@ struct trm_handover_filter {
     long long after_seq;
     unsigned limit;
 };
-/* Entries visible to the caller (row-level security), as exported JSON objects. */
+/* Entries visible to the caller (row-level security), as exported JSON objects but for
+ * their "type". */
 enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
                                      json_t **out);
 /* The whole chain after after_seq (auditors and coordinators), as exported JSON objects:

@@ -11,7 +11,7 @@
 /* Entries as JSON: trm_handover_entry_json() in sql/migrations/0017_handover_log_scope.sql. */
 TRM_DB_STMT(stmt_handover_list, 8,
             "SELECT coalesce(jsonb_agg(j ORDER BY seq), '[]') FROM ("
-            "SELECT l.seq, trm_handover_entry_json(l) AS j FROM handover_log l "
+            "SELECT l.seq, trm_handover_entry_json(l) - 'type' AS j FROM handover_log l "
             "WHERE l.seq > $7::bigint "
             "AND ($1::uuid IS NULL OR l.case_id = $1) "
             "AND ($2::uuid IS NULL OR $2 IN (l.from_agency_id, l.to_agency_id)) "

@@ -62,12 +62,8 @@ TRM_HANDLER(trm_handle_handovers_list)
         return;
     x->f.after_seq = trm_page_number(&x->page, 0);
     x->f.limit = trm_page_fetch(&x->page);
-    if (!trm_handler_tx(app, req, res, &tx, x))
-        return;
-    size_t i;
-    json_t *e;
-    json_array_foreach(x->out, i, e) json_object_del(e, "type");
-    trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
 }
 
 /* The chain from first to last as the caller may see it (entries in scope, links for the

@@ -1,5 +1,5 @@
 /* /v1/sops: the Standard Operating Procedures loaded (any user may read them; admins load
- * new versions, recorded in the admin log). */
+ * new versions, recorded in the admin log). The database shapes a SOP's JSON. */
 #include "handlers.h"
 
 #include "trm/admin_log_store.h"
@@ -7,72 +7,52 @@
 #include "trm/sop.h"
 #include "trm/sop_store.h"
 
-/* More SOP versions than a deployment loads: the list is not paged. */
-#define SOPS_MAX 100
-
-static json_t *row_json(const struct trm_sop_row *r)
+/* The state of a handler answering with what its transaction read. */
+static void out_free(void *state)
 {
-    return json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "id", r->id, "code", r->code, "version",
-                     (json_int_t)r->version, "country",
-                     r->country[0] ? json_string(r->country) : json_null(), "title", r->title,
-                     "loaded_at", r->loaded_at);
+    json_decref(*(json_t **)state);
 }
 
-struct sop_list {
-    struct trm_sop_row rows[SOPS_MAX];
-    unsigned n;
+struct sop_read {
+    json_t *out; /* first: out_free */
+    char id[TRM_UUID_STR_LEN + 1];
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
-    struct sop_list *x = arg;
-    return trm_sop_list(c, x->rows, SOPS_MAX, &x->n);
+    struct sop_read *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    return trm_sop_list(c, &x->out);
 }
 
+/* Every SOP version (few: the list is not paged). */
 TRM_HANDLER(trm_handle_sops_list)
 {
     static const struct trm_tx tx = {.fn = list_tx, .without_context = true};
-    struct sop_list *x = trm_handler_state(req, sizeof *x, NULL);
-    if (x == NULL || !trm_handler_tx(app, req, res, &tx, x))
-        return;
-    json_t *items = json_array();
-    for (unsigned i = 0; i < x->n; i++)
-        json_array_append_new(items, row_json(&x->rows[i]));
-    trm_http_list(res, items, NULL);
-}
-
-struct sop_one {
-    char id[TRM_UUID_STR_LEN + 1];
-    struct trm_sop_row row;
-    json_t *doc;
-};
-
-static void sop_one_free(void *state)
-{
-    struct sop_one *x = state;
-    json_decref(x->doc);
+    struct sop_read *x = trm_handler_state(req, sizeof *x, out_free);
+    if (x && trm_handler_tx(app, req, res, &tx, x))
+        trm_http_list(res, json_incref(x->out), NULL);
 }
 
 static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
 {
-    struct sop_one *x = arg;
-    json_decref(x->doc);
-    return trm_sop_get(c, x->id, &x->row, &x->doc);
+    struct sop_read *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    return trm_sop_get(c, x->id, true, &x->out);
 }
 
 TRM_HANDLER(trm_handle_sop_get)
 {
     static const struct trm_tx tx = {.fn = get_tx, .without_context = true};
-    struct sop_one *x = trm_handler_state(req, sizeof *x, sop_one_free);
-    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id) ||
-        !trm_handler_tx(app, req, res, &tx, x))
-        return;
-    json_t *body = row_json(&x->row);
-    json_object_set(body, "document", x->doc);
-    trm_response_json(res, 200, body);
+    struct sop_read *x = trm_handler_state(req, sizeof *x, out_free);
+    if (x && trm_http_uuid_param(req, res, 0, x->id) && trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, json_incref(x->out));
 }
 
 struct sop_load {
+    json_t *out; /* first: the SOP as stored, without its document */
     const char *user_id, *request_id;
     struct trm_sop *sop;
     json_t *doc; /* the document as sent (kept with the request) */
@@ -82,21 +62,22 @@ struct sop_load {
 static void sop_load_free(void *state)
 {
     struct sop_load *x = state;
+    json_decref(x->out);
     trm_sop_free(x->sop);
 }
 
 static enum trm_db_status load_tx(struct trm_db_conn *c, void *arg)
 {
     struct sop_load *x = arg;
-    json_t *ignored = NULL;
+    json_decref(x->out);
+    x->out = NULL;
     enum trm_db_status st = trm_sop_insert(c, &x->row, x->doc, x->user_id);
     if (st == TRM_DB_OK)
         st = trm_admin_log_add(c, TRM_ADMIN_SOP_LOAD, x->row.id, "document", x->request_id);
     if (st == TRM_DB_OK) {
         trm_db_commit_with_next(c);
-        st = trm_sop_get(c, x->row.id, &x->row, &ignored);
+        st = trm_sop_get(c, x->row.id, false, &x->out);
     }
-    json_decref(ignored);
     return st;
 }
 
@@ -137,5 +118,5 @@ TRM_HANDLER(trm_handle_sop_create)
     trm_uuid_v4(id);
     trm_sop_row_of(x->sop, id, &x->row);
     if (trm_handler_tx(app, req, res, &tx, x))
-        trm_http_created_at(res, row_json(&x->row), "/v1/sops/%s", x->row.id);
+        trm_http_created_at(res, json_incref(x->out), "/v1/sops/%s", x->row.id);
 }

@@ -26,12 +26,11 @@ const struct trm_sop *trm_sop_cached(struct trm_db_conn *c, const char *id)
         }
     }
     pthread_mutex_unlock(&cache_lock);
-    struct trm_sop_row row;
-    json_t *doc = NULL, *errors = json_array();
+    json_t *row = NULL, *errors = json_array();
     struct trm_sop *sop = NULL;
-    if (trm_sop_get(c, id, &row, &doc) == TRM_DB_OK)
-        sop = trm_sop_parse(doc, errors);
-    json_decref(doc);
+    if (trm_sop_get(c, id, true, &row) == TRM_DB_OK)
+        sop = trm_sop_parse(json_object_get(row, "document"), errors);
+    json_decref(row);
     json_decref(errors);
     if (sop == NULL)
         return NULL;
