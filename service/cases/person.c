@@ -145,27 +145,11 @@ bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, con
             if (json_is_null(value) || !field_names(cat_name, field_name, &c, &f) ||
                 out->n == sizeof out->fields / sizeof out->fields[0])
                 continue;
-            char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-            if (text == NULL)
-                return false;
-            size_t len = strlen(text);
-            uint8_t *sealed = malloc(len + TRM_SEAL_OVERHEAD);
-            char *hex = malloc(2 * (len + TRM_SEAL_OVERHEAD) + 1);
             /* A field that cannot be sealed fails the whole request: never drop it. */
-            bool ok =
-                sealed && hex &&
-                trm_field_seal(dek, case_id, c, f, dek_version, (const uint8_t *)text, len, sealed);
-            if (ok) {
-                trm_hex_encode(sealed, len + TRM_SEAL_OVERHEAD, hex);
-                out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
-                hex = NULL;
-            }
-            sodium_memzero(text, len);
-            free(text);
-            free(sealed);
-            free(hex);
-            if (!ok)
+            char *hex = trm_seal_json(dek, case_id, c, f, dek_version, value);
+            if (hex == NULL)
                 return false;
+            out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
         }
         if (strcmp(cat_name, "identity") == 0)
             index_identity(out, kr, cat, bits);
@@ -203,23 +187,7 @@ static bool open_field(json_t *person, const unsigned char *dek, const char *cas
     category[dot - name] = '\0';
     if (!allowed_category(category, allowed))
         return true;
-    size_t hexlen = strlen(hex);
-    if (hexlen % 2 != 0 || hexlen / 2 < TRM_SEAL_OVERHEAD)
-        return false;
-    size_t n = hexlen / 2;
-    uint8_t *sealed = malloc(n);
-    char *plain = malloc(n - TRM_SEAL_OVERHEAD + 1);
-    bool ok =
-        sealed && plain && trm_hex_decode(hex, sealed, n) &&
-        trm_field_open(dek, case_id, category, dot + 1, dek_version, sealed, n, (uint8_t *)plain);
-    json_t *value = NULL;
-    if (ok) {
-        plain[n - TRM_SEAL_OVERHEAD] = '\0';
-        value = json_loads(plain, JSON_DECODE_ANY, NULL);
-        sodium_memzero(plain, n - TRM_SEAL_OVERHEAD);
-    }
-    free(sealed);
-    free(plain);
+    json_t *value = trm_open_json(dek, case_id, category, dot + 1, dek_version, hex);
     if (value == NULL)
         return false;
     json_t *cat = json_object_get(person, category);
