@@ -106,11 +106,23 @@ struct trm_db_col {
     enum trm_db_kind kind;
     size_t offset, size;
 };
-/* A column of a row struct: TRM_DB_COL(TRM_DB_TEXT, struct trm_agency, name, "name"). */
+/* A column of a row struct: TRM_DB_COL(TRM_DB_TEXT, struct trm_user, agency.id, "agency_id");
+ * a column named as its member: TRM_DB_FIELD(TRM_DB_TEXT, struct trm_agency, name). */
 #define TRM_DB_COL(kind, type, member, column)                                                     \
     {                                                                                              \
-        column, kind, offsetof(type, member), sizeof(((type *)0)->member)                          \
+        (column), (kind), offsetof(type, member), sizeof(((type *)0)->member)                      \
     }
+#define TRM_DB_FIELD(kind, type, member) TRM_DB_COL(kind, type, member, #member)
+/* Runs stmt, keeping nothing of its result but its status. */
+enum trm_db_status trm_db_do(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                             const char *const *params);
+/* Runs stmt and reads its first row into out: NOT_FOUND when there is none. */
+enum trm_db_status trm_db_get(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                              const char *const *params, const struct trm_db_col *cols, void *out);
+/* Runs stmt and reads at most cap rows into out (elements of elem bytes); *n how many. */
+enum trm_db_status trm_db_list(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                               const char *const *params, const struct trm_db_col *cols, void *out,
+                               size_t elem, unsigned cap, unsigned *n);
 /* Reads row `row` of r into out; false when a column is missing or a value does not fit. */
 bool trm_db_row(const PGresult *r, int row, const struct trm_db_col *cols, void *out);
 /* Reads the first row: NOT_FOUND when there is none, ERROR as trm_db_row fails. */

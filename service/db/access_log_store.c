@@ -24,8 +24,7 @@ enum trm_db_status trm_access_log_add(struct trm_db_conn *c, const char *case_id
 {
     char *cats = trm_db_words_literal(categories);
     const char *p[] = {case_id, cats, purpose, request_id};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_access_add, p, &s));
+    enum trm_db_status s = trm_db_do(c, &stmt_access_add, p);
     free(cats);
     return s;
 }

@@ -40,9 +40,7 @@ enum trm_db_status trm_admin_log_add(struct trm_db_conn *c, enum trm_admin_actio
                                      const char *request_id)
 {
     const char *p[] = {trm_admin_actions[action], object_id, fields, request_id};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_add, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_add, p);
 }
 
 enum trm_db_status trm_admin_log_list(struct trm_db_conn *c, const struct trm_admin_log_filter *f,

@@ -87,9 +87,9 @@ static const struct trm_db_col summary_cols[] = {SUMMARY_COLS(struct trm_case_su
  * (read on their own: JSON). */
 static const struct trm_db_col record_cols[] = {
     SUMMARY_COLS(struct trm_case_record, summary.),
-    TRM_DB_COL(TRM_DB_BOOL, struct trm_case_record, has_key, "has_key"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_case_record, kek_id, "kek_id"),
-    TRM_DB_COL(TRM_DB_UINT, struct trm_case_record, dek_version, "dek_version"),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct trm_case_record, has_key),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_case_record, kek_id),
+    TRM_DB_FIELD(TRM_DB_UINT, struct trm_case_record, dek_version),
     TRM_DB_COL(TRM_DB_HEX, struct trm_case_record, wrapped, "wrapped_dek"),
     {0},
 };
@@ -183,12 +183,7 @@ enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
                                         struct trm_case_summary *out)
 {
     const char *p[] = {id};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_case_summary, p, &st);
-    if (st == TRM_DB_OK)
-        st = trm_db_one(r, summary_cols, out);
-    PQclear(r);
-    return st;
+    return trm_db_get(c, &stmt_case_summary, p, summary_cols, out);
 }
 
 enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_stmt *change,
@@ -257,13 +252,7 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
                        limit,
                        f->state,
                        f->overdue ? "t" : NULL};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
-    *n = 0;
-    if (st == TRM_DB_OK)
-        st = trm_db_rows(r, summary_cols, out, sizeof *out, f->limit, n);
-    PQclear(r);
-    return st;
+    return trm_db_list(c, &stmt_case_list, p, summary_cols, out, sizeof *out, f->limit, n);
 }
 
 enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
@@ -294,14 +283,6 @@ enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, cons
     return st;
 }
 
-static enum trm_db_status exec_status(struct trm_db_conn *c, struct trm_db_stmt *stmt,
-                                      const char *const *p)
-{
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, stmt, p, &st));
-    return st;
-}
-
 /* Writes the changed fields, drops the removed ones, replaces the indexes, notes the event. */
 static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_case_change *ch)
 {
@@ -309,7 +290,7 @@ static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_c
     for (size_t i = 0; st == TRM_DB_OK && ch->set && i < ch->set->n; i++) {
         const char *p[] = {ch->id, ch->set->fields[i].category, ch->set->fields[i].field,
                            ch->set->fields[i].hex};
-        st = exec_status(c, &stmt_field_put, p);
+        st = trm_db_do(c, &stmt_field_put, p);
     }
     for (size_t i = 0; st == TRM_DB_OK && ch->removed && ch->removed[i]; i++) {
         char category[48];
@@ -319,17 +300,17 @@ static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_c
         memcpy(category, ch->removed[i], (size_t)(dot - ch->removed[i]));
         category[dot - ch->removed[i]] = '\0';
         const char *p[] = {ch->id, category, dot + 1};
-        st = exec_status(c, &stmt_field_drop, p);
+        st = trm_db_do(c, &stmt_field_drop, p);
     }
     if (st == TRM_DB_OK && ch->index) {
         const char *q[] = {ch->id};
-        st = exec_status(c, &stmt_index_clear, q);
+        st = trm_db_do(c, &stmt_index_clear, q);
         char *kinds_s, *values_s, bits[8];
         index_literals(ch->index, &kinds_s, &values_s);
         snprintf(bits, sizeof bits, "%u", ch->bits);
         const char *p[] = {ch->id, kinds_s, values_s, bits};
         if (st == TRM_DB_OK)
-            st = exec_status(c, &stmt_index_add, p);
+            st = trm_db_do(c, &stmt_index_add, p);
         free(kinds_s);
         free(values_s);
     }

@@ -63,18 +63,12 @@ enum trm_db_status trm_consents_due(struct trm_db_conn *c, struct trm_consent_du
     char lim[16];
     snprintf(lim, sizeof lim, "%u", cap);
     const char *p[] = {lim};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_consents_due, p, &s);
     static const struct trm_db_col due_cols[] = {
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_consent_due, consent_id, "consent_id"),
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_consent_due, owner_agency_id, "owner_agency_id"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_consent_due, consent_id),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_consent_due, owner_agency_id),
         {0},
     };
-    *n = 0;
-    if (s == TRM_DB_OK)
-        s = trm_db_rows(r, due_cols, out, sizeof *out, cap, n);
-    PQclear(r);
-    return s;
+    return trm_db_list(c, &stmt_consents_due, p, due_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_consent_expire(struct trm_db_conn *c, const char *id, json_t **crossing)

@@ -90,29 +90,21 @@ TRM_DB_STMT(stmt_admin_exists, 0,
             "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)");
 /* clang-format on */
 
-#define AGENCY_COL(kind, member, column) TRM_DB_COL(kind, struct trm_agency, member, column)
+#define A(kind, member) TRM_DB_FIELD(kind, struct trm_agency, member)
 static const struct trm_db_col agency_cols[] = {
-    AGENCY_COL(TRM_DB_TEXT, id, "id"),
-    AGENCY_COL(TRM_DB_TEXT, name, "name"),
-    AGENCY_COL(TRM_DB_TEXT, country, "country"),
-    AGENCY_COL(TRM_DB_TEXT, kind, "kind"),
-    AGENCY_COL(TRM_DB_BOOL, active, "active"),
-    AGENCY_COL(TRM_DB_BOOL, demo, "demo"),
-    AGENCY_COL(TRM_DB_TEXT, instance_id, "instance_id"),
-    {0},
+    A(TRM_DB_TEXT, id),     A(TRM_DB_TEXT, name), A(TRM_DB_TEXT, country),     A(TRM_DB_TEXT, kind),
+    A(TRM_DB_BOOL, active), A(TRM_DB_BOOL, demo), A(TRM_DB_TEXT, instance_id), {0},
 };
+#undef A
 
-#define USER_COL(kind, member, column) TRM_DB_COL(kind, struct trm_user, member, column)
+#define U(kind, member) TRM_DB_FIELD(kind, struct trm_user, member)
 static const struct trm_db_col user_cols[] = {
-    USER_COL(TRM_DB_TEXT, id, "id"),
-    USER_COL(TRM_DB_TEXT, agency_id, "agency_id"),
-    USER_COL(TRM_DB_TEXT, display_name, "display_name"),
-    USER_COL(TRM_DB_TEXT, role, "role"),
-    USER_COL(TRM_DB_BOOL, cross_border, "cross_border"),
-    USER_COL(TRM_DB_BOOL, disabled, "disabled"),
-    USER_COL(TRM_DB_BOOL, demo, "demo"),
-    {0},
+    U(TRM_DB_TEXT, id),           U(TRM_DB_TEXT, agency_id),
+    U(TRM_DB_TEXT, display_name), U(TRM_DB_TEXT, role),
+    U(TRM_DB_BOOL, cross_border), U(TRM_DB_BOOL, disabled),
+    U(TRM_DB_BOOL, demo),         {0},
 };
+#undef U
 
 /* What authentication reads of a token, its user and agency, and the client's failures. */
 #define TOKEN_COL(kind, member, column) TRM_DB_COL(kind, struct trm_token_row, member, column)
@@ -159,13 +151,8 @@ enum trm_db_status trm_directory_agency_insert(struct trm_db_conn *c, const stru
 enum trm_db_status trm_directory_agency_get(struct trm_db_conn *c, const char *id,
                                             struct trm_agency *out)
 {
-    enum trm_db_status s;
     const char *p[] = {id};
-    PGresult *r = trm_db_exec(c, &stmt_agency_get, p, &s);
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, agency_cols, out);
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_agency_get, p, agency_cols, out);
 }
 
 enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *country,
@@ -176,34 +163,26 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {country, kind, after_country, after_name, after_id, limit};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_agency_list, p, &s);
-    *n = 0;
-    if (s == TRM_DB_OK)
-        s = trm_db_rows(r, agency_cols, out, sizeof *out, cap, n);
-    PQclear(r);
-    return s;
+    return trm_db_list(c, &stmt_agency_list, p, agency_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_directory_agency_set_active(struct trm_db_conn *c, const char *id,
                                                    bool active)
 {
     const char *p[] = {id, active ? "t" : "f"};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_agency_set_active, p, &s);
     struct counts {
         long changed, found;
     } k = {0};
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_LONG, struct counts, changed, "changed"),
-        TRM_DB_COL(TRM_DB_LONG, struct counts, found, "found"),
+        TRM_DB_FIELD(TRM_DB_LONG, struct counts, changed),
+        TRM_DB_FIELD(TRM_DB_LONG, struct counts, found),
         {0},
     };
-    if (s == TRM_DB_OK && trm_db_one(r, cols, &k) != TRM_DB_OK)
-        s = TRM_DB_ERROR;
+    enum trm_db_status s = trm_db_get(c, &stmt_agency_set_active, p, cols, &k);
+    if (s == TRM_DB_NOT_FOUND) /* the counts are one row, always */
+        return TRM_DB_ERROR;
     if (s == TRM_DB_OK && k.changed == 0)
         s = k.found == 0 ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
-    PQclear(r);
     return s;
 }
 
@@ -222,13 +201,8 @@ enum trm_db_status trm_directory_user_insert(struct trm_db_conn *c, const struct
 enum trm_db_status trm_directory_user_get(struct trm_db_conn *c, const char *id,
                                           struct trm_user *out)
 {
-    enum trm_db_status s;
     const char *p[] = {id};
-    PGresult *r = trm_db_exec(c, &stmt_user_get, p, &s);
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, user_cols, out);
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_user_get, p, user_cols, out);
 }
 
 enum trm_db_status trm_directory_user_list(struct trm_db_conn *c, const char *agency_id,
@@ -238,13 +212,7 @@ enum trm_db_status trm_directory_user_list(struct trm_db_conn *c, const char *ag
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {agency_id, after_id, limit};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_user_list, p, &s);
-    *n = 0;
-    if (s == TRM_DB_OK)
-        s = trm_db_rows(r, user_cols, out, sizeof *out, cap, n);
-    PQclear(r);
-    return s;
+    return trm_db_list(c, &stmt_user_list, p, user_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_directory_user_set_disabled(struct trm_db_conn *c, const char *id,
@@ -331,17 +299,13 @@ static enum trm_db_status failure(struct trm_db_conn *c, void *arg)
     char window[16];
     snprintf(window, sizeof window, "%u", a->window_s);
     const char *p[] = {a->client, window};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_auth_failure, p, &s);
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_UINT, struct failure_args, failures, "failures"),
-        TRM_DB_COL(TRM_DB_UINT, struct failure_args, retry, "retry"),
+        TRM_DB_FIELD(TRM_DB_UINT, struct failure_args, failures),
+        TRM_DB_FIELD(TRM_DB_UINT, struct failure_args, retry),
         {0},
     };
-    if (s == TRM_DB_OK && trm_db_one(r, cols, a) != TRM_DB_OK)
-        s = TRM_DB_ERROR;
-    PQclear(r);
-    return s;
+    enum trm_db_status s = trm_db_get(c, &stmt_auth_failure, p, cols, a);
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_ERROR : s;
 }
 
 enum trm_db_status trm_directory_auth_failure(struct trm_db_pool *pool, const char *client,
@@ -380,9 +344,7 @@ static enum trm_db_status cleanup(struct trm_db_conn *c, void *arg)
     char window[16];
     snprintf(window, sizeof window, "%u", *(unsigned *)arg);
     const char *p[] = {window};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_cleanup, p, &s));
-    return s;
+    return trm_db_do(c, &stmt_cleanup, p);
 }
 
 enum trm_db_status trm_directory_cleanup(struct trm_db_pool *pool, unsigned window_s)

@@ -45,8 +45,7 @@ enum trm_db_status trm_case_event_add(struct trm_db_conn *c, const char *case_id
 {
     char *d = json_dumps(details, JSON_COMPACT);
     const char *p[] = {case_id, kind, d};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_event_add, p, &s));
+    enum trm_db_status s = trm_db_do(c, &stmt_event_add, p);
     free(d);
     return s;
 }
@@ -56,7 +55,5 @@ enum trm_db_status trm_case_event_note(struct trm_db_conn *c, const char *case_i
                                        const char *category)
 {
     const char *p[] = {case_id, kind, note_id, sealed_note_hex, category};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_event_note, p, &s));
-    return s;
+    return trm_db_do(c, &stmt_event_note, p);
 }

@@ -63,57 +63,39 @@ TRM_DB_STMT(stmt_dir_result, 3,
             "$3::integer)");
 /* clang-format on */
 
-/* Runs a statement whose result is ignored beyond its status. */
-static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *p)
-{
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, st, p, &s));
-    return s;
-}
-
 static const struct trm_db_col identity_cols[] = {
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, instance_id, "instance_id"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, country, "country"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_identity, url, "url"),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, instance_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, country),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, url),
     {0},
 };
 
 static const struct trm_db_col peer_cols[] = {
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, instance_id, "instance_id"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, country, "country"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_peer, url, "url"),
-    TRM_DB_COL(TRM_DB_HEX, struct trm_fed_peer, signing_key, "signing_key"),
-    TRM_DB_COL(TRM_DB_HEX, struct trm_fed_peer, box_key, "box_key"),
-    TRM_DB_COL(TRM_DB_BOOL, struct trm_fed_peer, active, "active"),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, instance_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, country),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, url),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_peer, signing_key),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_peer, box_key),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct trm_fed_peer, active),
     {0},
 };
 
 enum trm_db_status trm_fed_identity_get(struct trm_db_conn *c, struct trm_fed_identity *out)
 {
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_identity_get, NULL, &s);
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, identity_cols, out);
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_identity_get, NULL, identity_cols, out);
 }
 
 enum trm_db_status trm_fed_identity_set(struct trm_db_conn *c, const struct trm_fed_identity *id)
 {
     const char *p[] = {id->instance_id, id->country, id->url};
-    return run(c, &stmt_identity_set, p);
+    return trm_db_do(c, &stmt_identity_set, p);
 }
 
 enum trm_db_status trm_fed_peer_get(struct trm_db_conn *c, const char *instance_id,
                                     struct trm_fed_peer *out)
 {
     const char *p[] = {instance_id};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_peer_get, p, &s);
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, peer_cols, out);
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_peer_get, p, peer_cols, out);
 }
 
 enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_peer *peer)
@@ -123,7 +105,7 @@ enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_
     trm_hex_encode(peer->box_key, TRM_FED_KEY_BYTES, bk);
     const char *p[] = {peer->instance_id,        peer->country,  peer->url, sk, bk,
                        peer->active ? "t" : "f", peer->countries};
-    return run(c, &stmt_peer_put, p);
+    return trm_db_do(c, &stmt_peer_put, p);
 }
 
 enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out)
@@ -151,7 +133,7 @@ enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id,
         return TRM_DB_ERROR;
     trm_hex_encode(hash, TRM_FED_HASH_BYTES, hex);
     const char *p[] = {referral_id, type, text, hex};
-    enum trm_db_status s = run(c, &stmt_queue, p);
+    enum trm_db_status s = trm_db_do(c, &stmt_queue, p);
     free(text);
     return s;
 }
@@ -161,7 +143,7 @@ enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral
                                      const char *note_category)
 {
     const char *p[] = {referral_id, case_id, sealed_note, note_category};
-    return run(c, &stmt_link_case, p);
+    return trm_db_do(c, &stmt_link_case, p);
 }
 
 enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
@@ -176,9 +158,9 @@ enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, b
         const char *receipt;
     } x = {0};
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_TEXT, struct seen, direction, "direction"),
-        TRM_DB_COL(TRM_DB_HEX, struct seen, hash, "hash"),
-        TRM_DB_COL(TRM_DB_STR, struct seen, receipt, "receipt"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct seen, direction),
+        TRM_DB_FIELD(TRM_DB_HEX, struct seen, hash),
+        TRM_DB_FIELD(TRM_DB_STR, struct seen, receipt),
         {0},
     };
     enum trm_db_status got = s == TRM_DB_OK ? trm_db_one(r, cols, &x) : s;
@@ -251,12 +233,12 @@ enum trm_db_status trm_fed_claim(struct trm_db_conn *c, unsigned cap, unsigned l
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_claim, p, &s);
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, package_id, "package_id"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_due, package_id),
         TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, peer, "peer_instance"),
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, url, "url"),
-        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_due, signing_key, "signing_key"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_due, url),
+        TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_due, signing_key),
         TRM_DB_COL(TRM_DB_HEX, struct trm_fed_due, hash, "package_hash"),
-        TRM_DB_COL(TRM_DB_INT, struct trm_fed_due, attempts, "attempts"),
+        TRM_DB_FIELD(TRM_DB_INT, struct trm_fed_due, attempts),
         {0},
     };
     static const struct trm_db_col package_col[] = {{"package", TRM_DB_STR, 0, sizeof(char *)},
@@ -282,7 +264,7 @@ enum trm_db_status trm_fed_delivered(struct trm_db_conn *c, const char *package_
     if (text == NULL)
         return TRM_DB_ERROR;
     const char *p[] = {package_id, text};
-    enum trm_db_status s = run(c, &stmt_delivered, p);
+    enum trm_db_status s = trm_db_do(c, &stmt_delivered, p);
     free(text);
     return s;
 }
@@ -293,7 +275,7 @@ enum trm_db_status trm_fed_failed(struct trm_db_conn *c, const char *package_id,
     char max[16];
     snprintf(max, sizeof max, "%u", max_backoff_s);
     const char *p[] = {package_id, error, final ? "t" : "f", max};
-    return run(c, &stmt_failed, p);
+    return trm_db_do(c, &stmt_failed, p);
 }
 
 enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s,
@@ -306,8 +288,8 @@ enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s
     PGresult *r = trm_db_exec(c, &stmt_dir_due, p, &s);
     static const struct trm_db_col cols[] = {
         TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_dir_due, peer, "instance_id"),
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_dir_due, url, "url"),
-        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_dir_due, signing_key, "signing_key"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_dir_due, url),
+        TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_dir_due, signing_key),
         {0},
     };
     *n = 0;
@@ -340,20 +322,16 @@ enum trm_db_status trm_fed_directory_failed(struct trm_db_conn *c, const char *p
     char max[16];
     snprintf(max, sizeof max, "%u", max_s);
     const char *p[] = {peer, "f", max};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_dir_result, p, &s);
     struct result {
         unsigned failures, retry_in_s;
     } x = {0};
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_UINT, struct result, failures, "failures"),
-        TRM_DB_COL(TRM_DB_UINT, struct result, retry_in_s, "retry_in_s"),
+        TRM_DB_FIELD(TRM_DB_UINT, struct result, failures),
+        TRM_DB_FIELD(TRM_DB_UINT, struct result, retry_in_s),
         {0},
     };
-    if (s == TRM_DB_OK && trm_db_one(r, cols, &x) == TRM_DB_ERROR)
-        s = TRM_DB_ERROR;
+    enum trm_db_status s = trm_db_get(c, &stmt_dir_result, p, cols, &x);
     *failures = x.failures;
     *retry_in_s = x.retry_in_s;
-    PQclear(r);
-    return s;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
 }

@@ -82,50 +82,42 @@ enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
                                      uint8_t hash[TRM_HASH_BYTES], long long *checkpoint_seq,
                                      long *checkpoint_age_s)
 {
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_head, NULL, &s);
     struct head {
         long long seq, checkpoint_seq;
         long checkpoint_age_s;
         uint8_t hash[TRM_HASH_BYTES];
     } h = {0};
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_LLONG, struct head, seq, "seq"),
-        TRM_DB_COL(TRM_DB_HEX, struct head, hash, "hash"),
-        TRM_DB_COL(TRM_DB_LLONG, struct head, checkpoint_seq, "checkpoint_seq"),
-        TRM_DB_COL(TRM_DB_LONG, struct head, checkpoint_age_s, "checkpoint_age_s"),
+        TRM_DB_FIELD(TRM_DB_LLONG, struct head, seq),
+        TRM_DB_FIELD(TRM_DB_HEX, struct head, hash),
+        TRM_DB_FIELD(TRM_DB_LLONG, struct head, checkpoint_seq),
+        TRM_DB_FIELD(TRM_DB_LONG, struct head, checkpoint_age_s),
         {0},
     };
-    if (s == TRM_DB_OK && trm_db_one(r, cols, &h) != TRM_DB_OK)
-        s = TRM_DB_ERROR;
+    enum trm_db_status s = trm_db_get(c, &stmt_head, NULL, cols, &h);
     *seq = h.seq;
     memcpy(hash, h.hash, TRM_HASH_BYTES);
     *checkpoint_seq = h.checkpoint_seq;
     *checkpoint_age_s = h.checkpoint_age_s;
-    PQclear(r);
-    return s;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_ERROR : s; /* the head is one row, always */
 }
 
 enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
                                       long long *first, long long *last)
 {
     const char *p[] = {from, to};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_range, p, &s);
     struct range {
         long long first, last;
     } g = {0};
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_LLONG, struct range, first, "first"),
-        TRM_DB_COL(TRM_DB_LLONG, struct range, last, "last"),
+        TRM_DB_FIELD(TRM_DB_LLONG, struct range, first),
+        TRM_DB_FIELD(TRM_DB_LLONG, struct range, last),
         {0},
     };
-    if (s == TRM_DB_OK && trm_db_one(r, cols, &g) != TRM_DB_OK)
-        s = TRM_DB_ERROR;
+    enum trm_db_status s = trm_db_get(c, &stmt_range, p, cols, &g);
     *first = g.first;
     *last = g.last;
-    PQclear(r);
-    return s;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_ERROR : s; /* an aggregate: one row, always */
 }
 
 enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out)
@@ -146,7 +138,5 @@ enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long 
     trm_hex_encode(hash, TRM_HASH_BYTES, h);
     trm_hex_encode(sig, TRM_SIGNATURE_BYTES, g);
     const char *p[] = {s, h, at, key_id, g};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_checkpoint_add, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_checkpoint_add, p);
 }

@@ -21,8 +21,8 @@ struct recorded {
     bool same;
 };
 static const struct trm_db_col recorded_cols[] = {
-    TRM_DB_COL(TRM_DB_TEXT, struct recorded, resource_id, "resource_id"),
-    TRM_DB_COL(TRM_DB_BOOL, struct recorded, same, "same"),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct recorded, resource_id),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct recorded, same),
     {0},
 };
 
@@ -64,12 +64,8 @@ enum trm_db_status trm_idem_create(struct trm_db_conn *c, const char *user_id,
     if (!taken)
         return create_with_key(c, put, commit_with_create, create, arg, state);
     const char *p[] = {user_id, idem->key, hex};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_idem_get, p, &st);
     struct recorded rec;
-    if (st == TRM_DB_OK)
-        st = trm_db_one(r, recorded_cols, &rec);
-    PQclear(r);
+    enum trm_db_status st = trm_db_get(c, &stmt_idem_get, p, recorded_cols, &rec);
     if (st == TRM_DB_OK) {
         *state = rec.same ? TRM_IDEM_REPLAY : TRM_IDEM_MISMATCH;
         return rec.same ? load(c, arg, rec.resource_id) : TRM_DB_REFUSED;

@@ -33,9 +33,9 @@ TRM_DB_STMT(stmt_case_key, 2,
 /* clang-format on */
 
 static const struct trm_db_col wrapped_cols[] = {
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_wrapped_key, case_id, "case_id"),
-    TRM_DB_COL(TRM_DB_TEXT, struct trm_wrapped_key, kek_id, "kek_id"),
-    TRM_DB_COL(TRM_DB_HEX, struct trm_wrapped_key, wrapped, "wrapped"),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_wrapped_key, case_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_wrapped_key, kek_id),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_wrapped_key, wrapped),
     {0},
 };
 
@@ -45,13 +45,7 @@ enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {kek_id, limit};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_keys_batch, p, &st);
-    *n = 0;
-    if (st == TRM_DB_OK)
-        st = trm_db_rows(r, wrapped_cols, out, sizeof *out, cap, n);
-    PQclear(r);
-    return st;
+    return trm_db_list(c, &stmt_keys_batch, p, wrapped_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrapped_key *k)
@@ -59,9 +53,7 @@ enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrappe
     char hex[2 * TRM_WRAPPED_DEK_BYTES + 1];
     trm_hex_encode(k->wrapped, sizeof k->wrapped, hex);
     const char *p[] = {k->case_id, k->kek_id, hex};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_keys_store, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_keys_store, p);
 }
 
 /* The first cell of a one-row result as a number. */
@@ -92,9 +84,9 @@ enum trm_db_status trm_keys_usage(struct trm_db_conn *c, struct trm_kek_use **ou
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_keys_usage, NULL, &st);
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_kek_use, kek_id, "kek_id"),
-        TRM_DB_COL(TRM_DB_LONG, struct trm_kek_use, data_keys, "data_keys"),
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_kek_use, retired_on, "retired_on"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_kek_use, kek_id),
+        TRM_DB_FIELD(TRM_DB_LONG, struct trm_kek_use, data_keys),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_kek_use, retired_on),
         {0},
     };
     unsigned rows = st == TRM_DB_OK ? (unsigned)PQntuples(r) : 0, got = 0;
@@ -131,8 +123,8 @@ static const struct trm_db_col key_cols[] = {
     TRM_DB_COL(TRM_DB_TEXT, struct key_row, key.kek_id, "kek_id"),
     TRM_DB_COL(TRM_DB_UINT, struct key_row, key.dek_version, "dek_version"),
     TRM_DB_COL(TRM_DB_HEX, struct key_row, key.wrapped, "wrapped"),
-    TRM_DB_COL(TRM_DB_BOOL, struct key_row, erased, "erased"),
-    TRM_DB_COL(TRM_DB_BOOL, struct key_row, held, "held"),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct key_row, erased),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct key_row, held),
     {0},
 };
 
@@ -140,12 +132,8 @@ enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
                                     const char *category, struct trm_case_key *out)
 {
     const char *p[] = {case_id, category};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_case_key, p, &s);
     struct key_row row = {0};
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, key_cols, &row);
-    PQclear(r);
+    enum trm_db_status s = trm_db_get(c, &stmt_case_key, p, key_cols, &row);
     memset(out, 0, sizeof *out);
     /* A grant of a case without a key (erased) holds nothing to seal with. */
     if (row.held && row.key.kek_id[0] != '\0')

@@ -166,23 +166,17 @@ enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
                                          struct trm_referral_key *out)
 {
     const char *p[] = {id};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_seal_key, p, &s);
     static const struct trm_db_col cols[] = {
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_referral_key, case_id, "case_id"),
-        TRM_DB_COL(TRM_DB_TEXT, struct trm_referral_key, kek_id, "kek_id"),
-        TRM_DB_COL(TRM_DB_UINT, struct trm_referral_key, dek_version, "dek_version"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_referral_key, case_id),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_referral_key, kek_id),
+        TRM_DB_FIELD(TRM_DB_UINT, struct trm_referral_key, dek_version),
         TRM_DB_COL(TRM_DB_HEX, struct trm_referral_key, wrapped, "wrapped_dek"),
         {0},
     };
     memset(out, 0, sizeof *out);
-    if (s == TRM_DB_OK)
-        s = trm_db_one(r, cols, out);
+    enum trm_db_status s = trm_db_get(c, &stmt_seal_key, p, cols, out);
     out->found = s == TRM_DB_OK;
-    if (s == TRM_DB_NOT_FOUND)
-        s = TRM_DB_OK;
-    PQclear(r);
-    return s;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
 }
 
 enum trm_db_status trm_case_rekey_store(struct trm_db_conn *c, const char *case_id,

@@ -1,5 +1,5 @@
 /* Reading results by column name (see db.h): a store's row struct and the columns that fill
- * it, found once per result. */
+ * it, found once per result; and the three ways a store runs a statement. */
 #include "trm/db.h"
 #include "trm/log.h"
 #include "trm/util.h"
@@ -100,4 +100,36 @@ enum trm_db_status trm_db_rows(const PGresult *r, const struct trm_db_col *cols,
         (*n)++;
     }
     return TRM_DB_OK;
+}
+
+enum trm_db_status trm_db_do(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                             const char *const *params)
+{
+    enum trm_db_status st;
+    PQclear(trm_db_exec(conn, stmt, params, &st));
+    return st;
+}
+
+enum trm_db_status trm_db_get(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                              const char *const *params, const struct trm_db_col *cols, void *out)
+{
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(conn, stmt, params, &st);
+    if (st == TRM_DB_OK)
+        st = trm_db_one(r, cols, out);
+    PQclear(r);
+    return st;
+}
+
+enum trm_db_status trm_db_list(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                               const char *const *params, const struct trm_db_col *cols, void *out,
+                               size_t elem, unsigned cap, unsigned *n)
+{
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(conn, stmt, params, &st);
+    *n = 0;
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, cols, out, elem, cap, n);
+    PQclear(r);
+    return st;
 }

@@ -29,8 +29,7 @@ enum trm_db_status trm_sop_insert(struct trm_db_conn *c, const struct trm_sop_ro
     snprintf(version, sizeof version, "%ld", row->version);
     char *doc = json_dumps(document, JSON_COMPACT);
     const char *p[] = {row->id, row->code, version, row->country, row->title, doc, loaded_by};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_sop_insert, p, &s));
+    enum trm_db_status s = trm_db_do(c, &stmt_sop_insert, p);
     free(doc);
     return s;
 }
