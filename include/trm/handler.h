@@ -28,6 +28,9 @@
  * answered, calling cleaner first (when given) to release what the state holds. NULL when
  * memory runs out (the core answers 500). One per request. */
 void *trm_handler_state(struct trm_request *req, size_t size, void (*cleaner)(void *state));
+/* The cleaner of a state whose first member is the JSON its transaction made (json_t *out):
+ * releases it. */
+void trm_handler_free_out(void *state);
 /* Keeps value (the reference is handed over) until the request is answered; returns it. */
 json_t *trm_request_keep(struct trm_request *req, json_t *value);
 

@@ -144,6 +144,11 @@ bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *pre
 enum trm_json_verdict trm_json_validate(json_t *doc, const struct trm_field *fields,
                                         const char *prefix, json_t *errors);
 
+/* Why s is not of a string type's shape (ENUM: one of allowed; UUID, COUNTRY, DATE, MONTH,
+ * TIME), in the words a problem says; NULL when it is. Query parameters say the same. */
+const char *trm_json_shape_problem(enum trm_field_type type, const char *s,
+                                   const char *const *allowed);
+
 /* Shape checks usable elsewhere. */
 bool trm_json_is_date(const char *s);
 /* A date (YYYY-MM-DD, midnight UTC) or a UTC time to the second (YYYY-MM-DDTHH:MM:SSZ), a

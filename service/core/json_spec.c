@@ -119,8 +119,17 @@ static const char *check_string(const struct trm_field *f, json_t *v, enum trm_f
             return "is too long";
         return trm_json_text_ok(s) ? NULL : "must not contain control characters";
     }
+    default:
+        return trm_json_shape_problem(type, s, f->allowed);
+    }
+}
+
+const char *trm_json_shape_problem(enum trm_field_type type, const char *s,
+                                   const char *const *allowed_values)
+{
+    switch (type) {
     case TRM_FIELD_ENUM:
-        return allowed(s, f->allowed) ? NULL : "is not one of the allowed values";
+        return allowed(s, allowed_values) ? NULL : "is not one of the allowed values";
     case TRM_FIELD_UUID:
         return trm_uuid_parse(s, NULL) ? NULL : "must be a UUID";
     case TRM_FIELD_COUNTRY:

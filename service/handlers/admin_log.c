@@ -34,12 +34,6 @@ struct list_args {
     struct trm_page page;
 };
 
-static void list_free(void *state)
-{
-    struct list_args *x = state;
-    json_decref(x->out);
-}
-
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct list_args *x = arg;
@@ -53,7 +47,7 @@ TRM_HANDLER(trm_handle_admin_log_list)
 {
     static const struct trm_tx tx = {.fn = list_tx};
     static const char *const keys[] = {"seq", NULL};
-    struct list_args *x = trm_handler_state(req, sizeof *x, list_free);
+    struct list_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL || !filters(req, res, &x->f) || !trm_handler_page(app, req, res, "i", &x->page))
         return;
     x->f.after_seq = trm_page_number(&x->page, 0);

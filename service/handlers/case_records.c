@@ -29,14 +29,8 @@ enum trm_db_status trm_refuse_sealing(void *state, enum trm_seal_outcome outcome
                       NULL);
 }
 
-/* The state of a handler whose answer is a JSON value its transaction made. */
-static void out_free(void *state)
-{
-    json_decref(*(json_t **)state);
-}
-
 struct consent_create {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     const char *kind, *given, *expires;
     json_t *cats, *recipients, *agencies, *countries;
     char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
@@ -75,7 +69,7 @@ static const char *consent_ok(const void *arg, const char **field)
 TRM_HANDLER(trm_handle_consent_create)
 {
     static const struct trm_tx tx = {.fn = consent_tx};
-    struct consent_create *x = trm_handler_state(req, sizeof *x, out_free);
+    struct consent_create *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     const struct trm_field recipients_spec[] = {
@@ -112,7 +106,7 @@ TRM_HANDLER(trm_handle_consent_create)
 }
 
 struct consent_withdraw {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
     const char *reason, *category;
     struct trm_keyring_source *keys;
@@ -162,7 +156,7 @@ static const struct trm_outcome withdraw_outcomes[] = {
 TRM_HANDLER(trm_handle_consent_withdraw)
 {
     static const struct trm_tx tx = {.fn = withdraw_tx, .outcomes = withdraw_outcomes};
-    struct consent_withdraw *x = trm_handler_state(req, sizeof *x, out_free);
+    struct consent_withdraw *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     x->category = "narrative";
@@ -180,7 +174,7 @@ TRM_HANDLER(trm_handle_consent_withdraw)
 /* A list of a case's records: {"items": [...]}; an invisible case answers 404, not an empty
  * list. */
 struct record_list {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     char case_id[TRM_UUID_STR_LEN + 1];
     enum trm_db_status (*fn)(struct trm_db_conn *, const char *, json_t **);
 };
@@ -203,7 +197,7 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_consents_list)
 {
     static const struct trm_tx tx = {.fn = list_tx};
-    struct record_list *x = trm_handler_state(req, sizeof *x, out_free);
+    struct record_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     x->fn = trm_consent_list;
@@ -243,29 +237,35 @@ static enum trm_db_status seal_record(struct trm_db_conn *c, void *state, struct
     return st == TRM_DB_REFUSED ? trm_refuse_sealing(state, outcome) : st;
 }
 
-struct assessment_create {
-    json_t *out; /* first */
-    const char *kind, *outcome, *category;
-    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
+/* What creating a record with a sealed part holds: the JSON its transaction made, and the
+ * sealed part (first in each such state: record_free releases both). */
+struct record {
+    json_t *out;
     struct sealed_record rec;
 };
 
-static void assessment_free(void *state)
+static void record_free(void *state)
 {
-    struct assessment_create *x = state;
-    json_decref(x->out);
-    free(x->rec.hex);
+    struct record *r = state;
+    json_decref(r->out);
+    free(r->rec.hex);
 }
+
+struct assessment_create {
+    struct record r; /* first: record_free */
+    const char *kind, *outcome, *category;
+    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
+};
 
 static enum trm_db_status assessment_tx(struct trm_db_conn *c, void *arg)
 {
     struct assessment_create *x = arg;
-    json_decref(x->out);
-    x->out = NULL;
-    enum trm_db_status st = seal_record(c, x, &x->rec);
+    json_decref(x->r.out);
+    x->r.out = NULL;
+    enum trm_db_status st = seal_record(c, x, &x->r.rec);
     if (st == TRM_DB_OK)
-        st = trm_assessment_insert(c, x->id, x->case_id, x->kind, x->outcome, x->rec.hex,
-                                   x->rec.what.category, &x->out);
+        st = trm_assessment_insert(c, x->id, x->case_id, x->kind, x->outcome, x->r.rec.hex,
+                                   x->r.rec.what.category, &x->r.out);
     if (st == TRM_DB_OK) {
         json_t *d = json_pack("{s:s, s:s, s:s}", "assessment_id", x->id, "kind", x->kind, "outcome",
                               x->outcome);
@@ -288,7 +288,7 @@ static const char *assessment_ok(const void *arg, const char **field)
 TRM_HANDLER(trm_handle_assessment_create)
 {
     static const struct trm_tx tx = {.fn = assessment_tx};
-    struct assessment_create *x = trm_handler_state(req, sizeof *x, assessment_free);
+    struct assessment_create *x = trm_handler_state(req, sizeof *x, record_free);
     if (x == NULL)
         return;
     const struct trm_field spec[] = {
@@ -304,40 +304,32 @@ TRM_HANDLER(trm_handle_assessment_create)
         return;
     trm_uuid_v4(x->id);
     const char *category = x->category ? x->category : assessment_category(x->kind);
-    x->rec = (struct sealed_record){.what = {x->case_id, category, "assessments", x->id},
-                                    .value = json_object_get(doc, "details"),
-                                    .keys = app->keys};
+    x->r.rec = (struct sealed_record){.what = {x->case_id, category, "assessments", x->id},
+                                      .value = json_object_get(doc, "details"),
+                                      .keys = app->keys};
     if (trm_handler_tx(app, req, res, &tx, x))
-        trm_http_created_at(res, json_incref(x->out), "/v1/cases/%s/assessments/%s", x->case_id,
+        trm_http_created_at(res, json_incref(x->r.out), "/v1/cases/%s/assessments/%s", x->case_id,
                             x->id);
 }
 
 struct guardian_create {
-    json_t *out; /* first */
+    struct record r; /* first: record_free */
     const char *name, *by, *on, *category;
     char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
-    struct sealed_record rec;
 };
-
-static void guardian_free(void *state)
-{
-    struct guardian_create *x = state;
-    json_decref(x->out);
-    free(x->rec.hex);
-}
 
 static enum trm_db_status guardian_tx(struct trm_db_conn *c, void *arg)
 {
     struct guardian_create *x = arg;
-    json_decref(x->out);
-    x->out = NULL;
-    enum trm_db_status st = seal_record(c, x, &x->rec);
+    json_decref(x->r.out);
+    x->r.out = NULL;
+    enum trm_db_status st = seal_record(c, x, &x->r.rec);
     if (st == TRM_DB_OK)
-        st = trm_guardian_insert(c, x->id, x->case_id, x->on, x->rec.hex, x->rec.what.category,
-                                 &x->out);
+        st = trm_guardian_insert(c, x->id, x->case_id, x->on, x->r.rec.hex, x->r.rec.what.category,
+                                 &x->r.out);
     if (st == TRM_DB_OK) {
         /* The caller sent the name: the resource answers with it. */
-        json_object_update(x->out, x->rec.value);
+        json_object_update(x->r.out, x->r.rec.value);
         json_t *d = json_pack("{s:s}", "guardian_id", x->id);
         st = trm_case_event_add(c, x->case_id, "guardian_recorded", d);
         json_decref(d);
@@ -355,7 +347,7 @@ static const char *guardian_ok(const void *arg, const char **field)
 TRM_HANDLER(trm_handle_guardian_create)
 {
     static const struct trm_tx tx = {.fn = guardian_tx};
-    struct guardian_create *x = trm_handler_state(req, sizeof *x, guardian_free);
+    struct guardian_create *x = trm_handler_state(req, sizeof *x, record_free);
     if (x == NULL)
         return;
     x->category = "contact";
@@ -371,11 +363,11 @@ TRM_HANDLER(trm_handle_guardian_create)
         return;
     trm_uuid_v4(x->id);
     json_t *sealed = json_pack("{s:s, s:s}", "name", x->name, "appointed_by", x->by);
-    x->rec = (struct sealed_record){.what = {x->case_id, x->category, "guardians", x->id},
-                                    .value = trm_request_keep(req, sealed),
-                                    .keys = app->keys};
+    x->r.rec = (struct sealed_record){.what = {x->case_id, x->category, "guardians", x->id},
+                                      .value = trm_request_keep(req, sealed),
+                                      .keys = app->keys};
     if (trm_handler_tx(app, req, res, &tx, x))
-        trm_http_created_at(res, json_incref(x->out), "/v1/cases/%s/guardians/%s", x->case_id,
+        trm_http_created_at(res, json_incref(x->r.out), "/v1/cases/%s/guardians/%s", x->case_id,
                             x->id);
 }
 
@@ -392,7 +384,7 @@ struct opened_kind {
 };
 
 struct opened_list {
-    json_t *out; /* first: out_free; the items, opened */
+    json_t *out; /* first: trm_handler_free_out; the items, opened */
     const struct opened_kind *kind;
     char case_id[TRM_UUID_STR_LEN + 1];
     const char *request_id;
@@ -506,7 +498,7 @@ static void opened_answer(struct trm_app *app, struct trm_request *req, struct t
 {
     static const struct trm_tx tx = {.fn = opened_tx};
     static const char *const keys[] = {"id", NULL};
-    struct opened_list *x = trm_handler_state(req, sizeof *x, out_free);
+    struct opened_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
         (kind->paged && !trm_handler_page(app, req, res, "i", &x->page)))
         return;
@@ -539,16 +531,10 @@ TRM_HANDLER(trm_handle_case_events)
 static const char *const event_kinds[] = {"service_provided", "contact", "note", NULL};
 
 struct event_add {
+    struct record r; /* first: record_free; the note, sealed with the key of any grant */
     const char *kind, *note, *category;
     char case_id[TRM_UUID_STR_LEN + 1], note_id[TRM_UUID_STR_LEN + 1];
-    struct sealed_record rec; /* sealed with the key of any active grant */
 };
-
-static void event_free(void *state)
-{
-    struct event_add *x = state;
-    free(x->rec.hex);
-}
 
 static enum trm_db_status event_tx(struct trm_db_conn *c, void *arg)
 {
@@ -557,16 +543,16 @@ static enum trm_db_status event_tx(struct trm_db_conn *c, void *arg)
     struct trm_case_summary s;
     enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
     if (st == TRM_DB_OK)
-        st = seal_record(c, x, &x->rec);
+        st = seal_record(c, x, &x->r.rec);
     if (st == TRM_DB_OK)
-        st = trm_case_event_note(c, x->case_id, x->kind, x->note_id, x->rec.hex, x->category);
+        st = trm_case_event_note(c, x->case_id, x->kind, x->note_id, x->r.rec.hex, x->category);
     return st;
 }
 
 TRM_HANDLER(trm_handle_case_event_add)
 {
     static const struct trm_tx tx = {.fn = event_tx};
-    struct event_add *x = trm_handler_state(req, sizeof *x, event_free);
+    struct event_add *x = trm_handler_state(req, sizeof *x, record_free);
     if (x == NULL)
         return;
     x->category = "narrative";
@@ -582,7 +568,7 @@ TRM_HANDLER(trm_handle_case_event_add)
     json_t *sealed = x->note ? trm_request_keep(req, json_pack("{s:s}", "note", x->note)) : NULL;
     /* A note of any category: the writer reads its own notes back, and the grants of the
      * category decide who else does. */
-    x->rec = (struct sealed_record){
+    x->r.rec = (struct sealed_record){
         .what = {x->case_id, NULL, "notes", x->note_id}, .value = sealed, .keys = app->keys};
     if (trm_handler_tx(app, req, res, &tx, x))
         trm_response_json(res, 201,

@@ -28,12 +28,6 @@ struct list_args {
     struct trm_page page;
 };
 
-static void list_free(void *state)
-{
-    struct list_args *x = state;
-    json_decref(x->out);
-}
-
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct list_args *x = arg;
@@ -46,7 +40,7 @@ TRM_HANDLER(trm_handle_handovers_list)
 {
     static const struct trm_tx tx = {.fn = list_tx, .isolation = TRM_DB_READ_COMMITTED};
     static const char *const keys[] = {"seq", NULL};
-    struct list_args *x = trm_handler_state(req, sizeof *x, list_free);
+    struct list_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     const struct trm_param params[] = {
@@ -369,12 +363,6 @@ struct access_args {
     char case_id[TRM_UUID_STR_LEN + 1];
 };
 
-static void access_free(void *state)
-{
-    struct access_args *x = state;
-    json_decref(x->out);
-}
-
 static enum trm_db_status access_tx(struct trm_db_conn *c, void *arg)
 {
     struct access_args *x = arg;
@@ -386,7 +374,7 @@ static enum trm_db_status access_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_case_access_log)
 {
     static const struct trm_tx tx = {.fn = access_tx, .isolation = TRM_DB_READ_COMMITTED};
-    struct access_args *x = trm_handler_state(req, sizeof *x, access_free);
+    struct access_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x && trm_http_uuid_param(req, res, 0, x->case_id) && trm_handler_tx(app, req, res, &tx, x))
         trm_response_json(res, 200, json_pack("{s:O}", "items", x->out));
 }

@@ -68,14 +68,8 @@ static int federation_why(enum trm_fed_block block)
                          "Federation with other instances is not set up here (trmctl instance "    \
                          "init).")
 
-/* The state of a handler answering with a referral (out, without its sealed note). */
-static void out_free(void *state)
-{
-    json_decref(*(json_t **)state);
-}
-
 struct offer {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     struct trm_referral_offer o;
     char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
     const char *note, *reason, *request_id;
@@ -169,7 +163,7 @@ static const struct trm_outcome offer_outcomes[] = {
 TRM_HANDLER(trm_handle_referral_create)
 {
     static const struct trm_tx tx = {.fn = offer_tx, .outcomes = offer_outcomes};
-    struct offer *x = trm_handler_state(req, sizeof *x, out_free);
+    struct offer *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     struct trm_referral_offer *o = &x->o;
@@ -206,7 +200,7 @@ TRM_HANDLER(trm_handle_referral_create)
 }
 
 struct answer {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     char id[TRM_UUID_STR_LEN + 1];
     const char *action, *reason;
     struct trm_keyring_source *keys;
@@ -341,7 +335,7 @@ TRM_HANDLER(trm_handle_referral_withdraw)
 }
 
 struct one {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     char id[TRM_UUID_STR_LEN + 1];
     const char *request_id;
     struct trm_keyring_source *keys;
@@ -390,7 +384,7 @@ static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_referral_get)
 {
     static const struct trm_tx tx = {.fn = one_tx};
-    struct one *x = trm_handler_state(req, sizeof *x, out_free);
+    struct one *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id))
         return;
     x->request_id = req->request_id;
@@ -404,7 +398,7 @@ static const char *const statuses[] = {"offered",   "accepted", "declined",
                                        "withdrawn", "expired",  NULL};
 
 struct referral_list {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     const char *direction, *status;
     struct trm_page page;
 };
@@ -423,7 +417,7 @@ TRM_HANDLER(trm_handle_referrals_list)
 {
     static const struct trm_tx tx = {.fn = list_tx};
     static const char *const keys[] = {"created_at", "id", NULL};
-    struct referral_list *x = trm_handler_state(req, sizeof *x, out_free);
+    struct referral_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     const struct trm_param params[] = {

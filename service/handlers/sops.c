@@ -7,14 +7,8 @@
 #include "trm/sop.h"
 #include "trm/sop_store.h"
 
-/* The state of a handler answering with what its transaction read. */
-static void out_free(void *state)
-{
-    json_decref(*(json_t **)state);
-}
-
 struct sop_read {
-    json_t *out; /* first: out_free */
+    json_t *out; /* first: trm_handler_free_out */
     char id[TRM_UUID_STR_LEN + 1];
 };
 
@@ -30,7 +24,7 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_sops_list)
 {
     static const struct trm_tx tx = {.fn = list_tx, .without_context = true};
-    struct sop_read *x = trm_handler_state(req, sizeof *x, out_free);
+    struct sop_read *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x && trm_handler_tx(app, req, res, &tx, x))
         trm_http_list(res, json_incref(x->out), NULL);
 }
@@ -46,7 +40,7 @@ static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_sop_get)
 {
     static const struct trm_tx tx = {.fn = get_tx, .without_context = true};
-    struct sop_read *x = trm_handler_state(req, sizeof *x, out_free);
+    struct sop_read *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x && trm_http_uuid_param(req, res, 0, x->id) && trm_handler_tx(app, req, res, &tx, x))
         trm_response_json(res, 200, json_incref(x->out));
 }

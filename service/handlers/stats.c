@@ -147,12 +147,6 @@ struct rows_args {
                              json_t **);
 };
 
-static void rows_free(void *state)
-{
-    struct rows_args *x = state;
-    json_decref(x->out);
-}
-
 static enum trm_db_status rows_tx(struct trm_db_conn *c, void *arg)
 {
     struct rows_args *x = arg;
@@ -168,7 +162,7 @@ static void table_answer(struct trm_app *app, struct trm_request *req, struct tr
                          json_t *(*publish_rows)(json_t *, long, long))
 {
     static const struct trm_tx tx = {.fn = rows_tx};
-    struct rows_args *x = trm_handler_state(req, sizeof *x, rows_free);
+    struct rows_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL)
         return;
     x->fn = fn;

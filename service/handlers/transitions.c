@@ -38,16 +38,10 @@ static bool in_from(const struct trm_sop *sop, const struct trm_sop_transition *
 }
 
 struct options {
-    json_t *items; /* first: out_free */
+    json_t *items; /* first: trm_handler_free_out */
     char case_id[TRM_UUID_STR_LEN + 1];
     enum trm_role role;
 };
-
-static void options_free(void *state)
-{
-    struct options *x = state;
-    json_decref(x->items);
-}
 
 static json_t *option_json(const struct trm_sop *sop, const struct trm_sop_transition *t,
                            const struct trm_case_facts *f, enum trm_role role)
@@ -79,7 +73,7 @@ static enum trm_db_status options_tx(struct trm_db_conn *c, void *arg)
 TRM_HANDLER(trm_handle_case_transitions)
 {
     static const struct trm_tx tx = {.fn = options_tx};
-    struct options *x = trm_handler_state(req, sizeof *x, options_free);
+    struct options *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
     if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id))
         return;
     x->role = req->principal->role;

@@ -34,6 +34,11 @@ void *trm_handler_state(struct trm_request *req, size_t size, void (*cleaner)(vo
     return req->state;
 }
 
+void trm_handler_free_out(void *state)
+{
+    json_decref(*(json_t **)state);
+}
+
 json_t *trm_request_keep(struct trm_request *req, json_t *value)
 {
     if (req->kept == NULL)

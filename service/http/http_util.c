@@ -147,15 +147,15 @@ static const char *param_problem(const struct trm_param *p, const char *v)
 {
     switch (p->kind) {
     case TRM_PARAM_ENUM:
-        return trm_str_in(v, p->allowed) ? NULL : "is not one of the allowed values";
+        return trm_json_shape_problem(TRM_FIELD_ENUM, v, p->allowed);
     case TRM_PARAM_UUID:
-        return trm_uuid_parse(v, NULL) ? NULL : "must be a UUID";
+        return trm_json_shape_problem(TRM_FIELD_UUID, v, NULL);
     case TRM_PARAM_COUNTRY:
-        return trm_json_is_country(v) ? NULL : "must be an ISO 3166-1 alpha-2 code";
+        return trm_json_shape_problem(TRM_FIELD_COUNTRY, v, NULL);
     case TRM_PARAM_TIME:
-        return trm_json_is_time(v) ? NULL : "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)";
+        return trm_json_shape_problem(TRM_FIELD_TIME, v, NULL);
     case TRM_PARAM_MONTH:
-        return trm_json_is_month(v) ? NULL : "must be a month (YYYY-MM)";
+        return trm_json_shape_problem(TRM_FIELD_MONTH, v, NULL);
     case TRM_PARAM_BOOL:
         return strcmp(v, "true") == 0 || strcmp(v, "false") == 0 ? NULL : "must be true or false";
     case TRM_PARAM_WORD:
