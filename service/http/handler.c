@@ -23,9 +23,21 @@ static struct state *state_of(void *data)
     return (struct state *)((char *)data - offsetof(struct state, data));
 }
 
+static void free_state(struct trm_request *req)
+{
+    if (req->state == NULL)
+        return;
+    struct state *s = state_of(req->state);
+    if (s->cleaner)
+        s->cleaner(req->state);
+    json_decref(s->extra);
+    free(s);
+    req->state = NULL;
+}
+
 void *trm_handler_state(struct trm_request *req, size_t size, void (*cleaner)(void *state))
 {
-    trm_request_release(req);
+    free_state(req); /* one per request: a second replaces the first */
     struct state *s = calloc(1, sizeof *s + size);
     if (s == NULL)
         return NULL;
@@ -49,14 +61,7 @@ json_t *trm_request_keep(struct trm_request *req, json_t *value)
 
 void trm_request_release(struct trm_request *req)
 {
-    if (req->state != NULL) {
-        struct state *s = state_of(req->state);
-        if (s->cleaner)
-            s->cleaner(req->state);
-        json_decref(s->extra);
-        free(s);
-        req->state = NULL;
-    }
+    free_state(req);
     json_decref(req->kept);
     req->kept = NULL;
 }
