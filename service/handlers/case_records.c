@@ -113,7 +113,9 @@ struct consent_withdraw {
 };
 
 /* The reason, sealed under the case's key; NULL (and OK) once the personal data is erased:
- * the withdrawal itself is never refused for want of a key. */
+ * the withdrawal itself is never refused for want of a key. A caller without a grant of the
+ * category is not the owner (who holds every category): the consent is not its to withdraw,
+ * whether the case went to another agency (a transfer) or was only shared with it. */
 static enum trm_db_status seal_reason(struct trm_db_conn *c, struct consent_withdraw *x, char **hex)
 {
     char name[64];
@@ -123,9 +125,9 @@ static enum trm_db_status seal_reason(struct trm_db_conn *c, struct consent_with
     enum trm_seal_outcome outcome;
     enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &outcome);
     json_decref(v);
-    if (st == TRM_DB_REFUSED && outcome == TRM_SEAL_ERASED)
-        return TRM_DB_OK;
-    return st == TRM_DB_REFUSED ? trm_refuse_sealing(x, outcome) : st;
+    if (st == TRM_DB_REFUSED)
+        return outcome == TRM_SEAL_ERASED ? TRM_DB_OK : TRM_DB_NOT_FOUND;
+    return st;
 }
 
 static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)
