@@ -30,6 +30,10 @@ struct trm_config {
     long auth_cache_entries;       /* how many verified tokens are remembered at most */
     char trusted_proxy[64];        /* address whose X-Forwarded-For is believed */
     long token_default_days;       /* expiry of tokens issued without expires_days */
+    char web_dir[256];             /* the console's files (web/), served at / */
+    long session_idle_s;           /* a console session ends after this long unused */
+    long session_max_s;            /* ... and this long after it opened */
+    char session_cookie_secure[8]; /* auto (over TLS, told by the trusted proxy), on, off */
     long blind_index_bits;         /* width of the duplicate-search blind indexes */
     long checkpoint_every_entries; /* sign a handover-log checkpoint after this many entries */
     long checkpoint_every_s;       /* ... or when the last one is this old */

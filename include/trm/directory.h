@@ -76,7 +76,8 @@ enum trm_db_status trm_directory_token_revoke(struct trm_db_conn *c, const char 
 /* What authentication needs to know about a selector and a client, in one round trip. */
 struct trm_token_row {
     bool found;
-    bool usable; /* not revoked, not expired, user enabled, agency active */
+    bool usable;  /* trm_token_usable (migration 0022), user enabled, agency active */
+    char kind[8]; /* api, session (a console session), signin (a one-time sign-in code) */
     bool stale_last_used;
     uint8_t hash[TRM_TOKEN_HASH_BYTES];
     char token_id[TRM_UUID_STR_LEN + 1];

@@ -33,6 +33,8 @@ static const struct command commands[] = {
     {"agency", trm_cmd_directory, "agency add --name N --country CC --kind K | agency list"},
     {"user", trm_cmd_directory, "user add --agency ID --role R --name N [--cross-border]"},
     {"token", trm_cmd_directory, "token issue --user ID [--expires-days N] | token revoke ID"},
+    {"signin-link", trm_cmd_signin,
+     "signin-link --user ID [--minutes N] [--url URL]   a one-time sign-in link for the console"},
     {"bootstrap", trm_cmd_directory,
      "bootstrap [--country CC]  first admin user; prints 'admin token: ...' once"},
     {"demo", trm_cmd_directory, "demo                     demo agencies and users (SE, PH)"},

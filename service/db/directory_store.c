@@ -51,12 +51,12 @@ TRM_DB_STMT(stmt_token_revoke, 1,
 TRM_DB_STMT(
     stmt_token_lookup, 3,
     "SELECT t.id, encode(t.verifier_hash, 'hex'), "
-    "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
-    "    AND NOT u.disabled AND a.active, "
-    "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds', "
+    "  trm_token_usable(t) AND NOT u.disabled AND a.active, "
+    "  t.last_used_at IS NULL OR t.last_used_at < now() - "
+    "    make_interval(secs => least(60, coalesce(t.idle_s, 120) / 2)), "
     "  u.id, u.agency_id, u.display_name, u.role, u.cross_border, u.disabled, u.demo, "
     "  a.id, a.name, a.country, a.kind, a.active, a.demo, "
-    "  f.failures, f.retry "
+    "  f.failures, f.retry, t.kind "
     "FROM (SELECT coalesce(max(failures), 0) AS failures, "
     "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) AS retry "
     "      FROM auth_failures WHERE client = $2 "
@@ -281,6 +281,7 @@ static enum trm_db_status lookup(struct trm_db_conn *c, void *arg)
         o->stale_last_used = flag(r, 0, 3);
         user_from_row(&o->user, r, 0, 4);
         agency_from_row(&o->agency, r, 0, 11);
+        copy(o->kind, sizeof o->kind, r, 0, 19);
     }
     PQclear(r);
     return s;

@@ -6,6 +6,10 @@ const struct trm_route trm_routes[] = {
     {"GET", "/healthz", trm_handle_healthz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/readyz", trm_handle_readyz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/v1/me", trm_handle_me, 0, TRM_ACT_NONE},
+    /* The console's sign-in: a token or one-time code in the body, rate limited like any. */
+    {"POST", "/v1/sessions", trm_handle_session_create, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/v1/sessions/current", trm_handle_session_get, 0, TRM_ACT_NONE},
+    {"DELETE", "/v1/sessions/current", trm_handle_session_delete, 0, TRM_ACT_NONE},
     {"GET", "/v1/agencies", trm_handle_agencies_list, 0, TRM_ACT_DIRECTORY_READ},
     {"POST", "/v1/agencies", trm_handle_agency_create, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"GET", "/v1/agencies/{}", trm_handle_agency_get, 0, TRM_ACT_DIRECTORY_READ},
