@@ -100,12 +100,6 @@ static int serve(struct trm_config *cfg)
     struct trm_keyring_source *keys = NULL;
     struct trm_server *srv = NULL;
     int rc = 1;
-    if (!trm_web_load(&app.web, cfg->web_dir, err, sizeof err)) {
-        fprintf(stderr, "trmd: web_dir: %s\n", err);
-        return 1;
-    }
-    if (err[0] != '\0')
-        trm_log(TRM_LOG_WARN, "console_missing", "%s", err);
     if (!trm_keyring_source_open(&keys, cfg->key_file, err, sizeof err)) {
         fprintf(stderr, "trmd: %s\n", err);
         goto out;
@@ -143,6 +137,12 @@ static int serve(struct trm_config *cfg)
         rc = refuse_role(app.db);
         goto out;
     }
+    if (!trm_web_load(&app.web, cfg->web_dir, err, sizeof err)) {
+        fprintf(stderr, "trmd: web_dir: %s\n", err);
+        goto out;
+    }
+    if (err[0] != '\0')
+        trm_log(TRM_LOG_WARN, "console_missing", "%s", err);
     if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
         fprintf(stderr, "trmd: %s\n", err);
         goto out;
