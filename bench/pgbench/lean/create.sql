@@ -30,7 +30,7 @@ WITH sop AS (SELECT s.document FROM sops s JOIN cases c ON c.sop_id = s.id WHERE
            SELECT :cid, u.c, u.f, decode(u.s, 'hex')
            FROM unnest(:field_categories::text[], :fields::text[], :sealed::text[]) u (c, f, s)),
      b AS (INSERT INTO case_blind_index (case_id, kind, bits, value)
-           SELECT DISTINCT :cid::uuid, u.k, :bits, u.v
+           SELECT DISTINCT :cid::uuid, u.k, :bits::smallint, u.v
            FROM unnest(:kinds::smallint[], :values::bigint[]) u (k, v))
 INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details)
 VALUES (:cid, 'created', trm_ctx_user(), trm_ctx_agency(), '{}');
