@@ -40,7 +40,8 @@ static const struct command commands[] = {
     {"instance", trm_cmd_federation,
      "instance init --id ID --country CC [--url URL] | instance show   federation identity"},
     {"peer", trm_cmd_federation,
-     "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX | peer list"},
+     "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX [--countries "
+     "CC,CC] | peer check ID | peer list"},
     {"seed", trm_cmd_seed,
      "seed cases --count N --agency ID --user ID [--country CC] [--first K]   benchmark cases"},
 };
