@@ -70,6 +70,7 @@ struct trm_fed_exchange {
     char url[600];
     long status;         /* 0: no answer came */
     int transport_error; /* CURLcode when no answer came */
+    int os_errno;        /* the system's error number for it (ECONNREFUSED...), or 0 */
     char transport[160]; /* libcurl's words for it */
     char code[48];       /* the problem code of an error answer ("" when none) */
 };

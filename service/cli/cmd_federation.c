@@ -30,7 +30,7 @@ static const char *url_problem(const char *url)
         return "must be shorter than 500 characters";
     if (strcspn(url, " \t\r\n") != strlen(url))
         return "must not contain spaces";
-    if (strlen(url) <= 8 || strchr(url + 8, '/') == url + strlen(url) - 1)
+    if (url[strlen(url) - 1] == '/')
         return "must not end with / (the base URL: trm adds /v1/federation/...)";
     return NULL;
 }

@@ -35,6 +35,18 @@ static enum trm_db_status outcome_tx(struct trm_db_conn *c, void *arg)
     return trm_fed_failed(c, o->package_id, o->error, o->final, o->max_s);
 }
 
+/* Whether the peer refused the package itself, for good. Refusals that say the two
+ * instances' registrations disagree (we are not registered there, or with another key; it
+ * has no federation identity yet; the URL reaches another instance), and answers that are not
+ * a trm inbox's (a wrong URL), are
+ * retried: they end when an admin fixes the registration, and nothing is lost meanwhile. */
+static bool refused_for_good(const struct trm_fed_exchange *x)
+{
+    static const char *const final[] = {"invalid_package", "package_expired", "package_replayed",
+                                        "package_refused", NULL};
+    return x->status >= 400 && x->status < 500 && trm_str_in(x->code, final);
+}
+
 static void deliver(struct trm_app *app, struct trm_fed_due *d, const char *me)
 {
     struct trm_fed_exchange x;
@@ -59,8 +71,7 @@ static void deliver(struct trm_app *app, struct trm_fed_due *d, const char *me)
                      "%s answered with a receipt that does not check (%s)", d->peer, why);
         }
     } else {
-        /* A 4xx is the peer refusing it for good (but for a timeout or too many requests). */
-        o.final = x.status >= 400 && x.status < 500 && x.status != 408 && x.status != 429;
+        o.final = refused_for_good(&x);
         if (x.status != 0)
             snprintf(code, sizeof code, "%s", x.code[0] ? x.code : "");
         if (x.status != 0 && code[0] == '\0')

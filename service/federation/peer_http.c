@@ -8,6 +8,7 @@
 #include "trm/util.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ char *trm_fed_exchange(struct trm_fed_exchange *x, const char *body, const char 
     struct buffer b = {0};
     char err[CURL_ERROR_SIZE] = "";
     x->status = 0;
-    x->transport_error = 0;
+    x->transport_error = x->os_errno = 0;
     x->transport[0] = x->code[0] = '\0';
     if (curl == NULL) {
         x->transport_error = -1;
@@ -112,6 +113,9 @@ char *trm_fed_exchange(struct trm_fed_exchange *x, const char *body, const char 
             problem_code(b.data, x->code, sizeof x->code);
     } else {
         x->transport_error = (int)rc;
+        long os_errno = 0;
+        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        x->os_errno = (int)os_errno;
         trm_strlcpy(x->transport, err[0] ? err : curl_easy_strerror(rc), sizeof x->transport);
         x->transport[strcspn(x->transport, "\r\n")] = '\0';
     }
@@ -130,7 +134,7 @@ static void explain_transport(const struct trm_fed_exchange *x, long timeout_s, 
 {
     switch (x->transport_error) {
     case CURLE_COULDNT_CONNECT:
-        if (strstr(x->transport, "refused") || strstr(x->transport, "Connection refused"))
+        if (x->os_errno == ECONNREFUSED)
             snprintf(out, cap, "connection refused at %s (is trmd running there, on that port?)",
                      x->url);
         else
