@@ -761,6 +761,54 @@ START_TEST(peer_agencies_stay_in_their_country)
 }
 END_TEST
 
+/* Demo agencies stay on their instance (local_only) and are never the real one: SE's demo
+ * "Demo Manila reintegration NGO" (a stand-in in PH) does not hide PH's agency of that name,
+ * and PH never sees SE's demo agencies. */
+START_TEST(demo_agencies_are_local_only)
+{
+    char out[4096], real[37], stand_in[37] = "", path[200];
+    wait_for_directory();
+    ctl(&se, "demo --country PH", out, sizeof out);
+    struct h_resp r;
+    h_api(&ph.srv, ph.admin, "POST", "/v1/agencies",
+          "{\"name\": \"Demo Manila reintegration NGO\", \"country\": \"PH\", \"kind\": \"ngo\"}",
+          NULL, &r);
+    h_expect(&r, 201, "PH's agency of the demo name");
+    snprintf(real, sizeof real, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    register_peer(&se, &ph); /* again: fetch its directory now */
+    snprintf(path, sizeof path, "/v1/agencies?country=PH&limit=100");
+    json_t *list = wait_for(&se, se.worker, path, has_item, real, "PH's agency at SE");
+    size_t i;
+    json_t *it;
+    int named = 0;
+    json_array_foreach(json_object_get(list, "items"), i, it)
+    {
+        const char *name = json_string_value(json_object_get(it, "name"));
+        if (strcmp(name, "Demo Manila reintegration NGO") != 0)
+            continue;
+        named++;
+        bool peers = strcmp(json_string_value(json_object_get(it, "id")), real) == 0;
+        ck_assert(json_is_boolean(json_object_get(it, "local_only")));
+        ck_assert_int_eq(json_is_true(json_object_get(it, "local_only")), !peers);
+        ck_assert_int_eq(json_is_null(json_object_get(it, "instance_id")), !peers);
+        if (!peers)
+            snprintf(stand_in, sizeof stand_in, "%s", json_string_value(json_object_get(it, "id")));
+    }
+    json_decref(list);
+    ck_assert_int_eq(named, 2);
+    /* Two refreshes later (one a second) PH still has none of SE's demo agencies. */
+    register_peer(&ph, &se);
+    sleep(2);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM agencies WHERE id = $1", stand_in), 0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM agencies WHERE name LIKE 'Demo %' AND "
+                           "instance_id IS NOT NULL",
+                           NULL),
+                     0);
+}
+END_TEST
+
 static void post_inbox_to(struct inst *in, const char *body, long status, const char *code)
 {
     const char *headers[] = {"Content-Type: application/json", NULL};
@@ -1217,6 +1265,7 @@ int main(void)
     tcase_add_test(tc, consent_withdrawal_withdraws_the_offer_at_the_peer);
     tcase_add_test(tc, note_and_reason_travel_sealed);
     tcase_add_test(tc, peer_agencies_stay_in_their_country);
+    tcase_add_test(tc, demo_agencies_are_local_only);
     tcase_add_test(tc, consent_withdrawal_travels);
     tcase_add_test(tc, crossed_withdrawal_wins);
     tcase_add_test(tc, peer_check_says_what_is_wrong);
