@@ -6,10 +6,8 @@
  * before the receipt was stored) gets the same receipt from the peer, which stores it once.
  * HTTP goes through libcurl (peer_http.c), which also puts a failure into words. */
 #include "trm/app.h"
-#include "trm/directory.h"
 #include "trm/federation_ops.h"
 #include "trm/federation_store.h"
-#include "trm/json_spec.h"
 #include "trm/log.h"
 #include "trm/util.h"
 
@@ -37,9 +35,9 @@ static enum trm_db_status outcome_tx(struct trm_db_conn *c, void *arg)
 
 /* Whether the peer refused the package itself, for good. Refusals that say the two
  * instances' registrations disagree (we are not registered there, or with another key; it
- * has no federation identity yet; the URL reaches another instance), and answers that are not
- * a trm inbox's (a wrong URL), are
- * retried: they end when an admin fixes the registration, and nothing is lost meanwhile. */
+ * has no federation identity yet; the URL reaches another instance), and answers that are
+ * not a trm inbox's (a wrong URL), are retried: they end when an admin fixes the
+ * registration, and nothing is lost meanwhile. */
 static bool refused_for_good(const struct trm_fed_exchange *x)
 {
     static const char *const final[] = {"invalid_package", "package_expired", "package_replayed",
