@@ -95,6 +95,21 @@ GRANT USAGE ON SCHEMA public TO trm_app;
 SQL
 }
 
+# trm_var [DIR]: the absolute path of an instance's directory (TRM_VAR, default var/ in the
+# checkout; a relative path is taken from where the command was started). scripts/run keeps
+# everything of one instance there: pg/ (the cluster and its socket), keys/master.key, and
+# the demo marker. Two directories are two instances that do not clash.
+trm_var() {
+    local dir=${1:-${TRM_VAR:-$TRM_ROOT/var}}
+    realpath -m -- "$dir"
+}
+
+# The owner's connection string for the instance of directory VAR (scripts/run, scripts/trmctl).
+# The cluster listens on its unix socket only, so the port just names the socket file.
+trm_owner_url() {
+    echo "host=$1/pg/sock port=${TRM_PG_PORT:-5432} dbname=trm user=trm_owner"
+}
+
 # A port number nobody uses, below the kernel's ephemeral range (it also names the unix
 # socket, so two test runs on one machine do not collide).
 trm_free_port() {

@@ -37,11 +37,13 @@ static const struct command commands[] = {
      "signin-link --user ID [--minutes N] [--url URL]   a one-time sign-in link for the console"},
     {"bootstrap", trm_cmd_directory,
      "bootstrap [--country CC]  first admin user; prints 'admin token: ...' once"},
-    {"demo", trm_cmd_directory, "demo                     demo agencies and users (SE, PH)"},
+    {"demo", trm_cmd_directory,
+     "demo [--country CC]      demo agencies and users of one country (default SE)"},
     {"instance", trm_cmd_federation,
      "instance init --id ID --country CC [--url URL] | instance show   federation identity"},
     {"peer", trm_cmd_federation,
-     "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX | peer list"},
+     "peer add --id ID --country CC --url URL --signing-key HEX --box-key HEX [--countries "
+     "CC,CC] | peer check ID | peer list"},
     {"seed", trm_cmd_seed,
      "seed cases --count N --agency ID --user ID [--country CC] [--first K]   benchmark cases"},
 };

@@ -20,12 +20,20 @@
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))), '{}') FROM case_tracks ct "                        \
     "LEFT JOIN sop_state_phases sp ON sp.sop_id = c.sop_id AND sp.track = ct.track "       \
     "AND sp.state = ct.state WHERE ct.case_id = c.id)"
+/* Where a case transferred to another instance went (ids and a reference, nothing
+ * personal), as JSON text; "" for a case that was not. */
+#define TRANSFER_OF(t)                                                                      \
+    "CASE WHEN " t ".transferred_out_at IS NOT NULL THEN jsonb_build_object('instance', "     \
+    t ".transferred_to_instance, 'remote_case_id', " t ".transferred_remote_case_id, "        \
+    "'remote_reference', " t ".transferred_remote_reference, 'at', to_char(" t                \
+    ".transferred_out_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text END"
+#define TRANSFER_COL "coalesce(" TRANSFER_OF("c") ", '')"
 #define SUMMARY_BASE                                                                        \
     "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "   \
     "c.exploitation_forms, to_char(c.identified_month, 'YYYY-MM'), c.version, "             \
     TS("c.created_at") ", " TS("c.updated_at") ", "                                         \
     "coalesce(" TS("c.personal_data_erased_at") ", ''), "                                   \
-    "coalesce(c.sop_id::text, ''), "
+    "coalesce(c.sop_id::text, ''), " TRANSFER_COL ", "
 #define SUMMARY_COLS SUMMARY_BASE TRACKS_COL
 /* clang-format on */
 
@@ -37,7 +45,9 @@ TRM_DB_STMT(stmt_case_read, 4,
             "SELECT c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, "
             "c.citizenship, c.exploitation_forms, c.identified_month, c.version, "
             TS("c.created_at") ", " TS("c.updated_at") ", coalesce("
-            TS("c.personal_data_erased_at") ", ''), coalesce(c.sop_id::text, ''), " TRACKS_COL ", "
+            TS("c.personal_data_erased_at") ", ''), coalesce(c.sop_id::text, ''), "
+            "coalesce((SELECT " TRANSFER_OF("t") " FROM cases t WHERE t.id = c.id), ''), "
+            TRACKS_COL ", "
             "c.kek_id, c.dek_version, c.wrapped_dek, c.fields "
             "FROM trm_case_read($1, $2, $3, $4::text[]) c");
 /* clang-format on */
@@ -110,7 +120,8 @@ static void summary_from_row(struct trm_case_summary *s, const PGresult *r, int 
     copy(s->updated_at, sizeof s->updated_at, r, row, 11);
     copy(s->erased_at, sizeof s->erased_at, r, row, 12);
     copy(s->sop_id, sizeof s->sop_id, r, row, 13);
-    copy(s->tracks, sizeof s->tracks, r, row, 14);
+    copy(s->transferred_out, sizeof s->transferred_out, r, row, 14);
+    copy(s->tracks, sizeof s->tracks, r, row, 15);
 }
 
 /* A PostgreSQL array literal of plain words (validated enum values or names). */
@@ -250,13 +261,13 @@ enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const ch
         st = TRM_DB_NOT_FOUND;
     if (st == TRM_DB_OK) {
         summary_from_row(&out->summary, r, 0);
-        out->has_key = !PQgetisnull(r, 0, 15);
+        out->has_key = !PQgetisnull(r, 0, 16);
         if (out->has_key) {
-            copy(out->kek_id, sizeof out->kek_id, r, 0, 15);
-            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 16));
-            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 17), out->wrapped, sizeof out->wrapped);
+            copy(out->kek_id, sizeof out->kek_id, r, 0, 16);
+            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 17));
+            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 18), out->wrapped, sizeof out->wrapped);
         }
-        out->fields = json_loads(PQgetvalue(r, 0, 18), 0, NULL);
+        out->fields = json_loads(PQgetvalue(r, 0, 19), 0, NULL);
         if (out->fields == NULL)
             st = TRM_DB_ERROR;
     }
@@ -314,7 +325,7 @@ enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, cons
     *n = 0;
     for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
         summary_from_row(&out[*n], r, i);
-        matches[(*n)++] = atoi(PQgetvalue(r, i, 15));
+        matches[(*n)++] = atoi(PQgetvalue(r, i, 16));
     }
     PQclear(r);
     free(kinds_s);

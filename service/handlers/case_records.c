@@ -163,7 +163,8 @@ struct withdraw_args {
 };
 
 /* The reason, sealed under the case's key; NULL (and OK) once the personal data is erased:
- * the withdrawal itself is never refused for want of a key. */
+ * the withdrawal itself is never refused for want of a key. A caller that holds no key of the
+ * case (a transfer took it away, perhaps a moment ago) is not its owner: NOT_FOUND. */
 static enum trm_db_status seal_reason(struct trm_db_conn *c, struct withdraw_args *x, char **hex)
 {
     char name[64];
@@ -173,7 +174,9 @@ static enum trm_db_status seal_reason(struct trm_db_conn *c, struct withdraw_arg
     enum trm_seal_outcome outcome;
     enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &outcome);
     json_decref(v);
-    return st == TRM_DB_REFUSED && outcome == TRM_SEAL_ERASED ? TRM_DB_OK : st;
+    if (st == TRM_DB_REFUSED)
+        return outcome == TRM_SEAL_ERASED ? TRM_DB_OK : TRM_DB_NOT_FOUND;
+    return st;
 }
 
 static enum trm_db_status withdraw_tx(struct trm_db_conn *c, void *arg)

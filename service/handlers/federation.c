@@ -81,8 +81,10 @@ TRM_HANDLER(trm_handle_federation_agencies)
         json_decref(x.agencies);
         return;
     }
-    trm_response_json(
-        res, 200, json_pack("{s:s, s:o}", "instance_id", x.me.instance_id, "items", x.agencies));
+    /* package_versions: the package versions we read (a peer sends version 2 only then). */
+    trm_response_json(res, 200,
+                      json_pack("{s:s, s:o, s:[i,i]}", "instance_id", x.me.instance_id, "items",
+                                x.agencies, "package_versions", 1, TRM_FED_VERSION_MAX));
     /* The answer is signed for this request: the exact body, us, them, their Trm-Time. */
     uint8_t sig[TRM_FED_SIG_BYTES];
     char sig_hex[2 * TRM_FED_SIG_BYTES + 1];
