@@ -103,7 +103,7 @@ export async function seed(server) {
   const user = async (agency_id, role, display_name, cross_border) => {
     const u = await server.must(adminToken, 'POST', '/v1/users', { agency_id, role, display_name, ...(cross_border ? { cross_border } : {}) }, 201);
     const t = await server.must(adminToken, 'POST', `/v1/users/${u.id}/tokens`, {}, 201);
-    return { id: u.id, token: t.token, name: display_name };
+    return { id: u.id, token: t.token, tokenId: t.id, name: display_name };
   };
   const social = await agency('Stockholm social services', 'SE', 'social_services');
   const shelter = await agency('Stockholm shelter', 'SE', 'ngo');
@@ -194,10 +194,20 @@ export class Person {
     return bad;
   }
 
-  /** A full-page screenshot under build/browser/screens (CI keeps them) and the axe check. */
-  async screen(name) {
-    fs.mkdirSync(path.join(outDir, 'screens'), { recursive: true });
+  /**
+   * A full-page screenshot under build/browser/screens (CI keeps them), one of the window
+   * under build/browser/docs (scrolled to the heading named by anchor: docs/console.md
+   * shows these), and the axe check.
+   */
+  async screen(name, anchor) {
+    for (const d of ['screens', 'docs']) fs.mkdirSync(path.join(outDir, d), { recursive: true });
     await this.page.screenshot({ path: path.join(outDir, 'screens', `${name}.png`), fullPage: true });
+    await this.page.evaluate((text) => {
+      const h = text && [...document.querySelectorAll('main h2, main h3')].find((x) => x.textContent === text);
+      if (h) h.scrollIntoView({ block: 'start' }); else window.scrollTo(0, 0);
+    }, anchor || null);
+    await this.page.screenshot({ path: path.join(outDir, 'docs', `${name}.png`) });
+    await this.page.evaluate(() => window.scrollTo(0, 0));
     return this.checkAxe(name);
   }
 

@@ -118,7 +118,7 @@ test('the Sweden caseworker creates a case, records consent and refers it to the
   await consentForm.getByLabel('Recipient agencies', { exact: true }).selectOption({ label: 'Stockholm shelter (SE, NGO)' });
   await cw.rendered(() => consentForm.getByRole('button', { name: 'Record the consent' }).click());
   await page.getByText('Consent recorded.').waitFor();
-  noAxe(await cw.screen('case'), 'case page');
+  noAxe(await cw.screen('case', 'Consents'), 'case page');
 
   // Refer: only the consented categories can be chosen; the picker shows country, kind, instance.
   await cw.go(`#/cases/${caseId}/refer`);
@@ -170,7 +170,7 @@ test('the shelter accepts in its own browser and sees only the consented categor
   await page.getByText(PHONE).waitFor();
   const body = await page.locator('main').textContent();
   assert.doesNotMatch(body, /Sentinelhx|Sentinelst/);
-  noAxe(await sh.screen('case-recipient'), 'case as the recipient');
+  noAxe(await sh.screen('case-recipient', 'Personal data'), 'case as the recipient');
   // The API agrees: what the shelter may open is what was consented.
   const full = await server.must(people.shelterWorker.token, 'GET', `/v1/cases/${caseId}`, null, 200);
   assert.deepEqual(Object.keys(full.person).sort(), ['contact', 'identity']);
@@ -208,7 +208,7 @@ test('the caseworker takes SOP steps and sees a guard explained', async () => {
   assert.match(await identify.textContent(), /must stay \d+ more day\(s\) in its current state/);
   const investigate = page.locator('.card.step:not(.blocked)', { has: page.getByRole('heading', { name: 'Open an investigation' }) });
   await cw.rendered(() => investigate.getByRole('button', { name: /Take step/ }).click());
-  noAxe(await cw.screen('case-steps'), 'case page after steps');
+  noAxe(await cw.screen('case-steps', 'Where the case stands'), 'case page after steps');
 
   // The timeline and the assessments open only when asked, and say the read is logged.
   await page.getByRole('button', { name: 'Show the timeline' }).click();
@@ -220,7 +220,7 @@ test('the caseworker takes SOP steps and sees a guard explained', async () => {
   // SOP words come from the SOP document, in the person's language.
   await cw.rendered(() => page.getByLabel('Language', { exact: true }).selectOption('sv'));
   assert.match(await page.locator('main').textContent(), /Återhämtnings- och betänketid/);
-  noAxe(await cw.screen('case-sv'), 'case page in Swedish');
+  noAxe(await cw.screen('case-sv', 'Var ärendet står'), 'case page in Swedish');
   await cw.rendered(() => page.getByLabel('Språk', { exact: true }).selectOption('tl'));
   assert.match(await page.locator('main').textContent(), /Panahon ng paggaling at pagninilay/);
   await cw.rendered(() => page.getByLabel('Wika', { exact: true }).selectOption('en'));
@@ -236,7 +236,7 @@ test('the coordinator overrides a waiting time with a reason, reads the access l
   await card.getByLabel('Reason for overriding the waiting time', { exact: true }).fill('Court hearing brought forward');
   await co.rendered(() => card.getByRole('button', { name: /Override and take/ }).click());
   await page.getByText('Step taken: Identify as a victim.').waitFor();
-  noAxe(await co.screen('case-coordinator'), 'case as the coordinator');
+  noAxe(await co.screen('case-coordinator', 'Coordinator'), 'case as the coordinator');
 
   await co.go(`#/cases/${caseId}/access-log`);
   const log = await page.locator('table').textContent();
@@ -331,6 +331,59 @@ test('an admin issues a token, sees it once, and revokes it', async () => {
   noAxe(await ad.screen('sops'), 'SOPs');
 });
 
+/** Presses Tab until the focused element matches (a CSS selector and optional text). */
+async function tabTo(page, selector, text, max = 60, key = 'Tab') {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(key);
+    const hit = await page.evaluate(([sel, txt]) => {
+      const el = document.activeElement;
+      return !!el && el.matches(sel) && (!txt || (el.textContent || '').includes(txt) || (el.labels && [...el.labels].some((l) => l.textContent.includes(txt))));
+    }, [selector, text]);
+    if (hit) return;
+  }
+  throw new Error(`Tab never reached ${selector} ${text || ''}`);
+}
+
+test('the console works with the keyboard alone, with the focus visible', async () => {
+  const kb = await person(people.coordinator, 'keyboard');
+  const page = kb.page;
+  // A screen starts with its heading focused; the next stop is its first control.
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Sign in');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'token');
+  // Back up to the skip link (the page's first stop): it leads to the heading.
+  await tabTo(page, '#skip-link', null, 10, 'Shift+Tab');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
+  await tabTo(page, 'input[name=token]');
+  await page.keyboard.type(people.coordinator.token);
+  await kb.rendered(() => page.keyboard.press('Enter'));
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "My agency's cases");
+  // A visible focus ring on every kind of control.
+  await tabTo(page, 'a', 'New case');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none');
+  await kb.rendered(() => page.keyboard.press('Enter'));
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'New case');
+  await tabTo(page, 'input', 'Full name');
+  await page.keyboard.type('Keyboard Sentinelvq');
+  await page.keyboard.press('Enter');
+  await page.getByText('No existing case found.').waitFor();
+  await tabTo(page, 'button', 'None of these');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), '2. Record the case');
+  // Into the journey's case from the list, and open a category, without the mouse.
+  const { reference } = await server.must(people.coordinator.token, 'GET', `/v1/cases/${caseId}/summary`, null, 200);
+  await kb.go('#/cases');
+  await tabTo(page, 'main tbody a', reference);
+  await kb.rendered(() => page.keyboard.press('Enter'));
+  assert.match(await page.evaluate(() => document.activeElement.textContent), /^Case SE-/);
+  await tabTo(page, 'button', 'Open Identity');
+  await page.keyboard.press('Enter');
+  await page.locator('.category-box dl').first().waitFor();
+  noAxe(await kb.checkAxe('keyboard case'), 'case after opening by keyboard');
+});
+
 test('security in the browser: CSP, stored markup, CSRF, HttpOnly cookie, sign-out', async () => {
   const ad = everyone.find((p) => p.label === 'admin');
   const csp = ad.firstResponse.headers()['content-security-policy'];
@@ -371,6 +424,17 @@ test('security in the browser: CSP, stored markup, CSRF, HttpOnly cookie, sign-o
   assert.equal(after.status, 401);
   assert.equal((await cw.context.cookies()).filter((c) => c.name === 'trm_session').length, 0);
   noAxe(await cw.screen('signed-out'), 'signed out');
+
+  // An admin revokes the token the shelter signed in with: its session ends, and the next
+  // request brings the sign-in screen, with nothing of the case left on the page.
+  const sh = everyone.find((p) => p.label === 'shelter');
+  await sh.go(`#/cases/${caseId}`);
+  await sh.page.getByRole('button', { name: 'Open Identity' }).click();
+  await sh.page.getByText(NAME).waitFor();
+  await server.must(people.admin.token, 'DELETE', `/v1/tokens/${people.shelterWorker.tokenId}`, null, 204);
+  await sh.rendered(() => sh.page.evaluate(() => { location.hash = '#/referrals'; }));
+  await sh.page.getByText('Your session has ended. Please sign in again.').waitFor();
+  assert.doesNotMatch(await sh.page.locator('body').textContent(), /Sentinel|Rosa/);
 });
 
 test('no personal value reaches storage, an address, the console or a log', async () => {

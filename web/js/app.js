@@ -152,8 +152,8 @@ export async function route() {
     if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
     heading.focus();
   }
-  // Which render is on screen (a counter, nothing else): tests wait for it to change.
-  document.body.dataset.render = String(mine);
+  // Which render of which page load is on screen (nothing else): tests wait for it to change.
+  document.body.dataset.render = `${Math.round(performance.timeOrigin)}.${mine}`;
 }
 
 /** Signs in with a token or a one-time code; true on success. Throws ApiError. */
