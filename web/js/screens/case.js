@@ -5,7 +5,7 @@
 
 import * as api from '../api.js';
 import { h, clear, field, input, textarea, select, checkboxes, checked, submit, button, table,
-  notice, showProblem, dl, section, problemText } from '../dom.js';
+  notice, showProblem, dl, section, problemText, nextId } from '../dom.js';
 import { t, word, formatDateTime, formatDate, formatMonth, sopLabel, sopTitle } from '../i18n.js';
 import { session, agencyName, agencies, sopDoc, sops } from '../state.js';
 import { go, flash } from '../app.js';
@@ -34,6 +34,7 @@ function categorySelect(name, value) {
 /** A button that reveals a part of the page only when asked, saying the read is logged. */
 function opener(words, loggedWords, loadInto) {
   const box = h('div');
+  const loggedId = nextId('logged');
   const btn = button(words, async () => {
     btn.disabled = true;
     clear(box).append(h('p', {}, t('app.loading')));
@@ -47,8 +48,8 @@ function opener(words, loggedWords, loadInto) {
       btn.disabled = false;
       clear(box).append(notice(problemText(e), 'error'));
     }
-  }, 'secondary', { 'aria-describedby': undefined });
-  const logged = h('p', { class: 'logged' }, loggedWords);
+  }, 'secondary', { 'aria-describedby': loggedId });
+  const logged = h('p', { class: 'logged', id: loggedId }, loggedWords);
   return h('div', { class: 'opener' }, logged, btn, box);
 }
 

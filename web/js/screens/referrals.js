@@ -3,7 +3,7 @@
 // offer leads to the case, as far as the grants allow.
 
 import * as api from '../api.js';
-import { h, clear, field, textarea, select, button, submit, table, notice, showProblem, problemText } from '../dom.js';
+import { h, clear, field, textarea, select, button, submit, notice, showProblem, problemText } from '../dom.js';
 import { t, word, formatDateTime } from '../i18n.js';
 import { go, flash } from '../app.js';
 
