@@ -437,6 +437,23 @@ test('security in the browser: CSP, stored markup, CSRF, HttpOnly cookie, sign-o
   assert.doesNotMatch(await sh.page.locator('body').textContent(), /Sentinel|Rosa/);
 });
 
+test('withdrawing the consent ends what the shelter may open', async () => {
+  const co = everyone.find((p) => p.label === 'coordinator');
+  const page = co.page;
+  await co.go(`#/cases/${caseId}`);
+  const consents = page.locator('section', { has: page.getByRole('heading', { name: 'Consents', exact: true }) });
+  const row = consents.locator('tbody tr', { hasText: 'sharing data' });
+  await row.getByRole('button', { name: 'Withdraw…' }).click();
+  await row.getByLabel('Reason', { exact: true }).fill('Sentinelnt changed her mind');
+  await co.rendered(() => row.getByRole('button', { name: 'Withdraw the consent' }).click());
+  await page.getByText(/Consent withdrawn/).waitFor();
+  assert.match(await consents.locator('tbody tr', { hasText: 'sharing data' }).textContent(), /Withdrawn/);
+  // The shelter (with a fresh token: its own was revoked above) opens nothing any more.
+  const fresh = await server.must(people.admin.token, 'POST', `/v1/users/${people.shelterWorker.id}/tokens`, {}, 201);
+  const now = await server.must(fresh.token, 'GET', `/v1/cases/${caseId}`, null, 200);
+  assert.deepEqual(Object.keys(now.person || {}), []);
+});
+
 test('no personal value reaches storage, an address, the console or a log', async () => {
   const found = [];
   for (const p of everyone) {
