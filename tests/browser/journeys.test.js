@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Server, seed, launch, Person, outDir } from './harness.js';
+import { Server, seed, launch, Person, outDir, trmctl } from './harness.js';
 
 // Personal values of the journeys' person: none may ever reach storage, an address, a
 // console message or a log.
@@ -329,6 +329,28 @@ test('an admin issues a token, sees it once, and revokes it', async () => {
   await ad.go('#/admin/sops');
   assert.match(await page.locator('table').textContent(), /trm-se.*2.*en, sv, tl/s);
   noAxe(await ad.screen('sops'), 'SOPs');
+});
+
+test('a one-time sign-in link signs in once, and its code leaves the address at once', async () => {
+  const link = trmctl(server.keyFile, 'signin-link', '--user', people.auditor.id, '--url', server.url);
+  assert.match(link, /#\/signin\/trm_/);
+  const p = new Person(browser, server, people.auditor, 'signin-link');
+  everyone.push(p);
+  p.context = await browser.newContext({ locale: 'en-GB' });
+  p.page = await p.context.newPage();
+  p.page.on('console', (m) => p.console.push(m.text()));
+  p.page.on('pageerror', (e) => p.pageErrors.push(String(e)));
+  await p.page.goto(link);
+  await p.page.locator('h1', { hasText: 'Handover log' }).waitFor();
+  assert.doesNotMatch(p.page.url(), /trm_/);
+  assert.ok(p.page.url().endsWith('#/handovers'));
+  // The code opened one session; a second use is refused, and says so.
+  const again = await browser.newContext({ locale: 'en-GB' });
+  const page2 = await again.newPage();
+  await page2.goto(link);
+  await page2.getByText('This token or sign-in link does not work').waitFor();
+  assert.doesNotMatch(page2.url(), /trm_/);
+  await again.close();
 });
 
 /** Presses Tab until the focused element matches (a CSS selector and optional text). */

@@ -164,6 +164,23 @@ export async function signIn(token) {
   return s;
 }
 
+/**
+ * A one-time sign-in link (#/signin/trm_...): the code leaves the address bar and history
+ * before it is used. True when the address was such a link.
+ */
+async function signInFromLink() {
+  const m = location.hash.match(/^#\/signin\/(trm_[A-Za-z0-9_-]+)$/);
+  if (!m) return false;
+  history.replaceState(null, '', '/#/signin');
+  try {
+    await signIn(m[1]);
+    history.replaceState(null, '', '/' + home());
+  } catch (e) {
+    flash(problemText(e), 'error');
+  }
+  return true;
+}
+
 async function start() {
   await setLanguage(initialLanguage());
   document.getElementById('skip-link').addEventListener('click', (e) => {
@@ -174,17 +191,7 @@ async function start() {
   api.onSessionEnded(() => {
     if (session.me) endLocally('signin.session_ended');
   });
-  // A one-time sign-in link: take the code out of the address bar and history at once.
-  const m = location.hash.match(/^#\/signin\/(trm_[A-Za-z0-9_-]+)$/);
-  if (m) {
-    history.replaceState(null, '', '/#/signin');
-    try {
-      await signIn(m[1]);
-      history.replaceState(null, '', '/' + home());
-    } catch (e) {
-      flash(problemText(e), 'error');
-    }
-  } else {
+  if (!(await signInFromLink())) {
     try {
       const s = await api.get('/v1/sessions/current', undefined, { quiet401: true });
       api.setSession(s);
@@ -193,7 +200,10 @@ async function start() {
       session.me = null;
     }
   }
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', async () => {
+    if (await signInFromLink()) renderHeader();
+    route();
+  });
   await route();
 }
 
