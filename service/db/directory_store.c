@@ -57,8 +57,9 @@ TRM_DB_STMT(stmt_token_list, 4,
             "    'expires_at', " TOKEN_TS("t.expires_at") ", "
             "    'last_used_at', " TOKEN_TS("t.last_used_at") ", "
             "    'revoked_at', " TOKEN_TS("t.revoked_at") ", "
-            "    'issued_via', t.issued_via, 'usable', trm_token_usable(t)) AS j "
-            "  FROM api_tokens t WHERE t.user_id = $1 "
+            "    'issued_via', t.issued_via, 'usable', trm_token_usable(t, p)) AS j "
+            "  FROM api_tokens t LEFT JOIN api_tokens p ON p.id = t.parent_id "
+            "  WHERE t.user_id = $1 "
             "  AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2::timestamptz, $3::uuid)) "
             "  ORDER BY t.created_at DESC, t.id DESC LIMIT $4) s), '[]') END");
 /* clang-format on */
@@ -67,7 +68,7 @@ TRM_DB_STMT(stmt_token_revoke, 1,
 TRM_DB_STMT(
     stmt_token_lookup, 3,
     "SELECT t.id, encode(t.verifier_hash, 'hex'), "
-    "  trm_token_usable(t) AND NOT u.disabled AND a.active, "
+    "  trm_token_usable(t, p) AND NOT u.disabled AND a.active, "
     "  t.last_used_at IS NULL OR t.last_used_at < now() - "
     "    make_interval(secs => least(60, coalesce(t.idle_s, 120) / 2)), "
     "  u.id, u.agency_id, u.display_name, u.role, u.cross_border, u.disabled, u.demo, "
@@ -78,6 +79,7 @@ TRM_DB_STMT(
     "      FROM auth_failures WHERE client = $2 "
     "        AND window_start > now() - make_interval(secs => $3::int)) f "
     "LEFT JOIN api_tokens t ON t.selector = $1 "
+    "LEFT JOIN api_tokens p ON p.id = t.parent_id "
     "LEFT JOIN users u ON u.id = t.user_id "
     "LEFT JOIN agencies a ON a.id = u.agency_id");
 TRM_DB_STMT(stmt_auth_holds, TRM_AUTH_FACTS,

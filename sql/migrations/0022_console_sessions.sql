@@ -17,18 +17,20 @@ ALTER TABLE api_tokens
 CREATE INDEX api_tokens_parent ON api_tokens (parent_id) WHERE parent_id IS NOT NULL;
 
 -- Whether a token authenticates a request now: the one rule, used by the lookup and by the
--- re-check of remembered tokens.
-CREATE FUNCTION trm_token_usable(t api_tokens) RETURNS boolean
+-- re-check of remembered tokens. p is the token's parent (the row a LEFT JOIN on parent_id
+-- gives, all NULL for an API token). No subquery, so that the planner inlines it: a SQL
+-- function with a subquery is planned again on every call (0.3 ms of every request).
+CREATE FUNCTION trm_token_usable(t api_tokens, p api_tokens) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
        AND CASE t.kind
                WHEN 'api' THEN true
                WHEN 'signin' THEN false
-               ELSE coalesce(t.last_used_at, t.created_at) > now() - make_interval(secs => t.idle_s)
-                    AND EXISTS (SELECT 1 FROM api_tokens p
-                                WHERE p.id = t.parent_id AND p.revoked_at IS NULL
-                                  AND (p.kind = 'signin' OR p.expires_at IS NULL
-                                       OR p.expires_at > now()))
+               ELSE coalesce(coalesce(t.last_used_at, t.created_at)
+                                 > now() - make_interval(secs => t.idle_s)
+                             AND p.id = t.parent_id AND p.revoked_at IS NULL
+                             AND (p.kind = 'signin' OR p.expires_at IS NULL
+                                  OR p.expires_at > now()), false)
            END
 $$;
 
@@ -120,10 +122,11 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM 1
     FROM api_tokens t
+    LEFT JOIN api_tokens p ON p.id = t.parent_id
     JOIN users u ON u.id = t.user_id
     JOIN agencies a ON a.id = u.agency_id
     WHERE t.id = p_token AND u.id = p_user AND a.id = p_agency
-      AND trm_token_usable(t)
+      AND trm_token_usable(t, p)
       AND NOT u.disabled AND a.active
       AND u.role = p_role AND u.cross_border = p_cross_border AND a.country = p_country
       AND u.display_name = p_display_name AND a.name = p_agency_name

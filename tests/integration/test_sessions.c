@@ -361,6 +361,23 @@ START_TEST(session_ends_with_its_token_and_when_idle)
 }
 END_TEST
 
+/* The one rule of a usable token is inlined where every request re-checks it: a SQL function
+ * the planner cannot inline (one with a subquery) is planned again on every call. */
+START_TEST(token_rule_is_inlined)
+{
+    PGconn *pg = h_pg("TRM_TEST_APP_URL");
+    PGresult *q = PQexec(pg, "EXPLAIN (VERBOSE, COSTS OFF) SELECT t.id FROM api_tokens t "
+                             "LEFT JOIN api_tokens p ON p.id = t.parent_id "
+                             "WHERE trm_token_usable(t, p)");
+    ck_assert_int_eq(PQresultStatus(q), PGRES_TUPLES_OK);
+    for (int i = 0; i < PQntuples(q); i++)
+        ck_assert_msg(strstr(PQgetvalue(q, i, 0), "trm_token_usable") == NULL, "not inlined: %s",
+                      PQgetvalue(q, i, 0));
+    PQclear(q);
+    PQfinish(pg);
+}
+END_TEST
+
 /* A one-time sign-in link from trmctl: opens one session, never serves a request itself. */
 START_TEST(signin_link_opens_one_session)
 {
@@ -402,6 +419,7 @@ int main(void)
     tcase_add_test(tc, session_cookie_and_csrf);
     tcase_add_test(tc, session_ends_with_its_token_and_when_idle);
     tcase_add_test(tc, signin_link_opens_one_session);
+    tcase_add_test(tc, token_rule_is_inlined);
     tcase_add_test(tc, console_api_additions);
     suite_add_tcase(s, tc);
     return trm_check_run(s, false);
