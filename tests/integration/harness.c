@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +202,54 @@ static void keep_error_body(const struct h_resp *r)
     }
 }
 
+/* Every answer a test receives is recorded (method, path, status, headers, body) for the
+ * contract check that runs after the suite (tests/contract: each is validated against
+ * docs/openapi.yaml for its route and status). */
+static void record_response(const char *method, const char *path, const struct h_resp *r)
+{
+    const char *dir = getenv("TRM_TEST_TMPDIR");
+    if (dir == NULL || r->status == 0)
+        return;
+    json_t *headers = json_object();
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        const char *colon = memchr(line, ':', (size_t)(end - line));
+        if (strncmp(line, "HTTP/", 5) == 0) {
+            json_object_clear(headers); /* a 100 Continue's headers are not the answer's */
+        } else if (colon) {
+            char name[128];
+            size_t n =
+                (size_t)(colon - line) < sizeof name - 1 ? (size_t)(colon - line) : sizeof name - 1;
+            for (size_t i = 0; i < n; i++)
+                name[i] = (char)tolower((unsigned char)line[i]);
+            name[n] = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            json_object_set_new(headers, name, json_stringn(v, (size_t)(end - v)));
+        }
+        line = end + 2;
+    }
+    size_t plen = strcspn(path, "?");
+    /* A body that is not UTF-8 (a document's content) is recorded as null. */
+    json_t *body = json_stringn(r->body, r->body_len);
+    json_t *rec =
+        json_pack("{s:s, s:s%, s:i, s:o, s:o}", "method", method, "path", path, plen, "status",
+                  (int)r->status, "headers", headers, "body", body ? body : json_null());
+    char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    char file[512];
+    snprintf(file, sizeof file, "%s/responses-%d.jsonl", dir, (int)getpid());
+    FILE *f = line ? fopen(file, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    }
+    free(line);
+}
+
 static CURLcode http_core(const struct trmd *t, const char *method, const char *path,
                           const char *const *headers, const char *body, struct h_resp *out)
 {
@@ -238,6 +287,8 @@ static CURLcode http_core(const struct trmd *t, const char *method, const char *
     out->headers = h.data ? h.data : strdup("");
     out->json = json_loads(out->body, 0, NULL);
     keep_error_body(out);
+    if (rc == CURLE_OK)
+        record_response(method, path, out);
     return rc;
 }
 

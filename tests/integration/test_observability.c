@@ -115,6 +115,37 @@ START_TEST(early_413_has_the_same_request_id_format)
 }
 END_TEST
 
+/* The contract trmd was built with, served as written and as JSON (the contract check
+ * compares both with docs/openapi.yaml in full). */
+START_TEST(serves_its_openapi)
+{
+    struct h_resp r;
+    char ct[128];
+    h_http(&srv, "GET", "/v1/openapi.yaml", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(h_header(&r, "Content-Type", ct, sizeof ct),
+                     "application/yaml; charset=utf-8");
+    FILE *f = fopen(TRM_SOURCE_DIR "/docs/openapi.yaml", "rb");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    ck_assert_uint_eq(r.body_len, n);
+    ck_assert(memcmp(r.body, text, n) == 0);
+    h_resp_free(&r);
+    h_http(&srv, "GET", "/v1/openapi.json", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(h_header(&r, "Content-Type", ct, sizeof ct), "application/json");
+    ck_assert_ptr_nonnull(r.json);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "openapi")), "3.1.0");
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(r.json, "paths"), "/v1/openapi.json"));
+    h_resp_free(&r);
+    h_http(&srv, "POST", "/v1/openapi.json", NULL, NULL, &r);
+    h_assert_problem(&r, 405, "method_not_allowed");
+    h_resp_free(&r);
+}
+END_TEST
+
 /* Every request line trmd wrote: a request id trmd made is 24 hex digits. */
 START_TEST(every_request_line_well_formed)
 {
@@ -145,6 +176,7 @@ int main(void)
     tcase_add_test(tc, trace_id_from_traceparent);
     tcase_add_test(tc, duration_rounded_to_microseconds);
     tcase_add_test(tc, early_413_has_the_same_request_id_format);
+    tcase_add_test(tc, serves_its_openapi);
     tcase_add_test(tc, every_request_line_well_formed);
     suite_add_tcase(s, tc);
     return trm_check_run(s, false);
