@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,11 +243,15 @@ static void record_response(const char *method, const char *path, const struct h
     json_decref(rec);
     char file[512];
     snprintf(file, sizeof file, "%s/responses-%d.jsonl", dir, (int)getpid());
+    /* Writers of the drills run in threads: one line at a time. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
     FILE *f = line ? fopen(file, "a") : NULL;
     if (f) {
         fprintf(f, "%s\n", line);
         fclose(f);
     }
+    pthread_mutex_unlock(&lock);
     free(line);
 }
 
