@@ -115,6 +115,7 @@ static int serve(struct trm_config *cfg)
         .statement_timeout_ms = (unsigned)cfg->statement_timeout_ms,
         .tx_max_retries = (unsigned)cfg->tx_max_retries,
         .application_name = "trmd",
+        .transaction_pooling = strcmp(cfg->db_transaction_pooling, "on") == 0,
         .refuse_powerful_role = true,
         .role_refused = stop_self,
     };

@@ -33,6 +33,13 @@ struct trm_db_pool_options {
     unsigned statement_timeout_ms;
     unsigned tx_max_retries;
     const char *application_name;
+    /* Behind a pooler in transaction mode (PgBouncer pool_mode = transaction): nothing is
+     * kept in the database session, whose server connection may be another one at the next
+     * transaction. Statements are sent unnamed (parsed with each execution) instead of
+     * prepared once per connection, and the settings otherwise given as connection options
+     * (statement, lock and idle timeouts, time zone, no JIT) are set in each transaction
+     * with its row-level security context, transaction-local. */
+    bool transaction_pooling;
     /* trmd: refuse a login role with more power than trm_app (trm_db_role_excess), checked
      * on the pool's first connection. Once refused, the pool hands out no connection, and
      * role_refused (if set) is called once, from the thread that connected. */

@@ -45,6 +45,7 @@ static const struct key keys[] = {
     {"db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "2")},
     {"statement_timeout_ms", NUM(statement_timeout_ms, 10, 3600000, "5000")},
     {"tx_max_retries", NUM(tx_max_retries, 0, 100, "5")},
+    {"db_transaction_pooling", WORD(db_transaction_pooling, "off", "off|on")},
     {"auth_failure_limit", NUM(auth_failure_limit, 1, 100000, "20")},
     {"auth_failure_window_s", NUM(auth_failure_window_s, 1, 86400, "300")},
     {"auth_cache_s", NUM(auth_cache_s, 0, 3600, "60")},

@@ -21,7 +21,8 @@ struct trm_db_pool {
     unsigned n_free;
     struct trm_db_pool_options opt;
     char *conninfo;
-    char options[160];
+    char options[200];
+    char tx_settings[400];
     char timeout[16];
     atomic_bool role_checked, role_refused;
     char refusal[512]; /* written once, before role_refused is set */
@@ -60,9 +61,17 @@ int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options 
     }
     for (unsigned i = 0; i < opt->size; i++)
         p->free_list[p->n_free++] = &p->conns[i];
+    /* No JIT: compiling a plan costs tens of milliseconds, and trmd's statements are short
+     * (a fresh database's estimates pushed case reads over jit_above_cost). */
     snprintf(p->options, sizeof p->options,
              "-c statement_timeout=%u -c idle_in_transaction_session_timeout=%u "
-             "-c lock_timeout=%u -c TimeZone=UTC",
+             "-c lock_timeout=%u -c TimeZone=UTC -c jit=off",
+             opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
+    snprintf(p->tx_settings, sizeof p->tx_settings,
+             "set_config('statement_timeout', '%u', true), "
+             "set_config('idle_in_transaction_session_timeout', '%u', true), "
+             "set_config('lock_timeout', '%u', true), set_config('TimeZone', 'UTC', true), "
+             "set_config('jit', 'off', true)",
              opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
     snprintf(p->timeout, sizeof p->timeout, "%u", opt->connect_timeout_s);
     pthread_mutex_init(&p->lock, NULL);
@@ -134,9 +143,12 @@ static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
     if (c->pg != NULL) {
         PQreset(c->pg);
     } else {
-        const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
-        const char *vals[] = {p->conninfo, p->timeout, p->options,
-                              p->opt.application_name ? p->opt.application_name : "trm", NULL};
+        /* A pooler in transaction mode takes no connection options (PgBouncer refuses
+         * them): the same settings then travel with each transaction. */
+        const char *keys[] = {"dbname", "connect_timeout", "application_name", "options", NULL};
+        const char *vals[] = {p->conninfo, p->timeout,
+                              p->opt.application_name ? p->opt.application_name : "trm",
+                              p->opt.transaction_pooling ? NULL : p->options, NULL};
         c->pg = PQconnectdbParams(keys, vals, 1);
     }
     atomic_fetch_add(&round_trips, 1);
@@ -181,6 +193,7 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
         return NULL;
     }
     c->tx = (struct trm_db_tx_state){0};
+    c->tx_settings = p->opt.transaction_pooling ? p->tx_settings : NULL;
     if (c->pg != NULL)
         notice_closed(c->pg);
     if (!connect_conn(p, c)) {
