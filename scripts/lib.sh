@@ -8,13 +8,18 @@ PGBIN=/usr/lib/postgresql/15/bin
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Installs the packages of scripts/packages.txt (or of the list named) not installed yet.
+# Installs the packages of scripts/packages.txt (or of the list named) not installed yet. A
+# line may name a command after the package: the package is then needed only when the command
+# is missing (node and npm may come from another repository than Debian's).
 trm_ensure_packages() {
-    local list=${1:-$TRM_ROOT/scripts/packages.txt} missing=() pkg
-    while read -r pkg; do
-        pkg=${pkg%%#*}
-        pkg=${pkg//[[:space:]]/}
-        [ -n "$pkg" ] || continue
+    local list=${1:-$TRM_ROOT/scripts/packages.txt} missing=() pkg cmd line
+    while read -r line; do
+        line=${line%%#*}
+        read -r pkg cmd <<<"$line" || true
+        [ -n "${pkg:-}" ] || continue
+        if [ -n "${cmd:-}" ]; then
+            command -v "$cmd" >/dev/null && continue
+        fi
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$pkg")
     done <"$list"

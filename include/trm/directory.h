@@ -72,6 +72,13 @@ enum trm_db_status trm_directory_token_insert(struct trm_db_conn *c, const char 
                                               long expires_days, char expires_at[32]);
 /* Revokes a token (NOT_FOUND when there is none with that id). */
 enum trm_db_status trm_directory_token_revoke(struct trm_db_conn *c, const char *id);
+/* A user's tokens, newest first, after the key (created_at as RFC 3339 with microseconds,
+ * id; both NULL: from the newest), at most limit: a JSON array of objects without any secret
+ * (id, kind, created_at, expires_at, last_used_at, revoked_at, issued_via, usable), into
+ * *out. NOT_FOUND when there is no such user. */
+enum trm_db_status trm_directory_token_list(struct trm_db_conn *c, const char *user_id,
+                                            const char *after_created, const char *after_id,
+                                            unsigned limit, json_t **out);
 
 /* What authentication needs to know about a selector and a client, in one round trip. */
 struct trm_token_row {

@@ -46,6 +46,22 @@ TRM_DB_STMT(
     "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
     "RETURNING coalesce(to_char(expires_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')");
+#define TOKEN_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Never the selector or the verifier's hash: what an admin needs to tell tokens apart. */
+/* clang-format off */
+TRM_DB_STMT(stmt_token_list, 4,
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE id = $1) THEN "
+            "coalesce((SELECT jsonb_agg(j ORDER BY o DESC, i DESC) FROM ("
+            "  SELECT t.created_at AS o, t.id AS i, jsonb_build_object("
+            "    'id', t.id, 'kind', t.kind, 'created_at', " TOKEN_TS("t.created_at") ", "
+            "    'expires_at', " TOKEN_TS("t.expires_at") ", "
+            "    'last_used_at', " TOKEN_TS("t.last_used_at") ", "
+            "    'revoked_at', " TOKEN_TS("t.revoked_at") ", "
+            "    'issued_via', t.issued_via, 'usable', trm_token_usable(t)) AS j "
+            "  FROM api_tokens t WHERE t.user_id = $1 "
+            "  AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2::timestamptz, $3::uuid)) "
+            "  ORDER BY t.created_at DESC, t.id DESC LIMIT $4) s), '[]') END");
+/* clang-format on */
 TRM_DB_STMT(stmt_token_revoke, 1,
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1");
 TRM_DB_STMT(
@@ -336,6 +352,16 @@ static enum trm_db_status touch(struct trm_db_conn *c, void *arg)
 {
     const char *p[] = {arg};
     return exec_one(c, &stmt_token_touch, p);
+}
+
+enum trm_db_status trm_directory_token_list(struct trm_db_conn *c, const char *user_id,
+                                            const char *after_created, const char *after_id,
+                                            unsigned limit, json_t **out)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%u", limit);
+    const char *p[] = {user_id, after_created, after_id, n};
+    return trm_db_json_cell(c, &stmt_token_list, p, out);
 }
 
 enum trm_db_status trm_directory_token_touch(struct trm_db_pool *pool, const char *token_id)

@@ -162,6 +162,7 @@ TRM_HANDLER(trm_handle_case_create)
 
 struct case_read {
     const char *id, *request_id, *purpose;
+    const char *const *categories; /* NULL: every category the caller may open */
     struct trm_case_record rec;
 };
 
@@ -171,7 +172,7 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
     trm_case_record_free(&x->rec);
     /* trm_case_read writes the access log with the read, all or nothing. */
     trm_db_commit_with_next(c);
-    return trm_case_read(c, x->id, x->request_id, x->purpose, NULL, &x->rec);
+    return trm_case_read(c, x->id, x->request_id, x->purpose, x->categories, &x->rec);
 }
 
 /* Opens the record's fields; NULL (and a 500 answered) when they do not open. */
@@ -192,12 +193,46 @@ static json_t *open_person(struct trm_app *app, const struct trm_case_record *re
     return person;
 }
 
+/* ?categories=identity,contact: open (and log) only those; false (400 answered) when the
+ * list names anything else. */
+static bool categories_param(const struct trm_request *req, struct trm_response *res,
+                             const char *out[6])
+{
+    const char *q = trm_request_query(req, "categories");
+    size_t n = 0;
+    while (q && *q && n < 5) {
+        size_t len = strcspn(q, ",");
+        const char *known = NULL;
+        for (size_t i = 0; trm_case_categories[i] && !known; i++)
+            if (strlen(trm_case_categories[i]) == len &&
+                strncmp(trm_case_categories[i], q, len) == 0)
+                known = trm_case_categories[i];
+        bool again = false;
+        for (size_t i = 0; i < n; i++)
+            again = again || out[i] == known;
+        if (known == NULL || again)
+            break;
+        out[n++] = known;
+        q += len + (q[len] == ',');
+    }
+    out[n] = NULL;
+    if (q && (*q || n == 0)) {
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                             "categories must list categories of personal data, each once.");
+        return false;
+    }
+    return true;
+}
+
 TRM_HANDLER(trm_handle_case_get)
 {
     char id[37];
-    if (!trm_http_uuid_param(req, res, 0, id))
+    const char *categories[6];
+    if (!trm_http_uuid_param(req, res, 0, id) || !categories_param(req, res, categories))
         return;
     struct case_read x = {.id = id, .request_id = req->request_id, .purpose = "case_view"};
+    if (trm_request_query(req, "categories"))
+        x.categories = categories;
     struct trm_db_context ctx;
     trm_principal_db_context(req->principal, &ctx);
     enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, read_tx, &x);

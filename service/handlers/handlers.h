@@ -31,6 +31,7 @@ TRM_HANDLER(trm_handle_user_get);
 TRM_HANDLER(trm_handle_user_create);
 TRM_HANDLER(trm_handle_user_patch);
 TRM_HANDLER(trm_handle_token_issue);
+TRM_HANDLER(trm_handle_tokens_list);
 TRM_HANDLER(trm_handle_token_revoke);
 TRM_HANDLER(trm_handle_case_create);
 TRM_HANDLER(trm_handle_case_get);

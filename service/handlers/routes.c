@@ -22,6 +22,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/users/{}", trm_handle_user_get, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"PATCH", "/v1/users/{}", trm_handle_user_patch, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/users/{}/tokens", trm_handle_token_issue, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"GET", "/v1/users/{}/tokens", trm_handle_tokens_list, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"DELETE", "/v1/tokens/{}", trm_handle_token_revoke, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/cases", trm_handle_case_create, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases", trm_handle_cases_list, 0, TRM_ACT_CASE_READ},

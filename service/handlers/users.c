@@ -248,6 +248,56 @@ TRM_HANDLER(trm_handle_token_issue)
     sodium_memzero(&t, sizeof t);
 }
 
+struct token_list {
+    char user_id[TRM_UUID_STR_LEN + 1];
+    const char *after_created, *after_id;
+    unsigned limit;
+    json_t *items;
+};
+
+static enum trm_db_status token_list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct token_list *x = arg;
+    json_decref(x->items);
+    x->items = NULL;
+    return trm_directory_token_list(c, x->user_id, x->after_created, x->after_id, x->limit + 1,
+                                    &x->items);
+}
+
+/* A user's tokens for the admin screen: ids, kinds and times, never a secret. */
+TRM_HANDLER(trm_handle_tokens_list)
+{
+    struct token_list x = {0};
+    json_t *after = NULL;
+    if (!trm_http_uuid_param(req, res, 0, x.user_id) ||
+        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+        return;
+    x.after_created = after ? json_string_value(json_array_get(after, 0)) : NULL;
+    x.after_id = after ? json_string_value(json_array_get(after, 1)) : NULL;
+    if (after && (x.after_created == NULL || x.after_id == NULL)) {
+        json_decref(after);
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "cursor does not fit this list.");
+        return;
+    }
+    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, token_list_tx, &x);
+    json_decref(after);
+    if (st != TRM_DB_OK) {
+        json_decref(x.items);
+        trm_http_db_problem(req, res, st);
+        return;
+    }
+    char *next = NULL;
+    if (json_array_size(x.items) > x.limit) {
+        json_array_remove(x.items, x.limit);
+        json_t *last = json_array_get(x.items, x.limit - 1);
+        json_t *key =
+            json_pack("[O, O]", json_object_get(last, "created_at"), json_object_get(last, "id"));
+        next = trm_http_cursor_encode(trm_app_keys(app), key);
+        json_decref(key);
+    }
+    trm_http_list(res, x.items, next);
+}
+
 TRM_HANDLER(trm_handle_token_revoke)
 {
     char id[TRM_UUID_STR_LEN + 1];

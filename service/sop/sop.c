@@ -358,6 +358,8 @@ struct trm_sop *trm_sop_parse(json_t *doc, json_t *errors)
     json_array_foreach(transitions, i, t) parse_transition(sop, i, t, errors);
     if (json_array_size(errors) == before)
         check_reachable(sop, doc, errors);
+    if (json_array_size(errors) == before)
+        trm_sop_check_labels(sop, json_object_get(doc, "labels"), errors);
     if (json_array_size(errors) != before) {
         free(sop);
         return NULL;

@@ -240,6 +240,85 @@ START_TEST(session_cookie_and_csrf)
 }
 END_TEST
 
+/* What the console's screens asked of the API: a user's tokens for the admin (never a
+ * secret), one category of a case opened (and logged) at a time, and the newest signed
+ * checkpoint with the log's verification. */
+START_TEST(console_api_additions)
+{
+    struct h_resp r;
+    char path[700], cursor[400];
+    struct session s;
+    ck_assert_int_eq(sign_in(worker, NULL, &s, NULL, 0), 201); /* a second token: a session */
+    snprintf(path, sizeof path, "/v1/users/%s/tokens?limit=1", worker_id);
+    h_api(&srv, admin, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "tokens");
+    json_t *items = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    json_t *t = json_array_get(items, 0);
+    ck_assert_ptr_nonnull(json_object_get(t, "kind"));
+    ck_assert_ptr_nonnull(json_object_get(t, "usable"));
+    ck_assert_ptr_null(json_object_get(t, "token"));
+    ck_assert_ptr_null(strstr(r.body, worker + strlen(worker) - 20)); /* no verifier */
+    ck_assert_ptr_null(strstr(r.body, "selector"));
+    const char *next = h_str(&r, "next_cursor");
+    ck_assert_ptr_nonnull(next);
+    snprintf(cursor, sizeof cursor, "%s", next);
+    char first[40];
+    snprintf(first, sizeof first, "%s", json_string_value(json_object_get(t, "id")));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/users/%s/tokens?limit=100&cursor=%s", worker_id, cursor);
+    h_api(&srv, admin, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "tokens, page 2");
+    ck_assert_ptr_null(strstr(r.body, first));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"api\""));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/users/%s/tokens", worker_id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    h_api(&srv, admin, "GET", "/v1/users/00000000-0000-4000-8000-000000000000/tokens", NULL, NULL,
+          &r);
+    ck_assert_int_eq(r.status, 404);
+    h_resp_free(&r);
+
+    const char *body =
+        "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+        "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+        "\"identified_month\": \"2026-10\", \"person\": {\"identity\": "
+        "{\"full_name\": \"Console Sentinel\"}, \"contact\": {\"phone\": \"+46 1\"}}}";
+    h_api(&srv, worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "case");
+    char case_id[40];
+    snprintf(case_id, sizeof case_id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s?categories=identity", case_id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "one category");
+    json_t *person = json_object_get(r.json, "person");
+    ck_assert_ptr_nonnull(json_object_get(person, "identity"));
+    ck_assert_ptr_null(json_object_get(person, "contact"));
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM access_log WHERE case_id = $1 "
+                             "AND categories = '{identity}'",
+                             case_id),
+                     1);
+    const char *bad[] = {"bogus", "identity,identity", "", "identity,,contact"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "/v1/cases/%s?categories=%s", case_id, bad[i]);
+        h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+        h_assert_problem(&r, 400, "invalid_parameter");
+        h_resp_free(&r);
+    }
+
+    char auditor_id[37], auditor[128];
+    h_user(&srv, admin, agency, "auditor", false, auditor_id, auditor);
+    h_api(&srv, auditor, "GET", "/v1/handovers/verify", NULL, NULL, &r);
+    h_expect(&r, 200, "verify");
+    ck_assert_ptr_nonnull(json_object_get(r.json, "last_checkpoint"));
+    h_resp_free(&r);
+}
+END_TEST
+
 /* Revoking the token a session was opened with ends the session; so does time unused. */
 START_TEST(session_ends_with_its_token_and_when_idle)
 {
@@ -323,6 +402,7 @@ int main(void)
     tcase_add_test(tc, session_cookie_and_csrf);
     tcase_add_test(tc, session_ends_with_its_token_and_when_idle);
     tcase_add_test(tc, signin_link_opens_one_session);
+    tcase_add_test(tc, console_api_additions);
     suite_add_tcase(s, tc);
     return trm_check_run(s, false);
 }
