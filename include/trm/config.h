@@ -9,6 +9,7 @@
 
 struct trm_config {
     char listen[128];          /* host:port trmd listens on */
+    char metrics_listen[128];  /* host:port of GET /metrics (empty: none) */
     char database_url[1024];   /* libpq connection string (application role) */
     char key_file[1024];       /* master key file */
     char log_level[16];        /* debug, info, warn, error */

@@ -67,6 +67,17 @@ const char *trm_db_pool_refusal(struct trm_db_pool *pool);
  * question could not be asked. */
 int trm_db_role_excess(PGconn *pg, char *why, size_t len);
 
+/* The pool as metrics show it: its size, connections lent out and open, and how many
+ * borrowers had to wait for a free one or gave up waiting. */
+struct trm_db_pool_stats {
+    unsigned size, in_use, open;
+    unsigned long waits, timeouts;
+};
+void trm_db_pool_stats(struct trm_db_pool *pool, struct trm_db_pool_stats *out);
+/* What the metrics read from the database at each scrape (SELECT trm_metrics_snapshot():
+ * counts and ages, migration 0023) into *out, a new reference. */
+enum trm_db_status trm_db_metrics_snapshot(struct trm_db_pool *pool, json_t **out);
+
 /* Borrows a connected connection, waiting at most acquire_timeout_ms for a free one and
  * reconnecting a broken one; NULL when the database cannot be reached. */
 struct trm_db_conn *trm_db_acquire(struct trm_db_pool *pool);

@@ -33,6 +33,7 @@ static const struct key keys[] = {
     {"key_file", STR(key_file, "var/keys/master.key")},
     {"log_level", KEY_LOG_LEVEL, offsetof(struct trm_config, log_level),
      sizeof(((struct trm_config *)0)->log_level), 0, 0, "info", NULL},
+    {"metrics_listen", STR(metrics_listen, "127.0.0.1:9464")},
     {"worker_threads", NUM(worker_threads, 1, 256, "4")},
     {"max_connections", NUM(max_connections, 1, 100000, "1024")},
     {"connection_timeout_s", NUM(connection_timeout_s, 1, 3600, "15")},

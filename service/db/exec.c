@@ -4,6 +4,7 @@
  * mode they are sent unnamed instead, each parsed with its execution (trm_db_pool_options). */
 #include "trm/db.h"
 #include "trm/log.h"
+#include "trm/metrics.h"
 #include "internal.h"
 
 #include <stdio.h>
@@ -30,6 +31,7 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
         return TRM_DB_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    trm_metrics_db_error(c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK ? NULL : state);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
         trm_log(TRM_LOG_WARN, "db_unavailable", "%s: connection lost", label);
         return TRM_DB_UNAVAILABLE;

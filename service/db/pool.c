@@ -25,6 +25,7 @@ struct trm_db_pool {
     char tx_settings[400];
     char timeout[16];
     atomic_bool role_checked, role_refused;
+    atomic_ulong waits, timeouts;
     char refusal[512]; /* written once, before role_refused is set */
 };
 
@@ -179,9 +180,12 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&p->lock);
+    if (p->n_free == 0)
+        atomic_fetch_add(&p->waits, 1);
     while (p->n_free == 0) {
         if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT && p->n_free == 0) {
             pthread_mutex_unlock(&p->lock);
+            atomic_fetch_add(&p->timeouts, 1);
             trm_log(TRM_LOG_WARN, "db_pool_exhausted", "no free database connection");
             return NULL;
         }
@@ -216,6 +220,19 @@ void trm_db_release(struct trm_db_pool *p, struct trm_db_conn *c)
     p->free_list[p->n_free++] = c;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
+}
+
+void trm_db_pool_stats(struct trm_db_pool *p, struct trm_db_pool_stats *out)
+{
+    pthread_mutex_lock(&p->lock);
+    out->size = p->opt.size;
+    out->in_use = p->opt.size - p->n_free;
+    out->open = 0;
+    for (unsigned i = 0; i < p->opt.size; i++)
+        out->open += p->conns[i].pg != NULL && PQstatus(p->conns[i].pg) == CONNECTION_OK;
+    pthread_mutex_unlock(&p->lock);
+    out->waits = atomic_load(&p->waits);
+    out->timeouts = atomic_load(&p->timeouts);
 }
 
 PGconn *trm_db_pg(struct trm_db_conn *c)

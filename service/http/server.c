@@ -4,8 +4,10 @@
 #include "trm/server.h"
 #include "trm/app.h"
 #include "trm/log.h"
+#include "trm/metrics.h"
 #include "trm/request_id.h"
 #include "trm/util.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -376,6 +378,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     trm_log_fields(TRM_LOG_INFO, "request", f);
+    trm_metrics_request(ctx->method, ctx->route, ctx->status, ms / 1000.0);
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -395,7 +398,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     trm_log(TRM_LOG_DEBUG, "http", "%s", msg);
 }
 
-static bool resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
+bool trm_http_resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     char host[128];
     const char *colon = strrchr(listen, ':');
@@ -427,7 +430,7 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
 {
     const struct trm_config *cfg = app->config;
     struct sockaddr_storage ss;
-    if (!resolve(cfg->listen, &ss, err, errlen))
+    if (!trm_http_resolve(cfg->listen, &ss, err, errlen))
         return -1;
     struct trm_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
@@ -455,6 +458,14 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
     pthread_create(&srv->guard, NULL, guard, srv);
     *out = srv;
     return 0;
+}
+
+long trm_server_connections(struct trm_server *s)
+{
+    pthread_mutex_lock(&s->conns_lock);
+    long n = s->n_conns;
+    pthread_mutex_unlock(&s->conns_lock);
+    return n;
 }
 
 unsigned trm_server_port(const struct trm_server *s)

@@ -50,7 +50,7 @@ const char *h_key_file(void)
     return path;
 }
 
-static unsigned read_port(const char *log_path)
+static unsigned read_port(const char *log_path, unsigned *metrics_port)
 {
     FILE *f = fopen(log_path, "r");
     if (f == NULL)
@@ -60,8 +60,10 @@ static unsigned read_port(const char *log_path)
     while (port == 0 && fgets(line, sizeof line, f)) {
         json_t *j = json_loads(line, 0, NULL);
         const char *ev = json_string_value(json_object_get(j, "event"));
-        if (ev && strcmp(ev, "started") == 0)
+        if (ev && strcmp(ev, "started") == 0) {
             port = (unsigned)json_integer_value(json_object_get(j, "port"));
+            *metrics_port = (unsigned)json_integer_value(json_object_get(j, "metrics_port"));
+        }
         json_decref(j);
     }
     fclose(f);
@@ -85,6 +87,7 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
         dup2(fd, STDOUT_FILENO);
         setenv("TRM_DATABASE_URL", db, 1);
         setenv("TRM_LISTEN", "127.0.0.1:0", 1);
+        setenv("TRM_METRICS_LISTEN", "127.0.0.1:0", 1);
         setenv("TRM_KEY_FILE", t->key_file, 1);
         setenv("TRM_LOG_LEVEL", "info", 1);
         /* Many tests fail authentication on purpose from 127.0.0.1; the rate-limit test
@@ -99,7 +102,7 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
     for (int i = 0; i < 300 && t->port == 0; i++) {
         usleep(50000);
         ck_assert_msg(h_trmd_alive(t), "trmd exited during start-up; see %s", t->log_path);
-        t->port = read_port(t->log_path);
+        t->port = read_port(t->log_path, &t->metrics_port);
     }
     ck_assert_msg(t->port != 0, "trmd did not start; see %s", t->log_path);
 }
