@@ -50,12 +50,15 @@ void h_cluster_stop(const struct h_cluster *c, const char *mode)
 
 char *h_cluster_query(const struct h_cluster *c, const char *sql)
 {
-    char out[600], cmd[2600];
+    char out[600];
     static int serial;
     snprintf(out, sizeof out, "%s/query-%d.out", c->dir, serial++);
-    snprintf(cmd, sizeof cmd, "'%s/tests/ops/cluster.sh' psql '%s' \"%s\" >'%s' 2>&1",
-             TRM_SOURCE_DIR, c->dir, sql, out);
+    size_t cap = strlen(sql) + 2048;
+    char *cmd = malloc(cap);
+    snprintf(cmd, cap, "'%s/tests/ops/cluster.sh' psql '%s' \"%s\" >'%s' 2>&1", TRM_SOURCE_DIR,
+             c->dir, sql, out);
     int rc = h_sh(cmd);
+    free(cmd);
     FILE *f = fopen(out, "r");
     char buf[512] = "";
     size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;

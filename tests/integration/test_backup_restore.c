@@ -137,9 +137,9 @@ START_TEST(restore_drill)
     h_user_on(primary.owner_url, "caseworker", to, other);
     h_user_on(primary.owner_url, "auditor", agency, auditor);
 
-    /* Write load: cases from 3 writers, handovers from a fourth. */
+    /* Write load: cases from 2 writers, handovers from a third. */
     struct h_load load;
-    h_load_start(&load, &t, worker, 3);
+    h_load_start(&load, &t, worker, 2);
     struct handovers hand = {.t = &t, .token = worker, .to = to};
     pthread_t hth;
     pthread_create(&hth, NULL, keep_handing_over, &hand);
@@ -178,16 +178,25 @@ START_TEST(restore_drill)
     h_expect(&r, 200, "restored readyz");
     h_resp_free(&r);
 
-    /* Every case acknowledged before the backup began is there, whole. */
-    size_t found_during = 0;
-    for (size_t i = 0; i < before + during; i++) {
-        bool ok = reads_back(&t, worker, load.acked[i], load.acked_serial[i]);
-        if (i < before)
-            ck_assert_msg(ok, "case %s, acknowledged before the backup, is not restored",
-                          load.acked[i]);
-        else
-            found_during += ok;
-    }
+    /* Every case acknowledged before the backup began is there, whole: read through trmd,
+     * its person opened. Of those acknowledged while it ran, the backup holds some: counted
+     * in the database, in one statement. */
+    for (size_t i = 0; i < before; i++)
+        ck_assert_msg(reads_back(&t, worker, load.acked[i], load.acked_serial[i]),
+                      "case %s, acknowledged before the backup, is not restored", load.acked[i]);
+    size_t cap = during * 40 + 64, len = 0;
+    char *sql = malloc(cap);
+    len += (size_t)snprintf(sql, cap,
+                            "SELECT count(*) FROM cases WHERE id IN ('00000000-0000-"
+                            "0000-0000-000000000000'");
+    for (size_t i = before; i < before + during; i++)
+        len += (size_t)snprintf(sql + len, cap - len, ",'%s'", load.acked[i]);
+    snprintf(sql + len, cap - len, ")");
+    char *n = h_cluster_query(&restored, sql);
+    ck_assert_ptr_nonnull(n);
+    size_t found_during = (size_t)atol(n);
+    free(n);
+    free(sql);
     char verdict[1024];
     int rc = verify_log(&t, auditor, verdict, sizeof verdict);
     ck_assert_msg(rc == 0, "verify-log on the restored database: %s", verdict);
