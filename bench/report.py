@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/run's arithmetic and table.
 
-    report.py row LABEL WRK_OUT PGBENCH_OUT REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME LEAN_OUT
+    report.py row LABEL REQS_PER_TX "REQUESTS ROUND_TRIPS" RSS_KIB SAME WRK_OUTS PGBENCH_OUTS LEAN_OUTS
     report.py table RESULTS [RSS256_KIB WRK_OUT_256]
     report.py scale LABEL WRK_OUT ...
     report.py peer TRM_WRK_OUT PEER_WRK_OUT TRM_CPU_TICKS PEER_CPU_TICKS CLK_TCK
@@ -34,18 +34,33 @@ def pgbench(path):
     return float(m.group(1)), int(failed.group(1)) if failed else 0
 
 
-def row(label, wrk_out, pg_out, per_tx, rt, rss, same, lean_out):
-    rps, p50, p99, bad, _ = wrk(wrk_out)
-    tps, failed = pgbench(pg_out)
-    lean_tps, lean_failed = pgbench(lean_out)
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def row(label, per_tx, rt, rss, same, wrk_outs, pg_outs, lean_outs):
+    """One scenario's line from its rounds (comma-separated files, one of each side per
+    round): medians of the rates and latencies, and the median of each round's ratios."""
     per_tx = max(int(per_tx), 1)
-    requests, trips = (int(x) for x in rt.split())
+    rounds = [(wrk(w), pgbench(p), pgbench(l)) for w, p, l in
+              zip(wrk_outs.split(','), pg_outs.split(','), lean_outs.split(','))]
     # trm's rate in pgbench's unit: scenario 5's script is an offer and an acceptance.
-    trm_tx = rps / per_tx
-    print('\t'.join([label, '%.0f' % trm_tx, '%.2f' % p50, '%.2f' % p99, '%.2f' % (p99 / p50),
-                     '%.0f' % tps, '%.2f' % (trm_tx / tps), '%.0f' % lean_tps,
-                     '%.2f' % (trm_tx / lean_tps), '%.2f' % (trips / max(requests, 1)),
-                     str(bad), str(failed + lean_failed), str(int(rss) // 1024), same]))
+    trm_tx = [w[0] / per_tx for w, _, _ in rounds]
+    tps = [p[0] for _, p, _ in rounds]
+    lean = [l[0] for _, _, l in rounds]
+    p50 = median([w[1] for w, _, _ in rounds])
+    p99 = median([w[2] for w, _, _ in rounds])
+    bad = sum(w[3] for w, _, _ in rounds)
+    failed = sum(p[1] + l[1] for _, p, l in rounds)
+    requests, trips = (int(x) for x in rt.split())
+    print('\t'.join([label, '%.0f' % median(trm_tx), '%.2f' % p50, '%.2f' % p99,
+                     '%.2f' % (p99 / p50), '%.0f' % median(tps),
+                     '%.2f' % median([t / q for t, q in zip(trm_tx, tps)]), '%.0f' % median(lean),
+                     '%.2f' % median([t / q for t, q in zip(trm_tx, lean)]),
+                     '%.2f' % (trips / max(requests, 1)), str(bad), str(failed),
+                     str(int(rss) // 1024), same]))
 
 
 def table(results, rss256=None, wrk256=None):

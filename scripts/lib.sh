@@ -8,13 +8,18 @@ PGBIN=/usr/lib/postgresql/15/bin
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Installs the packages of scripts/packages.txt (or of the list named) not installed yet.
+# Installs the packages of scripts/packages.txt (or of the list named) not installed yet. A
+# line may name a command after the package: the package is then needed only when the command
+# is missing (node and npm may come from another repository than Debian's).
 trm_ensure_packages() {
-    local list=${1:-$TRM_ROOT/scripts/packages.txt} missing=() pkg
-    while read -r pkg; do
-        pkg=${pkg%%#*}
-        pkg=${pkg//[[:space:]]/}
-        [ -n "$pkg" ] || continue
+    local list=${1:-$TRM_ROOT/scripts/packages.txt} missing=() pkg cmd line
+    while read -r line; do
+        line=${line%%#*}
+        read -r pkg cmd <<<"$line" || true
+        [ -n "${pkg:-}" ] || continue
+        if [ -n "${cmd:-}" ]; then
+            command -v "$cmd" >/dev/null && continue
+        fi
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$pkg")
     done <"$list"
@@ -93,6 +98,21 @@ ALTER SCHEMA public OWNER TO trm_owner;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO trm_app;
 SQL
+}
+
+# trm_var [DIR]: the absolute path of an instance's directory (TRM_VAR, default var/ in the
+# checkout; a relative path is taken from where the command was started). scripts/run keeps
+# everything of one instance there: pg/ (the cluster and its socket), keys/master.key, and
+# the demo marker. Two directories are two instances that do not clash.
+trm_var() {
+    local dir=${1:-${TRM_VAR:-$TRM_ROOT/var}}
+    realpath -m -- "$dir"
+}
+
+# The owner's connection string for the instance of directory VAR (scripts/run, scripts/trmctl).
+# The cluster listens on its unix socket only, so the port just names the socket file.
+trm_owner_url() {
+    echo "host=$1/pg/sock port=${TRM_PG_PORT:-5432} dbname=trm user=trm_owner"
 }
 
 # A port number nobody uses, below the kernel's ephemeral range (it also names the unix

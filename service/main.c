@@ -1,6 +1,7 @@
 /* trmd: wiring only. Reads the configuration, opens the database pool, starts the HTTP
  * server and waits for SIGINT or SIGTERM, then drains requests and closes the pool. */
 #include "trm/app.h"
+#include "trm/web.h"
 #include "trm/build_info.h"
 #include "trm/config.h"
 #include "trm/db.h"
@@ -95,11 +96,14 @@ static int refuse_role(struct trm_db_pool *db)
 static int serve(struct trm_config *cfg)
 {
     struct trm_app app = {.config = cfg};
-    char kerr[512];
+    char err[512];
     struct trm_keyring_source *keys = NULL;
-    if (!trm_keyring_source_open(&keys, cfg->key_file, kerr, sizeof kerr)) {
-        fprintf(stderr, "trmd: %s\n", kerr);
-        return 1;
+    struct trm_server *srv = NULL;
+    struct trm_metrics_server *metrics = NULL;
+    int rc = 1;
+    if (!trm_keyring_source_open(&keys, cfg->key_file, err, sizeof err)) {
+        fprintf(stderr, "trmd: %s\n", err);
+        goto out;
     }
     app.keys = keys;
     app.authn_cache =
@@ -112,6 +116,7 @@ static int serve(struct trm_config *cfg)
         .statement_timeout_ms = (unsigned)cfg->statement_timeout_ms,
         .tx_max_retries = (unsigned)cfg->tx_max_retries,
         .application_name = "trmd",
+        .transaction_pooling = strcmp(cfg->db_transaction_pooling, "on") == 0,
         .refuse_powerful_role = true,
         .role_refused = stop_self,
     };
@@ -124,34 +129,37 @@ static int serve(struct trm_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     if (trm_db_pool_open(&app.db, &po) != 0) {
         fprintf(stderr, "trmd: cannot create the database pool\n");
-        trm_authn_cache_free(app.authn_cache);
-        trm_keyring_source_close(keys);
-        return 1;
+        goto out;
     }
     /* The role is checked on the first connection: now, unless the database is down. */
     struct trm_db_conn *first = trm_db_acquire(app.db);
     if (first)
         trm_db_release(app.db, first);
     if (trm_db_pool_refusal(app.db)) {
-        int rc = refuse_role(app.db);
-        trm_db_pool_close(app.db);
-        trm_authn_cache_free(app.authn_cache);
-        trm_keyring_source_close(keys);
-        return rc;
+        rc = refuse_role(app.db);
+        goto out;
     }
-
-    char err[256];
-    struct trm_server *srv = NULL;
+    if (!trm_web_load(&app.web, cfg->web_dir, err, sizeof err)) {
+        fprintf(stderr, "trmd: web_dir: %s\n", err);
+        goto out;
+    }
+    if (err[0] != '\0')
+        trm_log(TRM_LOG_WARN, "console_missing", "%s", err);
     if (trm_server_start(&srv, &app, err, sizeof err) != 0) {
         fprintf(stderr, "trmd: %s\n", err);
-        trm_db_pool_close(app.db);
-        trm_authn_cache_free(app.authn_cache);
-        trm_keyring_source_close(keys);
-        return 1;
+        goto out;
+    }
+    if (cfg->metrics_listen[0] != '\0' &&
+        trm_metrics_server_start(&metrics, &app, srv, err, sizeof err) != 0) {
+        fprintf(stderr, "trmd: %s\n", err);
+        goto out;
     }
     trm_log_fields(TRM_LOG_INFO, "started",
-                   json_pack("{s:s, s:s, s:i, s:i}", "version", TRM_VERSION, "listen", cfg->listen,
-                             "port", (int)trm_server_port(srv), "schema", TRM_SCHEMA_VERSION));
+                   json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:i}", "version", TRM_VERSION,
+                             "listen", cfg->listen, "port", (int)trm_server_port(srv),
+                             "metrics_port", (int)trm_metrics_server_port(metrics), "schema",
+                             TRM_SCHEMA_VERSION, "console", trm_web_build(app.web), "console_files",
+                             (int)trm_web_file_count(app.web)));
     struct trm_periodic *maintenance =
         trm_periodic_start(cfg->maintenance_interval_ms, maintenance_round, &app);
     struct trm_periodic *federation =
@@ -160,13 +168,20 @@ static int serve(struct trm_config *cfg)
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
     atomic_store(&app.stopping, true);
+    trm_metrics_server_stop(metrics); /* it reads the server's connection count */
+    metrics = NULL;
     trm_server_stop(srv, 10000);
     trm_periodic_stop(maintenance);
     trm_periodic_stop(federation);
-    int rc = trm_db_pool_refusal(app.db) ? refuse_role(app.db) : 0;
+    rc = trm_db_pool_refusal(app.db) ? refuse_role(app.db) : 0;
+out:
+    trm_metrics_server_stop(metrics);
     trm_db_pool_close(app.db);
     trm_authn_cache_free(app.authn_cache);
     trm_keyring_source_close(keys);
+    trm_web_free(app.web);
+    if (srv == NULL)
+        return rc;
     /* What benchmarks divide: round trips to PostgreSQL per request. */
     trm_log_fields(TRM_LOG_INFO, "stopped",
                    json_pack("{s:I, s:I}", "requests", (json_int_t)trm_app_requests_handled(),

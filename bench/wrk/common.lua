@@ -13,3 +13,14 @@ function setup(thread)
     thread:set("tid", threads)
     threads = threads + 1
 end
+
+-- The j-th fresh case of this thread in this round (BENCH_ROUND of BENCH_ROUNDS): the
+-- scenario's range (from BENCH_BASE, BENCH_PER cases for each of bench/run's two wrk
+-- threads) split between the rounds.
+function fresh_case(j)
+    local base = tonumber(os.getenv("BENCH_BASE"))
+    local rounds = tonumber(os.getenv("BENCH_ROUNDS") or "1")
+    local round = tonumber(os.getenv("BENCH_ROUND") or "1")
+    local per = math.floor(tonumber(os.getenv("BENCH_PER")) / rounds)
+    return base + ((round - 1) * 2 + tid) * per + (j % per)
+end

@@ -3,8 +3,6 @@
 -- cases; an offer's answer (Location) queues its acceptance, which the thread's next free
 -- connection sends. wrk counts both requests.
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
-local base = tonumber(os.getenv("BENCH_BASE"))
-local per = tonumber(os.getenv("BENCH_PER"))
 local to = os.getenv("BENCH_AGENCY_B")
 local j = 0
 local accepts, first, last = {}, 1, 0
@@ -19,7 +17,7 @@ function request()
         return wrk.format("POST", referral .. "/accept", accept_headers)
     end
     j = j + 1
-    local k = base + tid * per + (j % per)
+    local k = fresh_case(j)
     local body = string.format('{"to_agency_id": "%s", "kind": "referral", ' ..
         '"purpose": "accommodation", "categories": ["identity"], ' ..
         '"legal_basis": "consent", "handling_code": "H2", ' ..

@@ -1,14 +1,12 @@
 -- Scenario 4: POST /v1/cases/{id}/transitions start_reflection (guarded) on a fresh case per
 -- request: each wrk thread walks its own range of seeded cases (at version 1).
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
-local base = tonumber(os.getenv("BENCH_BASE"))
-local per = tonumber(os.getenv("BENCH_PER"))
 local j = 0
 local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json",
                  ["If-Match"] = '"1"'}
 local body = '{"transition": "start_reflection"}'
 function request()
     j = j + 1
-    local k = base + tid * per + (j % per)
+    local k = fresh_case(j)
     return wrk.format("POST", "/v1/cases/" .. case_id(k) .. "/transitions", headers, body)
 end

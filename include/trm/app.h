@@ -19,8 +19,11 @@ struct trm_app {
     struct trm_db_pool *db;
     struct trm_keyring_source *keys;
     struct trm_authn_cache *authn_cache; /* NULL: every request looks its token up */
+    struct trm_web *web;                 /* the console's files (NULL: none) */
     atomic_bool stopping;
 };
+
+struct trm_web;
 
 /* The current keyring (follows key rotation); valid for the whole request. */
 const struct trm_keyring *trm_app_keys(struct trm_app *app);

@@ -26,6 +26,8 @@ struct trm_principal {
     char country[3];
     enum trm_role role;
     bool cross_border;
+    /* Authenticated by a console session (a token of kind 'session', from the cookie). */
+    bool session;
     /* Served from trmd's memory of a token it verified (struct trm_authn_cache) rather than
      * looked up: the database re-checks it with the request's first statements
      * (trm_authn_guard). */
@@ -78,6 +80,8 @@ struct trm_authn_cache;
 /* NULL (no memory) when entries or ttl_s is 0. */
 struct trm_authn_cache *trm_authn_cache_new(unsigned entries, unsigned ttl_s);
 void trm_authn_cache_free(struct trm_authn_cache *cache);
+/* How many tokens are remembered now (unexpired entries), for metrics. */
+unsigned trm_authn_cache_count(struct trm_authn_cache *cache);
 /* Forgets a remembered principal (after its guard failed). */
 void trm_authn_forget(struct trm_authn_cache *cache, const struct trm_principal *p);
 
@@ -99,6 +103,41 @@ struct trm_authn_recheck {
  * (trm_directory_auth_guard); r must outlive the guard (trm_db_guard_clear). */
 void trm_authn_guard(struct trm_authn_recheck *r, const struct trm_principal *p,
                      const struct trm_authn_limits *limits, const char *client);
+
+/* Counts one failed authentication of client: INVALID, or RATE_LIMITED (with
+ * *retry_after) once it is over the limit, or UNAVAILABLE. */
+enum trm_authn_result trm_authn_count_failure(struct trm_db_pool *db,
+                                              const struct trm_authn_limits *limits,
+                                              const char *client, unsigned *retry_after);
+
+/* Console sessions (service/auth/session.c, docs/authorization.md "Sessions"): a session is
+ * a token of kind 'session', opened by presenting an API token or a one-time sign-in code,
+ * and carried in an HttpOnly cookie. Its CSRF proof is derived from it (a keyed hash), so
+ * nothing about it is kept but its row. */
+#define TRM_CSRF_LEN 43 /* base64url of 32 bytes */
+struct trm_session {
+    char id[TRM_UUID_STR_LEN + 1];
+    char expires_at[32];
+    struct trm_token token; /* the cookie's value: wipe it (sodium_memzero) after */
+    char csrf[TRM_CSRF_LEN + 1];
+    struct trm_principal principal;
+};
+/* Opens a session for the token or sign-in code presented (as text), for a client address:
+ * OK, INVALID (counted as a failed authentication), RATE_LIMITED or UNAVAILABLE. */
+enum trm_authn_result trm_session_open(struct trm_db_pool *db, const struct trm_keyring *keys,
+                                       const struct trm_authn_limits *limits, const char *presented,
+                                       const char *client, unsigned idle_s, unsigned max_s,
+                                       struct trm_session *out, unsigned *retry_after);
+/* The CSRF proof of a session token (its text). */
+void trm_session_csrf(const struct trm_keyring *keys, const char *token_text,
+                      char out[TRM_CSRF_LEN + 1]);
+/* Whether proof is the session token's CSRF proof (constant time). */
+bool trm_session_csrf_ok(const struct trm_keyring *keys, const char *token_text, const char *proof);
+/* A one-time sign-in code for user_id (trmctl signin-link), valid minutes minutes: the code
+ * (to be shown once and wiped) and its expiry. NOT_FOUND for no enabled user. */
+enum trm_db_status trm_signin_issue(struct trm_db_pool *db, const struct trm_keyring *keys,
+                                    const char *user_id, unsigned minutes, struct trm_token *code,
+                                    char expires_at[32]);
 
 /* Issuing and revoking API tokens: the one implementation behind POST /v1/users/{id}/tokens,
  * DELETE /v1/tokens/{id} and trmctl token (service/auth/issue.c). Each is one transaction

@@ -35,6 +35,9 @@ struct trm_case_summary {
     char updated_at[40];
     char erased_at[40]; /* "" when not erased */
     char sop_id[TRM_UUID_STR_LEN + 1];
+    /* JSON: {"instance", "remote_case_id", "remote_reference", "at"} of a case transferred to
+     * another instance; "" for one that was not. */
+    char transferred_out[320];
     char tracks[1024]; /* JSON: {"main": {"state", "phase", "entered_at", "due_at"}, ...} */
 };
 

@@ -3,6 +3,7 @@
 #ifndef TRM_DIRECTORY_STORE_H
 #define TRM_DIRECTORY_STORE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -72,11 +73,19 @@ enum trm_db_status trm_directory_token_insert(struct trm_db_conn *c, const char 
                                               long expires_days, char expires_at[32]);
 /* Revokes a token (NOT_FOUND when there is none with that id). */
 enum trm_db_status trm_directory_token_revoke(struct trm_db_conn *c, const char *id);
+/* A user's tokens, newest first, after the key (created_at as RFC 3339 with microseconds,
+ * id; both NULL: from the newest), at most limit: a JSON array of objects without any secret
+ * (id, kind, created_at, expires_at, last_used_at, revoked_at, issued_via, usable), into
+ * *out. NOT_FOUND when there is no such user. */
+enum trm_db_status trm_directory_token_list(struct trm_db_conn *c, const char *user_id,
+                                            const char *after_created, const char *after_id,
+                                            unsigned limit, json_t **out);
 
 /* What authentication needs to know about a selector and a client, in one round trip. */
 struct trm_token_row {
     bool found;
-    bool usable; /* not revoked, not expired, user enabled, agency active */
+    bool usable;  /* trm_token_usable (migration 0022), user enabled, agency active */
+    char kind[8]; /* api, session (a console session), signin (a one-time sign-in code) */
     bool stale_last_used;
     uint8_t hash[TRM_TOKEN_HASH_BYTES];
     char token_id[TRM_UUID_STR_LEN + 1];

@@ -13,6 +13,7 @@
     X(INVALID_PARAMETER, "invalid_parameter", 400, "Invalid query parameter")                      \
     X(UNAUTHENTICATED, "unauthenticated", 401, "Authentication required")                          \
     X(FORBIDDEN, "forbidden", 403, "Not allowed")                                                  \
+    X(CSRF_FAILED, "csrf_failed", 403, "The CSRF proof is missing or wrong")                       \
     X(NOT_FOUND, "not_found", 404, "Not found")                                                    \
     X(METHOD_NOT_ALLOWED, "method_not_allowed", 405, "Method not allowed")                         \
     X(CONFLICT, "conflict", 409, "Conflict with the current state")                                \

@@ -56,7 +56,8 @@
     X(ACTION, "action")                                                                            \
     X(IN_REPLY_TO, "in_reply_to")                                                                  \
     X(CREATED_AT, "created_at")                                                                    \
-    X(EXPIRES_AT, "expires_at")
+    X(EXPIRES_AT, "expires_at")                                                                    \
+    X(CASE_REFERENCE, "case_reference")
 
 enum trm_fed_field {
 #define TRM_FED_ENUM(e, name) TRM_FED_##e,
@@ -65,11 +66,17 @@ enum trm_fed_field {
         TRM_FED__NFIELDS
 };
 extern const char *const trm_fed_field_names[TRM_FED__NFIELDS];
+/* Version 1 has the fields up to expires_at; version 2 adds case_reference (the sender's
+ * case reference: the offered case, or the case an accepted offer became). */
+#define TRM_FED_V1_FIELDS TRM_FED_CASE_REFERENCE
+#define TRM_FED_VERSION_MAX 2
 
 /* Every field is text; "" where it does not apply (an answer has no case data, an offer no
- * action). Lists (categories, exploitation_forms) are comma-joined. */
+ * action). Lists (categories, exploitation_forms) are comma-joined. version is 1 or 2 (0 is
+ * taken as 1); a version-1 header has case_reference "" and does not encode it. */
 struct trm_fed_header {
     const char *v[TRM_FED__NFIELDS];
+    int version;
 };
 
 /* A package as received or built: the header's strings are owned by doc. */
@@ -93,7 +100,7 @@ bool trm_fed_instance_id_ok(const char *id);
 void trm_fed_signing_public(const struct trm_keyring *kr, uint8_t pk[TRM_FED_KEY_BYTES]);
 bool trm_fed_box_public(const struct trm_keyring *kr, uint8_t pk[TRM_FED_KEY_BYTES]);
 
-/* SHA-256 of the version-1 encoding of header and sealed payload. */
+/* SHA-256 of the encoding of header (of its version) and sealed payload. */
 void trm_fed_package_hash(const struct trm_fed_header *h, const uint8_t *payload, size_t len,
                           uint8_t out[TRM_FED_HASH_BYTES]);
 

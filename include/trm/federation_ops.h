@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "trm/db.h"
 #include "trm/federation.h"
@@ -74,6 +76,45 @@ enum trm_fed_inbox_result trm_fed_inbox(struct trm_app *app, json_t *doc, json_t
 bool trm_fed_request_verify(struct trm_app *app, const char *method, const char *path,
                             const char *instance, const char *unix_time, const char *signature,
                             char *why, size_t whylen);
+
+/* One HTTP exchange with a peer (libcurl). */
+struct trm_fed_exchange {
+    char url[600];
+    long status;         /* 0: no answer came */
+    int transport_error; /* CURLcode when no answer came */
+    int os_errno;        /* the system's error number for it (ECONNREFUSED...), or 0 */
+    char transport[160]; /* libcurl's words for it */
+    char code[48];       /* the problem code of an error answer ("" when none) */
+};
+/* POSTs body (GET when NULL) to x->url with headers (NULL-ended); fills x and returns the
+ * answer's body (malloc'd, NUL-terminated; NULL when no answer came). signature_hex (129
+ * bytes, or NULL) receives the answer's Trm-Signature header. */
+char *trm_fed_exchange(struct trm_fed_exchange *x, const char *body, const char *const *headers,
+                       long timeout_s, char *signature_hex);
+/* What an exchange that failed means, in one sentence for an operator, e.g. "connection
+ * refused at http://...", or "ph.trm answered 401 peer_unauthenticated: this instance
+ * (se.trm) is not registered there, or with another signing key". me is our instance id. */
+void trm_fed_explain(const struct trm_fed_exchange *x, const char *peer, const char *me,
+                     long timeout_s, char *out, size_t cap);
+
+/* One signed fetch of a peer's agency directory, and what it came to. */
+enum trm_fed_verdict {
+    TRM_FED_CONNECTED,       /* its directory, signed for this request with its registered key */
+    TRM_FED_FAILED,          /* no answer, or an error answer (x says which) */
+    TRM_FED_BAD_SIGNATURE,   /* an answer not signed with the key registered for it */
+    TRM_FED_NOT_A_DIRECTORY, /* signed, but not a directory of that instance */
+};
+struct trm_fed_directory {
+    enum trm_fed_verdict verdict;
+    struct trm_fed_exchange x;
+    json_t *items;       /* CONNECTED: the agencies, every field checked (caller decrefs) */
+    int package_version; /* CONNECTED: the highest package version the peer reads */
+    char sentence[800];  /* the verdict in words (trmctl peer check, the worker's log) */
+};
+/* GETs base_url/v1/federation/agencies as instance me, signed with kr. */
+void trm_fed_directory_fetch(const struct trm_keyring *kr, const char *me, const char *peer,
+                             const char *base_url, const uint8_t signing_key[TRM_FED_KEY_BYTES],
+                             long timeout_s, struct trm_fed_directory *out);
 
 /* One round of the delivery worker (trmd runs it every federation_interval_ms): sends due
  * packages and refreshes peer directories. */

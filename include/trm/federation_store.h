@@ -110,8 +110,10 @@ struct trm_fed_dir_due {
 /* Peers whose directory was never fetched or is older than every_s. */
 enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s,
                                          struct trm_fed_dir_due *out, unsigned cap, unsigned *n);
-/* Stores a peer's directory (validated items), ending any backoff; commits. */
-enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items);
+/* Stores a peer's directory (validated items) and the highest package version it reads,
+ * ending any backoff; commits. */
+enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items,
+                                          int package_version);
 /* Records a failed fetch: the peer is asked again after 1, 2, 4, ... seconds (at most max_s).
  * Writes the failures in a row and the seconds until the next attempt. */
 enum trm_db_status trm_fed_directory_failed(struct trm_db_conn *c, const char *peer, unsigned max_s,

@@ -20,6 +20,17 @@ struct trm_header {
 };
 
 #define TRM_MAX_PATH_PARAMS 4
+
+/* Every answer's Content-Security-Policy: only this origin's own files, no inline script or
+ * style, no eval, no framing (the console in web/ is built for it). */
+#define TRM_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                    \
+    "form-action 'self'; frame-ancestors 'none'"
+/* The console session's cookie, and the header that makes a browser forget it. */
+#define TRM_SESSION_COOKIE "trm_session"
+#define TRM_SESSION_COOKIE_CLEAR                                                                   \
+    TRM_SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
 #define TRM_REQUEST_ID_MAX 64
 
 struct trm_request {
@@ -42,9 +53,12 @@ struct trm_request {
      * state (trm_handler_state) and the JSON values it keeps (the body, a cursor). */
     void *state;
     json_t *kept;
+    /* A console session's token (the cookie's value) when the request was authenticated by
+     * it: the session handlers need it, nothing else does. */
+    const char *session_token;
 };
 
-#define TRM_MAX_RESPONSE_HEADERS 10
+#define TRM_MAX_RESPONSE_HEADERS 16
 
 struct trm_response {
     unsigned status;
@@ -68,6 +82,8 @@ const char *trm_request_query(const struct trm_request *req, const char *name);
 void trm_response_init(struct trm_response *res);
 void trm_response_free(struct trm_response *res);
 void trm_response_set_header(struct trm_response *res, const char *name, const char *value);
+/* The value of a response header set so far, or NULL. */
+const char *trm_response_header(const struct trm_response *res, const char *name);
 /* A JSON body (consumed). */
 void trm_response_json(struct trm_response *res, unsigned status, json_t *body);
 /* A body of another type (malloc'd text of len bytes, consumed; NULL: empty). */
@@ -88,6 +104,13 @@ void trm_request_release(struct trm_request *req);
 /* Handles one request: request id, request hygiene, routing, authentication, handler.
  * Always leaves a complete response in res. */
 void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res);
+/* The client address for rate limiting: the peer, or the last X-Forwarded-For hop when the
+ * peer is the configured reverse proxy. */
+void trm_app_client_address(const struct trm_app *app, const struct trm_request *req, char *out,
+                            size_t len);
+/* Whether the request reached trmd over TLS (the trusted proxy says so in
+ * X-Forwarded-Proto), for the session cookie's Secure attribute. */
+bool trm_app_request_tls(const struct trm_app *app, const struct trm_request *req);
 /* Requests handled by this process (for benchmarks: round trips per request). */
 unsigned long trm_app_requests_handled(void);
 

@@ -82,6 +82,10 @@ extern const char *const trm_assessment_kinds[];
  * returns NULL when there is any. */
 struct trm_sop *trm_sop_parse(json_t *doc, json_t *errors);
 void trm_sop_free(struct trm_sop *sop);
+/* Checks the optional "labels" member of a parsed document (labels.c): per language, the
+ * words for its title, tracks, states, transitions and deadlines, each naming something the
+ * document declares. Problems go to errors. */
+void trm_sop_check_labels(const struct trm_sop *sop, json_t *labels, json_t *errors);
 int trm_sop_track(const struct trm_sop *sop, const char *name);
 int trm_sop_state(const struct trm_sop *sop, int track, const char *name);
 const struct trm_sop_transition *trm_sop_transition(const struct trm_sop *sop, const char *name);

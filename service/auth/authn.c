@@ -7,6 +7,7 @@
  * lookup round trip: the memory is a candidate, and the database confirms it with each
  * request's own first statements (trm_authn_guard, trm_auth_holds in migration 0013). */
 #include "trm/auth.h"
+#include "internal.h"
 #include "trm/directory_store.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
@@ -65,6 +66,19 @@ void trm_authn_cache_free(struct trm_authn_cache *c)
     free(c->slots);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+unsigned trm_authn_cache_count(struct trm_authn_cache *c)
+{
+    if (c == NULL)
+        return 0;
+    unsigned n = 0;
+    long long now = now_ms();
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->entries; i++)
+        n += c->slots[i].expires_ms > now;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 static struct memory_entry *slot_of(struct trm_authn_cache *c, const unsigned char key[32])
@@ -127,9 +141,9 @@ static void memory_key(const struct trm_keyring *keys, const struct trm_token *t
     sodium_memzero(&st, sizeof st);
 }
 
-static enum trm_authn_result count_failure(struct trm_db_pool *db,
-                                           const struct trm_authn_limits *limits,
-                                           const char *client, unsigned *retry_after)
+enum trm_authn_result trm_authn_count_failure(struct trm_db_pool *db,
+                                              const struct trm_authn_limits *limits,
+                                              const char *client, unsigned *retry_after)
 {
     unsigned failures = 0, retry = 0;
     if (trm_directory_auth_failure(db, client, limits->window_s, &failures, &retry) != TRM_DB_OK)
@@ -141,7 +155,7 @@ static enum trm_authn_result count_failure(struct trm_db_pool *db,
     return TRM_AUTHN_INVALID;
 }
 
-static void fill_principal(struct trm_principal *p, const struct trm_token_row *row)
+void trm_authn_fill_principal(struct trm_principal *p, const struct trm_token_row *row)
 {
     memset(p, 0, sizeof *p);
     memcpy(p->user_id, row->user.id, sizeof p->user_id);
@@ -152,6 +166,7 @@ static void fill_principal(struct trm_principal *p, const struct trm_token_row *
     memcpy(p->country, row->agency.country, sizeof p->country);
     trm_role_parse(row->user.role, &p->role);
     p->cross_border = row->user.cross_border;
+    p->session = strcmp(row->kind, "session") == 0;
 }
 
 enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_keyring *keys,
@@ -164,14 +179,14 @@ enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_
     if (authorization == NULL)
         return TRM_AUTHN_MISSING;
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
-        return count_failure(db, limits, client, retry_after);
+        return trm_authn_count_failure(db, limits, client, retry_after);
     const char *presented = authorization + 7;
     while (*presented == ' ')
         presented++;
     struct trm_token tok;
     if (!trm_token_parse(presented, &tok)) {
         sodium_memzero(&tok, sizeof tok);
-        return count_failure(db, limits, client, retry_after);
+        return trm_authn_count_failure(db, limits, client, retry_after);
     }
     unsigned char key[32] = {0};
     if (cache != NULL)
@@ -198,8 +213,8 @@ enum trm_authn_result trm_authn_verify(struct trm_db_pool *db, const struct trm_
     /* Compare even for unknown selectors (against zeros), so timing tells nothing. */
     bool match = sodium_memcmp(hash, row.hash, sizeof hash) == 0;
     if (!row.found || !match || !row.usable)
-        return count_failure(db, limits, client, retry_after);
-    fill_principal(out, &row);
+        return trm_authn_count_failure(db, limits, client, retry_after);
+    trm_authn_fill_principal(out, &row);
     memcpy(out->memory_key, key, sizeof key);
     if (cache != NULL)
         memory_put(cache, out);

@@ -28,6 +28,7 @@ int trm_cmd_sop(int argc, char **argv);
 int trm_cmd_verify_log(int argc, char **argv);
 int trm_cmd_stats(int argc, char **argv);
 int trm_cmd_seed(int argc, char **argv);
+int trm_cmd_signin(int argc, char **argv);
 /* agency, user, token, bootstrap and demo: argv[0] is the command name. */
 int trm_cmd_directory(int argc, char **argv);
 /* instance and peer: argv[0] is the command name. */

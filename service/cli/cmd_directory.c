@@ -6,6 +6,7 @@
 #include "trm/admin_log_store.h"
 #include "trm/auth.h"
 #include "trm/directory_store.h"
+#include "trm/json_spec.h"
 #include "trm/keyring.h"
 
 #include <sodium.h>
@@ -205,6 +206,8 @@ static enum trm_db_status admin_exists_tx(struct trm_db_conn *c, void *arg)
 static int cmd_bootstrap(struct trm_db_pool *pool, int argc, char **argv)
 {
     const char *country = trm_cli_opt(argc, argv, "--country");
+    if (country != NULL && !trm_json_is_country(country))
+        return trm_cli_fail("bootstrap: --country must be a country code of two capital letters");
     bool exists = false;
     enum trm_db_status st = trm_db_tx_run(pool, NULL, false, admin_exists_tx, &exists);
     if (st != TRM_DB_OK)
@@ -218,7 +221,7 @@ static int cmd_bootstrap(struct trm_db_pool *pool, int argc, char **argv)
         return 1;
     struct trm_agency a = {.kind = "other"};
     trm_strlcpy(a.name, "trm administration", sizeof a.name);
-    trm_strlcpy(a.country, country && strlen(country) == 2 ? country : "SE", sizeof a.country);
+    trm_strlcpy(a.country, country ? country : "SE", sizeof a.country);
     struct trm_user u = {.role = "admin", .display_name = "Administrator"};
     int rc = agency_add(pool, &a);
     if (rc == 0) {
@@ -231,39 +234,71 @@ static int cmd_bootstrap(struct trm_db_pool *pool, int argc, char **argv)
     return rc;
 }
 
-/* Demo data in two countries, marked demo, with a token per user. */
-static int cmd_demo(struct trm_db_pool *pool)
+/* The demo agencies of a country: a few countries have local names, the others generic ones
+ * with the country code. */
+struct demo_names {
+    const char *country, *social, *ngo, *police, *coordinator;
+};
+
+static const struct demo_names demo_named[] = {
+    {"SE", "Demo Stockholm social services", "Demo Stockholm shelter NGO", "Demo Swedish police",
+     "Demo national coordinator SE"},
+    {"PH", "Demo Manila social welfare office", "Demo Manila reintegration NGO",
+     "Demo Philippine police", "Demo national coordinator PH"},
+};
+
+static void demo_names_for(const char *cc, struct demo_names *out, char buf[4][80])
 {
-    static const struct {
-        const char *name, *country, *kind;
+    for (size_t i = 0; i < sizeof demo_named / sizeof demo_named[0]; i++)
+        if (strcmp(demo_named[i].country, cc) == 0) {
+            *out = demo_named[i];
+            return;
+        }
+    snprintf(buf[0], 80, "Demo social services %s", cc);
+    snprintf(buf[1], 80, "Demo shelter NGO %s", cc);
+    snprintf(buf[2], 80, "Demo police %s", cc);
+    snprintf(buf[3], 80, "Demo national coordinator %s", cc);
+    *out = (struct demo_names){cc, buf[0], buf[1], buf[2], buf[3]};
+}
+
+/* Demo data of one country (the instance's), marked demo, with a token per user. Demo
+ * agencies are never published to peer instances (docs/federation.md). */
+static int cmd_demo(struct trm_db_pool *pool, int argc, char **argv)
+{
+    const char *country = trm_cli_opt(argc, argv, "--country");
+    if (country == NULL)
+        country = "SE";
+    if (!trm_json_is_country(country))
+        return trm_cli_fail("demo: --country must be a country code of two capital letters");
+    struct demo_names n;
+    char buf[4][80];
+    demo_names_for(country, &n, buf);
+    const struct {
+        const char *name, *kind;
     } agencies[] = {
-        {"Demo Stockholm social services", "SE", "social_services"},
-        {"Demo Stockholm shelter NGO", "SE", "ngo"},
-        {"Demo Swedish police", "SE", "police"},
-        {"Demo Manila reintegration NGO", "PH", "ngo"},
-        {"Demo national coordinator SE", "SE", "national_coordinator"},
+        {n.social, "social_services"},
+        {n.ngo, "ngo"},
+        {n.police, "police"},
+        {n.coordinator, "national_coordinator"},
     };
     static const struct {
         int agency;
-        const char *role, *name;
+        const char *role, *who;
         bool cross_border;
     } users[] = {
-        {0, "caseworker", "Demo caseworker (Stockholm social services)", false},
-        {0, "coordinator", "Demo coordinator (Stockholm social services)", false},
-        {1, "caseworker", "Demo caseworker (Stockholm shelter)", false},
-        {2, "caseworker", "Demo investigator (Swedish police)", false},
-        {3, "caseworker", "Demo caseworker (Manila NGO)", false},
-        {4, "auditor", "Demo auditor (national coordinator SE)", true},
+        {0, "caseworker", "Demo caseworker", false}, {0, "coordinator", "Demo coordinator", false},
+        {1, "caseworker", "Demo caseworker", false}, {2, "caseworker", "Demo investigator", false},
+        {3, "auditor", "Demo auditor", true},
     };
     struct trm_keyring *kr = trm_cli_keyring();
     if (kr == NULL)
         return 1;
-    struct trm_agency a[5];
+    struct trm_agency a[4];
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < 5; i++) {
+    for (size_t i = 0; rc == 0 && i < 4; i++) {
         memset(&a[i], 0, sizeof a[i]);
         trm_strlcpy(a[i].name, agencies[i].name, sizeof a[i].name);
-        trm_strlcpy(a[i].country, agencies[i].country, sizeof a[i].country);
+        trm_strlcpy(a[i].country, country, sizeof a[i].country);
         trm_strlcpy(a[i].kind, agencies[i].kind, sizeof a[i].kind);
         a[i].demo = true;
         rc = agency_add(pool, &a[i]);
@@ -272,10 +307,12 @@ static int cmd_demo(struct trm_db_pool *pool)
         struct trm_user u = {.demo = true, .cross_border = users[i].cross_border};
         memcpy(u.agency_id, a[users[i].agency].id, sizeof u.agency_id);
         trm_strlcpy(u.role, users[i].role, sizeof u.role);
-        trm_strlcpy(u.display_name, users[i].name, sizeof u.display_name);
+        /* "Demo caseworker (Demo Manila reintegration NGO)" without the second "Demo ". */
+        snprintf(u.display_name, sizeof u.display_name, "%s (%s)", users[i].who,
+                 a[users[i].agency].name + 5);
         rc = user_add(pool, &u);
-        char prefix[256];
-        snprintf(prefix, sizeof prefix, "%s token: ", users[i].name);
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "%s token: ", u.display_name);
         if (rc == 0)
             rc = token_issue(pool, kr, u.id, 30, prefix);
     }
@@ -298,7 +335,7 @@ int trm_cmd_directory(int argc, char **argv)
     else if (strcmp(argv[0], "bootstrap") == 0)
         rc = cmd_bootstrap(pool, argc - 1, argv + 1);
     else
-        rc = cmd_demo(pool);
+        rc = cmd_demo(pool, argc - 1, argv + 1);
     trm_db_pool_close(pool);
     return rc;
 }

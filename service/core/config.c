@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_type { KEY_STRING, KEY_LONG, KEY_LOG_LEVEL };
+enum key_type { KEY_STRING, KEY_LONG, KEY_LOG_LEVEL, KEY_WORD };
 
 struct key {
     const char *name;
@@ -18,18 +18,22 @@ struct key {
     size_t size; /* capacity for strings */
     long min, max;
     const char *def;
+    const char *words; /* KEY_WORD: the allowed values, separated by '|' */
 };
 
 #define STR(f, d)                                                                                  \
-    KEY_STRING, offsetof(struct trm_config, f), sizeof(((struct trm_config *)0)->f), 0, 0, d
-#define NUM(f, lo, hi, d) KEY_LONG, offsetof(struct trm_config, f), 0, lo, hi, d
+    KEY_STRING, offsetof(struct trm_config, f), sizeof(((struct trm_config *)0)->f), 0, 0, d, NULL
+#define NUM(f, lo, hi, d) KEY_LONG, offsetof(struct trm_config, f), 0, lo, hi, d, NULL
+#define WORD(f, d, w)                                                                              \
+    KEY_WORD, offsetof(struct trm_config, f), sizeof(((struct trm_config *)0)->f), 0, 0, d, w
 
 static const struct key keys[] = {
     {"listen", STR(listen, "127.0.0.1:8080")},
     {"database_url", STR(database_url, "dbname=trm")},
     {"key_file", STR(key_file, "var/keys/master.key")},
     {"log_level", KEY_LOG_LEVEL, offsetof(struct trm_config, log_level),
-     sizeof(((struct trm_config *)0)->log_level), 0, 0, "info"},
+     sizeof(((struct trm_config *)0)->log_level), 0, 0, "info", NULL},
+    {"metrics_listen", STR(metrics_listen, "127.0.0.1:9464")},
     {"worker_threads", NUM(worker_threads, 1, 256, "4")},
     {"max_connections", NUM(max_connections, 1, 100000, "1024")},
     {"connection_timeout_s", NUM(connection_timeout_s, 1, 3600, "15")},
@@ -42,12 +46,17 @@ static const struct key keys[] = {
     {"db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "2")},
     {"statement_timeout_ms", NUM(statement_timeout_ms, 10, 3600000, "5000")},
     {"tx_max_retries", NUM(tx_max_retries, 0, 100, "5")},
+    {"db_transaction_pooling", WORD(db_transaction_pooling, "off", "off|on")},
     {"auth_failure_limit", NUM(auth_failure_limit, 1, 100000, "20")},
     {"auth_failure_window_s", NUM(auth_failure_window_s, 1, 86400, "300")},
     {"auth_cache_s", NUM(auth_cache_s, 0, 3600, "60")},
     {"auth_cache_entries", NUM(auth_cache_entries, 0, 100000, "4096")},
     {"trusted_proxy", STR(trusted_proxy, "")},
     {"token_default_days", NUM(token_default_days, 0, 3650, "90")},
+    {"web_dir", STR(web_dir, "web")},
+    {"session_idle_s", NUM(session_idle_s, 5, 86400, "1800")},
+    {"session_max_s", NUM(session_max_s, 300, 604800, "43200")},
+    {"session_cookie_secure", WORD(session_cookie_secure, "auto", "auto|on|off")},
     {"blind_index_bits", NUM(blind_index_bits, 8, 32, "14")},
     {"checkpoint_every_entries", NUM(checkpoint_every_entries, 1, 1000000, "100")},
     {"checkpoint_every_s", NUM(checkpoint_every_s, 1, 86400, "60")},
@@ -80,11 +89,28 @@ static const struct key *find_key(const char *name)
     return NULL;
 }
 
+static bool word_allowed(const char *words, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = words; *p;) {
+        size_t len = strcspn(p, "|");
+        if (len == n && strncmp(p, value, n) == 0)
+            return true;
+        p += len + (p[len] == '|');
+    }
+    return false;
+}
+
 static bool set_key(struct trm_config *c, const struct key *k, const char *value, char *err,
                     size_t errlen)
 {
     char *field = (char *)c + k->offset;
+    if (k->type == KEY_WORD && !word_allowed(k->words, value)) {
+        snprintf(err, errlen, "%s must be one of %s", k->name, k->words);
+        return false;
+    }
     switch (k->type) {
+    case KEY_WORD:
     case KEY_LOG_LEVEL:
     case KEY_STRING: {
         enum trm_log_level lvl;

@@ -14,7 +14,9 @@ TRM_DB_STMT(stmt_case_create, 15,
             "FROM trm_case_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
             "$15) c");
 TRM_DB_STMT(stmt_case_read, 4,
-            "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month") TRM_SQL_CASE_TRACKS
+            "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month",
+                                              "(SELECT " TRM_SQL_CASE_TRANSFER("t")
+                                              " FROM cases t WHERE t.id = c.id)") TRM_SQL_CASE_TRACKS
             " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
             "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
 TRM_DB_STMT(stmt_case_list, 10,
@@ -79,6 +81,7 @@ TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
         TRM_DB_COL(TRM_DB_TEXT, type, at updated_at, "updated_at"),                                \
         TRM_DB_COL(TRM_DB_TEXT, type, at erased_at, "erased_at"),                                  \
         TRM_DB_COL(TRM_DB_TEXT, type, at sop_id, "sop_id"),                                        \
+        TRM_DB_COL(TRM_DB_TEXT, type, at transferred_out, "transferred_out"),                      \
         TRM_DB_COL(TRM_DB_TEXT, type, at tracks, "tracks")
 
 static const struct trm_db_col summary_cols[] = {SUMMARY_COLS(struct trm_case_summary, ), {0}};

@@ -49,14 +49,28 @@ TRM_DB_STMT(stmt_token_insert, 5,
             "  THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
             "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
             "RETURNING coalesce(" TRM_SQL_TIME("expires_at") ", '')");
+/* Never the selector or the verifier's hash: what an admin needs to tell tokens apart. */
+TRM_DB_STMT(stmt_token_list, 4,
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE id = $1) THEN "
+            "coalesce((SELECT jsonb_agg(j ORDER BY o DESC, i DESC) FROM ("
+            "  SELECT t.created_at AS o, t.id AS i, jsonb_build_object("
+            "    'id', t.id, 'kind', t.kind, 'created_at', " TRM_SQL_TIME_US("t.created_at") ", "
+            "    'expires_at', " TRM_SQL_TIME_US("t.expires_at") ", "
+            "    'last_used_at', " TRM_SQL_TIME_US("t.last_used_at") ", "
+            "    'revoked_at', " TRM_SQL_TIME_US("t.revoked_at") ", "
+            "    'issued_via', t.issued_via, 'usable', trm_token_usable(t, p)) AS j "
+            "  FROM api_tokens t LEFT JOIN api_tokens p ON p.id = t.parent_id "
+            "  WHERE t.user_id = $1 "
+            "  AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2::timestamptz, $3::uuid)) "
+            "  ORDER BY t.created_at DESC, t.id DESC LIMIT $4) s), '[]') END");
 TRM_DB_STMT(stmt_token_revoke, 1,
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1");
 TRM_DB_STMT(stmt_token_lookup, 3,
             "SELECT t.id AS token_id, encode(t.verifier_hash, 'hex') AS hash, "
-            "  t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) "
-            "    AND NOT u.disabled AND a.active AS usable, "
-            "  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds' "
-            "    AS stale_last_used, "
+            "  trm_token_usable(t, p) AND NOT u.disabled AND a.active AS usable, "
+            "  t.last_used_at IS NULL OR t.last_used_at < now() - "
+            "    make_interval(secs => least(60, coalesce(t.idle_s, 120) / 2)) "
+            "    AS stale_last_used, t.kind AS token_kind, "
             "  u.id AS user_id, u.agency_id AS user_agency_id, u.display_name, u.role, "
             "  u.cross_border, u.disabled, u.demo AS user_demo, a.id AS agency_id, "
             "  a.name AS agency_name, "
@@ -68,6 +82,7 @@ TRM_DB_STMT(stmt_token_lookup, 3,
             "      FROM auth_failures WHERE client = $2 "
             "        AND window_start > now() - make_interval(secs => $3::int)) f "
             "LEFT JOIN api_tokens t ON t.selector = $1 "
+            "LEFT JOIN api_tokens p ON p.id = t.parent_id "
             "LEFT JOIN users u ON u.id = t.user_id "
             "LEFT JOIN agencies a ON a.id = u.agency_id");
 TRM_DB_STMT(stmt_auth_holds, TRM_AUTH_FACTS,
@@ -126,6 +141,7 @@ static const struct trm_db_col token_cols[] = {
     TOKEN_COL(TRM_DB_TEXT, agency.kind, "agency_kind"),
     TOKEN_COL(TRM_DB_BOOL, agency.active, "agency_active"),
     TOKEN_COL(TRM_DB_BOOL, agency.demo, "agency_demo"),
+    TOKEN_COL(TRM_DB_TEXT, kind, "token_kind"),
     {0},
 };
 
@@ -323,6 +339,16 @@ static enum trm_db_status touch(struct trm_db_conn *c, void *arg)
 {
     const char *p[] = {arg};
     return exec_one(c, &stmt_token_touch, p);
+}
+
+enum trm_db_status trm_directory_token_list(struct trm_db_conn *c, const char *user_id,
+                                            const char *after_created, const char *after_id,
+                                            unsigned limit, json_t **out)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%u", limit);
+    const char *p[] = {user_id, after_created, after_id, n};
+    return trm_db_json_cell(c, &stmt_token_list, p, out);
 }
 
 enum trm_db_status trm_directory_token_touch(struct trm_db_pool *pool, const char *token_id)

@@ -32,7 +32,8 @@ TRM_DB_STMT(stmt_peer_list, 0,
             "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
             "encode(box_key, 'hex'), 'active', active, 'countries', countries, "
             "'directory_fetched_at', directory_fetched_at, 'directory_failures', "
-            "directory_failures, 'directory_retry_at', directory_retry_at) ORDER BY instance_id), "
+            "directory_failures, 'directory_retry_at', directory_retry_at, 'package_version', "
+            "package_version) ORDER BY instance_id), "
             "'[]') FROM federation_peers");
 TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
@@ -58,6 +59,7 @@ TRM_DB_STMT(stmt_failed, 4, "SELECT trm_fed_failed($1, $2, $3::boolean, $4::inte
 TRM_DB_STMT(stmt_dir_due, 1,
             "SELECT instance_id, url, signing_key FROM trm_fed_directory_due($1::integer)");
 TRM_DB_STMT(stmt_dir_save, 2, "SELECT trm_fed_directory_store($1, $2::jsonb)");
+TRM_DB_STMT(stmt_peer_version, 2, "SELECT trm_fed_peer_package_version($1, $2::integer)");
 TRM_DB_STMT(stmt_dir_result, 3,
             "SELECT failures, retry_in_s FROM trm_fed_directory_result($1, $2::boolean, "
             "$3::integer)");
@@ -300,18 +302,22 @@ enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s
     return s;
 }
 
-enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items)
+enum trm_db_status trm_fed_directory_save(struct trm_db_conn *c, const char *peer, json_t *items,
+                                          int package_version)
 {
-    char *text = json_dumps(items, JSON_COMPACT);
+    char *text = json_dumps(items, JSON_COMPACT), version[16];
     if (text == NULL)
         return TRM_DB_ERROR;
-    const char *p[] = {peer, text}, *ok[] = {peer, "t", "0"};
-    /* The directory and the end of any backoff, with COMMIT, in one round trip. */
-    struct trm_db_call calls[] = {{&stmt_dir_save, p, NULL}, {&stmt_dir_result, ok, NULL}};
+    snprintf(version, sizeof version, "%d", package_version);
+    const char *p[] = {peer, text}, *v[] = {peer, version}, *ok[] = {peer, "t", "0"};
+    /* The directory, the peer's package version and the end of any backoff, with COMMIT, in
+     * one round trip. */
+    struct trm_db_call calls[] = {
+        {&stmt_dir_save, p, NULL}, {&stmt_peer_version, v, NULL}, {&stmt_dir_result, ok, NULL}};
     trm_db_commit_with_next(c);
-    enum trm_db_status s = trm_db_exec_batch(c, calls, 2);
-    PQclear(calls[0].result);
-    PQclear(calls[1].result);
+    enum trm_db_status s = trm_db_exec_batch(c, calls, 3);
+    for (int i = 0; i < 3; i++)
+        PQclear(calls[i].result);
     free(text);
     return s;
 }

@@ -29,7 +29,8 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
     "'expires_at', " TRM_SQL_TIME_US("r.expires_at") ", "                                \
     "'answered_at', " TRM_SQL_TIME_US("r.answered_at") ", 'end_code', r.end_code, "      \
     "'note_category', r.note_category, 'peer_instance', r.peer_instance, "                \
-    "'remote_case_id', r.remote_case_id, 'delivery', (SELECT jsonb_build_object("         \
+    "'remote_case_id', r.remote_case_id, 'remote_case_reference', r.remote_case_reference, " \
+    "'delivery', (SELECT jsonb_build_object("                                               \
     "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
     "  FROM federation_packages f WHERE f.referral_id = r.id AND f.direction = 'out' "    \
     "  ORDER BY f.created_at DESC LIMIT 1))"

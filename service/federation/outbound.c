@@ -48,6 +48,12 @@ static bool ready(json_t *ctx, const struct trm_keyring *kr, enum trm_fed_block 
     return false;
 }
 
+/* Whether the peer's directory said it reads version-2 packages (the case reference). */
+static bool peer_reads_v2(json_t *ctx)
+{
+    return json_integer_value(json_object_get(ctx, "peer_package_version")) >= 2;
+}
+
 /* The header fields shared by offers and answers, from the context. */
 static void header_common(struct trm_fed_header *h, json_t *ctx, const char *package_id,
                           const char *type, const char *created_at)
@@ -171,6 +177,10 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
     h.v[TRM_FED_EXPLOITATION_FORMS] = forms;
     h.v[TRM_FED_IDENTIFIED_MONTH] = summary.identified_month;
     h.v[TRM_FED_EXPIRES_AT] = ctx_str(ctx, "expires_at");
+    if (peer_reads_v2(ctx)) {
+        h.version = 2;
+        h.v[TRM_FED_CASE_REFERENCE] = summary.reference;
+    }
     st = sign_and_queue(c, kr, &h, sealed, sealed_len, "offer");
 out:
     if (plain) {
@@ -252,7 +262,7 @@ static enum trm_db_status seal_received_note(struct trm_db_conn *c, const struct
  * its own data key and exactly the payload's categories. */
 static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct trm_keyring *kr,
                                             json_t *ctx, unsigned bits,
-                                            char case_id[TRM_UUID_STR_LEN + 1])
+                                            char case_id[TRM_UUID_STR_LEN + 1], char reference[24])
 {
     json_t *payload = open_offer(ctx, kr), *hdr = offer_header(ctx);
     if (payload == NULL) {
@@ -280,6 +290,8 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
         };
         struct trm_case_summary summary;
         st = trm_case_insert(c, &n, &summary);
+        if (st == TRM_DB_OK)
+            trm_strlcpy(reference, summary.reference, 24);
         char *note = NULL;
         if (st == TRM_DB_OK)
             st = seal_received_note(c, kr, sealed.dek, case_id, ctx, payload, &note);
@@ -330,13 +342,13 @@ enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_key
     if (st != TRM_DB_OK)
         return st;
     const struct trm_keyring *kr = trm_keyring_source_get(keys);
-    char package_id[TRM_UUID_STR_LEN + 1], now[32];
+    char package_id[TRM_UUID_STR_LEN + 1], now[32], reference[24] = "";
     if (!ready(ctx, kr, block)) {
         st = TRM_DB_REFUSED;
     } else {
         st = TRM_DB_OK;
         if (strcmp(action, "accept") == 0 && json_is_true(json_object_get(ctx, "incoming")))
-            st = create_local_case(c, kr, ctx, index_bits, new_case_id);
+            st = create_local_case(c, kr, ctx, index_bits, new_case_id, reference);
         if (st == TRM_DB_OK) {
             struct trm_fed_header h;
             trm_uuid_v4(package_id);
@@ -344,6 +356,12 @@ enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_key
             header_common(&h, ctx, package_id, "answer", now);
             h.v[TRM_FED_ACTION] = action;
             h.v[TRM_FED_IN_REPLY_TO] = ctx_str(ctx, "package_id");
+            /* An acceptance names the case the offer became here (not personal data). */
+            h.v[TRM_FED_CASE_ID] = new_case_id;
+            if (reference[0] && peer_reads_v2(ctx)) {
+                h.version = 2;
+                h.v[TRM_FED_CASE_REFERENCE] = reference;
+            }
             uint8_t *sealed = NULL;
             size_t len = 0;
             st = answer_payload(kr, ctx, package_id, reason, &sealed, &len)

@@ -17,7 +17,19 @@ const char *const trm_fed_field_names[TRM_FED__NFIELDS] = {
 };
 
 /* What each header field may hold. */
-enum shape { UUID, UUID_OPT, INSTANCE, TEXT, WORD, WORDS, COUNTRY, MONTH_OPT, TIME, TIME_OPT };
+enum shape {
+    UUID,
+    UUID_OPT,
+    INSTANCE,
+    TEXT,
+    WORD,
+    WORDS,
+    COUNTRY,
+    MONTH_OPT,
+    TIME,
+    TIME_OPT,
+    REFERENCE_OPT
+};
 static const enum shape field_shape[TRM_FED__NFIELDS] = {
     [TRM_FED_PACKAGE_ID] = UUID,
     [TRM_FED_TYPE] = WORD,
@@ -46,6 +58,7 @@ static const enum shape field_shape[TRM_FED__NFIELDS] = {
     [TRM_FED_IN_REPLY_TO] = UUID_OPT,
     [TRM_FED_CREATED_AT] = TIME,
     [TRM_FED_EXPIRES_AT] = TIME_OPT,
+    [TRM_FED_CASE_REFERENCE] = REFERENCE_OPT,
 };
 
 static bool chars_in(const char *s, const char *set, size_t max)
@@ -101,6 +114,8 @@ static bool shape_ok(enum shape sh, const char *s)
         return trm_fed_time_parse(s, NULL);
     case TIME_OPT:
         return *s == '\0' || trm_fed_time_parse(s, NULL);
+    case REFERENCE_OPT: /* SE-2026-000042 */
+        return chars_in(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", 32);
     }
     return false;
 }
@@ -119,14 +134,20 @@ void trm_fed_package_free(struct trm_fed_package *p)
     memset(p, 0, sizeof *p);
 }
 
+/* How many header fields a version encodes. */
+static int fields_of(int version)
+{
+    return version >= 2 ? TRM_FED__NFIELDS : TRM_FED_V1_FIELDS;
+}
+
 void trm_fed_package_hash(const struct trm_fed_header *h, const uint8_t *payload, size_t len,
                           uint8_t out[TRM_FED_HASH_BYTES])
 {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
-    trm_hash_put_str(&st, "trm-fed-package-v1");
-    for (int i = 0; i < TRM_FED__NFIELDS; i++)
-        trm_hash_put_str(&st, h->v[i]);
+    trm_hash_put_str(&st, h->version >= 2 ? "trm-fed-package-v2" : "trm-fed-package-v1");
+    for (int i = 0; i < fields_of(h->version); i++)
+        trm_hash_put_str(&st, h->v[i] ? h->v[i] : "");
     trm_hash_put(&st, payload, payload ? len : 0);
     crypto_hash_sha256_final(&st, out);
 }
@@ -300,7 +321,7 @@ json_t *trm_fed_package_build(const struct trm_keyring *kr, const struct trm_fed
     trm_fed_sign_package(kr, hash_out, sig);
     trm_hex_encode(sig, sizeof sig, sig_hex);
     json_t *header = json_object();
-    for (int i = 0; i < TRM_FED__NFIELDS; i++)
+    for (int i = 0; i < fields_of(h->version); i++)
         json_object_set_new(header, trm_fed_field_names[i], json_string(h->v[i] ? h->v[i] : ""));
     json_t *body = NULL;
     if (payload != NULL) {
@@ -314,8 +335,8 @@ json_t *trm_fed_package_build(const struct trm_keyring *kr, const struct trm_fed
         body = json_string(b64);
         free(b64);
     }
-    return json_pack("{s:i, s:o, s:o, s:s}", "version", 1, "header", header, "payload",
-                     body ? body : json_null(), "signature", sig_hex);
+    return json_pack("{s:i, s:o, s:o, s:s}", "version", h->version >= 2 ? 2 : 1, "header", header,
+                     "payload", body ? body : json_null(), "signature", sig_hex);
 }
 
 /* Names the problem; the message never quotes a value of the package. */
@@ -329,9 +350,11 @@ static bool parse_header(json_t *header, struct trm_fed_header *h, char *why, si
 {
     if (!json_is_object(header))
         return why_fail(why, whylen, "not an object", "header");
-    if (json_object_size(header) != TRM_FED__NFIELDS)
+    if (json_object_size(header) != (size_t)fields_of(h->version))
         return why_fail(why, whylen, "missing or unknown fields", "header");
-    for (int i = 0; i < TRM_FED__NFIELDS; i++) {
+    for (int i = fields_of(h->version); i < TRM_FED__NFIELDS; i++)
+        h->v[i] = "";
+    for (int i = 0; i < fields_of(h->version); i++) {
         json_t *v = json_object_get(header, trm_fed_field_names[i]);
         if (!json_is_string(v) || !shape_ok(field_shape[i], json_string_value(v)))
             return why_fail(why, whylen, "missing or malformed header field",
@@ -362,11 +385,14 @@ bool trm_fed_package_parse(json_t *doc, struct trm_fed_package *out, char *why, 
     json_t *version = json_object_get(doc, "version");
     const char *sig = json_string_value(json_object_get(doc, "signature"));
     bool ok = false;
+    if (json_is_integer(version) && json_integer_value(version) >= 1 &&
+        json_integer_value(version) <= TRM_FED_VERSION_MAX)
+        out->h.version = (int)json_integer_value(version);
     if (!json_is_object(doc) || json_object_size(doc) != 4)
         why_fail(why, whylen, "a package has exactly version, header, payload and signature",
                  "package");
-    else if (!json_is_integer(version) || json_integer_value(version) != 1)
-        why_fail(why, whylen, "must be 1", "version");
+    else if (out->h.version == 0)
+        why_fail(why, whylen, "must be 1 or 2", "version");
     else if (sig == NULL || strlen(sig) != 2 * TRM_FED_SIG_BYTES ||
              !trm_hex_decode(sig, out->signature, TRM_FED_SIG_BYTES))
         why_fail(why, whylen, "must be 128 hex digits", "signature");

@@ -20,10 +20,13 @@ TRM_HANDLER(trm_handle_me)
 
 json_t *trm_agency_json(const struct trm_agency *a)
 {
-    /* instance_id names the peer instance of an agency that is not ours (docs/federation.md). */
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "id", a->id, "name", a->name, "country",
-                     a->country, "kind", a->kind, "active", a->active, "demo", a->demo,
-                     "instance_id", a->instance_id[0] ? json_string(a->instance_id) : json_null());
+    /* instance_id names the peer instance of an agency that is not ours; local_only marks ours
+     * that peers never see (demo and deactivated agencies): docs/federation.md. */
+    bool ours = a->instance_id[0] == '\0';
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:b}", "id", a->id, "name", a->name,
+                     "country", a->country, "kind", a->kind, "active", a->active, "demo", a->demo,
+                     "instance_id", ours ? json_null() : json_string(a->instance_id), "local_only",
+                     ours && (a->demo || !a->active));
 }
 
 /* The directory is the same for every user: its reads need no row-level security context. */

@@ -574,7 +574,7 @@ TRM_HANDLER(trm_handle_case_event_add)
         .what = {x->case_id, NULL, "notes", x->note_id}, .value = sealed, .keys = app->keys};
     if (trm_handler_tx(app, req, res, &tx, x))
         trm_response_json(res, 201,
-                          json_pack("{s:s, s:s, s:b, s:s?}", "case_id", x->case_id, "kind", x->kind,
+                          json_pack("{s:s, s:s, s:b, s:s*}", "case_id", x->case_id, "kind", x->kind,
                                     "note", x->note != NULL, "category",
                                     x->note ? x->category : NULL));
 }

@@ -148,6 +148,8 @@ TRM_HANDLER(trm_handle_case_create)
 struct case_read {
     char id[TRM_UUID_STR_LEN + 1];
     const char *request_id;
+    const char *categories[6]; /* ?categories= (NULL-ended) */
+    bool only;                 /* false: every category the caller may open */
     struct trm_case_record rec;
 };
 
@@ -163,16 +165,50 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
     trm_case_record_free(&x->rec);
     /* trm_case_read writes the access log with the read, all or nothing. */
     trm_db_commit_with_next(c);
-    return trm_case_read(c, x->id, x->request_id, "case_view", NULL, &x->rec);
+    return trm_case_read(c, x->id, x->request_id, "case_view", x->only ? x->categories : NULL,
+                         &x->rec);
+}
+
+/* ?categories=identity,contact: open (and log) only those; false (400 answered) when the
+ * list names anything else. */
+static bool categories_param(const struct trm_request *req, struct trm_response *res,
+                             const char *out[6])
+{
+    const char *q = trm_request_query(req, "categories");
+    size_t n = 0;
+    while (q && *q && n < 5) {
+        size_t len = strcspn(q, ",");
+        const char *known = NULL;
+        for (size_t i = 0; trm_case_categories[i] && !known; i++)
+            if (strlen(trm_case_categories[i]) == len &&
+                strncmp(trm_case_categories[i], q, len) == 0)
+                known = trm_case_categories[i];
+        bool again = false;
+        for (size_t i = 0; i < n; i++)
+            again = again || out[i] == known;
+        if (known == NULL || again)
+            break;
+        out[n++] = known;
+        q += len + (q[len] == ',');
+    }
+    out[n] = NULL;
+    if (q && (*q || n == 0)) {
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
+                             "categories must list categories of personal data, each once.");
+        return false;
+    }
+    return true;
 }
 
 TRM_HANDLER(trm_handle_case_get)
 {
     static const struct trm_tx tx = {.fn = read_tx};
     struct case_read *x = trm_handler_state(req, sizeof *x, case_read_free);
-    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id))
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id) ||
+        !categories_param(req, res, x->categories))
         return;
     x->request_id = req->request_id;
+    x->only = trm_request_query(req, "categories") != NULL;
     if (!trm_handler_tx(app, req, res, &tx, x))
         return;
     json_t *person = trm_case_record_open(app->keys, &x->rec, NULL);

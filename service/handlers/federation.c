@@ -86,7 +86,9 @@ TRM_HANDLER(trm_handle_federation_agencies)
     x->want_agencies = true;
     if (!trm_handler_tx(app, req, res, &identity_read, x))
         return;
-    json_t *body = json_pack("{s:s, s:O}", "instance_id", x->me.instance_id, "items", x->agencies);
+    /* package_versions: the package versions we read (a peer sends version 2 only then). */
+    json_t *body = json_pack("{s:s, s:O, s:[i,i]}", "instance_id", x->me.instance_id, "items",
+                             x->agencies, "package_versions", 1, TRM_FED_VERSION_MAX);
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (text == NULL)

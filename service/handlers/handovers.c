@@ -76,6 +76,8 @@ struct walk {
     json_t *cps;           /* the current batch of checkpoints */
     size_t ci;
     long long cp_after;
+    long long cp_seq; /* verify: the newest checkpoint (0: none) and its age in seconds */
+    long cp_age;
     bool cps_done;
     char *text;
     size_t len, cap;
@@ -195,11 +197,10 @@ static void check_reset(struct walk *w)
 static enum trm_db_status verify_tx(struct trm_db_conn *c, void *arg)
 {
     struct walk *w = arg;
-    long long head_seq = 0, cp_seq;
-    long age;
+    long long head_seq = 0;
     uint8_t head[TRM_HASH_BYTES];
     check_reset(w);
-    enum trm_db_status st = trm_handover_head(c, &head_seq, head, &cp_seq, &age);
+    enum trm_db_status st = trm_handover_head(c, &head_seq, head, &w->cp_seq, &w->cp_age);
     w->first = 1;
     w->last = TRM_HANDOVER_SEQ_MAX;
     if (st == TRM_DB_OK)
@@ -273,18 +274,22 @@ TRM_HANDLER(trm_handle_handovers_verify)
     if (!trm_handler_tx(app, req, res, &tx, w))
         return;
     const struct trm_chain_check *k = &w->check;
+    json_t *out;
     if (k->bad_seq)
-        trm_response_json(res, 200,
-                          json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 0, "entries",
-                                    (json_int_t)k->entries, "links", (json_int_t)k->links,
-                                    "first_bad_seq", (json_int_t)k->bad_seq, "reason", k->reason));
+        out = json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 0, "entries", (json_int_t)k->entries,
+                        "links", (json_int_t)k->links, "first_bad_seq", (json_int_t)k->bad_seq,
+                        "reason", k->reason);
     else
-        trm_response_json(res, 200,
-                          json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "entries",
-                                    (json_int_t)k->entries, "links", (json_int_t)k->links,
-                                    "checkpoints", (json_int_t)k->checkpoints, "unsigned_tail",
-                                    (json_int_t)k->unsigned_tail, "peer_signatures",
-                                    (json_int_t)k->peer_signatures_checked));
+        out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1, "entries",
+                        (json_int_t)k->entries, "links", (json_int_t)k->links, "checkpoints",
+                        (json_int_t)k->checkpoints, "unsigned_tail", (json_int_t)k->unsigned_tail,
+                        "peer_signatures", (json_int_t)k->peer_signatures_checked);
+    /* The newest signed checkpoint, so a reader sees how much of the chain is sealed. */
+    json_object_set_new(out, "last_checkpoint",
+                        w->cp_seq > 0 ? json_pack("{s:I, s:I, s:s}", "seq", (json_int_t)w->cp_seq,
+                                                  "age_s", (json_int_t)w->cp_age, "key_id", key_id)
+                                      : json_null());
+    trm_response_json(res, 200, out);
 }
 
 /* The export's range, and the checkpoints it must start after and end with, signed where

@@ -5,7 +5,14 @@
 const struct trm_route trm_routes[] = {
     {"GET", "/healthz", trm_handle_healthz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/readyz", trm_handle_readyz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    /* The API contract this build serves (public: it holds no data). */
+    {"GET", "/v1/openapi.yaml", trm_handle_openapi_yaml, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/v1/openapi.json", trm_handle_openapi_json, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/v1/me", trm_handle_me, 0, TRM_ACT_NONE},
+    /* The console's sign-in: a token or one-time code in the body, rate limited like any. */
+    {"POST", "/v1/sessions", trm_handle_session_create, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/v1/sessions/current", trm_handle_session_get, 0, TRM_ACT_NONE},
+    {"DELETE", "/v1/sessions/current", trm_handle_session_delete, 0, TRM_ACT_NONE},
     {"GET", "/v1/agencies", trm_handle_agencies_list, 0, TRM_ACT_DIRECTORY_READ},
     {"POST", "/v1/agencies", trm_handle_agency_create, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"GET", "/v1/agencies/{}", trm_handle_agency_get, 0, TRM_ACT_DIRECTORY_READ},
@@ -15,6 +22,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/users/{}", trm_handle_user_get, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"PATCH", "/v1/users/{}", trm_handle_user_patch, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/users/{}/tokens", trm_handle_token_issue, 0, TRM_ACT_DIRECTORY_MANAGE},
+    {"GET", "/v1/users/{}/tokens", trm_handle_tokens_list, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"DELETE", "/v1/tokens/{}", trm_handle_token_revoke, 0, TRM_ACT_DIRECTORY_MANAGE},
     {"POST", "/v1/cases", trm_handle_case_create, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases", trm_handle_cases_list, 0, TRM_ACT_CASE_READ},

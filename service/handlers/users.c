@@ -228,6 +228,35 @@ TRM_HANDLER(trm_handle_token_issue)
     trm_http_created_at(res, token, "/v1/tokens/%s", x->t.id);
 }
 
+struct token_list {
+    json_t *out; /* first: trm_handler_free_out */
+    char user_id[TRM_UUID_STR_LEN + 1];
+    struct trm_page page;
+};
+
+static enum trm_db_status token_list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct token_list *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    return trm_directory_token_list(c, x->user_id, trm_page_text(&x->page, 0),
+                                    trm_page_text(&x->page, 1), trm_page_fetch(&x->page), &x->out);
+}
+
+/* A user's tokens for the admin screen: ids, kinds and times, never a secret. */
+TRM_HANDLER(trm_handle_tokens_list)
+{
+    static const struct trm_tx tx = {.fn = token_list_tx, .without_context = true};
+    static const char *const keys[] = {"created_at", "id", NULL};
+    struct token_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->user_id) ||
+        !trm_handler_page(app, req, res, "su", &x->page) || !trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *items = x->out;
+    x->out = NULL;
+    trm_handler_page_answer(app, res, &x->page, items, keys);
+}
+
 TRM_HANDLER(trm_handle_token_revoke)
 {
     char id[TRM_UUID_STR_LEN + 1];

@@ -1,11 +1,15 @@
 /* The request core: from a request struct to a response struct. Checks that apply to every
  * request live here once: request id, request hygiene (header counts, conflicting framing
- * headers, path length, body size and type), routing, authentication, security headers. */
+ * headers, path length, body size and type), the console's files, routing, authentication
+ * (a bearer token, or a console session's cookie with its CSRF proof for changes), security
+ * headers. */
 #include "trm/app.h"
 #include "trm/db.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
+#include "trm/request_id.h"
 #include "trm/util.h"
+#include "trm/web.h"
 
 #include <arpa/inet.h>
 #include <stdatomic.h>
@@ -23,27 +27,10 @@ unsigned long trm_app_requests_handled(void)
     return atomic_load(&requests_handled);
 }
 
-/* Echo the client's X-Request-Id only when it is short and made of safe characters, so it
- * can go into logs and headers unescaped. */
 static void set_request_id(struct trm_request *req)
 {
-    const char *given = trm_request_header(req, "X-Request-Id");
-    if (given != NULL) {
-        size_t n = strlen(given);
-        bool ok = n >= 1 && n <= TRM_REQUEST_ID_MAX;
-        for (size_t i = 0; ok && i < n; i++) {
-            char c = given[i];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.';
-        }
-        if (ok) {
-            memcpy(req->request_id, given, n + 1);
-            return;
-        }
-    }
-    uint8_t raw[12];
-    randombytes_buf(raw, sizeof raw);
-    trm_hex_encode(raw, sizeof raw, req->request_id);
+    trm_request_id_pick(trm_request_header(req, "X-Request-Id"), req->request_id,
+                        TRM_REQUEST_ID_MAX);
 }
 
 static bool media_type_is(const char *value, const char *type)
@@ -114,10 +101,8 @@ static void unavailable(const struct trm_request *req, struct trm_response *res)
     trm_response_set_header(res, "Retry-After", "2");
 }
 
-/* The client address for rate limiting: the peer, or the last X-Forwarded-For hop when the
- * peer is the configured reverse proxy. */
-static void client_address(const struct trm_app *app, const struct trm_request *req, char *out,
-                           size_t len)
+void trm_app_client_address(const struct trm_app *app, const struct trm_request *req, char *out,
+                            size_t len)
 {
     const char *peer = req->client_addr ? req->client_addr : "";
     trm_strlcpy(out, peer, len);
@@ -137,15 +122,69 @@ static void client_address(const struct trm_app *app, const struct trm_request *
         trm_strlcpy(out, candidate, len);
 }
 
+bool trm_app_request_tls(const struct trm_app *app, const struct trm_request *req)
+{
+    const char *proto = trm_request_header(req, "X-Forwarded-Proto");
+    return app->config->trusted_proxy[0] != '\0' && req->client_addr &&
+           strcmp(req->client_addr, app->config->trusted_proxy) == 0 && proto &&
+           strcasecmp(proto, "https") == 0;
+}
+
+/* The session token in the Cookie header (trm_session=...), into out; false when none. */
+static bool session_cookie(const struct trm_request *req, char out[TRM_TOKEN_LEN + 1])
+{
+    static const char name[] = "trm_session=";
+    const char *cookie = trm_request_header(req, "Cookie");
+    for (const char *p = cookie; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len == sizeof name - 1 + TRM_TOKEN_LEN && strncmp(p, name, sizeof name - 1) == 0) {
+            memcpy(out, p + sizeof name - 1, TRM_TOKEN_LEN);
+            out[TRM_TOKEN_LEN] = '\0';
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+static bool safe_method(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+           strcmp(method, "OPTIONS") == 0;
+}
+
 static bool authenticate(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                          const struct trm_authn_limits *limits, const char *client,
-                         struct trm_principal *principal)
+                         struct trm_principal *principal, char *cookie_token)
 {
     unsigned retry = 0;
-    switch (trm_authn_verify(app->db, trm_app_keys(app), limits, app->authn_cache,
-                             trm_request_header(req, "Authorization"), client, principal, &retry)) {
+    char bearer[TRM_TOKEN_LEN + 8];
+    const char *authorization = trm_request_header(req, "Authorization");
+    bool by_cookie = authorization == NULL && session_cookie(req, cookie_token);
+    if (by_cookie) {
+        snprintf(bearer, sizeof bearer, "Bearer %s", cookie_token);
+        authorization = bearer;
+    }
+    enum trm_authn_result r = trm_authn_verify(app->db, trm_app_keys(app), limits, app->authn_cache,
+                                               authorization, client, principal, &retry);
+    sodium_memzero(bearer, sizeof bearer);
+    /* A cookie carries a console session and nothing else. */
+    if (r == TRM_AUTHN_OK && by_cookie && !principal->session)
+        r = TRM_AUTHN_INVALID;
+    switch (r) {
     case TRM_AUTHN_OK:
         req->principal = principal;
+        req->session_token = by_cookie ? cookie_token : NULL;
+        if (by_cookie && !safe_method(req->method) &&
+            !trm_session_csrf_ok(trm_app_keys(app), cookie_token,
+                                 trm_request_header(req, "X-CSRF-Token"))) {
+            trm_response_problem(res, req, TRM_E_CSRF_FAILED,
+                                 "A change through a console session needs its proof in "
+                                 "X-CSRF-Token.");
+            return false;
+        }
         return true;
     case TRM_AUTHN_MISSING:
         trm_response_problem(res, req, TRM_E_UNAUTHENTICATED,
@@ -154,9 +193,12 @@ static bool authenticate(struct trm_app *app, struct trm_request *req, struct tr
         return false;
     case TRM_AUTHN_INVALID:
         trm_response_problem(res, req, TRM_E_UNAUTHENTICATED,
-                             "The token is not valid, has expired or was revoked.");
+                             by_cookie ? "The session has ended: sign in again."
+                                       : "The token is not valid, has expired or was revoked.");
         trm_response_set_header(res, "WWW-Authenticate",
                                 "Bearer realm=\"trm\", error=\"invalid_token\"");
+        if (by_cookie) /* the browser forgets the dead session */
+            trm_response_set_header(res, "Set-Cookie", TRM_SESSION_COOKIE_CLEAR);
         return false;
     case TRM_AUTHN_RATE_LIMITED: {
         char after[16];
@@ -202,12 +244,12 @@ static void serve_authenticated(struct trm_app *app, struct trm_request *req,
 {
     struct trm_authn_limits limits = {(unsigned)app->config->auth_failure_limit,
                                       (unsigned)app->config->auth_failure_window_s};
-    char client[64];
-    client_address(app, req, client, sizeof client);
+    char client[64], cookie_token[TRM_TOKEN_LEN + 1] = "";
+    trm_app_client_address(app, req, client, sizeof client);
     struct trm_principal principal;
     bool answered = false;
     for (int attempt = 0; attempt < 3 && !answered; attempt++) {
-        if (!authenticate(app, req, res, &limits, client, &principal)) {
+        if (!authenticate(app, req, res, &limits, client, &principal, cookie_token)) {
             answered = true;
         } else if (!principal.remembered) {
             serve(app, req, res, route);
@@ -230,8 +272,11 @@ static void serve_authenticated(struct trm_app *app, struct trm_request *req,
             }
         }
         req->principal = NULL; /* it lives in this frame */
+        req->session_token = NULL;
     }
     req->principal = NULL;
+    req->session_token = NULL;
+    sodium_memzero(cookie_token, sizeof cookie_token);
     if (!answered)
         unavailable(req, res);
 }
@@ -271,12 +316,17 @@ void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_res
 {
     atomic_fetch_add(&requests_handled, 1);
     set_request_id(req);
-    if (request_is_sane(app, req, res))
+    if (request_is_sane(app, req, res) && !trm_web_serve(app->web, req, res))
         dispatch(app, req, res);
     if (res->status == 0)
         trm_response_problem(res, req, TRM_E_INTERNAL, "The request could not be answered.");
     trm_response_set_header(res, "X-Request-Id", req->request_id);
-    /* Responses may carry personal data: never cache them anywhere. */
-    trm_response_set_header(res, "Cache-Control", "no-store");
+    /* API answers may carry personal data: never cached anywhere. (The console's files say
+     * how they may be cached themselves.) */
+    if (trm_response_header(res, "Cache-Control") == NULL)
+        trm_response_set_header(res, "Cache-Control", "no-store");
     trm_response_set_header(res, "X-Content-Type-Options", "nosniff");
+    trm_response_set_header(res, "Content-Security-Policy", TRM_CSP);
+    trm_response_set_header(res, "Referrer-Policy", "no-referrer");
+    trm_response_set_header(res, "X-Frame-Options", "DENY");
 }

@@ -77,6 +77,14 @@ void trm_response_text(struct trm_response *res, unsigned status, const char *co
     res->body_len = body ? len : 0;
 }
 
+const char *trm_response_header(const struct trm_response *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (trm_str_ieq(res->headers[i].name, name))
+            return res->headers[i].value;
+    return NULL;
+}
+
 void trm_response_set_header(struct trm_response *res, const char *name, const char *value)
 {
     for (size_t i = 0; i < res->n_headers; i++) {

@@ -111,6 +111,12 @@ static void parse_state(struct trm_sop *sop, int track, size_t ti, size_t si, js
         problem(errors, "duplicate state name", "/tracks/%zu/states/%zu/name", ti, si);
         return;
     }
+    /* trm ends every track of a case transferred to another instance in this state. */
+    if (strcmp(name, "transferred_out") == 0) {
+        problem(errors, "transferred_out is a state of trm's own (docs/sops.md)",
+                "/tracks/%zu/states/%zu/name", ti, si);
+        return;
+    }
     if (index_of(trm_sop_phases, phase) < 0)
         problem(errors, "unknown phase", "/tracks/%zu/states/%zu/phase", ti, si);
     if (sop->n_states == TRM_SOP_MAX_STATES) {
@@ -352,6 +358,8 @@ struct trm_sop *trm_sop_parse(json_t *doc, json_t *errors)
     json_array_foreach(transitions, i, t) parse_transition(sop, i, t, errors);
     if (json_array_size(errors) == before)
         check_reachable(sop, doc, errors);
+    if (json_array_size(errors) == before)
+        trm_sop_check_labels(sop, json_object_get(doc, "labels"), errors);
     if (json_array_size(errors) != before) {
         free(sop);
         return NULL;

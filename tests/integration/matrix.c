@@ -7,6 +7,12 @@
 const struct matrix_row matrix_directory[] = {
     M_PUBLIC("GET", "/healthz", "/healthz", NULL, 200),
     M_PUBLIC("GET", "/readyz", "/readyz", NULL, 200),
+    M_PUBLIC("GET", "/v1/openapi.yaml", "/v1/openapi.yaml", NULL, 200),
+    M_PUBLIC("GET", "/v1/openapi.json", "/v1/openapi.json", NULL, 200),
+    /* Signing in needs a token or code in the body; a bearer token's request is no session. */
+    M_PUBLIC("POST", "/v1/sessions", "/v1/sessions", "{}", 400),
+    M_ROW("GET", "/v1/sessions/current", "/v1/sessions/current", NULL, 404, 404, 404, 404, 0),
+    M_ROW("DELETE", "/v1/sessions/current", "/v1/sessions/current", NULL, 404, 404, 404, 404, 0),
     M_ROW("GET", "/v1/me", "/v1/me", NULL, 200, 200, 200, 200, 0),
     M_ROW("GET", "/v1/keys/signing", "/v1/keys/signing", NULL, 200, 200, 200, 200, 0),
     M_ROW("GET", "/v1/agencies", "/v1/agencies", NULL, 200, 200, 200, 200, 0),
@@ -24,6 +30,7 @@ const struct matrix_row matrix_directory[] = {
           403, 201, 0),
     M_ROW("PATCH", "/v1/users/{}", "/v1/users/{U}", "{\"disabled\": false}", 403, 403, 403, 200, 0),
     M_ROW("POST", "/v1/users/{}/tokens", "/v1/users/{U}/tokens", "{}", 403, 403, 403, 201, 0),
+    M_ROW("GET", "/v1/users/{}/tokens", "/v1/users/{U}/tokens", NULL, 403, 403, 403, 200, 0),
     M_ROW("DELETE", "/v1/tokens/{}", "/v1/tokens/{T}", NULL, 403, 403, 403, 204, 0),
     M_ROW("GET", "/v1/sops", "/v1/sops", NULL, 200, 200, 200, 200, 0),
     M_ROW("GET", "/v1/sops/{}", "/v1/sops/{S}", NULL, 200, 200, 200, 200, 0),

@@ -12,7 +12,10 @@
 #include "trm/keyring.h"
 #include "trm/util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,6 +456,8 @@ END_TEST
 
 static char *resign(json_t *orig, const struct trm_keyring *kr, const char *name,
                     const char *value);
+static int ctl_rc(struct inst *in, const char *key_file, const char *args, char *out, size_t cap);
+static void expect_in(const char *out, const char *want);
 static struct trm_keyring *load_keys(const char *path);
 static void post_inbox_to(struct inst *in, const char *body, long status, const char *code);
 
@@ -756,6 +761,54 @@ START_TEST(peer_agencies_stay_in_their_country)
 }
 END_TEST
 
+/* Demo agencies stay on their instance (local_only) and are never the real one: SE's demo
+ * "Demo Manila reintegration NGO" (a stand-in in PH) does not hide PH's agency of that name,
+ * and PH never sees SE's demo agencies. */
+START_TEST(demo_agencies_are_local_only)
+{
+    char out[4096], real[37], stand_in[37] = "", path[200];
+    wait_for_directory();
+    ctl(&se, "demo --country PH", out, sizeof out);
+    struct h_resp r;
+    h_api(&ph.srv, ph.admin, "POST", "/v1/agencies",
+          "{\"name\": \"Demo Manila reintegration NGO\", \"country\": \"PH\", \"kind\": \"ngo\"}",
+          NULL, &r);
+    h_expect(&r, 201, "PH's agency of the demo name");
+    snprintf(real, sizeof real, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    register_peer(&se, &ph); /* again: fetch its directory now */
+    snprintf(path, sizeof path, "/v1/agencies?country=PH&limit=100");
+    json_t *list = wait_for(&se, se.worker, path, has_item, real, "PH's agency at SE");
+    size_t i;
+    json_t *it;
+    int named = 0;
+    json_array_foreach(json_object_get(list, "items"), i, it)
+    {
+        const char *name = json_string_value(json_object_get(it, "name"));
+        if (strcmp(name, "Demo Manila reintegration NGO") != 0)
+            continue;
+        named++;
+        bool peers = strcmp(json_string_value(json_object_get(it, "id")), real) == 0;
+        ck_assert(json_is_boolean(json_object_get(it, "local_only")));
+        ck_assert_int_eq(json_is_true(json_object_get(it, "local_only")), !peers);
+        ck_assert_int_eq(json_is_null(json_object_get(it, "instance_id")), !peers);
+        if (!peers)
+            snprintf(stand_in, sizeof stand_in, "%s", json_string_value(json_object_get(it, "id")));
+    }
+    json_decref(list);
+    ck_assert_int_eq(named, 2);
+    /* Two refreshes later (one a second) PH still has none of SE's demo agencies. */
+    register_peer(&ph, &se);
+    sleep(2);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM agencies WHERE id = $1", stand_in), 0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM agencies WHERE name LIKE 'Demo %' AND "
+                           "instance_id IS NOT NULL",
+                           NULL),
+                     0);
+}
+END_TEST
+
 static void post_inbox_to(struct inst *in, const char *body, long status, const char *code)
 {
     const char *headers[] = {"Content-Type: application/json", NULL};
@@ -827,7 +880,7 @@ static void stop_sibling(struct trmd *t)
 
 START_TEST(faults_lose_nothing_and_store_nothing_bad)
 {
-    char case_id[37], consent_id[37], rid[37], path[160], text[8192], args[600], out[256];
+    char case_id[37], consent_id[37], rid[37], path[160], text[8192], args[600], out[1024];
     wait_for_directory();
     swedish_case(case_id, consent_id);
 
@@ -884,7 +937,33 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
     for (int i = 0; i < 100 && count(&se, failures_sql, "ph.trm") < 1; i++)
         usleep(50000);
     ck_assert_int_ge(count(&se, failures_sql, "ph.trm"), 1);
+    /* A fetch already under way when the key changed may still have saved the directory it
+     * verified under the old key: forget it, and let one more attempt fail. */
+    ck_assert_int_eq(count(&se,
+                           "WITH u AS (UPDATE federation_peers SET directory_fetched_at = NULL "
+                           "WHERE instance_id = $1 RETURNING 1) SELECT count(*) FROM u",
+                           "ph.trm"),
+                     1);
+    long failed = count(&se, failures_sql, "ph.trm");
+    for (int i = 0; i < 100 && count(&se, failures_sql, "ph.trm") <= failed; i++)
+        usleep(50000);
+    ck_assert_int_gt(count(&se, failures_sql, "ph.trm"), failed);
     ck_assert_int_eq(count(&se, fetched_sql, "ph.trm"), 0);
+    /* trmctl peer check and the worker's log say it in the same words. */
+    const char *wrong_key = "signature does not match the signing key registered for ph.trm";
+    ck_assert_int_ne(ctl_rc(&se, NULL, "peer check ph.trm", out, sizeof out), 0);
+    expect_in(out, wrong_key);
+    /* The worker logs after its commit: wait for the line. */
+    const char *logged = "directory of ph.trm not refreshed: signature does not match the "
+                         "signing key registered for ph.trm";
+    char *log = h_trmd_log(&se.srv);
+    for (int i = 0; i < 200 && strstr(log, logged) == NULL; i++) {
+        free(log);
+        usleep(50000);
+        log = h_trmd_log(&se.srv);
+    }
+    ck_assert_msg(strstr(log, logged) != NULL, "the worker did not log: %s", logged);
+    free(log);
     snprintf(ph.sign_hex, sizeof ph.sign_hex, "%s", right);
     register_peer(&se, &ph);
     for (int i = 0; i < 100 && count(&se, fetched_sql, "ph.trm") < 1; i++)
@@ -965,6 +1044,198 @@ START_TEST(faults_lose_nothing_and_store_nothing_bad)
 }
 END_TEST
 
+/* trmctl at an instance: its exit code, its output (stdout and stderr) in out. */
+static int ctl_rc(struct inst *in, const char *key_file, const char *args, char *out, size_t cap)
+{
+    return h_trmctl_with(in->owner_env, key_file ? key_file : in->key_file, args, out, cap);
+}
+
+static void expect_in(const char *out, const char *want)
+{
+    ck_assert_msg(strstr(out, want) != NULL, "wanted \"%s\" in: %.1500s", want, out);
+}
+
+/* A loopback port nobody listens on (bound, then closed). */
+static unsigned closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* An extra peer registered at SE (url as given, PH's keys), for one check; inactive after. */
+static void extra_peer(const char *id, const char *url, bool active)
+{
+    char args[1200], out[512];
+    snprintf(args, sizeof args,
+             "peer add --id %s --country PH --url %s --signing-key %s --box-key %s%s", id, url,
+             ph.sign_hex, ph.box_hex, active ? "" : " --inactive");
+    ctl(&se, args, out, sizeof out);
+}
+
+/* trmctl peer check: connected, or what is wrong, in the sentence the worker logs too; peer
+ * add names the argument it refuses. */
+START_TEST(peer_check_says_what_is_wrong)
+{
+    char out[2048], args[1200], want[600], url[200];
+    wait_for_directory();
+    ck_assert_int_eq(ctl_rc(&se, NULL, "peer check ph.trm", out, sizeof out), 0);
+    snprintf(want, sizeof want,
+             "connected: ph.trm at http://127.0.0.1:%u answered with its "
+             "directory (",
+             ph.srv.port);
+    expect_in(out, want);
+    ck_assert_int_eq(ctl_rc(&ph, NULL, "peer check se.trm", out, sizeof out), 0);
+    expect_in(out, "connected: se.trm at");
+
+    /* Not registered there (or with another key): the request is signed with a key PH does
+     * not know for se.trm. */
+    char stranger[512];
+    h_tmp_path(stranger, sizeof stranger, "check-stranger.key");
+    snprintf(args, sizeof args, "keys init '%s'", stranger);
+    ctl(&se, args, out, sizeof out);
+    ck_assert_int_ne(ctl_rc(&se, stranger, "peer check ph.trm", out, sizeof out), 0);
+    expect_in(out, "ph.trm answered 401 peer_unauthenticated: this instance (se.trm) is not "
+                   "registered there, or with another signing key");
+
+    /* A URL that reaches no trm federation endpoint, and a closed port. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/nothing", ph.srv.port);
+    extra_peer("wrong-url.trm", url, true);
+    ck_assert_int_ne(ctl_rc(&se, NULL, "peer check wrong-url.trm", out, sizeof out), 0);
+    snprintf(want, sizeof want,
+             "wrong-url.trm answered 404 not_found at %s/v1/federation/agencies: "
+             "no trm federation endpoint there (check the URL registered for wrong-url.trm)",
+             url);
+    expect_in(out, want);
+    extra_peer("wrong-url.trm", url, false);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", closed_port());
+    extra_peer("closed.trm", url, true);
+    ck_assert_int_ne(ctl_rc(&se, NULL, "peer check closed.trm", out, sizeof out), 0);
+    snprintf(want, sizeof want, "connection refused at %s/v1/federation/agencies", url);
+    expect_in(out, want);
+    extra_peer("closed.trm", url, false);
+    ck_assert_int_ne(ctl_rc(&se, NULL, "peer check nobody.trm", out, sizeof out), 0);
+    expect_in(out, "no peer nobody.trm is registered here");
+
+    /* peer add names what it refuses. */
+    static const char *const bad[][2] = {
+        {"--url 127.0.0.1:8092", "--url must start with http:// or https://"},
+        {"--url http://127.0.0.1:8092/", "--url must not end with /"},
+        {"--url http://127.0.0.1:8092 --signing-key 0123", "--signing-key must be 64 hex digits, "
+                                                           "not 4"},
+        {"--url http://127.0.0.1:8092 --country XX", "names a country this database does not know"},
+        {"--url http://127.0.0.1:8092 --country ph", "--country must be a country code"},
+        {"--url http://127.0.0.1:8092 --countries PH/GU", "--countries must be country codes"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* trmctl takes a flag's first value: the changed one comes before the defaults. */
+        snprintf(args, sizeof args,
+                 "peer add --id bad.trm %s --country PH --url http://127.0.0.1:1 --signing-key %s "
+                 "--box-key %s",
+                 bad[i][0], ph.sign_hex, ph.box_hex);
+        ck_assert_int_ne(ctl_rc(&se, NULL, args, out, sizeof out), 0);
+        expect_in(out, bad[i][1]);
+    }
+    ck_assert_int_ne(ctl_rc(&se, NULL, "peer add --id bad.trm --country PH", out, sizeof out), 0);
+    expect_in(out, "peer add: --url is missing");
+    ck_assert_int_eq(
+        count(&se, "SELECT count(*) FROM federation_peers WHERE instance_id = $1", "bad.trm"), 0);
+}
+END_TEST
+
+static const char *json_path_str(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(j, a);
+    return json_string_value(b ? json_object_get(v, b) : v);
+}
+
+/* A case transferred out ends its tracks at the sender: transferred_out, no deadline, never
+ * overdue there; its summary names the peer and the case it became there (id and reference),
+ * and the referrals on both sides name the other side's case. */
+START_TEST(transfer_out_ends_the_case_here)
+{
+    char case_id[37], consent_id[37], rid[37], local[37], path[200], ph_ref[32], se_ref[32];
+    wait_for_directory();
+    /* Both sides have read that the other reads version-2 packages. */
+    const char *v2 = "SELECT count(*) FROM federation_peers WHERE instance_id = $1 AND "
+                     "package_version = 2";
+    for (int i = 0; i < 100 && (count(&se, v2, "ph.trm") == 0 || count(&ph, v2, "se.trm") == 0);
+         i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&se, v2, "ph.trm") + count(&ph, v2, "se.trm"), 2);
+    swedish_case(case_id, consent_id);
+    cell(&se, "SELECT reference FROM cases WHERE id = $1", case_id, se_ref, sizeof se_ref);
+    /* Past its deadline: listed as overdue. */
+    PGconn *pg = h_pg(se.owner_env);
+    const char *p[] = {case_id};
+    PGresult *q = PQexecParams(pg,
+                               "UPDATE case_tracks SET due_at = now() - interval '1 day' "
+                               "WHERE case_id = $1 AND track = 'main'",
+                               1, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(q) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(q);
+    PQfinish(pg);
+    const char *overdue = "/v1/cases?overdue=true&limit=100";
+    json_decref(wait_for(&se, se.worker, overdue, has_item, case_id, "the overdue case"));
+
+    offer(case_id, consent_id, "transfer", rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_t *ref = wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH");
+    ck_assert_str_eq(json_path_str(ref, "remote_case_reference", NULL), se_ref);
+    json_decref(ref);
+    accept_at_ph(rid, local);
+    snprintf(path, sizeof path, "/v1/cases/%s", local);
+    struct h_resp r;
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the local case at PH");
+    snprintf(ph_ref, sizeof ph_ref, "%s", h_str(&r, "reference"));
+    ck_assert(json_is_null(json_object_get(r.json, "transferred_out")));
+    h_resp_free(&r);
+
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    ref = wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE");
+    ck_assert_str_eq(json_path_str(ref, "remote_case_id", NULL), local);
+    ck_assert_str_eq(json_path_str(ref, "remote_case_reference", NULL), ph_ref);
+    json_decref(ref);
+
+    /* Not overdue any more: no deadline on any track, every track transferred_out. */
+    h_api(&se.srv, se.worker, "GET", overdue, NULL, NULL, &r);
+    h_expect(&r, 200, "overdue cases at SE");
+    ck_assert_ptr_null(find_item(r.json, case_id));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s", case_id);
+    h_api(&se.srv, se.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the Swedish case");
+    ck_assert_str_eq(h_str(&r, "state"), "transferred_out");
+    ck_assert(json_is_null(json_object_get(r.json, "due_at")));
+    json_t *tracks = json_object_get(r.json, "tracks"), *t;
+    const char *name;
+    json_object_foreach(tracks, name, t)
+    {
+        ck_assert_str_eq(json_string_value(json_object_get(t, "state")), "transferred_out");
+        ck_assert_str_eq(json_string_value(json_object_get(t, "phase")), "closed");
+        ck_assert(json_is_null(json_object_get(t, "due_at")));
+    }
+    ck_assert_int_ge(json_object_size(tracks), 2);
+    ck_assert_str_eq(json_path_str(r.json, "transferred_out", "instance"), "ph.trm");
+    ck_assert_str_eq(json_path_str(r.json, "transferred_out", "remote_case_id"), local);
+    ck_assert_str_eq(json_path_str(r.json, "transferred_out", "remote_reference"), ph_ref);
+    ck_assert_ptr_nonnull(json_path_str(r.json, "transferred_out", "at"));
+    ck_assert_int_eq(json_object_size(json_object_get(r.json, "transferred_out")), 4);
+    h_resp_free(&r);
+    /* No step leaves transferred_out. */
+    snprintf(path, sizeof path, "/v1/cases/%s/transitions", case_id);
+    h_api(&se.srv, se.worker, "GET", path, NULL, NULL, &r);
+    if (r.status == 200)
+        ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+}
+END_TEST
+
 /* Not federation, but this file owns its databases: the shared one's tests expect every
  * country's references to have started at 1. */
 START_TEST(references_grow_past_six_digits)
@@ -1012,8 +1283,11 @@ int main(void)
     tcase_add_test(tc, consent_withdrawal_withdraws_the_offer_at_the_peer);
     tcase_add_test(tc, note_and_reason_travel_sealed);
     tcase_add_test(tc, peer_agencies_stay_in_their_country);
+    tcase_add_test(tc, demo_agencies_are_local_only);
     tcase_add_test(tc, consent_withdrawal_travels);
     tcase_add_test(tc, crossed_withdrawal_wins);
+    tcase_add_test(tc, peer_check_says_what_is_wrong);
+    tcase_add_test(tc, transfer_out_ends_the_case_here);
     tcase_add_test(tc, references_grow_past_six_digits);
     tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad); /* last: it restarts PH */
     suite_add_tcase(s, tc);

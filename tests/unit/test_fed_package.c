@@ -62,11 +62,13 @@ static void setup(void)
                                                     "",
                                                     "",
                                                     "2026-11-23T10:00:00Z",
-                                                    "2026-11-26T10:00:00Z"};
+                                                    "2026-11-26T10:00:00Z",
+                                                    ""};
     for (int i = 0; i < TRM_FED__NFIELDS; i++) {
         snprintf(values[i], sizeof values[i], "%s", v[i]);
         header.v[i] = values[i];
     }
+    header.version = 1;
 }
 
 static void teardown(void)
@@ -90,9 +92,9 @@ START_TEST(hash_is_the_documented_encoding)
     crypto_hash_sha256_init(&st);
     const char *parts[TRM_FED__NFIELDS + 1];
     parts[0] = "trm-fed-package-v1";
-    for (int i = 0; i < TRM_FED__NFIELDS; i++)
+    for (int i = 0; i < TRM_FED_V1_FIELDS; i++)
         parts[i + 1] = header.v[i];
-    for (int i = 0; i <= TRM_FED__NFIELDS; i++) {
+    for (int i = 0; i <= TRM_FED_V1_FIELDS; i++) {
         size_t n = strlen(parts[i]);
         uint8_t len[4] = {0, 0, (uint8_t)(n >> 8), (uint8_t)n};
         crypto_hash_sha256_update(&st, len, 4);
@@ -106,7 +108,60 @@ START_TEST(hash_is_the_documented_encoding)
     trm_fed_package_hash(&header, payload, 3, got);
     ck_assert_mem_eq(want, got, 32);
     ck_assert_str_eq(trm_fed_field_names[0], "package_id");
-    ck_assert_str_eq(trm_fed_field_names[TRM_FED__NFIELDS - 1], "expires_at");
+    ck_assert_str_eq(trm_fed_field_names[TRM_FED_V1_FIELDS - 1], "expires_at");
+}
+END_TEST
+
+/* Version 2: its own label, and case_reference after expires_at. */
+START_TEST(version_2_encodes_the_case_reference)
+{
+    header.version = 2;
+    header.v[TRM_FED_CASE_REFERENCE] = "PH-2026-000042";
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    for (int i = -1; i <= TRM_FED__NFIELDS; i++) {
+        const char *part = i < 0 ? "trm-fed-package-v2" : i == TRM_FED__NFIELDS ? "" : header.v[i];
+        size_t n = strlen(part);
+        uint8_t len[4] = {0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+        crypto_hash_sha256_update(&st, len, 4);
+        crypto_hash_sha256_update(&st, (const uint8_t *)part, n);
+    }
+    uint8_t want[32], got[32], pk[32];
+    crypto_hash_sha256_final(&st, want);
+    trm_fed_package_hash(&header, NULL, 0, got);
+    ck_assert_mem_eq(want, got, 32);
+    ck_assert_str_eq(trm_fed_field_names[TRM_FED__NFIELDS - 1], "case_reference");
+
+    /* Built and parsed back with the reference; signed like version 1. */
+    json_t *wire = build(se, NULL, 0, got);
+    ck_assert_int_eq(json_integer_value(json_object_get(wire, "version")), 2);
+    struct trm_fed_package p;
+    char why[200];
+    ck_assert_msg(trm_fed_package_parse(wire, &p, why, sizeof why), "%s", why);
+    ck_assert_str_eq(p.h.v[TRM_FED_CASE_REFERENCE], "PH-2026-000042");
+    trm_fed_signing_public(se, pk);
+    ck_assert(trm_fed_verify_package(pk, p.hash, p.signature));
+    trm_fed_package_free(&p);
+    /* The version says how many fields: version 1 with case_reference, or version 2
+     * without, is refused; so is a reference that is not one. */
+    json_t *v1 = json_deep_copy(wire);
+    json_object_set_new(v1, "version", json_integer(1));
+    ck_assert(!trm_fed_package_parse(v1, &p, why, sizeof why));
+    json_object_del(json_object_get(v1, "header"), "case_reference");
+    ck_assert_msg(trm_fed_package_parse(v1, &p, why, sizeof why), "%s", why);
+    ck_assert_str_eq(p.h.v[TRM_FED_CASE_REFERENCE], "");
+    ck_assert(!trm_fed_verify_package(pk, p.hash, p.signature)); /* another encoding */
+    trm_fed_package_free(&p);
+    json_object_set_new(v1, "version", json_integer(2));
+    ck_assert(!trm_fed_package_parse(v1, &p, why, sizeof why));
+    json_object_set_new(json_object_get(wire, "header"), "case_reference",
+                        json_string("Maria Santos"));
+    ck_assert(!trm_fed_package_parse(wire, &p, why, sizeof why));
+    ck_assert_ptr_null(strstr(why, "Maria"));
+    json_object_set_new(wire, "version", json_integer(3));
+    ck_assert(!trm_fed_package_parse(wire, &p, why, sizeof why));
+    json_decref(v1);
+    json_decref(wire);
 }
 END_TEST
 
@@ -121,7 +176,7 @@ START_TEST(every_field_is_covered_by_the_signature)
     ck_assert(trm_fed_verify_package(pk, p.hash, p.signature));
     ck_assert_mem_eq(p.hash, hash, 32);
     trm_fed_package_free(&p);
-    for (int i = 0; i < TRM_FED__NFIELDS; i++) {
+    for (int i = 0; i < TRM_FED_V1_FIELDS; i++) {
         json_t *altered = json_deep_copy(wire);
         json_t *h = json_object_get(altered, "header");
         /* A value of the same shape, so only the signature can tell. */
@@ -354,6 +409,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, hash_is_the_documented_encoding);
     tcase_add_test(tc, every_field_is_covered_by_the_signature);
+    tcase_add_test(tc, version_2_encodes_the_case_reference);
     tcase_add_test(tc, payload_opens_only_for_its_recipient_from_its_sender);
     tcase_add_test(tc, parser_refuses_malformed_packages);
     tcase_add_test(tc, receipts_requests_and_directories_check_every_part);

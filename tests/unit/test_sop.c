@@ -103,6 +103,65 @@ static void unknown_role(json_t *doc)
     json_array_append_new(json_object_get(transition(doc, 0), "roles"), json_string("janitor"));
 }
 
+static void bad_labels(json_t *doc)
+{
+    json_t *sv = json_pack("{s:{s:s}, s:{s:{s:s, s:s}}, s:{s:s}, s:{s:{s:s}}, s:s, s:i}", "tracks",
+                           "nowhere", "x", "states", "main", "presumed", "Presumtivt", "limbo", "x",
+                           "transitions", "fly", "x", "due_labels", "main", "identified", "x",
+                           "colour", "red", "title", 7);
+    json_object_set_new(
+        doc, "labels",
+        json_pack("{s:o, s:{}, s:{s:{s:s}}}", "sv", sv, "Swedish", "tl", "tracks", "main", ""));
+}
+
+START_TEST(labels_are_checked)
+{
+    json_t *e = defects(bad_labels);
+    ck_assert(has(e, "/labels/sv/tracks/nowhere", "unknown track"));
+    ck_assert(has(e, "/labels/sv/states/main/limbo", "unknown state"));
+    ck_assert(has(e, "/labels/sv/transitions/fly", "unknown transition"));
+    ck_assert(has(e, "/labels/sv/due_labels/main/identified", "no deadline"));
+    ck_assert(has(e, "/labels/sv/colour", "unknown key"));
+    ck_assert(has(e, "/labels/sv/title", "1 to 200"));
+    ck_assert(has(e, "/labels/Swedish", "language"));
+    ck_assert(has(e, "/labels/tl/tracks/main", "1 to 200"));
+    ck_assert_int_eq(json_array_size(e), 8);
+    json_decref(e);
+}
+END_TEST
+
+/* The console shows these words: every shipped SOP names every track, state and transition
+ * in each of the console's languages. */
+START_TEST(shipped_sops_are_labelled)
+{
+    const char *files[] = {"trm-eu.json", "trm-se.json", "trm-ca.json", "trm-ph.json"};
+    const char *langs[] = {"en", "sv", "tl"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *doc = load(files[i]), *errors = json_array();
+        struct trm_sop *sop = trm_sop_parse(doc, errors);
+        ck_assert_ptr_nonnull(sop);
+        for (size_t l = 0; l < 3; l++) {
+            json_t *set = json_object_get(json_object_get(doc, "labels"), langs[l]);
+            ck_assert_msg(set != NULL, "%s: no %s labels", files[i], langs[l]);
+            json_t *states = json_object_get(set, "states");
+            for (int s = 0; s < sop->n_states; s++) {
+                const struct trm_sop_state *st = &sop->states[s];
+                json_t *of_track = json_object_get(states, sop->tracks[st->track].name);
+                ck_assert_msg(json_object_get(of_track, st->name), "%s %s: state %s", files[i],
+                              langs[l], st->name);
+            }
+            for (int t = 0; t < sop->n_transitions; t++)
+                ck_assert_msg(
+                    json_object_get(json_object_get(set, "transitions"), sop->transitions[t].name),
+                    "%s %s: transition %s", files[i], langs[l], sop->transitions[t].name);
+        }
+        trm_sop_free(sop);
+        json_decref(errors);
+        json_decref(doc);
+    }
+}
+END_TEST
+
 START_TEST(each_defect_is_named)
 {
     json_t *e = defects(unknown_state);
@@ -226,6 +285,8 @@ int main(void)
     TCase *tc = tcase_create("sop");
     tcase_add_test(tc, shipped_sops_are_valid);
     tcase_add_test(tc, each_defect_is_named);
+    tcase_add_test(tc, labels_are_checked);
+    tcase_add_test(tc, shipped_sops_are_labelled);
     tcase_add_test(tc, guard_evaluator_on_cases);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);

@@ -11,6 +11,9 @@ GRANT SELECT ON consents TO trm_lean;
 CREATE POLICY lean_cases_create ON cases FOR INSERT TO trm_lean
     WITH CHECK (owner_agency_id = trm_ctx_agency() AND created_by = trm_ctx_user()
                 AND trm_ctx_role() IN ('caseworker', 'coordinator'));
+-- The owner sees its case before its grant exists (trm_case_create writes both at once).
+CREATE POLICY lean_cases_owner ON cases FOR SELECT TO trm_lean
+    USING (owner_agency_id = trm_ctx_agency());
 CREATE POLICY lean_case_keys_create ON case_keys FOR INSERT TO trm_lean
     WITH CHECK (EXISTS (SELECT 1 FROM cases c WHERE c.id = case_id
                         AND c.owner_agency_id = trm_ctx_agency()));

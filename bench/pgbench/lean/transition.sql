@@ -10,7 +10,7 @@ FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN agencies a ON a.id = u.a
 WHERE t.id = :token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
   AND NOT u.disabled AND a.active;
 WITH c AS (SELECT id, version, sop_id, age_band FROM cases
-           WHERE id = ('00000000-0000-4000-8000-' || lpad(nextval('bench_s4_lean')::text, 12, '0'))::uuid
+           WHERE id = (SELECT ('00000000-0000-4000-8000-' || lpad(nextval('bench_s4_lean')::text, 12, '0'))::uuid)
            FOR UPDATE),
      ok AS (SELECT c.* FROM c WHERE c.version = :version
             AND EXISTS (SELECT 1 FROM consents s WHERE s.case_id = c.id AND s.kind = 'assistance'
