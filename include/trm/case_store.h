@@ -101,9 +101,16 @@ struct trm_case_filter {
     const char *after_created, *after_id;
     unsigned limit;
 };
-/* Summaries newest first. Fills at most limit rows into out. */
+/* A page of the list, newest first: the summaries' JSON (as trm_case_summary_json writes
+ * them), made by the database. */
+struct trm_case_page {
+    char *items; /* "[...]": at most limit summaries (malloc'd; free it) */
+    bool more;   /* there are more after them */
+    char last_created[40], last_id[TRM_UUID_STR_LEN + 1]; /* the last one's cursor keys */
+};
+/* Reads a page of at most f->limit summaries into out (whose items it frees first). */
 enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
-                                 struct trm_case_summary *out, unsigned *n);
+                                 struct trm_case_page *out);
 /* Cases in scope with any of the blind index values; matches[i] counts the kinds matched. */
 enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
                                    size_t n_values, unsigned bits, struct trm_case_summary *out,

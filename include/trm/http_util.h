@@ -21,6 +21,8 @@ char *trm_http_cursor_encode(const struct trm_keyring *keys, json_t *payload);
 json_t *trm_http_cursor_decode(const struct trm_keyring *keys, const char *cursor);
 /* {"items": items, "next_cursor": next or null} (consumes items and frees next). */
 void trm_http_list(struct trm_response *res, json_t *items, char *next);
+/* The same from items already written as JSON text ("[...]"; consumes items and next). */
+void trm_http_list_text(struct trm_response *res, char *items, char *next);
 
 /* Answers the problem for a database outcome that is not OK. */
 void trm_http_db_problem(const struct trm_request *req, struct trm_response *res,

@@ -20,7 +20,8 @@ TRM_DB_STMT(stmt_case_read, 4,
             " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
             "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
 TRM_DB_STMT(stmt_case_list, 10,
-            "SELECT " TRM_SQL_CASE_SUMMARY " FROM cases c "
+            "SELECT " TRM_SQL_CASE_ITEM " AS item, " TRM_SQL_TIME_US("c.created_at")
+            " AS created_at, c.id FROM cases c " TRM_SQL_CASE_ITEM_TRACKS
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
             "AND ($2::text IS NULL OR c.citizenship = $2) "
             "AND ($3::text IS NULL OR c.exploitation_forms @> ARRAY[$3::text]) "
@@ -241,10 +242,10 @@ void trm_case_record_free(struct trm_case_record *r)
 }
 
 enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
-                                 struct trm_case_summary *out, unsigned *n)
+                                 struct trm_case_page *out)
 {
     char limit[16];
-    snprintf(limit, sizeof limit, "%u", f->limit);
+    snprintf(limit, sizeof limit, "%u", f->limit + 1);
     const char *p[] = {f->owner_agency_id,
                        f->citizenship,
                        f->exploitation_form,
@@ -255,7 +256,42 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
                        limit,
                        f->state,
                        f->overdue ? "t" : NULL};
-    return trm_db_list(c, &stmt_case_list, p, summary_cols, out, sizeof *out, f->limit, n);
+    enum trm_db_status st;
+    PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
+    free(out->items);
+    memset(out, 0, sizeof *out);
+    if (st != TRM_DB_OK) {
+        PQclear(r);
+        return st;
+    }
+    int rows = PQntuples(r), shown = rows > (int)f->limit ? (int)f->limit : rows;
+    size_t len = 2;
+    for (int i = 0; i < shown; i++)
+        len += (size_t)PQgetlength(r, i, 0) + 1;
+    out->items = malloc(len + 1);
+    if (out->items == NULL) {
+        PQclear(r);
+        return TRM_DB_ERROR;
+    }
+    /* "[item,item,...]": the database wrote each item; nothing is parsed here. */
+    size_t o = 0;
+    out->items[o++] = '[';
+    for (int i = 0; i < shown; i++) {
+        if (i > 0)
+            out->items[o++] = ',';
+        size_t n = (size_t)PQgetlength(r, i, 0);
+        memcpy(out->items + o, PQgetvalue(r, i, 0), n);
+        o += n;
+    }
+    out->items[o++] = ']';
+    out->items[o] = '\0';
+    out->more = rows > shown;
+    if (shown > 0) {
+        trm_strlcpy(out->last_created, PQgetvalue(r, shown - 1, 1), sizeof out->last_created);
+        trm_strlcpy(out->last_id, PQgetvalue(r, shown - 1, 2), sizeof out->last_id);
+    }
+    PQclear(r);
+    return TRM_DB_OK;
 }
 
 enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,

@@ -47,6 +47,39 @@
 /* Every column of a case summary, of a row c of cases. */
 #define TRM_SQL_CASE_SUMMARY TRM_SQL_CASE_SUMMARY_BASE TRM_SQL_CASE_TRACKS " AS tracks"
 
+/* A case summary as the list answers it: the JSON text of trm_case_summary_json (cases/
+ * case_json.c), member for member and in its order, made by the database, so that a page of
+ * fifty is one string each rather than fifty JSON documents parsed and written again in trmd
+ * (most of trmd's work for a list). The tracks and the transfer keep the order of members
+ * jsonb gives them elsewhere (shorter names first). tests/integration/test_cases.c checks it
+ * against the summary endpoint. Of a row c of cases, joined to t (TRM_SQL_CASE_ITEM_TRACKS). */
+#define TRM_SQL_CASE_ITEM                                                                    \
+    "json_build_object('id', c.id, 'reference', c.reference, 'country', c.country, "         \
+    "'owner_agency_id', c.owner_agency_id, 'sex', coalesce(c.sex, ''), "                      \
+    "'age_band', coalesce(c.age_band, ''), 'citizenship', coalesce(c.citizenship, ''), "      \
+    "'exploitation_forms', coalesce(to_json(c.exploitation_forms), '[]'::json), "             \
+    "'identified_month', coalesce(to_char(c.identified_month, 'YYYY-MM'), ''), "              \
+    "'version', c.version, 'created_at', " TRM_SQL_TIME_US("c.created_at") ", "              \
+    "'updated_at', " TRM_SQL_TIME_US("c.updated_at") ", "                                    \
+    "'personal_data_erased_at', " TRM_SQL_TIME_US("c.personal_data_erased_at") ", "          \
+    "'sop_id', c.sop_id, 'state', t.state, 'due_at', t.due_at, "                             \
+    "'tracks', coalesce(t.tracks, '{}'::json), 'transferred_out', "                           \
+    "CASE WHEN c.transferred_out_at IS NOT NULL THEN json_build_object("                      \
+    "'at', " TRM_SQL_TIME("c.transferred_out_at") ", 'instance', c.transferred_to_instance, " \
+    "'remote_case_id', c.transferred_remote_case_id, "                                        \
+    "'remote_reference', c.transferred_remote_reference) END)::text"
+/* The tracks of a row c, the main track's state and the earliest deadline, for
+ * TRM_SQL_CASE_ITEM: "FROM cases c " TRM_SQL_CASE_ITEM_TRACKS. */
+#define TRM_SQL_CASE_ITEM_TRACKS                                                             \
+    "LEFT JOIN LATERAL (SELECT json_object_agg(ct.track, json_build_object("                  \
+    "'phase', sp.phase, 'state', ct.state, 'due_at', " TRM_SQL_TIME("ct.due_at") ", "         \
+    "'entered_at', " TRM_SQL_TIME("ct.entered_at") ") "                                       \
+    "ORDER BY length(ct.track), ct.track COLLATE \"C\") AS tracks, "                          \
+    "max(ct.state) FILTER (WHERE ct.track = 'main') AS state, "                               \
+    TRM_SQL_TIME("min(ct.due_at)") " AS due_at "                                              \
+    "FROM case_tracks ct LEFT JOIN sop_state_phases sp ON sp.sop_id = c.sop_id "             \
+    "AND sp.track = ct.track AND sp.state = ct.state WHERE ct.case_id = c.id) t ON true "
+
 /* clang-format on */
 
 #endif

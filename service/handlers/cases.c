@@ -435,23 +435,27 @@ TRM_HANDLER(trm_handle_case_patch)
 struct case_list {
     struct trm_case_filter f;
     struct trm_page page;
-    unsigned n;
-    struct trm_case_summary rows[TRM_PAGE_MAX + 1];
+    struct trm_case_page out;
 };
+
+static void case_list_free(void *state)
+{
+    struct case_list *x = state;
+    free(x->out.items);
+}
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_list *x = arg;
     trm_db_commit_with_next(c); /* a read */
-    return trm_case_list(c, &x->f, x->rows, &x->n);
+    return trm_case_list(c, &x->f, &x->out);
 }
 
 TRM_HANDLER(trm_handle_cases_list)
 {
     static const struct trm_tx tx = {.fn = list_tx};
-    static const char *const keys[] = {"created_at", "id", NULL};
     static const char times[] = "from and to must be dates (YYYY-MM-DD) or UTC times.";
-    struct case_list *x = trm_handler_state(req, sizeof *x, NULL);
+    struct case_list *x = trm_handler_state(req, sizeof *x, case_list_free);
     if (x == NULL)
         return;
     struct trm_case_filter *f = &x->f;
@@ -470,13 +474,19 @@ TRM_HANDLER(trm_handle_cases_list)
         return;
     f->after_created = trm_page_text(&x->page, 0);
     f->after_id = trm_page_text(&x->page, 1);
-    f->limit = trm_page_fetch(&x->page);
+    f->limit = x->page.limit;
     if (!trm_handler_tx(app, req, res, &tx, x))
         return;
-    json_t *items = json_array();
-    for (unsigned i = 0; i < x->n; i++)
-        json_array_append_new(items, trm_case_summary_json(&x->rows[i]));
-    trm_handler_page_answer(app, res, &x->page, items, keys);
+    /* The summaries come written by the database; the cursor holds the last one's keys. */
+    char *next = NULL;
+    if (x->out.more) {
+        json_t *key = json_pack("[s, s]", x->out.last_created, x->out.last_id);
+        next = trm_http_cursor_encode(trm_app_keys(app), key);
+        json_decref(key);
+    }
+    char *items = x->out.items;
+    x->out.items = NULL;
+    trm_http_list_text(res, items, next);
 }
 
 struct case_search {

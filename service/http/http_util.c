@@ -71,6 +71,20 @@ void trm_http_list(struct trm_response *res, json_t *items, char *next)
     trm_response_json(res, 200, body);
 }
 
+void trm_http_list_text(struct trm_response *res, char *items, char *next)
+{
+    /* A cursor is base64url with a signature: nothing in it needs escaping. */
+    size_t len = strlen(items) + (next ? strlen(next) : 4) + 32;
+    char *body = malloc(len);
+    if (body) {
+        int n = next ? snprintf(body, len, "{\"items\":%s,\"next_cursor\":\"%s\"}", items, next)
+                     : snprintf(body, len, "{\"items\":%s,\"next_cursor\":null}", items);
+        trm_response_text(res, 200, "application/json", body, (size_t)n);
+    }
+    free(items);
+    free(next);
+}
+
 void trm_http_db_problem(const struct trm_request *req, struct trm_response *res,
                          enum trm_db_status st)
 {

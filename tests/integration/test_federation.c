@@ -1226,6 +1226,15 @@ START_TEST(transfer_out_ends_the_case_here)
     ck_assert_str_eq(json_path_str(r.json, "transferred_out", "remote_reference"), ph_ref);
     ck_assert_ptr_nonnull(json_path_str(r.json, "transferred_out", "at"));
     ck_assert_int_eq(json_object_size(json_object_get(r.json, "transferred_out")), 4);
+    /* The list's item (the database writes it) is this summary, member for member. */
+    struct h_resp list;
+    h_api(&se.srv, se.worker, "GET", "/v1/cases?limit=100", NULL, NULL, &list);
+    h_expect(&list, 200, "cases at SE");
+    json_t *item = find_item(list.json, case_id);
+    ck_assert_ptr_nonnull(item);
+    json_object_del(r.json, "person");
+    ck_assert(json_equal(item, r.json));
+    h_resp_free(&list);
     h_resp_free(&r);
     /* No step leaves transferred_out. */
     snprintf(path, sizeof path, "/v1/cases/%s/transitions", case_id);
