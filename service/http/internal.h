@@ -1,8 +1,15 @@
-/* What the request core's files share and nothing else sees. */
+/* Shared between the files of the HTTP adapter and the request core only. */
 #ifndef TRM_HTTP_INTERNAL_H
 #define TRM_HTTP_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
 #include "trm/http.h"
+
+/* host:port (or [v6]:port) to a socket address; false with a message in err. */
+bool trm_http_resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen);
 
 /* The headers every answer carries (request id, caching, content sniffing, CSP, ...), and a
  * 500 problem when nothing answered. */
