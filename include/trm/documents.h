@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "trm/db.h"
 
 /* Bytes of content per chunk (the last may be shorter). Part of the stored format only in
@@ -83,5 +85,45 @@ enum trm_db_status trm_upload_sink_status(const struct trm_upload *u);
 uint64_t trm_upload_size(const struct trm_upload *u);
 uint32_t trm_upload_chunks(const struct trm_upload *u);
 void trm_upload_sha256_hex(const struct trm_upload *u, char out[65]);
+
+/* A stored document's content read chunk after chunk as a client takes it, each chunk in a
+ * transaction of its own as the caller, so row-level security decides again for every chunk
+ * (a grant that ends midway ends the reading), and opened with the document's key. It holds
+ * one chunk at a time. */
+struct trm_doc_reader;
+/* Takes key (guarded memory, freed with the reader); copies ctx. NULL when memory runs out
+ * (key freed too). */
+struct trm_doc_reader *trm_doc_reader_new(struct trm_db_pool *pool,
+                                          const struct trm_db_context *ctx, const char *document_id,
+                                          unsigned char *key, uint32_t chunks, uint64_t size);
+/* Reads the first chunk in the caller's transaction c (so that the answer can still say
+ * what went wrong): NOT_FOUND when it is not there, ERROR when it does not open. */
+enum trm_db_status trm_doc_reader_prime(struct trm_doc_reader *r, struct trm_db_conn *c);
+/* Copies up to max bytes of the content from pos (reads go forward): how many, or -1 when a
+ * chunk is not there or does not open. */
+long trm_doc_reader_read(struct trm_doc_reader *r, uint64_t pos, char *buf, size_t max);
+void trm_doc_reader_free(struct trm_doc_reader *r);
+
+/* A file name as it travels in the Trm-File-Name header: UTF-8, percent-encoded where it is
+ * not visible ASCII (encodeURIComponent). Decoded into out (TRM_DOC_FILE_NAME_MAX + 1 bytes):
+ * false unless it is valid UTF-8 of 1 to TRM_DOC_FILE_NAME_MAX bytes without control
+ * characters or path separators. The name is personal data: sealed, never logged. */
+#define TRM_DOC_FILE_NAME_MAX 255
+bool trm_document_file_name(const char *header, char out[TRM_DOC_FILE_NAME_MAX + 1]);
+
+/* A document's key sealed under its case's data key (dek, version), bound to "documents" and
+ * "<document_id>.key": hex, malloc'd (NULL on failure). */
+char *trm_document_key_seal(const unsigned char *dek, const char *case_id, const char *document_id,
+                            unsigned dek_version, const unsigned char *key);
+/* Opens it into guarded memory (trm_dek_free it); NULL when it does not open. */
+unsigned char *trm_document_key_open(const unsigned char *dek, const char *case_id,
+                                     const char *document_id, unsigned dek_version,
+                                     const char *hex);
+/* What else of a document is sealed, {"file_name", "sha256"}, bound to "documents" and the
+ * document's id: sealed as hex (malloc'd), opened as JSON (NULL when it does not open). */
+char *trm_document_meta_seal(const unsigned char *dek, const char *case_id, const char *document_id,
+                             unsigned dek_version, const char *file_name, const char *sha256_hex);
+json_t *trm_document_meta_open(const unsigned char *dek, const char *case_id,
+                               const char *document_id, unsigned dek_version, const char *hex);
 
 #endif

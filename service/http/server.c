@@ -360,8 +360,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *conn, struct req_ctx *c
 }
 
 /* A piece of a body that is gathered (within max_body_bytes) or streamed to its handler. */
-static enum MHD_Result on_body(struct req_ctx *ctx, struct trm_app *app, const char *data,
-                               size_t n)
+static enum MHD_Result on_body(struct req_ctx *ctx, struct trm_app *app, const char *data, size_t n)
 {
     if (ctx->stream)
         return trm_stream_write(ctx->stream, data, n) ? MHD_YES : MHD_NO;

@@ -223,7 +223,7 @@ int main(void)
 {
     if (sodium_init() < 0)
         return 1;
-    Suite *s = suite_create("documents");
+    Suite *s = suite_create("document_chunks");
     TCase *tc = tcase_create("documents");
     tcase_add_test(tc, media_types_declared);
     tcase_add_test(tc, magic_bytes_and_text);
