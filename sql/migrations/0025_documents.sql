@@ -68,10 +68,15 @@ CREATE POLICY documents_read ON documents FOR SELECT TO trm_app
 -- The uploader gives up its own staged upload (its chunks go with it).
 CREATE POLICY documents_abort ON documents FOR DELETE TO trm_app
     USING (documents.uploaded_at IS NULL AND documents.uploaded_by = trm_ctx_user());
--- Chunks: those of a document the caller sees (the policy above applies inside), written
--- only into the caller's own staged upload.
+-- Chunks: those of a stored document of a category the caller holds an active grant of,
+-- written only into the caller's own staged upload.
 CREATE POLICY document_chunks_read ON document_chunks FOR SELECT TO trm_app
-    USING (EXISTS (SELECT 1 FROM documents d WHERE d.id = document_chunks.document_id));
+    USING (trm_ctx_role() IN ('caseworker', 'coordinator') AND EXISTS (
+        SELECT 1 FROM case_grants g, documents d
+        WHERE d.id = document_chunks.document_id AND d.uploaded_at IS NOT NULL
+          AND g.case_id = d.case_id AND g.agency_id = trm_ctx_agency()
+          AND g.ended_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())
+          AND d.category = ANY (g.categories) OFFSET 0));
 CREATE POLICY document_chunks_write ON document_chunks FOR INSERT TO trm_app
     WITH CHECK (EXISTS (SELECT 1 FROM documents d
                         WHERE d.id = document_chunks.document_id AND d.uploaded_at IS NULL
@@ -252,4 +257,123 @@ LANGUAGE sql AS $$
     UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL
     WHERE case_id = ANY (p_ids)
       AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL);
+$$;
+
+-- A transfer within this instance re-keys the case (0016): the documents of the consented
+-- categories go with it, their keys and sealed names sealed again under the new case key;
+-- the others are deleted with the old key.
+CREATE OR REPLACE FUNCTION trm_case_rekey_material(p_case uuid, p_categories text[]) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'case_id', k.case_id, 'kek_id', k.kek_id, 'dek_version', k.dek_version,
+        'wrapped', encode(k.wrapped_dek, 'hex'),
+        'items', coalesce((
+            SELECT jsonb_agg(i) FROM (
+                SELECT jsonb_build_object('kind', 'field', 'category', p.category, 'name', p.field,
+                                          'sealed', encode(p.sealed, 'hex')) AS i
+                FROM case_personal p WHERE p.case_id = p_case AND p.category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'note', 'id', n.note_id, 'category', n.category,
+                                          'sealed', encode(n.sealed, 'hex'))
+                FROM case_notes n WHERE n.case_id = p_case AND n.category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'assessment', 'id', a.id,
+                                          'sealed', encode(a.sealed_details, 'hex'))
+                FROM assessments a WHERE a.case_id = p_case AND a.sealed_details IS NOT NULL
+                  AND a.category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'guardian', 'id', g.id,
+                                          'sealed', encode(g.sealed, 'hex'))
+                FROM guardians g WHERE g.case_id = p_case AND g.sealed IS NOT NULL
+                  AND g.category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'consent_reason', 'id', s.id,
+                                          'sealed', encode(s.sealed_withdraw_reason, 'hex'))
+                FROM consents s WHERE s.case_id = p_case AND s.sealed_withdraw_reason IS NOT NULL
+                  AND s.reason_category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'document_key', 'id', d.id,
+                                          'sealed', encode(d.sealed_key, 'hex'))
+                FROM documents d WHERE d.case_id = p_case AND d.uploaded_at IS NOT NULL
+                  AND d.category = ANY (p_categories)
+                UNION ALL
+                SELECT jsonb_build_object('kind', 'document_meta', 'id', d.id,
+                                          'sealed', encode(d.sealed_meta, 'hex'))
+                FROM documents d WHERE d.case_id = p_case AND d.uploaded_at IS NOT NULL
+                  AND d.category = ANY (p_categories)) x), '[]'))
+    FROM case_keys k WHERE k.case_id = p_case
+$$;
+CREATE OR REPLACE FUNCTION trm_case_rekey(p_case uuid, p_referral uuid, p_old_version integer,
+                               p_kek_id text, p_wrapped text, p_items jsonb)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+    r referrals;
+BEGIN
+    PERFORM trm_require_caseworker();
+    SELECT * INTO r FROM referrals
+    WHERE id = p_referral AND case_id = p_case AND kind = 'transfer' AND status = 'accepted'
+      AND to_agency_id = trm_ctx_agency() AND peer_instance IS NULL;
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM cases WHERE id = p_case
+                                AND owner_agency_id = trm_ctx_agency()) THEN
+        RETURN false;
+    END IF;
+    UPDATE case_keys SET kek_id = p_kek_id, wrapped_dek = decode(p_wrapped, 'hex'),
+                         dek_version = dek_version + 1
+    WHERE case_id = p_case AND dek_version = p_old_version;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM case_personal WHERE case_id = p_case;
+    INSERT INTO case_personal (case_id, category, field, sealed)
+    SELECT p_case, i ->> 'category', i ->> 'name', decode(i ->> 'sealed', 'hex')
+    FROM jsonb_array_elements(p_items) i WHERE i ->> 'kind' = 'field'
+      AND i ->> 'category' = ANY (r.categories);
+    DELETE FROM case_notes n WHERE n.case_id = p_case AND NOT EXISTS (
+        SELECT 1 FROM jsonb_array_elements(p_items) i
+        WHERE i ->> 'kind' = 'note' AND (i ->> 'id')::uuid = n.note_id
+          AND n.category = ANY (r.categories));
+    UPDATE case_notes n SET sealed = (
+        SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+        WHERE i ->> 'kind' = 'note' AND (i ->> 'id')::uuid = n.note_id)
+    WHERE n.case_id = p_case;
+    UPDATE assessments a SET sealed_details = (
+        SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+        WHERE i ->> 'kind' = 'assessment' AND (i ->> 'id')::uuid = a.id
+          AND a.category = ANY (r.categories))
+    WHERE a.case_id = p_case AND a.sealed_details IS NOT NULL;
+    UPDATE guardians g SET sealed = (
+        SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+        WHERE i ->> 'kind' = 'guardian' AND (i ->> 'id')::uuid = g.id
+          AND g.category = ANY (r.categories))
+    WHERE g.case_id = p_case AND g.sealed IS NOT NULL;
+    UPDATE consents s SET sealed_withdraw_reason = (
+        SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+        WHERE i ->> 'kind' = 'consent_reason' AND (i ->> 'id')::uuid = s.id
+          AND s.reason_category = ANY (r.categories))
+    WHERE s.case_id = p_case AND s.sealed_withdraw_reason IS NOT NULL;
+    -- Documents of the consented categories keep their content (sealed under their own
+    -- keys, which are sealed again under the new case key); the others go, with uploads
+    -- under way (their keys are under the old case key).
+    DELETE FROM documents d WHERE d.case_id = p_case
+      AND (d.uploaded_at IS NULL OR NOT (d.category = ANY (r.categories)));
+    UPDATE documents d SET
+        sealed_key = (SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+                      WHERE i ->> 'kind' = 'document_key' AND (i ->> 'id')::uuid = d.id),
+        sealed_meta = (SELECT decode(i ->> 'sealed', 'hex') FROM jsonb_array_elements(p_items) i
+                       WHERE i ->> 'kind' = 'document_meta' AND (i ->> 'id')::uuid = d.id)
+    WHERE d.case_id = p_case;
+    -- Referral notes and reasons were written for earlier handovers: they stay with the
+    -- old key, which goes now.
+    UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL
+    WHERE case_id = p_case
+      AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL);
+    IF NOT ('identity' = ANY (r.categories)) THEN
+        DELETE FROM case_blind_index WHERE case_id = p_case;
+    END IF;
+    INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details)
+    VALUES (p_case, 'rekeyed', trm_ctx_user(), trm_ctx_agency(),
+            jsonb_build_object('referral_id', p_referral, 'categories', to_jsonb(r.categories)));
+    RETURN true;
+END;
 $$;

@@ -309,6 +309,65 @@ START_TEST(who_may_touch_documents)
 }
 END_TEST
 
+static long status_of(const char *token, const char *method, const char *path, const char *body);
+
+/* A transfer hands the new owner the documents of the consented categories (their keys sealed
+ * again under the case's new key) and deletes the others; the former owner keeps none. */
+START_TEST(transfer_keeps_consented_documents)
+{
+    char id[37], id_doc[37], health_doc[37], cid[37], rid[37], path[256], body[1024];
+    new_case(&srv, id);
+    text_document(id, worker_a, "identity_document", id_doc);
+    text_document(id, worker_a, "medical", health_doc);
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    snprintf(body, sizeof body,
+             "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": "
+             "[\"identity\"], \"recipients\": {\"agency_ids\": [\"%s\"]}}",
+             agency_b);
+    struct h_resp r;
+    h_api(&srv, worker_a, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "consent");
+    snprintf(cid, sizeof cid, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"transfer\", \"purpose\": "
+             "\"accommodation\", \"categories\": [\"identity\"], \"handling_code\": \"H2\", "
+             "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+             agency_b, cid);
+    h_api(&srv, worker_a, "POST", path, body, NULL, &r);
+    h_expect(&r, 201, "transfer");
+    snprintf(rid, sizeof rid, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    ck_assert_int_eq(status_of(worker_b, "POST", path, "{}"), 200);
+
+    ck_assert_int_eq(count("SELECT count(*) FROM documents WHERE id = $1", health_doc), 0);
+    ck_assert_int_eq(
+        count("SELECT count(*) FROM document_chunks WHERE document_id = $1", health_doc), 0);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents", id);
+    h_api(&srv, worker_b, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "new owner's list");
+    json_t *items = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "id")), id_doc);
+    ck_assert_ptr_nonnull(strstr(
+        json_string_value(json_object_get(json_array_get(items, 0), "file_name")), sentinel));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents/%s/content", id, id_doc);
+    h_api(&srv, worker_b, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "content under the new key");
+    ck_assert_mem_eq(r.body, secret_text, sizeof secret_text - 1);
+    h_resp_free(&r);
+    ck_assert_int_eq(status_of(worker_a, "GET", path, NULL), 404);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents", id);
+    h_api(&srv, worker_a, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "former owner's list");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+}
+END_TEST
+
 static void share_with_b(const char *id, const char *categories, char cid[37], char rid[37])
 {
     char path[128], body[1024];
@@ -620,6 +679,7 @@ int main(void)
     tcase_add_test(tc, refusals_change_nothing);
     tcase_add_test(tc, who_may_touch_documents);
     tcase_add_test(tc, recipient_sees_consented_categories_only);
+    tcase_add_test(tc, transfer_keeps_consented_documents);
     tcase_add_test(tc, delete_with_reason);
     tcase_add_test(tc, erasure_makes_documents_unreadable);
     tcase_add_test(tc, idempotent_upload);
