@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* clang-format off */
-#define DOC_AT "to_char(d.uploaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define DOC_JSON(d) "trm_document_json(" d ")"
 TRM_DB_STMT(stmt_begin, 8,
             "SELECT trm_document_begin($1, $2, $3, $4, $5, $6, $7::bigint, $8::bigint) "
             "AS outcome");
@@ -20,13 +20,13 @@ TRM_DB_STMT(stmt_store, 5,
 TRM_DB_STMT(stmt_abort, 1, "DELETE FROM documents WHERE id = $1 AND uploaded_at IS NULL");
 TRM_DB_STMT(stmt_list, 4,
             "SELECT coalesce(jsonb_agg(j ORDER BY at, id), '[]') AS items FROM ("
-            "SELECT trm_document_json(d) || jsonb_build_object('at', " DOC_AT ", "
+            "SELECT " DOC_JSON("d") " || jsonb_build_object("
             "'sealed_meta', encode(d.sealed_meta, 'hex')) AS j, d.uploaded_at AS at, d.id "
             "FROM documents d WHERE d.case_id = $1 AND d.uploaded_at IS NOT NULL "
             "AND ($2::timestamptz IS NULL OR (d.uploaded_at, d.id) > ($2, $3::uuid)) "
             "ORDER BY d.uploaded_at, d.id LIMIT $4::integer) x");
 TRM_DB_STMT(stmt_get, 2,
-            "SELECT trm_document_json(d) || jsonb_build_object("
+            "SELECT " DOC_JSON("d") " || jsonb_build_object("
             "'sealed_meta', encode(d.sealed_meta, 'hex'), "
             "'sealed_key', encode(d.sealed_key, 'hex'), 'chunks', d.chunks) AS document "
             "FROM documents d WHERE d.case_id = $1 AND d.id = $2 AND d.uploaded_at IS NOT NULL");
@@ -62,23 +62,22 @@ static enum trm_db_status outcome_of(const char *word, enum trm_doc_outcome *out
     return TRM_DB_ERROR;
 }
 
-/* The text of the named column of a one-row result (NULL when absent or NULL). */
-static const char *cell(const PGresult *r, const char *column)
-{
-    int col = PQfnumber(r, column);
-    return col >= 0 && PQntuples(r) == 1 && !PQgetisnull(r, 0, col) ? PQgetvalue(r, 0, col) : NULL;
-}
+/* What one of our functions answered, in a word. */
+struct answer_word {
+    char outcome[16];
+};
+static const struct trm_db_col word_cols[] = {
+    TRM_DB_FIELD(TRM_DB_TEXT, struct answer_word, outcome),
+    {0},
+};
 
 /* Runs stmt and reads its one outcome word (column "outcome"). */
 static enum trm_db_status outcome_cell(struct trm_db_conn *c, struct trm_db_stmt *stmt,
                                        const char *const *p, enum trm_doc_outcome *outcome)
 {
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, stmt, p, &st);
-    if (st == TRM_DB_OK)
-        st = outcome_of(cell(r, "outcome"), outcome);
-    PQclear(r);
-    return st;
+    struct answer_word w = {{0}};
+    enum trm_db_status st = trm_db_get(c, stmt, p, word_cols, &w);
+    return st == TRM_DB_OK ? outcome_of(w.outcome, outcome) : st;
 }
 
 enum trm_db_status trm_document_begin(struct trm_db_conn *c, const struct trm_doc_begin *b,
@@ -98,9 +97,7 @@ enum trm_db_status trm_document_chunk_put(struct trm_db_conn *c, const char *id,
     char n[16];
     snprintf(n, sizeof n, "%u", (unsigned)seq);
     const char *p[] = {id, n, sealed_hex};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_chunk_put, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_chunk_put, p);
 }
 
 enum trm_db_status trm_document_store(struct trm_db_conn *c, const char *id, uint64_t size,
@@ -130,9 +127,7 @@ enum trm_db_status trm_document_store(struct trm_db_conn *c, const char *id, uin
 enum trm_db_status trm_document_abort(struct trm_db_conn *c, const char *id)
 {
     const char *p[] = {id};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_abort, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_abort, p);
 }
 
 enum trm_db_status trm_document_list(struct trm_db_conn *c, const char *case_id,
@@ -152,6 +147,14 @@ enum trm_db_status trm_document_get(struct trm_db_conn *c, const char *case_id, 
     return trm_db_json_cell(c, &stmt_get, p, doc);
 }
 
+struct chunk_row {
+    const char *sealed;
+};
+static const struct trm_db_col chunk_cols[] = {
+    TRM_DB_FIELD(TRM_DB_STR, struct chunk_row, sealed),
+    {0},
+};
+
 enum trm_db_status trm_document_chunk_get(struct trm_db_conn *c, const char *id, uint32_t seq,
                                           uint8_t *out, size_t cap, size_t *len)
 {
@@ -159,13 +162,14 @@ enum trm_db_status trm_document_chunk_get(struct trm_db_conn *c, const char *id,
     snprintf(n, sizeof n, "%u", (unsigned)seq);
     const char *p[] = {id, n};
     enum trm_db_status st;
+    struct chunk_row row = {NULL};
     PGresult *r = trm_db_exec(c, &stmt_chunk_get, p, &st);
-    const char *hex = st == TRM_DB_OK ? cell(r, "sealed") : NULL;
-    size_t hex_len = hex ? strlen(hex) : 0;
+    if (st == TRM_DB_OK)
+        st = trm_db_one(r, chunk_cols, &row);
+    size_t hex_len = row.sealed ? strlen(row.sealed) : 0;
     *len = hex_len / 2;
-    if (st == TRM_DB_OK && hex == NULL)
-        st = TRM_DB_NOT_FOUND;
-    else if (st == TRM_DB_OK && (hex_len % 2 != 0 || *len > cap || !trm_hex_decode(hex, out, *len)))
+    if (st == TRM_DB_OK && (row.sealed == NULL || hex_len % 2 != 0 || *len > cap ||
+                            !trm_hex_decode(row.sealed, out, *len)))
         st = TRM_DB_ERROR;
     PQclear(r);
     return st;
@@ -178,15 +182,21 @@ enum trm_db_status trm_document_delete(struct trm_db_conn *c, const char *case_i
     return outcome_cell(c, &stmt_delete, p, outcome);
 }
 
+struct gone_row {
+    long gone;
+};
+static const struct trm_db_col gone_cols[] = {
+    TRM_DB_FIELD(TRM_DB_LONG, struct gone_row, gone),
+    {0},
+};
+
 enum trm_db_status trm_documents_abandoned_drop(struct trm_db_conn *c, long age_s, long *n)
 {
     char a[24];
     snprintf(a, sizeof a, "%ld", age_s);
     const char *p[] = {a};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_abandoned, p, &st);
-    const char *v = st == TRM_DB_OK ? cell(r, "gone") : NULL;
-    *n = v ? atol(v) : 0;
-    PQclear(r);
+    struct gone_row row = {0};
+    enum trm_db_status st = trm_db_get(c, &stmt_abandoned, p, gone_cols, &row);
+    *n = row.gone;
     return st;
 }

@@ -6,13 +6,16 @@
  * goes to a sink: checked against its type, hashed, and written chunk by chunk, each sealed
  * under the document's own key. At the end one transaction makes it the case's document (or
  * replays the document an Idempotency-Key made before); an upload that does not end so is
- * deleted. Nothing of it is logged but ids and sizes. */
+ * deleted. Nothing of it is logged but ids and sizes.
+ * The handler has the one shape for its headers (a state the core frees, one transaction, an
+ * outcome table); what goes on with the body is the sink's, whose state outlives the request
+ * and which answers from outside it (its problems are built here). */
 #include "handlers.h"
 
 #include "trm/document_store.h"
 #include "trm/documents.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 #include "trm/log.h"
 
 #include <sodium.h>
@@ -69,8 +72,13 @@ static void db_problem(const struct upload *x, struct trm_response *res, enum tr
 {
     struct trm_request req = {.route = x->route};
     memcpy(req.request_id, x->request_id, sizeof req.request_id);
-    if (st == TRM_DB_REFUSED && x->sealing != TRM_SEAL_OK)
-        trm_http_seal_problem(&req, res, x->sealing);
+    if (st == TRM_DB_REFUSED && x->sealing == TRM_SEAL_ERASED)
+        trm_response_problem(res, &req, TRM_E_CASE_ERASED,
+                             "The case's personal data is erased: nothing personal can be added.");
+    else if (st == TRM_DB_REFUSED && x->sealing == TRM_SEAL_NOT_HELD)
+        trm_response_problem(res, &req, TRM_E_CATEGORY_NOT_GRANTED,
+                             "Your agency holds no grant of this category on the case: it may "
+                             "neither read nor write personal data of it.");
     else
         trm_http_db_problem(&req, res, st);
 }
@@ -102,23 +110,38 @@ static void outcome_problem(const struct upload *x, struct trm_response *res)
     }
 }
 
+/* The handler's own state: the upload until it is handed to the sink. */
+struct begin {
+    struct upload *x;
+};
+
+static void begin_free(void *state)
+{
+    struct begin *b = state;
+    if (b->x)
+        upload_free(b->x);
+}
+
+enum { WHY_CASE_FULL = TRM_WHY_OWN };
+
 /* Begins the staged upload: the case's key (for a grant of the category) seals the
  * document's key, and the row is written. */
 static enum trm_db_status begin_tx(struct trm_db_conn *c, void *arg)
 {
-    struct upload *x = arg;
+    struct begin *b = arg;
+    struct upload *x = b->x;
     unsigned version = 0;
     enum trm_db_status st;
     x->outcome = TRM_DOC_OK;
     unsigned char *dek =
         trm_case_dek(c, x->app->keys, x->case_id, x->category, &version, &x->sealing, &st);
     if (dek == NULL)
-        return st;
+        return st == TRM_DB_REFUSED ? trm_refuse_sealing(b, x->sealing) : st;
     char *key = trm_document_key_seal(dek, x->case_id, x->id, version, trm_upload_key(x->up));
     trm_dek_free(dek);
     if (key == NULL)
         return TRM_DB_ERROR;
-    struct trm_doc_begin b = {x->id,
+    struct trm_doc_begin d = {x->id,
                               x->case_id,
                               x->category,
                               x->kind,
@@ -127,10 +150,20 @@ static enum trm_db_status begin_tx(struct trm_db_conn *c, void *arg)
                               x->declared,
                               (uint64_t)x->app->config->case_documents_max_bytes};
     trm_db_commit_with_next(c);
-    st = trm_document_begin(c, &b, &x->outcome);
+    st = trm_document_begin(c, &d, &x->outcome);
     free(key);
-    return st == TRM_DB_OK && x->outcome != TRM_DOC_OK ? TRM_DB_REFUSED : st;
+    if (st != TRM_DB_OK || x->outcome == TRM_DOC_OK)
+        return st;
+    /* trm_case_dek has answered for a case not seen, erased or not granted. */
+    return x->outcome == TRM_DOC_CASE_FULL ? trm_refuse(b, WHY_CASE_FULL, NULL) : TRM_DB_ERROR;
 }
+
+static const struct trm_outcome begin_outcomes[] = {
+    TRM_WHEN_REFUSED(WHY_CASE_FULL, TRM_E_CASE_DOCUMENTS_FULL,
+                     "The case's documents would pass case_documents_max_bytes: delete one "
+                     "first."),
+    TRM_WHEN_END,
+};
 
 struct chunk {
     struct upload *x;
@@ -337,8 +370,12 @@ static bool read_headers(struct upload *x, const struct trm_request *req, struct
 {
     const char *kind = NULL, *category = NULL, *length = trm_request_header(req, "Content-Length");
     long declared = 0;
-    if (!trm_http_query_enum(req, res, "kind", trm_document_kinds, &kind) ||
-        !trm_http_query_enum(req, res, "category", trm_case_categories, &category))
+    const struct trm_param params[] = {
+        TRM_Q_ENUM("kind", &kind, trm_document_kinds),
+        TRM_Q_ENUM("category", &category, trm_case_categories),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params))
         return false;
     if (kind == NULL || (category == NULL && trm_document_category_for(kind) == NULL)) {
         trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
@@ -376,35 +413,27 @@ static bool read_headers(struct upload *x, const struct trm_request *req, struct
 
 TRM_HANDLER(trm_handle_document_upload)
 {
-    struct upload *x = calloc(1, sizeof *x);
-    if (x == NULL)
+    static const struct trm_tx tx = {.fn = begin_tx, .outcomes = begin_outcomes};
+    struct begin *b = trm_handler_state(req, sizeof *b, begin_free);
+    if (b == NULL || (b->x = calloc(1, sizeof *b->x)) == NULL)
         return;
+    struct upload *x = b->x;
     x->app = app;
     trm_uuid_v4(x->id);
     if (!trm_http_uuid_param(req, res, 0, x->case_id) || !read_headers(x, req, res) ||
-        !trm_http_idempotency(req, res, &x->idem)) {
-        upload_free(x);
+        !trm_http_idempotency(req, res, &x->idem))
         return;
-    }
     x->who = *req->principal;
     trm_principal_db_context(&x->who, &x->ctx);
     trm_strlcpy(x->request_id, req->request_id, sizeof x->request_id);
     trm_strlcpy(x->route, req->route ? req->route : "", sizeof x->route);
     x->up =
         trm_upload_new(x->id, x->media, (uint64_t)app->config->document_max_bytes, put_chunk, x);
-    enum trm_db_status st =
-        x->up ? trm_db_tx_run(app->db, &x->ctx, TRM_DB_READ_COMMITTED, begin_tx, x) : TRM_DB_ERROR;
-    if (st == TRM_DB_REFUSED && x->outcome != TRM_DOC_OK)
-        outcome_problem(x, res);
-    else if (st == TRM_DB_REFUSED)
-        trm_http_seal_problem(req, res, x->sealing);
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    if (st != TRM_DB_OK) {
-        upload_free(x);
+    if (x->up == NULL || !trm_handler_tx(app, req, res, &tx, b))
         return;
-    }
+    /* From here the sink owns the upload: it is undone when released unless stored. */
     x->begun = true;
+    b->x = NULL;
     const struct trm_body_sink sink = {upload_write, upload_end, upload_release, x};
     trm_request_stream_body(req, &sink);
 }

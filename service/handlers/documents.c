@@ -6,11 +6,10 @@
  * document_upload.c. */
 #include "handlers.h"
 
+#include "trm/access_log_store.h"
 #include "trm/document_store.h"
 #include "trm/documents.h"
 #include "trm/http_util.h"
-#include "trm/keyring.h"
-#include "trm/workflow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +33,8 @@ static enum trm_db_status open_documents(struct trm_db_conn *c, struct trm_keyri
     enum trm_seal_outcome outcome;
     enum trm_db_status st;
     unsigned char *dek = trm_case_dek(c, keys, case_id, NULL, &version, &outcome, &st);
-    if (dek == NULL)
-        return st == TRM_DB_REFUSED ? TRM_DB_ERROR : st; /* it shows documents: it holds a grant */
+    if (dek == NULL) /* it shows documents: it holds a grant */
+        return st == TRM_DB_REFUSED ? TRM_DB_ERROR : st;
     json_t *opened = json_array();
     size_t i;
     json_t *it;
@@ -64,10 +63,11 @@ static enum trm_db_status open_documents(struct trm_db_conn *c, struct trm_keyri
 }
 
 struct doc_list {
+    json_t *out; /* first: trm_handler_free_out */
     struct trm_keyring_source *keys;
-    const char *case_id, *request_id, *after_at, *after_id;
-    unsigned limit;
-    json_t *out;
+    const char *request_id;
+    char case_id[TRM_UUID_STR_LEN + 1];
+    struct trm_page page;
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
@@ -79,58 +79,45 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
     struct trm_case_summary s;
     enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
     if (st == TRM_DB_OK)
-        st = trm_document_list(c, x->case_id, x->after_at, x->after_id, x->limit + 1, &x->out);
+        st = trm_document_list(c, x->case_id, trm_page_text(&x->page, 0),
+                               trm_page_text(&x->page, 1), trm_page_fetch(&x->page), &x->out);
     return st == TRM_DB_OK ? open_documents(c, x->keys, x->case_id, x->out, x->request_id) : st;
 }
 
 TRM_HANDLER(trm_handle_documents_list)
 {
-    char case_id[TRM_UUID_STR_LEN + 1];
-    json_t *after = NULL;
-    struct doc_list x = {.keys = app->keys, .case_id = case_id, .request_id = req->request_id};
-    if (!trm_http_uuid_param(req, res, 0, case_id) ||
-        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+    static const struct trm_tx tx = {.fn = list_tx};
+    static const char *const keys[] = {"uploaded_at", "id", NULL};
+    struct doc_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
+        !trm_handler_page(app, req, res, "su", &x->page))
         return;
-    x.after_at = json_string_value(json_array_get(after, 0));
-    x.after_id = json_string_value(json_array_get(after, 1));
-    if (after && (x.after_at == NULL || x.after_id == NULL)) {
-        json_decref(after);
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "The cursor is not of this list.");
-        return;
-    }
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, list_tx, &x);
-    json_decref(after);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-        return;
-    }
-    char *next = NULL;
-    if (json_array_size(x.out) > x.limit) {
-        json_array_remove(x.out, x.limit);
-        json_t *last = json_array_get(x.out, x.limit - 1);
-        json_t *keys =
-            json_pack("[O, O]", json_object_get(last, "at"), json_object_get(last, "id"));
-        next = trm_http_cursor_encode(trm_app_keys(app), keys);
-        json_decref(keys);
-    }
-    size_t i;
-    json_t *it;
-    json_array_foreach(x.out, i, it) json_object_del(it, "at");
-    trm_http_list(res, x.out, next);
+    x->keys = app->keys;
+    x->request_id = req->request_id;
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
 }
 
-/* One document the caller sees: its metadata, opened; its key and chunks for a reading. */
+/* One document the caller sees: its metadata, opened; or, for its content, a reader. */
 struct doc_get {
+    json_t *out; /* first */
+    struct trm_doc_reader *reader;
     struct trm_app *app;
-    const char *case_id, *id, *request_id;
+    const char *request_id;
     struct trm_db_context ctx;
     bool content;
-    json_t *out;
-    struct trm_doc_reader *reader;
+    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
 };
 
+static void doc_get_free(void *state)
+{
+    struct doc_get *x = state;
+    json_decref(x->out);
+    trm_doc_reader_free(x->reader);
+}
+
+/* The content's reader: the document's key opened with the case's, the first chunk read
+ * (so that a missing one is answered, not cut off), and the read logged. */
 static enum trm_db_status reader_of(struct trm_db_conn *c, struct doc_get *x)
 {
     unsigned version = 0;
@@ -183,32 +170,33 @@ static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
     return st;
 }
 
-/* Reads the document (for its content too) as the caller; answers the problem otherwise. */
-static bool document_of(struct trm_app *app, struct trm_request *req, struct trm_response *res,
-                        struct doc_get *x)
+static const struct trm_outcome get_outcomes[] = {
+    TRM_WHEN(TRM_DB_NOT_FOUND, TRM_E_NOT_FOUND, "No such document on this case."),
+    TRM_WHEN_END,
+};
+
+/* Reads the document (for its content too) as the caller. */
+static struct doc_get *document_of(struct trm_app *app, struct trm_request *req,
+                                   struct trm_response *res, bool content)
 {
+    static const struct trm_tx tx = {.fn = get_tx, .outcomes = get_outcomes};
+    struct doc_get *x = trm_handler_state(req, sizeof *x, doc_get_free);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
+        !trm_http_uuid_param(req, res, 1, x->id))
+        return NULL;
+    x->app = app;
+    x->request_id = req->request_id;
+    x->content = content;
+    /* The reader reads on after this request's frame is gone: it copies the context. */
     trm_principal_db_context(req->principal, &x->ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &x->ctx, TRM_DB_READ_COMMITTED, get_tx, x);
-    if (st == TRM_DB_NOT_FOUND) {
-        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such document on this case.");
-    } else if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-    }
-    if (st != TRM_DB_OK) {
-        json_decref(x->out);
-        trm_doc_reader_free(x->reader);
-    }
-    return st == TRM_DB_OK;
+    return trm_handler_tx(app, req, res, &tx, x) ? x : NULL;
 }
 
 TRM_HANDLER(trm_handle_document_get)
 {
-    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
-    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_uuid_param(req, res, 1, id))
-        return;
-    struct doc_get x = {.app = app, .case_id = case_id, .id = id, .request_id = req->request_id};
-    if (document_of(app, req, res, &x))
-        trm_response_json(res, 200, x.out);
+    struct doc_get *x = document_of(app, req, res, false);
+    if (x)
+        trm_response_json(res, 200, json_incref(x->out));
 }
 
 static long read_content(void *state, unsigned long long pos, char *buf, size_t max)
@@ -223,71 +211,62 @@ static void release_content(void *state)
 
 TRM_HANDLER(trm_handle_document_content)
 {
-    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
-    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_uuid_param(req, res, 1, id))
+    struct doc_get *x = document_of(app, req, res, true);
+    if (x == NULL)
         return;
-    struct doc_get x = {
-        .app = app, .case_id = case_id, .id = id, .request_id = req->request_id, .content = true};
-    if (!document_of(app, req, res, &x))
-        return;
-    /* The reader reads on as the client takes the bytes, in the caller's context: it keeps
-     * its own copy of it. */
-    const char *media = json_string_value(json_object_get(x.out, "media_type"));
     static const char *const types[] = {"application/pdf", "image/jpeg", "image/png",
                                         "text/plain; charset=utf-8"};
+    const char *media = json_string_value(json_object_get(x->out, "media_type"));
     const char *type = types[3];
-    for (size_t i = 0; i < 3; i++)
-        if (media && strncmp(types[i], media, strlen(types[i])) == 0)
+    for (size_t i = 0; media && i < 3; i++)
+        if (strcmp(types[i], media) == 0)
             type = types[i];
+    /* The response owns the reader from here: it reads as the client takes the bytes. */
     struct trm_body_source src = {
-        (unsigned long long)json_integer_value(json_object_get(x.out, "size")), read_content,
-        release_content, x.reader};
-    json_decref(x.out);
+        (unsigned long long)json_integer_value(json_object_get(x->out, "size")), read_content,
+        release_content, x->reader};
+    x->reader = NULL;
     trm_response_source(res, 200, type, &src);
     /* Saved, never shown in a browser's page: a document is not trmd's to render. */
     trm_response_set_header(res, "Content-Disposition", "attachment");
 }
 
+enum { WHY_NOT_OWNER = TRM_WHY_OWN, WHY_NO_DOCUMENT };
+
 struct doc_delete {
-    const char *case_id, *id, *reason;
-    enum trm_doc_outcome outcome;
+    const char *reason;
+    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
 };
 
 static enum trm_db_status delete_tx(struct trm_db_conn *c, void *arg)
 {
     struct doc_delete *x = arg;
+    enum trm_doc_outcome outcome = TRM_DOC_OK;
     trm_db_commit_with_next(c);
-    enum trm_db_status st = trm_document_delete(c, x->case_id, x->id, x->reason, &x->outcome);
-    return st == TRM_DB_OK && x->outcome != TRM_DOC_OK ? TRM_DB_REFUSED : st;
+    enum trm_db_status st = trm_document_delete(c, x->case_id, x->id, x->reason, &outcome);
+    if (st == TRM_DB_OK && outcome != TRM_DOC_OK)
+        return trm_refuse(x, outcome == TRM_DOC_NOT_OWNER ? WHY_NOT_OWNER : WHY_NO_DOCUMENT, NULL);
+    return st;
 }
+
+static const struct trm_outcome delete_outcomes[] = {
+    TRM_WHEN_REFUSED(WHY_NOT_OWNER, TRM_E_FORBIDDEN,
+                     "Only the agency that owns the case deletes its documents."),
+    TRM_WHEN_REFUSED(WHY_NO_DOCUMENT, TRM_E_NOT_FOUND, "No such document on this case."),
+    TRM_WHEN_END,
+};
 
 TRM_HANDLER(trm_handle_document_delete)
 {
-    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
-    struct doc_delete x = {.case_id = case_id, .id = id};
-    json_t *doc = NULL;
-    const struct trm_field spec[] = {
-        {.name = "reason",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.reason,
-         .required = true,
-         .allowed = trm_document_delete_reasons},
-        {0},
-    };
-    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_uuid_param(req, res, 1, id) ||
-        !trm_http_json_body(req, res, spec, &doc))
+    static const struct trm_tx tx = {.fn = delete_tx, .outcomes = delete_outcomes};
+    struct doc_delete *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
         return;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, delete_tx, &x);
-    json_decref(doc);
-    if (st == TRM_DB_REFUSED && x.outcome == TRM_DOC_NOT_OWNER)
-        trm_response_problem(res, req, TRM_E_FORBIDDEN,
-                             "Only the agency that owns the case deletes its documents.");
-    else if (st == TRM_DB_REFUSED)
-        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such document on this case.");
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        res->status = 204;
+    const struct trm_field spec[] = {
+        TRM_F_ENUM("reason", &x->reason, trm_document_delete_reasons, TRM_REQUIRED),
+        TRM_F_END,
+    };
+    if (trm_http_uuid_param(req, res, 0, x->case_id) && trm_http_uuid_param(req, res, 1, x->id) &&
+        trm_handler_body(req, res, spec, NULL) && trm_handler_tx(app, req, res, &tx, x))
+        trm_response_text(res, 204, NULL, NULL, 0);
 }

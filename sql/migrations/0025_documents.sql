@@ -130,14 +130,14 @@ REVOKE ALL ON FUNCTION trm_document_begin FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trm_document_begin TO trm_app;
 
 -- The document's JSON as the API shows it, from its clear columns (the handler adds what it
--- opens: file_name, sha256).
+-- opens: file_name, sha256). uploaded_at has its microseconds: a list's cursor names it.
 CREATE FUNCTION trm_document_json(d documents) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', d.id, 'case_id', d.case_id, 'category', d.category, 'kind', d.kind,
         'media_type', d.media_type, 'size', d.size, 'uploaded_by', d.uploaded_by,
         'agency_id', d.agency_id,
-        'uploaded_at', to_char(d.uploaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        'uploaded_at', to_char(d.uploaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 $$;
 
 -- Ends an upload: the staged document of the caller becomes the case's, in one step, when
