@@ -15,6 +15,7 @@
 -- * Erasing a case's personal data deletes its documents and their chunks with the key; a
 --   transfer keeps the documents of the consented categories (their keys sealed again under
 --   the new case key) and deletes the others.
+-- * Below the documents: the offer summary's interpreter need (person.contact.communication).
 
 CREATE TABLE documents (
     id          uuid PRIMARY KEY,
@@ -242,6 +243,90 @@ $$;
 REVOKE ALL ON FUNCTION trm_documents_abandoned_drop(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trm_documents_abandoned_drop(integer) TO trm_app;
 
+-- ---------------------------------------------------------------------------------------
+-- The offer summary's interpreter need (issue 19, "Language and communication";
+-- docs/documents.md). A recipient sees before accepting whether an interpreter is needed and
+-- in which languages, when the person consented to share their contact data with it: the
+-- offer is made under a consent (which trm_referral_offer checked covers the offered
+-- categories and the recipient) and contact is among the offered categories. The sender's
+-- trmd seals that extract of person.contact.communication under the case key (referrals,
+-- "<id>.interpreter") as it makes the offer; a party of the open offer reads it while the
+-- consent stands, each read logged (contact, offer_summary). It goes with the case key:
+-- erasure and a transfer's re-key clear it like the offer's note.
+ALTER TABLE referrals ADD COLUMN sealed_interpreter bytea;
+
+-- Stores the sealed extract on an offer the caller just made (true when it did).
+CREATE FUNCTION trm_referral_interpreter_set(p_id uuid, p_sealed text) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+    WITH s AS (
+        UPDATE referrals SET sealed_interpreter = decode(p_sealed, 'hex')
+        WHERE id = p_id AND status = 'offered' AND sealed_interpreter IS NULL
+          AND from_agency_id = trm_ctx_agency() AND created_by = trm_ctx_user()
+          AND trm_ctx_role() IN ('caseworker', 'coordinator')
+          AND legal_basis = 'consent' AND 'contact' = ANY (categories)
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM s)
+$$;
+REVOKE ALL ON FUNCTION trm_referral_interpreter_set(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_referral_interpreter_set(uuid, text) TO trm_app;
+
+-- The sealed extract of an open offer and the case key that opens it, for a party of the
+-- offer (sender or recipient, before any grant), while its consent is in force and still
+-- covers contact; the read is logged here. No row otherwise.
+CREATE FUNCTION trm_referral_interpreter(p_id uuid, p_request_id text)
+RETURNS TABLE (case_id uuid, kek_id text, dek_version integer, wrapped_dek text, sealed text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+#variable_conflict use_column
+DECLARE
+    r referrals;
+BEGIN
+    SELECT * INTO r FROM referrals x
+    WHERE x.id = p_id AND x.status = 'offered' AND x.expires_at > now()
+      AND x.sealed_interpreter IS NOT NULL
+      AND x.legal_basis = 'consent' AND 'contact' = ANY (x.categories)
+      AND trm_ctx_role() IN ('caseworker', 'coordinator')
+      AND trm_ctx_agency() IN (x.from_agency_id, x.to_agency_id)
+      AND EXISTS (SELECT 1 FROM consents k
+                  WHERE k.id = x.consent_id AND k.case_id = x.case_id
+                    AND k.withdrawn_at IS NULL AND k.given_at <= now()
+                    AND (k.expires_at IS NULL OR k.expires_at > now())
+                    AND 'contact' = ANY (k.categories));
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM case_keys k WHERE k.case_id = r.case_id) THEN
+        RETURN;
+    END IF;
+    INSERT INTO access_log (user_id, agency_id, country, case_id, categories, purpose, request_id)
+    VALUES (trm_ctx_user(), trm_ctx_agency(), trm_ctx_country(), r.case_id, '{contact}',
+            'offer_summary', p_request_id);
+    RETURN QUERY
+    SELECT k.case_id, k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex'),
+           encode(r.sealed_interpreter, 'hex')
+    FROM case_keys k WHERE k.case_id = r.case_id;
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_referral_interpreter(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_referral_interpreter(uuid, text) TO trm_app;
+
+-- An offer from a peer instance holds no case here: trmd opens the extract from the offer's
+-- package (sealed to this instance; the person's contact data travelled in it) and logs the
+-- recipient's read with this, against the sender's case id (as the handover log names it).
+CREATE FUNCTION trm_referral_interpreter_logged(p_id uuid, p_request_id text) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+    WITH l AS (
+        INSERT INTO access_log (user_id, agency_id, country, case_id, categories, purpose,
+                                request_id)
+        SELECT trm_ctx_user(), trm_ctx_agency(), trm_ctx_country(), r.remote_case_id,
+               '{contact}', 'offer_summary', p_request_id
+        FROM referrals r
+        WHERE r.id = p_id AND r.case_id IS NULL AND r.remote_case_id IS NOT NULL
+          AND r.status = 'offered' AND r.expires_at > now()
+          AND r.to_agency_id = trm_ctx_agency() AND trm_ctx_role() IN ('caseworker', 'coordinator')
+          AND r.legal_basis = 'consent' AND 'contact' = ANY (r.categories)
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM l)
+$$;
+REVOKE ALL ON FUNCTION trm_referral_interpreter_logged(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_referral_interpreter_logged(uuid, text) TO trm_app;
+
 -- Erasure (trmd's, retention, a transfer out to a peer) deletes the documents with the key.
 CREATE OR REPLACE FUNCTION trm_case_forget_personal(p_ids uuid[]) RETURNS void
 LANGUAGE sql AS $$
@@ -254,9 +339,11 @@ LANGUAGE sql AS $$
     UPDATE guardians SET sealed = NULL WHERE case_id = ANY (p_ids) AND sealed IS NOT NULL;
     UPDATE consents SET sealed_withdraw_reason = NULL
     WHERE case_id = ANY (p_ids) AND sealed_withdraw_reason IS NOT NULL;
-    UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL
+    UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL,
+                         sealed_interpreter = NULL
     WHERE case_id = ANY (p_ids)
-      AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL);
+      AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL
+           OR sealed_interpreter IS NOT NULL);
 $$;
 
 -- A transfer within this instance re-keys the case (0016): the documents of the consented
@@ -365,9 +452,11 @@ BEGIN
     WHERE d.case_id = p_case;
     -- Referral notes and reasons were written for earlier handovers: they stay with the
     -- old key, which goes now.
-    UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL
+    UPDATE referrals SET sealed_note = NULL, sealed_reason = NULL, sealed_answer_reason = NULL,
+                         sealed_interpreter = NULL
     WHERE case_id = p_case
-      AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL);
+      AND (sealed_note IS NOT NULL OR sealed_reason IS NOT NULL OR sealed_answer_reason IS NOT NULL
+           OR sealed_interpreter IS NOT NULL);
     IF NOT ('identity' = ANY (r.categories)) THEN
         DELETE FROM case_blind_index WHERE case_id = p_case;
     END IF;
