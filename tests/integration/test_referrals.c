@@ -541,6 +541,29 @@ START_TEST(the_summary_states_the_interpreter_need_only_with_consent)
     h_resp_free(&r);
     ck_assert_ptr_null(interpreter_as(c_worker, rid));
     ck_assert_int_eq(summary_reads(id, c_agency), 1);
+
+    /* A transfer accepted re-keys the case: the extracts sealed under the old key go with
+     * it (the new custodian reads the person's contact data itself). */
+    consent(id, "\"identity\", \"contact\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "transfer", "\"identity\", \"contact\"", basis, rid, NULL),
+        201);
+    ck_assert_int_gt(h_count("SELECT count(*) FROM referrals WHERE case_id = $1 AND "
+                             "sealed_interpreter IS NOT NULL",
+                             id),
+                     0);
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 200);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE case_id = $1 AND "
+                             "sealed_interpreter IS NOT NULL",
+                             id),
+                     0);
+    person = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert(json_is_true(
+        json_object_get(json_object_get(json_object_get(person, "contact"), "communication"),
+                        "interpreter_needed")));
+    json_decref(person);
 }
 END_TEST
 
