@@ -32,7 +32,8 @@ typedef void (*trm_handler_fn)(struct trm_app *app, struct trm_request *req,
                                struct trm_response *res);
 
 enum trm_route_flags {
-    TRM_ROUTE_PUBLIC = 1 << 0, /* no authentication (health checks) */
+    TRM_ROUTE_PUBLIC = 1 << 0,   /* no authentication (health checks) */
+    TRM_ROUTE_STREAMED = 1 << 1, /* the body streams to the handler (http.h): any type, size */
 };
 
 struct trm_route {

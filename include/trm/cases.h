@@ -20,6 +20,7 @@ extern const char *const trm_case_categories[]; /* NULL-terminated */
 extern const char *const trm_case_sexes[];
 extern const char *const trm_case_age_bands[];
 extern const char *const trm_case_exploitation_forms[];
+extern const char *const trm_contact_channels[]; /* person.contact.communication */
 
 /* How long free text of a case may be (bytes), in the API and in packages from peers. */
 #define TRM_TEXT_MAX 5000 /* a text: a note, assessment details, the health notes */
@@ -31,6 +32,14 @@ extern const char *const trm_case_exploitation_forms[];
 
 /* The JSON spec of "person" (every category, every field). */
 extern const struct trm_field trm_person_spec[];
+
+/* What an offer's summary may say of the person's communication (docs/documents.md): from
+ * person.contact.communication, {"needed": bool (when recorded), "languages": [tags, the
+ * one to use first]}; NULL when neither is recorded. A new object. */
+json_t *trm_person_interpreter(json_t *contact);
+/* Whether an offer may state the interpreter need to its recipient: made under the person's
+ * consent (which covers what it offers) and offering contact data. */
+bool trm_offer_states_interpreter(const char *legal_basis, json_t *categories);
 
 /* Seals every field of person (validated against trm_person_spec) with dek, and computes the
  * blind indexes (bits wide). Returns false on an encoding failure. */

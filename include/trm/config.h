@@ -20,6 +20,9 @@ struct trm_config {
     long request_header_timeout_s; /* time a connection gets to start each request */
     long max_body_bytes;
     long max_headers;
+    long document_max_bytes;       /* largest document (its content, streamed) */
+    long case_documents_max_bytes; /* all of a case's documents together */
+    long document_upload_max_s;    /* an upload not ended after this long is deleted */
     long db_pool_size;
     long db_acquire_timeout_ms;
     long db_connect_timeout_s;

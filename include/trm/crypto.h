@@ -50,6 +50,18 @@ bool trm_field_open(const unsigned char *dek, const char *case_id, const char *c
                     const char *field, unsigned key_version, const uint8_t *sealed, size_t len,
                     uint8_t *out);
 
+/* A chunk of a document's content, sealed under the document's own key (TRM_DEK_BYTES, made
+ * with trm_dek_new): XChaCha20-Poly1305, random nonce, associated data binding the document's
+ * id, the chunk's position and whether it is the last, so chunks cannot be moved to another
+ * document or place, and a document cut short does not open to its end. out holds
+ * len + TRM_SEAL_OVERHEAD bytes; false only when document_id is missing. */
+bool trm_chunk_seal(const unsigned char *key, const char *document_id, uint32_t seq, bool last,
+                    const uint8_t *plain, size_t len, uint8_t *out);
+/* Opens a sealed chunk (len bytes) into out (len - TRM_SEAL_OVERHEAD bytes); false when the
+ * key, the document, the position or the last mark does not match, or it was altered. */
+bool trm_chunk_open(const unsigned char *key, const char *document_id, uint32_t seq, bool last,
+                    const uint8_t *sealed, size_t len, uint8_t *out);
+
 /* Normalises text for matching: Unicode NFKC with case folding, white space runs collapsed
  * to one space, leading and trailing spaces removed. Returns a malloc'd string, or NULL for
  * invalid UTF-8. */

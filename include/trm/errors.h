@@ -24,8 +24,11 @@
     X(CATEGORY_NOT_GRANTED, "category_not_granted", 403, "No grant of this category")              \
     X(PRECONDITION_FAILED, "precondition_failed", 412, "Version has changed")                      \
     X(PAYLOAD_TOO_LARGE, "payload_too_large", 413, "Request body too large")                       \
+    X(DOCUMENT_TOO_LARGE, "document_too_large", 413, "Document too large")                         \
+    X(CASE_DOCUMENTS_FULL, "case_documents_full", 413, "The case's documents are at their limit")  \
     X(URI_TOO_LONG, "uri_too_long", 414, "Request target too long")                                \
     X(UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415, "Unsupported content type")           \
+    X(MEDIA_TYPE_MISMATCH, "media_type_mismatch", 415, "Content is not of its declared type")      \
     X(IDEMPOTENCY_MISMATCH, "idempotency_mismatch", 422,                                           \
       "Idempotency key reused with another request")                                               \
     X(PRECONDITION_REQUIRED, "precondition_required", 428, "If-Match required")                    \

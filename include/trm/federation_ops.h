@@ -33,6 +33,12 @@ const char *trm_fed_block_name(enum trm_fed_block block);
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                           const char *referral_id, const char *note,
                                           const char *request_id, enum trm_fed_block *block);
+/* The interpreter need of an open offer from a peer instance (docs/documents.md), for its
+ * recipient: opened from the offer's package (the person's contact data travelled in it)
+ * and the read logged against the sender's case id; *out NULL when there is none to see. */
+enum trm_db_status trm_fed_offer_interpreter(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                             const char *referral_id, const char *request_id,
+                                             json_t **out);
 /* In the answering transaction, after trm_referral_answer: for a referral that crossed
  * instances, accepting an incoming offer creates the local case from its payload (its id in
  * new_case_id), and the answer is queued for the peer, with its reason (NULL: none) sealed

@@ -13,6 +13,7 @@
 
 struct trm_app;
 struct trm_principal;
+struct trm_response;
 
 struct trm_header {
     const char *name;
@@ -56,6 +57,58 @@ struct trm_request {
     /* A console session's token (the cookie's value) when the request was authenticated by
      * it: the session handlers need it, nothing else does. */
     const char *session_token;
+    /* A body streamed to its handler (a route flagged TRM_ROUTE_STREAMED: a document's
+     * content). The adapter sets body_follows when it calls the core with the headers only;
+     * the handler hands over a sink (trm_request_stream_body) instead of answering; the core
+     * answers nothing then, and leaves in stream what the adapter feeds the body to
+     * (trm_stream_write) and gets the answer from (trm_stream_end). Without body_follows the
+     * core feeds the body it was given and answers at once (unit tests, fuzzers). */
+    bool body_follows;
+    struct trm_stream *stream; /* made by the handler's sink; the adapter's once answered */
+};
+
+/* Where a streamed body goes: the handler's state and what is done with it. The core calls
+ * write with each piece as it arrives, end once the body is complete, and release last in
+ * every case (after end, or when the client went away before it), exactly once. */
+struct trm_body_sink {
+    /* Takes a piece of the body; false to hang up (a client sending far more than will ever
+     * be taken). A piece it refuses to keep (too much, the wrong type) it drops, and end
+     * answers why. */
+    bool (*write)(void *state, const char *data, size_t len);
+    /* The body is complete: the answer, into res. */
+    void (*end)(void *state, struct trm_response *res);
+    /* Frees the state, undoing what was started and not ended (a staged upload). */
+    void (*release)(void *state);
+    void *state;
+};
+/* In a handler of a streamed route: the body goes to sink (copied; from here the core owns
+ * the state and calls release whatever happens). The handler leaves res alone. */
+void trm_request_stream_body(struct trm_request *req, const struct trm_body_sink *sink);
+
+/* A streamed request between its headers and its end (server.c holds it). */
+struct trm_stream;
+/* A piece of the body; false: hang up. */
+bool trm_stream_write(struct trm_stream *s, const char *data, size_t len);
+/* The body ended: the handler's answer, given only when the caller's token still holds (the
+ * upload may have taken minutes), with the headers every answer carries. */
+void trm_stream_end(struct trm_app *app, struct trm_stream *s, struct trm_response *res);
+/* Releases the stream (and the handler's state: an upload not ended is undone). NULL is
+ * fine. */
+void trm_stream_free(struct trm_stream *s);
+/* The request id and route pattern of a stream, for the adapter's log line. */
+const char *trm_stream_request_id(const struct trm_stream *s);
+const char *trm_stream_route(const struct trm_stream *s);
+/* Whether method and path name a route whose body is streamed to its handler. */
+bool trm_app_streams_body(const char *method, const char *path);
+
+/* A response body produced while it is sent (a document's content): size bytes, read from
+ * pos into buf (at most max) as the client takes them. read answers the bytes copied, or -1
+ * to cut the response off (the client sees it end early); release is called once, last. */
+struct trm_body_source {
+    unsigned long long size;
+    long (*read)(void *state, unsigned long long pos, char *buf, size_t max);
+    void (*release)(void *state);
+    void *state;
 };
 
 #define TRM_MAX_RESPONSE_HEADERS 16
@@ -70,6 +123,7 @@ struct trm_response {
         char value[256];
     } headers[TRM_MAX_RESPONSE_HEADERS];
     size_t n_headers;
+    struct trm_body_source source; /* instead of body, when source.read is set */
 };
 
 /* Case-insensitive lookup of the first header with this name (NULL when absent). */
@@ -84,6 +138,9 @@ void trm_response_free(struct trm_response *res);
 void trm_response_set_header(struct trm_response *res, const char *name, const char *value);
 /* The value of a response header set so far, or NULL. */
 const char *trm_response_header(const struct trm_response *res, const char *name);
+/* A body read while it is sent (the source is released by the response from here). */
+void trm_response_source(struct trm_response *res, unsigned status, const char *content_type,
+                         const struct trm_body_source *source);
 /* A JSON body (consumed). */
 void trm_response_json(struct trm_response *res, unsigned status, json_t *body);
 /* A body of another type (malloc'd text of len bytes, consumed; NULL: empty). */

@@ -19,15 +19,17 @@ enum trm_field_type {
     TRM_FIELD_DATE,         /* dest: const char **; YYYY-MM-DD, a real date */
     TRM_FIELD_TIME,         /* dest: const char **; a date, or a UTC time YYYY-MM-DDTHH:MM:SSZ */
     TRM_FIELD_MONTH,        /* dest: const char **; YYYY-MM */
+    TRM_FIELD_LANGUAGE,     /* dest: const char **; a BCP 47 tag (trm_json_is_language) */
     TRM_FIELD_INT,          /* dest: long *; within [min, max] */
     TRM_FIELD_BOOL,         /* dest: bool * */
     TRM_FIELD_STRING_ARRAY, /* dest: json_t ** (borrowed); strings of at most max_len */
     TRM_FIELD_ENUM_ARRAY,   /* dest: json_t **; distinct values from allowed */
     TRM_FIELD_UUID_ARRAY,   /* dest: json_t ** */
     TRM_FIELD_COUNTRY_ARRAY,
-    TRM_FIELD_OBJECT,       /* dest: json_t **; checked against fields */
-    TRM_FIELD_OBJECT_ARRAY, /* dest: json_t **; each item checked against fields */
-    TRM_FIELD_CHECK,        /* not a member: check(dest) runs once the other fields are valid */
+    TRM_FIELD_LANGUAGE_ARRAY, /* dest: json_t **; distinct language tags */
+    TRM_FIELD_OBJECT,         /* dest: json_t **; checked against fields */
+    TRM_FIELD_OBJECT_ARRAY,   /* dest: json_t **; each item checked against fields */
+    TRM_FIELD_CHECK,          /* not a member: check(dest) runs once the other fields are valid */
 };
 
 /* A check across fields: NULL when the values go together, else the message, with *field
@@ -84,6 +86,10 @@ struct trm_field {
     {                                                                                              \
         .name = (n), .type = TRM_FIELD_MONTH, .dest = (d), __VA_ARGS__                             \
     }
+#define TRM_F_LANGUAGE(n, d, ...)                                                                  \
+    {                                                                                              \
+        .name = (n), .type = TRM_FIELD_LANGUAGE, .dest = (d), __VA_ARGS__                          \
+    }
 #define TRM_F_TIME(n, d, ...)                                                                      \
     {                                                                                              \
         .name = (n), .type = TRM_FIELD_TIME, .dest = (d), __VA_ARGS__                              \
@@ -112,6 +118,10 @@ struct trm_field {
 #define TRM_F_COUNTRIES(n, d, max, ...)                                                            \
     {                                                                                              \
         .name = (n), .type = TRM_FIELD_COUNTRY_ARRAY, .dest = (d), .max_len = (max), __VA_ARGS__   \
+    }
+#define TRM_F_LANGUAGES(n, d, max, ...)                                                            \
+    {                                                                                              \
+        .name = (n), .type = TRM_FIELD_LANGUAGE_ARRAY, .dest = (d), .max_len = (max), __VA_ARGS__  \
     }
 #define TRM_F_OBJECT(n, d, spec, ...)                                                              \
     {                                                                                              \
@@ -158,6 +168,10 @@ bool trm_json_is_time(const char *s);
 bool trm_json_is_future(const char *s);
 bool trm_json_is_month(const char *s);
 bool trm_json_is_country(const char *s);
+/* A language as a BCP 47 tag of the usual shape: an ISO 639 language of 2 or 3 letters (lower
+ * case), then optionally a script (4 letters, the first upper case) and a region (2 letters
+ * upper case, or 3 digits): "tl", "fil", "pcm", "pt-BR", "sr-Latn". */
+bool trm_json_is_language(const char *s);
 /* UTF-8 string length check helper: true if s has no control characters other than
  * newline and tab. */
 bool trm_json_text_ok(const char *s);

@@ -80,6 +80,22 @@ struct trm_referral_key {
 };
 enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
                                          struct trm_referral_key *out);
+/* The offer summary's interpreter need (docs/documents.md): stores the extract sealed (hex)
+ * on an offer the caller just made under a consent covering contact (CONFLICT when the offer
+ * is not such an offer of the caller's). */
+enum trm_db_status trm_referral_interpreter_store(struct trm_db_conn *c, const char *id,
+                                                  const char *sealed_hex);
+/* ... and reads it back for a party of the open offer while its consent stands, the read
+ * logged: the case key in *key and the sealed extract (*sealed_hex, malloc'd); key->found
+ * false (and *sealed_hex NULL) when there is none to see. */
+enum trm_db_status trm_referral_interpreter_read(struct trm_db_conn *c, const char *id,
+                                                 const char *request_id,
+                                                 struct trm_referral_key *key, char **sealed_hex);
+/* Logs the recipient's read of the interpreter need of an open offer from a peer instance
+ * (against the sender's case id); *logged false when it is not such an offer of the
+ * caller's that may state it. */
+enum trm_db_status trm_referral_interpreter_logged(struct trm_db_conn *c, const char *id,
+                                                   const char *request_id, bool *logged);
 /* Replaces a transferred case's key and re-sealed values (trm_case_rekey in SQL); CONFLICT
  * when it is not the caller's accepted transfer or was re-keyed meanwhile. */
 enum trm_db_status trm_case_rekey_store(struct trm_db_conn *c, const char *case_id,

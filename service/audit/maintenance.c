@@ -8,6 +8,7 @@
 #include "trm/checkpoints.h"
 #include "trm/handover.h"
 #include "trm/directory_store.h"
+#include "trm/document_store.h"
 #include "trm/log.h"
 #include "trm/federation_ops.h"
 #include "trm/handover_store.h"
@@ -19,7 +20,7 @@
 
 struct round {
     struct trm_app *app;
-    long expired;
+    long expired, uploads_dropped;
     long long signed_seq;
 };
 
@@ -73,6 +74,14 @@ static unsigned expire_consents(struct trm_app *app)
     return x.expired;
 }
 
+/* Uploads that never ended (their client or trmd went away before it could undo them). */
+static enum trm_db_status uploads_tx(struct trm_db_conn *c, void *arg)
+{
+    struct round *r = arg;
+    return trm_documents_abandoned_drop(c, r->app->config->document_upload_max_s,
+                                        &r->uploads_dropped);
+}
+
 static enum trm_db_status checkpoint_tx(struct trm_db_conn *c, void *arg)
 {
     struct round *r = arg;
@@ -103,6 +112,9 @@ void trm_maintenance_run_once(struct trm_app *app)
         trm_log(TRM_LOG_INFO, "consents_expired", "%u consent(s) expired", consents);
     if (trm_directory_cleanup(app->db, (unsigned)app->config->auth_failure_window_s) != TRM_DB_OK)
         trm_log(TRM_LOG_WARN, "cleanup_failed", "expired counters not removed this round");
+    if (trm_db_run(app->db, uploads_tx, &r) == TRM_DB_OK && r.uploads_dropped > 0)
+        trm_log(TRM_LOG_INFO, "document_uploads_dropped", "%ld upload(s) that never ended deleted",
+                r.uploads_dropped);
     /* Serializable: the head read and the checkpoint written belong together. */
     if (trm_db_tx_run(app->db, NULL, TRM_DB_SERIALIZABLE, checkpoint_tx, &r) == TRM_DB_OK &&
         r.signed_seq)

@@ -38,10 +38,24 @@ static const struct trm_field identity_spec[] = {
     TRM_F_OBJECTS("documents", NULL, 10, document_spec, .nullable = true),
     TRM_F_END,
 };
+const char *const trm_contact_channels[] = {
+    "phone", "sms", "messaging_app", "email", "in_person", "through_caseworker", "other", NULL};
+/* How to communicate with the person (docs/documents.md, "Language and communication"): the
+ * languages they speak (the one to use first), whether an interpreter is needed, the channel
+ * they prefer and when it is safe to reach them. Contact data: whoever may contact the person
+ * needs it, and no one else. A merge patch changes its fields one by one (null removes). */
+static const struct trm_field communication_spec[] = {
+    TRM_F_LANGUAGES("languages", NULL, 10, .nullable = true),
+    TRM_F_BOOL("interpreter_needed", NULL, .nullable = true),
+    TRM_F_ENUM("preferred_channel", NULL, trm_contact_channels, .nullable = true),
+    TRM_F_TEXT("safe_times", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_END,
+};
 static const struct trm_field contact_spec[] = {
     TRM_F_TEXT("phone", NULL, 40, .nullable = true),
     TRM_F_TEXT("address", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
     TRM_F_TEXT("current_location", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_OBJECT("communication", NULL, communication_spec, .nullable = true),
     TRM_F_END,
 };
 static const struct trm_field health_spec[] = {
@@ -68,6 +82,35 @@ const struct trm_field trm_person_spec[] = {
     TRM_F_OBJECT("exploitation_details", NULL, exploitation_spec),
     TRM_F_END,
 };
+
+json_t *trm_person_interpreter(json_t *contact)
+{
+    json_t *comm = json_object_get(contact, "communication");
+    json_t *needed = json_object_get(comm, "interpreter_needed");
+    json_t *languages = json_object_get(comm, "languages");
+    if (!json_is_boolean(needed) && json_array_size(languages) == 0)
+        return NULL;
+    json_t *out = json_object();
+    json_object_set_new(out, "languages",
+                        json_is_array(languages) ? json_deep_copy(languages) : json_array());
+    if (json_is_boolean(needed))
+        json_object_set(out, "needed", needed);
+    return out;
+}
+
+bool trm_offer_states_interpreter(const char *legal_basis, json_t *categories)
+{
+    if (legal_basis == NULL || strcmp(legal_basis, "consent") != 0)
+        return false;
+    size_t i;
+    json_t *v;
+    bool contact = false;
+    json_array_foreach(categories, i, v)
+    {
+        contact = contact || (json_is_string(v) && strcmp(json_string_value(v), "contact") == 0);
+    }
+    return contact;
+}
 
 /* The canonical category and field name strings (static storage). */
 static bool field_names(const char *category, const char *field, const char **cat_out,

@@ -30,6 +30,30 @@ static bool digits(const char *s, size_t n)
     return true;
 }
 
+static bool letters(const char *s, size_t n, char lo, char hi)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < lo || s[i] > hi)
+            return false;
+    return true;
+}
+
+bool trm_json_is_language(const char *s)
+{
+    size_t n = s ? strcspn(s, "-") : 0;
+    if (n < 2 || n > 3 || !letters(s, n, 'a', 'z'))
+        return false;
+    s += n;
+    if (s[0] == '-' && strcspn(s + 1, "-") == 4 && letters(s + 1, 1, 'A', 'Z') &&
+        letters(s + 2, 3, 'a', 'z'))
+        s += 5; /* a script */
+    if (s[0] == '-' && strcspn(s + 1, "-") == 2 && letters(s + 1, 2, 'A', 'Z'))
+        s += 3; /* a region */
+    else if (s[0] == '-' && strcspn(s + 1, "-") == 3 && digits(s + 1, 3))
+        s += 4;
+    return s[0] == '\0';
+}
+
 bool trm_json_is_month(const char *s)
 {
     if (s == NULL || strlen(s) != 7 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2))
@@ -140,6 +164,10 @@ const char *trm_json_shape_problem(enum trm_field_type type, const char *s,
         return trm_json_is_month(s) ? NULL : "must be a month (YYYY-MM)";
     case TRM_FIELD_TIME:
         return trm_json_is_time(s) ? NULL : "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)";
+    case TRM_FIELD_LANGUAGE:
+        return trm_json_is_language(s) ? NULL
+                                       : "must be a BCP 47 language tag in its usual case (tl, "
+                                         "fil, pt-BR, sr-Latn)";
     default:
         return "has an unexpected type";
     }
@@ -154,6 +182,8 @@ static enum trm_field_type item_type(enum trm_field_type t)
         return TRM_FIELD_UUID;
     case TRM_FIELD_COUNTRY_ARRAY:
         return TRM_FIELD_COUNTRY;
+    case TRM_FIELD_LANGUAGE_ARRAY:
+        return TRM_FIELD_LANGUAGE;
     default:
         return TRM_FIELD_STRING;
     }
@@ -228,6 +258,7 @@ static bool check_field(const struct trm_field *f, json_t *v, const char *prefix
     case TRM_FIELD_ENUM_ARRAY:
     case TRM_FIELD_UUID_ARRAY:
     case TRM_FIELD_COUNTRY_ARRAY:
+    case TRM_FIELD_LANGUAGE_ARRAY:
     case TRM_FIELD_OBJECT_ARRAY:
         if (!check_array(f, v, prefix, errors))
             return false;

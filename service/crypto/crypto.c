@@ -5,6 +5,8 @@
  *   DEK:   00 00 00 0a "trm-dek-v1"   | len(case_id) case_id | len(kek_id) kek_id
  *   field: 00 00 00 0c "trm-field-v1" | len(case_id) case_id | len(category) category
  *          | len(field) field | 00 00 00 04 version (4 bytes, big-endian)
+ *   chunk: 00 00 00 0c "trm-chunk-v1" | len(document_id) document_id
+ *          | 00 00 00 04 position (4 bytes, big-endian) | 00 00 00 01 last (1 byte: 0 or 1)
  * Strings are taken without their terminating NUL. The length prefixes make the encoding
  * injective: ("ab", "c") and ("a", "bc") give different AD.
  * Sealed bytes (wrapped DEKs and fields alike): nonce (24) || ciphertext || tag (16).
@@ -106,6 +108,17 @@ static bool field_ad(struct ad *a, const char *case_id, const char *category, co
     return ad_build(a, parts, sizeof parts / sizeof parts[0]);
 }
 
+static bool chunk_ad(struct ad *a, const char *document_id, uint32_t seq, bool last)
+{
+    if (document_id == NULL)
+        return false;
+    uint8_t v[4], l = last ? 1 : 0;
+    put_be32(v, seq);
+    struct ad_part parts[] = {
+        str_part("trm-chunk-v1"), str_part(document_id), {v, sizeof v}, {&l, 1}};
+    return ad_build(a, parts, sizeof parts / sizeof parts[0]);
+}
+
 unsigned char *trm_dek_alloc(void)
 {
     return sodium_malloc(TRM_DEK_BYTES);
@@ -190,6 +203,31 @@ bool trm_field_open(const unsigned char *dek, const char *case_id, const char *c
         return false;
     int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
         out, NULL, NULL, sealed + NONCE_BYTES, len - NONCE_BYTES, a.buf, a.len, sealed, dek);
+    ad_free(&a);
+    return rc == 0;
+}
+
+bool trm_chunk_seal(const unsigned char *key, const char *document_id, uint32_t seq, bool last,
+                    const uint8_t *plain, size_t len, uint8_t *out)
+{
+    struct ad a;
+    if (!chunk_ad(&a, document_id, seq, last))
+        return false;
+    randombytes_buf(out, NONCE_BYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, NULL, plain, len, a.buf, a.len,
+                                               NULL, out, key);
+    ad_free(&a);
+    return true;
+}
+
+bool trm_chunk_open(const unsigned char *key, const char *document_id, uint32_t seq, bool last,
+                    const uint8_t *sealed, size_t len, uint8_t *out)
+{
+    struct ad a;
+    if (len < TRM_SEAL_OVERHEAD || !chunk_ad(&a, document_id, seq, last))
+        return false;
+    int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, NULL, NULL, sealed + NONCE_BYTES, len - NONCE_BYTES, a.buf, a.len, sealed, key);
     ad_free(&a);
     return rc == 0;
 }

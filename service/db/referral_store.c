@@ -43,6 +43,11 @@ TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
 TRM_DB_STMT(stmt_seal_key, 1,
             "SELECT case_id, kek_id, dek_version, wrapped_dek FROM trm_referral_seal_key($1)");
+TRM_DB_STMT(stmt_interpreter_set, 2, "SELECT trm_referral_interpreter_set($1, $2)");
+TRM_DB_STMT(stmt_interpreter, 2,
+            "SELECT case_id, kek_id, dek_version, wrapped_dek, sealed "
+            "FROM trm_referral_interpreter($1, $2)");
+TRM_DB_STMT(stmt_interpreter_logged, 2, "SELECT trm_referral_interpreter_logged($1, $2)");
 TRM_DB_STMT(stmt_rekey, 6, "SELECT trm_case_rekey($1, $2, $3::integer, $4, $5, $6::jsonb)");
 /* The referral, with its sealed note when the caller holds an active grant of the note's
  * category on the case (the sender; the recipient once it accepted). */
@@ -177,6 +182,61 @@ enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
     memset(out, 0, sizeof *out);
     enum trm_db_status s = trm_db_get(c, &stmt_seal_key, p, cols, out);
     out->found = s == TRM_DB_OK;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
+}
+
+enum trm_db_status trm_referral_interpreter_store(struct trm_db_conn *c, const char *id,
+                                                  const char *sealed_hex)
+{
+    const char *p[] = {id, sealed_hex};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_interpreter_set, p, &s);
+    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] != 't')
+        s = TRM_DB_CONFLICT;
+    PQclear(r);
+    return s;
+}
+
+enum trm_db_status trm_referral_interpreter_logged(struct trm_db_conn *c, const char *id,
+                                                   const char *request_id, bool *logged)
+{
+    const char *p[] = {id, request_id};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_interpreter_logged, p, &s);
+    *logged = s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return s;
+}
+
+struct interpreter_row {
+    struct trm_referral_key key;
+    const char *sealed;
+};
+
+enum trm_db_status trm_referral_interpreter_read(struct trm_db_conn *c, const char *id,
+                                                 const char *request_id,
+                                                 struct trm_referral_key *key, char **sealed_hex)
+{
+    const char *p[] = {id, request_id};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct interpreter_row, key.case_id, "case_id"),
+        TRM_DB_COL(TRM_DB_TEXT, struct interpreter_row, key.kek_id, "kek_id"),
+        TRM_DB_COL(TRM_DB_UINT, struct interpreter_row, key.dek_version, "dek_version"),
+        TRM_DB_COL(TRM_DB_HEX, struct interpreter_row, key.wrapped, "wrapped_dek"),
+        TRM_DB_COL(TRM_DB_STR, struct interpreter_row, sealed, "sealed"),
+        {0},
+    };
+    struct interpreter_row row = {0};
+    enum trm_db_status s;
+    *sealed_hex = NULL;
+    PGresult *r = trm_db_exec(c, &stmt_interpreter, p, &s);
+    if (s == TRM_DB_OK)
+        s = trm_db_one(r, cols, &row);
+    if (s == TRM_DB_OK && row.sealed && (*sealed_hex = strdup(row.sealed)) == NULL)
+        s = TRM_DB_ERROR;
+    PQclear(r);
+    row.key.found = s == TRM_DB_OK && *sealed_hex != NULL;
+    *key = row.key;
     return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
 }
 

@@ -7,6 +7,7 @@
 #include "trm/cases.h"
 #include "trm/federation.h"
 #include "trm/federation_store.h"
+#include "trm/referral_store.h"
 #include "trm/log.h"
 #include "trm/util.h"
 
@@ -221,6 +222,31 @@ static json_t *open_offer(json_t *ctx, const struct trm_keyring *kr)
     }
     trm_fed_package_free(&pkg);
     return payload;
+}
+
+enum trm_db_status trm_fed_offer_interpreter(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                             const char *referral_id, const char *request_id,
+                                             json_t **out)
+{
+    json_t *ctx = NULL;
+    *out = NULL;
+    enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
+    if (st != TRM_DB_OK)
+        return st == TRM_DB_NOT_FOUND ? TRM_DB_OK : st;
+    json_t *payload = json_is_true(json_object_get(ctx, "incoming"))
+                          ? open_offer(ctx, trm_keyring_source_get(keys))
+                          : NULL;
+    json_t *extract =
+        trm_person_interpreter(json_object_get(json_object_get(payload, "person"), "contact"));
+    bool logged = false;
+    if (extract)
+        st = trm_referral_interpreter_logged(c, referral_id, request_id, &logged);
+    if (logged)
+        *out = json_incref(extract);
+    json_decref(extract);
+    json_decref(payload);
+    json_decref(ctx);
+    return st;
 }
 
 /* The statistical fields of the local case come from the offer's header. */

@@ -109,6 +109,43 @@ static enum trm_db_status make_offer(struct trm_db_conn *c, struct offer *x, boo
     return st;
 }
 
+/* The interpreter need for the offer's summary (docs/documents.md, "Language and
+ * communication"): when the offer may state it, the sender opens the person's communication
+ * (a read of contact, logged as offer_summary) and seals what the summary says of it under
+ * the case key, for the parties of the open offer. Nothing when nothing is recorded. */
+static enum trm_db_status seal_interpreter(struct trm_db_conn *c, struct offer *x)
+{
+    if (!trm_offer_states_interpreter(x->o.legal_basis, x->o.categories))
+        return TRM_DB_OK;
+    static const char *const contact[] = {"contact", NULL};
+    struct trm_case_record rec = {0};
+    enum trm_db_status st =
+        trm_case_read(c, x->o.case_id, x->request_id, "offer_summary", contact, &rec);
+    const char *hex = json_string_value(json_object_get(rec.fields, "contact.communication"));
+    unsigned char *dek = st == TRM_DB_OK && hex ? trm_case_record_dek(x->keys, &rec) : NULL;
+    if (st != TRM_DB_OK || hex == NULL || dek == NULL) {
+        trm_case_record_free(&rec);
+        return st != TRM_DB_OK || hex == NULL ? st : TRM_DB_ERROR;
+    }
+    json_t *comm =
+        trm_open_json(dek, x->o.case_id, "contact", "communication", rec.dek_version, hex);
+    json_t *contact_data = comm ? json_pack("{s:o}", "communication", comm) : NULL;
+    json_t *extract = trm_person_interpreter(contact_data);
+    char name[80], *sealed = NULL;
+    snprintf(name, sizeof name, "%s.interpreter", x->o.id);
+    if (extract)
+        sealed = trm_seal_json(dek, x->o.case_id, "referrals", name, rec.dek_version, extract);
+    st = comm == NULL || (extract && sealed == NULL) ? TRM_DB_ERROR : TRM_DB_OK;
+    if (sealed)
+        st = trm_referral_interpreter_store(c, x->o.id, sealed);
+    free(sealed);
+    json_decref(extract);
+    json_decref(contact_data);
+    trm_dek_free(dek);
+    trm_case_record_free(&rec);
+    return st;
+}
+
 static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
 {
     struct offer *x = arg;
@@ -117,6 +154,8 @@ static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
     bool remote = false;
     enum trm_fed_block block; /* why an offer to a peer's agency cannot travel */
     enum trm_db_status st = make_offer(c, x, &remote);
+    if (st == TRM_DB_OK)
+        st = seal_interpreter(c, x);
     if (st == TRM_DB_OK && remote) {
         st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, &block);
         if (st == TRM_DB_REFUSED)
@@ -369,6 +408,40 @@ static enum trm_db_status open_note(struct trm_db_conn *c, struct one *x)
     return st;
 }
 
+/* The interpreter need, for a party of an open offer that may state it (docs/documents.md):
+ * sealed here by the sender (an offer of a case of this instance), or in the package of an
+ * offer from a peer instance. Each read is logged (contact, offer_summary). */
+static enum trm_db_status open_interpreter(struct trm_db_conn *c, struct one *x)
+{
+    json_t *summary = json_object_get(x->out, "summary");
+    const char *status = json_string_value(json_object_get(x->out, "status"));
+    if (!json_is_object(summary) || status == NULL || strcmp(status, "offered") != 0 ||
+        !trm_offer_states_interpreter(json_string_value(json_object_get(x->out, "legal_basis")),
+                                      json_object_get(x->out, "categories")))
+        return TRM_DB_OK;
+    json_t *interpreter = NULL;
+    enum trm_db_status st;
+    if (!json_is_string(json_object_get(x->out, "case_id"))) {
+        st = trm_fed_offer_interpreter(c, x->keys, x->id, x->request_id, &interpreter);
+    } else {
+        struct trm_referral_key key;
+        char *hex = NULL, name[80];
+        st = trm_referral_interpreter_read(c, x->id, x->request_id, &key, &hex);
+        unsigned char *dek =
+            key.found ? trm_case_unwrap(x->keys, key.case_id, key.kek_id, key.wrapped) : NULL;
+        snprintf(name, sizeof name, "%s.interpreter", x->id);
+        if (dek)
+            interpreter = trm_open_json(dek, key.case_id, "referrals", name, key.dek_version, hex);
+        if (key.found && interpreter == NULL)
+            st = TRM_DB_ERROR;
+        trm_dek_free(dek);
+        free(hex);
+    }
+    if (interpreter)
+        json_object_set_new(summary, "interpreter", interpreter);
+    return st;
+}
+
 static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
 {
     struct one *x = arg;
@@ -377,6 +450,8 @@ static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
     enum trm_db_status st = trm_referral_get(c, x->id, &x->out);
     if (st == TRM_DB_OK)
         st = open_note(c, x);
+    if (st == TRM_DB_OK)
+        st = open_interpreter(c, x);
     json_object_del(x->out, "sealed_note");
     return st;
 }

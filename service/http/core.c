@@ -3,6 +3,7 @@
  * headers, path length, body size and type), the console's files, routing, authentication
  * (a bearer token, or a console session's cookie with its CSRF proof for changes), security
  * headers. */
+#include "internal.h"
 #include "trm/app.h"
 #include "trm/db.h"
 #include "trm/keyring.h"
@@ -266,11 +267,16 @@ static void serve_authenticated(struct trm_app *app, struct trm_request *req,
             } else {
                 trm_response_free(res);
                 trm_response_init(res);
+                trm_stream_free(req->stream);
+                req->stream = NULL;
                 if (guard != TRM_DB_GUARD_REFUSED)
                     break; /* the database did not answer the check */
                 trm_authn_forget(app->authn_cache, &principal);
             }
         }
+        /* A streamed body goes on with who asked, after this frame is gone. */
+        if (answered && req->stream)
+            trm_stream_bind(req->stream, req, client);
         req->principal = NULL; /* it lives in this frame */
         req->session_token = NULL;
     }
@@ -299,7 +305,7 @@ static void dispatch(struct trm_app *app, struct trm_request *req, struct trm_re
     case TRM_ROUTE_FOUND:
         break;
     }
-    if (!body_type_ok(req, res))
+    if (!(route->flags & TRM_ROUTE_STREAMED) && !body_type_ok(req, res))
         return;
     if (route->flags & TRM_ROUTE_PUBLIC)
         run_handler(app, req, res, route);
@@ -312,12 +318,8 @@ const struct trm_keyring *trm_app_keys(struct trm_app *app)
     return trm_keyring_source_get(app->keys);
 }
 
-void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+void trm_app_finish_response(const struct trm_request *req, struct trm_response *res)
 {
-    atomic_fetch_add(&requests_handled, 1);
-    set_request_id(req);
-    if (request_is_sane(app, req, res) && !trm_web_serve(app->web, req, res))
-        dispatch(app, req, res);
     if (res->status == 0)
         trm_response_problem(res, req, TRM_E_INTERNAL, "The request could not be answered.");
     trm_response_set_header(res, "X-Request-Id", req->request_id);
@@ -329,4 +331,48 @@ void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_res
     trm_response_set_header(res, "Content-Security-Policy", TRM_CSP);
     trm_response_set_header(res, "Referrer-Policy", "no-referrer");
     trm_response_set_header(res, "X-Frame-Options", "DENY");
+}
+
+bool trm_app_streams_body(const char *method, const char *path)
+{
+    struct trm_request req = {.method = method, .path = path};
+    char param_store[TRM_MAX_PATH_PARAMS][72], allow[96];
+    const struct trm_route *route = NULL;
+    return path && strlen(path) <= MAX_PATH_LEN &&
+           trm_route_find(trm_routes, trm_routes_count, &req, param_store, &route, allow,
+                          sizeof allow) == TRM_ROUTE_FOUND &&
+           (route->flags & TRM_ROUTE_STREAMED);
+}
+
+/* A stream the handler made, when the adapter has no body to follow (unit tests, fuzzers):
+ * the body given is fed to it and its answer taken at once. */
+static void stream_at_once(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    struct trm_stream *s = req->stream;
+    req->stream = NULL;
+    if (!trm_stream_write(s, req->body, req->body_len)) {
+        trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
+                             "The request body is larger than this service accepts.");
+    } else {
+        trm_stream_end(app, s, res);
+    }
+    trm_stream_free(s);
+}
+
+void trm_app_handle(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+{
+    atomic_fetch_add(&requests_handled, 1);
+    set_request_id(req);
+    req->stream = NULL;
+    if (request_is_sane(app, req, res) && !trm_web_serve(app->web, req, res))
+        dispatch(app, req, res);
+    if (req->stream && (res->status != 0 || !trm_stream_ready(req->stream))) {
+        trm_stream_free(req->stream); /* a handler answers or streams, never both */
+        req->stream = NULL;
+    }
+    if (req->stream && !req->body_follows)
+        stream_at_once(app, req, res);
+    if (req->stream)
+        return; /* the adapter feeds it the body, and then it answers */
+    trm_app_finish_response(req, res);
 }

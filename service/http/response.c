@@ -65,6 +65,18 @@ void trm_response_free(struct trm_response *res)
 {
     free(res->body);
     res->body = NULL;
+    if (res->source.release)
+        res->source.release(res->source.state);
+    memset(&res->source, 0, sizeof res->source);
+}
+
+void trm_response_source(struct trm_response *res, unsigned status, const char *content_type,
+                         const struct trm_body_source *source)
+{
+    trm_response_free(res);
+    res->status = status;
+    res->content_type = content_type;
+    res->source = *source;
 }
 
 void trm_response_text(struct trm_response *res, unsigned status, const char *content_type,

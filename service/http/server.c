@@ -152,6 +152,7 @@ struct req_ctx {
     bool refused;   /* a response was queued before the body was read */
     bool too_large; /* the streamed body passed the limit: discarded, 413 at the end */
     size_t discarded;
+    struct trm_stream *stream; /* a body streamed to its handler (TRM_ROUTE_STREAMED) */
     unsigned status;
     char method[16];
     char route[64];
@@ -190,17 +191,56 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* A body read while it is sent (trm_body_source): libmicrohttpd asks for it block by block. */
+static ssize_t read_source(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct trm_body_source *src = cls;
+    if (pos >= src->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    long n = src->read(src->state, pos, buf, max);
+    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void release_source(void *cls)
+{
+    struct trm_body_source *src = cls;
+    src->release(src->state);
+    free(src);
+}
+
+/* The response's body for libmicrohttpd, which owns it from here. */
+static struct MHD_Response *mhd_response(struct trm_response *res)
+{
+    if (res->source.read == NULL) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            res->body_len, res->body ? res->body : (void *)"",
+            res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (r != NULL)
+            res->body = NULL;
+        return r;
+    }
+    struct trm_body_source *src = malloc(sizeof *src);
+    struct MHD_Response *r =
+        src ? MHD_create_response_from_callback(res->source.size, 64 * 1024, read_source, src,
+                                                release_source)
+            : NULL;
+    if (r == NULL) {
+        free(src);
+        return NULL;
+    }
+    *src = res->source;
+    memset(&res->source, 0, sizeof res->source);
+    return r;
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct req_ctx *ctx,
                              struct trm_response *res)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(res->body_len, res->body ? res->body : (void *)"",
-                                        res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = mhd_response(res);
     if (r == NULL) {
         trm_response_free(res);
         return MHD_NO;
     }
-    res->body = NULL; /* now owned by libmicrohttpd */
     if (res->content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     for (size_t i = 0; i < res->n_headers; i++)
@@ -259,6 +299,109 @@ static bool declared_too_large(struct MHD_Connection *conn, const struct trm_con
     return !trm_parse_long(cl, 0, cfg->max_body_bytes, &n);
 }
 
+/* Adapts the request (headers, query, client address, the body gathered) and runs the core.
+ * With body_follows (a streamed route, its headers only), the core may keep the request
+ * going as a stream (ctx->stream) instead of answering: then nothing is queued yet. */
+static enum MHD_Result run_core(struct MHD_Connection *conn, struct req_ctx *ctx,
+                                struct trm_app *app, struct trm_request *req, bool body_follows)
+{
+    struct kv_list headers = {.limit = (size_t)app->config->max_headers + 1};
+    struct kv_list query = {.limit = 256};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_kv, &headers);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_kv, &query);
+    char addr[INET6_ADDRSTRLEN];
+    client_address(conn, addr, sizeof addr);
+    req->headers = headers.items;
+    req->n_headers = headers.n;
+    req->query = query.items;
+    req->n_query = query.n;
+    req->body = ctx->body ? ctx->body : "";
+    req->body_len = ctx->len;
+    req->client_addr = addr;
+    req->body_follows = body_follows;
+
+    struct trm_response res;
+    trm_response_init(&res);
+    if (query.overflow) {
+        pick_request_id(conn, req);
+        trm_response_problem(&res, req, TRM_E_URI_TOO_LONG, "Too many query parameters.");
+        trm_response_set_header(&res, "X-Request-Id", req->request_id);
+    } else {
+        trm_app_handle(app, req, &res);
+    }
+    memcpy(ctx->request_id, req->request_id, sizeof ctx->request_id);
+    if (req->route)
+        trm_strlcpy(ctx->route, req->route, sizeof ctx->route);
+    free(headers.items);
+    free(query.items);
+    if (req->stream) {
+        ctx->stream = req->stream;
+        return MHD_YES;
+    }
+    if (body_follows)
+        ctx->refused = true; /* answered before the body: libmicrohttpd discards it */
+    return queue(conn, ctx, &res);
+}
+
+/* The first call, with the headers only. A route whose body streams to its handler is
+ * served now (authentication, the handler's checks) so that it can refuse before the body
+ * is sent; other requests wait for their body, unless it is declared too large. */
+static enum MHD_Result on_headers(struct MHD_Connection *conn, struct req_ctx *ctx,
+                                  struct trm_app *app, struct trm_request *req)
+{
+    if (trm_app_streams_body(req->method, req->path))
+        return run_core(conn, ctx, app, req, true);
+    if (declared_too_large(conn, app->config)) {
+        pick_request_id(conn, req);
+        return refuse(conn, ctx, req, TRM_E_PAYLOAD_TOO_LARGE,
+                      "The request body is larger than this service accepts.");
+    }
+    return MHD_YES;
+}
+
+/* A piece of a body that is gathered (within max_body_bytes) or streamed to its handler. */
+static enum MHD_Result on_body(struct req_ctx *ctx, struct trm_app *app, const char *data, size_t n)
+{
+    if (ctx->stream)
+        return trm_stream_write(ctx->stream, data, n) ? MHD_YES : MHD_NO;
+    if (ctx->too_large || ctx->len + n > (size_t)app->config->max_body_bytes) {
+        /* libmicrohttpd 0.9.75 cannot answer in the middle of a chunked upload: drop the
+         * body, answer 413 once it ends, and hang up on a client that keeps sending. */
+        free(ctx->body);
+        ctx->body = NULL;
+        ctx->len = ctx->cap = 0;
+        ctx->too_large = true;
+        ctx->discarded += n;
+        return ctx->discarded > 4 * (size_t)app->config->max_body_bytes ? MHD_NO : MHD_YES;
+    }
+    if (ctx->len + n + 1 > ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap : 4096;
+        while (cap < ctx->len + n + 1)
+            cap *= 2;
+        char *body = realloc(ctx->body, cap);
+        if (body == NULL)
+            return MHD_NO;
+        ctx->body = body;
+        ctx->cap = cap;
+    }
+    memcpy(ctx->body + ctx->len, data, n);
+    ctx->len += n;
+    ctx->body[ctx->len] = '\0';
+    return MHD_YES;
+}
+
+/* The body ended: a stream's handler answers (and lets go of the stream). */
+static enum MHD_Result stream_end(struct MHD_Connection *conn, struct req_ctx *ctx,
+                                  struct trm_app *app)
+{
+    struct trm_response res;
+    trm_response_init(&res);
+    trm_stream_end(app, ctx->stream, &res);
+    trm_stream_free(ctx->stream);
+    ctx->stream = NULL;
+    return queue(conn, ctx, &res);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -280,12 +423,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         trm_strlcpy(ctx->method, method, sizeof ctx->method);
         trm_traceparent_trace_id(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
                                  ctx->trace_id);
-        if (declared_too_large(conn, app->config)) {
-            pick_request_id(conn, &req);
-            return refuse(conn, ctx, &req, TRM_E_PAYLOAD_TOO_LARGE,
-                          "The request body is larger than this service accepts.");
-        }
-        return MHD_YES;
+        return on_headers(conn, ctx, app, &req);
     }
     if (ctx->refused) {
         *upload_data_size = 0;
@@ -294,68 +432,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (ctx->too_large || ctx->len + n > (size_t)app->config->max_body_bytes) {
-            /* libmicrohttpd 0.9.75 cannot answer in the middle of a chunked upload: drop the
-             * body, answer 413 once it ends, and hang up on a client that keeps sending. */
-            free(ctx->body);
-            ctx->body = NULL;
-            ctx->len = ctx->cap = 0;
-            ctx->too_large = true;
-            ctx->discarded += n;
-            return ctx->discarded > 4 * (size_t)app->config->max_body_bytes ? MHD_NO : MHD_YES;
-        }
-        if (ctx->len + n + 1 > ctx->cap) {
-            size_t cap = ctx->cap ? ctx->cap : 4096;
-            while (cap < ctx->len + n + 1)
-                cap *= 2;
-            char *body = realloc(ctx->body, cap);
-            if (body == NULL)
-                return MHD_NO;
-            ctx->body = body;
-            ctx->cap = cap;
-        }
-        memcpy(ctx->body + ctx->len, upload_data, n);
-        ctx->len += n;
-        ctx->body[ctx->len] = '\0';
-        return MHD_YES;
+        return on_body(ctx, app, upload_data, n);
     }
-
+    if (ctx->stream)
+        return stream_end(conn, ctx, app);
     if (ctx->too_large) {
         pick_request_id(conn, &req);
         return refuse(conn, ctx, &req, TRM_E_PAYLOAD_TOO_LARGE,
                       "The request body is larger than this service accepts.");
     }
-
     /* The whole request is here: adapt it and run the core. */
-    struct kv_list headers = {.limit = (size_t)app->config->max_headers + 1};
-    struct kv_list query = {.limit = 256};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_kv, &headers);
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_kv, &query);
-    char addr[INET6_ADDRSTRLEN];
-    client_address(conn, addr, sizeof addr);
-    req.headers = headers.items;
-    req.n_headers = headers.n;
-    req.query = query.items;
-    req.n_query = query.n;
-    req.body = ctx->body ? ctx->body : "";
-    req.body_len = ctx->len;
-    req.client_addr = addr;
-
-    struct trm_response res;
-    trm_response_init(&res);
-    if (query.overflow) {
-        pick_request_id(conn, &req);
-        trm_response_problem(&res, &req, TRM_E_URI_TOO_LONG, "Too many query parameters.");
-        trm_response_set_header(&res, "X-Request-Id", req.request_id);
-    } else {
-        trm_app_handle(app, &req, &res);
-    }
-    memcpy(ctx->request_id, req.request_id, sizeof ctx->request_id);
-    if (req.route)
-        trm_strlcpy(ctx->route, req.route, sizeof ctx->route);
-    free(headers.items);
-    free(query.items);
-    return queue(conn, ctx, &res);
+    return run_core(conn, ctx, app, &req, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -379,6 +466,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         json_object_set_new(f, "terminated", json_integer(toe));
     trm_log_fields(TRM_LOG_INFO, "request", f);
     trm_metrics_request(ctx->method, ctx->route, ctx->status, ms / 1000.0);
+    trm_stream_free(ctx->stream); /* a client gone before its body ended: undone */
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);

@@ -258,9 +258,41 @@ static void record_response(const char *method, const char *path, const struct h
     free(line);
 }
 
+/* A request body: text (NUL-terminated), bytes, or bytes made as curl sends them. */
+struct body_src {
+    const char *data;
+    size_t len;
+    h_body_gen gen;
+    void *cls;
+    unsigned long long total, sent;
+};
+
+static size_t body_read(char *buf, size_t size, size_t n, void *userdata)
+{
+    struct body_src *b = userdata;
+    size_t want = size * n;
+    if (b->total - b->sent < want)
+        want = (size_t)(b->total - b->sent);
+    size_t got = want ? b->gen(b->cls, b->sent, buf, want) : 0;
+    b->sent += got;
+    return got;
+}
+
+static CURLcode http_core_body(const struct trmd *t, const char *method, const char *path,
+                               const char *const *headers, struct body_src *src,
+                               struct h_resp *out);
+
 static CURLcode http_core(const struct trmd *t, const char *method, const char *path,
                           const char *const *headers, const char *body, struct h_resp *out)
 {
+    struct body_src src = {body, body ? strlen(body) : 0, NULL, NULL, 0, 0};
+    return http_core_body(t, method, path, headers, &src, out);
+}
+
+static CURLcode http_core_body(const struct trmd *t, const char *method, const char *path,
+                               const char *const *headers, struct body_src *src, struct h_resp *out)
+{
+    const char *body = src->data;
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
@@ -277,14 +309,19 @@ static CURLcode http_core(const struct trmd *t, const char *method, const char *
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)src->len);
+    } else if (src->gen) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, body_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, src);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src->total);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, src->gen ? 300L : 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
@@ -469,6 +506,35 @@ void h_admin(char token[128], const char *country)
     snprintf(args, sizeof args, "token issue --user %s --expires-days 1", user);
     ck_assert_int_eq(h_trmctl(args, token, 128), 0);
     ck_assert_int_eq(strncmp(token, "trm_", 4), 0);
+}
+
+/* Authorization and the extra lines (no Content-Type of its own: the caller's). */
+static void raw_headers(const char *token, const char *const *extra, const char **headers,
+                        char *auth, size_t auth_len)
+{
+    with_auth(token, NULL, extra, headers, auth, auth_len);
+}
+
+void h_api_bytes(const struct trmd *t, const char *token, const char *method, const char *path,
+                 const void *body, size_t len, const char *const *extra_headers, struct h_resp *out)
+{
+    const char *headers[16];
+    char auth[200];
+    raw_headers(token, extra_headers, headers, auth, sizeof auth);
+    struct body_src src = {body, len, NULL, NULL, 0, 0};
+    CURLcode rc = http_core_body(t, method, path, headers, &src, out);
+    ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+}
+
+bool h_api_stream(const struct trmd *t, const char *token, const char *method, const char *path,
+                  unsigned long long len, h_body_gen gen, void *cls,
+                  const char *const *extra_headers, struct h_resp *out)
+{
+    const char *headers[16];
+    char auth[200];
+    raw_headers(token, extra_headers, headers, auth, sizeof auth);
+    struct body_src src = {NULL, 0, gen, cls, len, 0};
+    return http_core_body(t, method, path, headers, &src, out) == CURLE_OK && out->status != 0;
 }
 
 void h_api(const struct trmd *t, const char *token, const char *method, const char *path,

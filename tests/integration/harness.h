@@ -48,6 +48,18 @@ struct h_resp {
 /* One request. headers: NULL-terminated "Name: value" lines. body may be NULL. */
 void h_http(const struct trmd *t, const char *method, const char *path, const char *const *headers,
             const char *body, struct h_resp *out);
+/* A request whose body is len bytes (NUL bytes and all), sent with the extra header lines
+ * (the Content-Type among them) and the token. */
+void h_api_bytes(const struct trmd *t, const char *token, const char *method, const char *path,
+                 const void *body, size_t len, const char *const *extra_headers,
+                 struct h_resp *out);
+/* Makes the body's bytes from offset off into buf (n of them) as curl sends them: returns n. */
+typedef size_t (*h_body_gen)(void *cls, unsigned long long off, char *buf, size_t n);
+/* A request whose body of len bytes is made by gen while it is sent (never held whole);
+ * false when no answer came (gen may abort the sending: CURL_READFUNC_ABORT). */
+bool h_api_stream(const struct trmd *t, const char *token, const char *method, const char *path,
+                  unsigned long long len, h_body_gen gen, void *cls,
+                  const char *const *extra_headers, struct h_resp *out);
 /* Like h_api, but returns false (instead of failing the test) when no answer came back:
  * for tests that kill trmd on purpose. */
 bool h_api_try(const struct trmd *t, const char *token, const char *method, const char *path,

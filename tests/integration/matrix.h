@@ -19,46 +19,45 @@ enum matrix_caller {
 
 /* What each request needs made first, anew for every caller (case rows). */
 enum matrix_fresh {
-    M_SHARED,        /* the test's case, consent and offer */
-    M_FRESH_CASE,    /* a case of A with a data-sharing consent covering the other agency */
-    M_FRESH_CONSENT, /* an assistance consent on the test's case */
-    M_FRESH_OFFER,   /* an open offer of a fresh case from A to the other agency */
+    M_SHARED,         /* the test's case, consent and offer */
+    M_FRESH_CASE,     /* a case of A with a data-sharing consent covering the other agency */
+    M_FRESH_CONSENT,  /* an assistance consent on the test's case */
+    M_FRESH_OFFER,    /* an open offer of a fresh case from A to the other agency */
+    M_FRESH_DOCUMENT, /* a document of the test's case (a medical text) */
 };
 
 /* A request: method and route as the route table spells them, the path and body with
  * placeholders (directory rows: {A} agency A, {B} another agency, {U} a user of B, {T} a
  * token, {S} a SOP, {N} something unique; a body "@FILE" is that file of the source tree;
- * case rows: {C} the case, {K} a consent, {R} a referral, {O} the other agency), what it
- * needs made, and the status of each caller (0: not asked). */
+ * case rows: {C} the case, {K} a consent, {R} a referral, {O} the other agency, {D} a
+ * document), what it needs made, and the status of each caller (0: not asked). A row with
+ * an upload type sends its body as that type, not JSON (a document's content). */
 struct matrix_row {
     const char *method, *route, *path, *body;
     enum matrix_fresh fresh;
     long expect[M_CALLERS];
+    const char *upload_type;
 };
 
 /* A row of an authenticated route: caseworker, coordinator, auditor, admin, another agency's
  * caseworker (0: not asked); anonymous callers get 401. */
 #define M_ROW(method, route, path, body, cw, co, au, ad, ot)                                       \
     {                                                                                              \
-        (method), (route), (path), (body), M_SHARED,                                               \
-        {                                                                                          \
-            (cw), (co), (au), (ad), (ot), 401                                                      \
-        }                                                                                          \
+        (method), (route), (path), (body), M_SHARED, {(cw), (co), (au), (ad), (ot), 401}, NULL     \
     }
 #define M_ROW_FRESH(fresh, method, route, path, body, cw, co, au, ad, ot)                          \
     {                                                                                              \
-        (method), (route), (path), (body), (fresh),                                                \
-        {                                                                                          \
-            (cw), (co), (au), (ad), (ot), 401                                                      \
-        }                                                                                          \
+        (method), (route), (path), (body), (fresh), {(cw), (co), (au), (ad), (ot), 401}, NULL      \
+    }
+/* A row whose body is a file of the given type (an upload), not JSON. */
+#define M_ROW_UPLOAD(type, method, route, path, body, cw, co, au, ad, ot)                          \
+    {                                                                                              \
+        (method), (route), (path), (body), M_SHARED, {(cw), (co), (au), (ad), (ot), 401}, (type)   \
     }
 /* A row of a public route: anonymous callers only. */
 #define M_PUBLIC(method, route, path, body, an)                                                    \
     {                                                                                              \
-        (method), (route), (path), (body), M_SHARED,                                               \
-        {                                                                                          \
-            0, 0, 0, 0, 0, (an)                                                                    \
-        }                                                                                          \
+        (method), (route), (path), (body), M_SHARED, {0, 0, 0, 0, 0, (an)}, NULL                   \
     }
 
 /* Both ended by a row without a method. */

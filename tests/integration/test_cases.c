@@ -232,6 +232,103 @@ START_TEST(invalid_cases_change_nothing)
 }
 END_TEST
 
+/* Whether an error list has a problem at this pointer. */
+static bool has_pointer(json_t *errors, const char *pointer)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "pointer")) ?: "", pointer) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* person.contact.communication: languages as BCP 47 tags, refused with a pointer to the
+ * tag (never quoting it); sealed like the rest of contact; a merge patch changes it member
+ * by member (an array whole, null removes). */
+START_TEST(communication_is_checked_and_sealed)
+{
+    char body[2048], id[37], path[128];
+    const char *bad[][2] = {
+        {"\"languages\": [\"tl\", \"Tagalog\"]", "/person/contact/communication/languages/1"},
+        {"\"languages\": [\"en-us\"]", "/person/contact/communication/languages/0"},
+        {"\"languages\": [\"tl\", \"tl\"]", "/person/contact/communication/languages/1"},
+        {"\"languages\": \"tl\"", "/person/contact/communication/languages"},
+        {"\"interpreter_needed\": \"yes\"", "/person/contact/communication/interpreter_needed"},
+        {"\"preferred_channel\": \"pigeon\"", "/person/contact/communication/preferred_channel"},
+        {"\"safe_times\": \"\"", "/person/contact/communication/safe_times"},
+        {"\"dialect\": \"Bisaya\"", "/person/contact/communication/dialect"},
+    };
+    long before = h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a);
+    struct h_resp r;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+                 "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+                 "\"identified_month\": \"2026-10\", \"person\": {\"contact\": "
+                 "{\"communication\": {%s}}}}",
+                 bad[i][0]);
+        h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+        h_assert_problem(&r, 400, "validation_failed");
+        ck_assert_msg(has_pointer(json_object_get(r.json, "errors"), bad[i][1]), "%s: %s",
+                      bad[i][0], r.body);
+        ck_assert_ptr_null(strstr(r.body, "Tagalog"));
+        ck_assert_ptr_null(strstr(r.body, "Bisaya"));
+        h_resp_free(&r);
+    }
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE owner_agency_id = $1", agency_a),
+                     before);
+
+    snprintf(body, sizeof body,
+             "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-10\", \"person\": {\"contact\": "
+             "{\"phone\": \"+46 70 %s\", \"communication\": {\"languages\": [\"fil\", \"en\", "
+             "\"es-419\"], \"interpreter_needed\": true, \"preferred_channel\": "
+             "\"through_caseworker\", \"safe_times\": \"Mornings %s\"}}}}",
+             sentinel, sentinel);
+    h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create with communication");
+    snprintf(id, sizeof id, "%s", h_str(&r, "id"));
+    json_t *comm = json_object_get(json_object_get(json_object_get(r.json, "person"), "contact"),
+                                   "communication");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(comm, "languages"), 2)),
+                     "es-419");
+    h_resp_free(&r);
+    /* Sealed, as a field of contact: no plaintext of it in the row. */
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_personal WHERE case_id = $1 AND "
+                             "category = 'contact' AND field = 'communication' AND "
+                             "position(convert_to('through_caseworker', 'UTF8') in sealed) = 0",
+                             id),
+                     1);
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    const char *v1[] = {"If-Match: \"1\"", NULL};
+    h_api(&srv, worker_a, "PATCH", path,
+          "{\"person\": {\"contact\": {\"communication\": {\"languages\": [\"pt-br\"]}}}}", v1, &r);
+    h_assert_problem(&r, 400, "validation_failed");
+    ck_assert(has_pointer(json_object_get(r.json, "errors"),
+                          "/person/contact/communication/languages/0"));
+    h_resp_free(&r);
+    h_api(&srv, worker_a, "PATCH", path,
+          "{\"person\": {\"contact\": {\"communication\": {\"languages\": [\"pt-BR\"], "
+          "\"interpreter_needed\": false, \"safe_times\": null}}}}",
+          v1, &r);
+    h_expect(&r, 200, "patch communication");
+    comm = json_object_get(json_object_get(json_object_get(r.json, "person"), "contact"),
+                           "communication");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(comm, "languages"), 0)),
+                     "pt-BR");
+    ck_assert(json_is_false(json_object_get(comm, "interpreter_needed")));
+    ck_assert_ptr_null(json_object_get(comm, "safe_times"));
+    ck_assert_str_eq(json_string_value(json_object_get(comm, "preferred_channel")),
+                     "through_caseworker");
+    ck_assert_int_eq(json_array_size(json_object_get(comm, "languages")), 1);
+    h_resp_free(&r);
+}
+END_TEST
+
 START_TEST(patch_with_if_match)
 {
     char id[37], path[128], name[64];
@@ -669,6 +766,7 @@ int main(void)
     tcase_add_test(tc, create_and_read);
     tcase_add_test(tc, one_round_trip_per_read);
     tcase_add_test(tc, invalid_cases_change_nothing);
+    tcase_add_test(tc, communication_is_checked_and_sealed);
     tcase_add_test(tc, patch_with_if_match);
     tcase_add_test(tc, list_pages_newest_first);
     tcase_add_test(tc, search_by_blind_index);

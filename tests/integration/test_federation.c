@@ -741,6 +741,97 @@ START_TEST(note_and_reason_travel_sealed)
 }
 END_TEST
 
+/* The interpreter need crosses with the offer (docs/documents.md): Manila sees it before
+ * accepting when the consent covers contact and contact is offered (opened from the
+ * package, the read logged at PH against the Swedish case id); not otherwise. */
+START_TEST(interpreter_need_crosses_with_consent)
+{
+    char case_id[37], consent_id[37], rid[37], other[37], path[200], body[1536];
+    wait_for_directory();
+    snprintf(body, sizeof body,
+             "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-10\", \"person\": {"
+             "\"identity\": {\"full_name\": \"Name %s\"}, \"contact\": {\"address\": \"Addr %s\", "
+             "\"communication\": {\"languages\": [\"ceb\", \"fil\"], \"interpreter_needed\": "
+             "true, \"safe_times\": \"Evenings %s\"}}}}",
+             sentinel, sentinel, sentinel);
+    struct h_resp r;
+    h_api(&se.srv, se.worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create case");
+    snprintf(case_id, sizeof case_id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", case_id);
+    h_api(&se.srv, se.worker, "POST", path,
+          "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": "
+          "[\"identity\", \"contact\"], \"recipients\": {\"countries\": [\"PH\"]}}",
+          NULL, &r);
+    h_expect(&r, 201, "consent");
+    snprintf(consent_id, sizeof consent_id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    const char *cats[] = {"\"identity\", \"contact\"", "\"identity\""};
+    char *ids[] = {rid, other};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/v1/cases/%s/referrals", case_id);
+        snprintf(body, sizeof body,
+                 "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": "
+                 "\"return_reception\", \"categories\": [%s], \"handling_code\": \"H2\", "
+                 "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+                 ph.agency, cats[i], consent_id);
+        h_api(&se.srv, se.worker, "POST", path, body, NULL, &r);
+        h_expect(&r, 201, "offer to the Philippines");
+        snprintf(ids[i], 37, "%s", h_str(&r, "id"));
+        h_resp_free(&r);
+        if (i == 0) { /* the second offer waits for the first to be answered */
+            snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+            json_t *ref = wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH");
+            json_t *in = json_object_get(json_object_get(ref, "summary"), "interpreter");
+            ck_assert_ptr_nonnull(in);
+            ck_assert(json_is_true(json_object_get(in, "needed")));
+            ck_assert_str_eq(json_string_value(json_array_get(json_object_get(in, "languages"), 0)),
+                             "ceb");
+            ck_assert_int_eq(json_object_size(in), 2);
+            json_decref(ref);
+            ck_assert_int_ge(count(&ph,
+                                   "SELECT count(*) FROM access_log WHERE case_id = $1 AND "
+                                   "purpose = 'offer_summary' AND categories = '{contact}'",
+                                   case_id),
+                             1);
+            /* The sender sees what it offered, too. */
+            h_api(&se.srv, se.worker, "GET", path, NULL, NULL, &r);
+            h_expect(&r, 200, "the offer at SE");
+            ck_assert_ptr_nonnull(
+                json_object_get(json_object_get(r.json, "summary"), "interpreter"));
+            h_resp_free(&r);
+            snprintf(path, sizeof path, "/v1/referrals/%s/decline", rid);
+            h_api(&ph.srv, ph.worker, "POST", path, NULL, NULL, &r);
+            h_expect(&r, 200, "decline at PH");
+            h_resp_free(&r);
+            snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+            json_t *gone = wait_for(&se, se.worker, path, status_is, "declined", "the decline");
+            json_decref(gone);
+            h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+            ck_assert_ptr_null(json_object_get(json_object_get(r.json, "summary"), "interpreter"));
+            h_resp_free(&r);
+        }
+    }
+    /* Contact not offered: nothing said, nothing logged. */
+    long reads = count(&ph,
+                       "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
+                       "'offer_summary'",
+                       case_id);
+    snprintf(path, sizeof path, "/v1/referrals/%s", other);
+    json_t *ref = wait_for(&ph, ph.worker, path, status_is, "offered", "the second offer at PH");
+    ck_assert_ptr_null(json_object_get(json_object_get(ref, "summary"), "interpreter"));
+    json_decref(ref);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
+                           "'offer_summary'",
+                           case_id),
+                     reads);
+}
+END_TEST
+
 /* A peer's agency in our country: PH lists an agency in Sweden; SE does not take it, so it
  * can never satisfy a consent naming Sweden. */
 START_TEST(peer_agencies_stay_in_their_country)
@@ -1291,6 +1382,7 @@ int main(void)
     tcase_add_test(tc, decline_and_withdrawal_travel_back);
     tcase_add_test(tc, consent_withdrawal_withdraws_the_offer_at_the_peer);
     tcase_add_test(tc, note_and_reason_travel_sealed);
+    tcase_add_test(tc, interpreter_need_crosses_with_consent);
     tcase_add_test(tc, peer_agencies_stay_in_their_country);
     tcase_add_test(tc, demo_agencies_are_local_only);
     tcase_add_test(tc, consent_withdrawal_travels);

@@ -698,8 +698,9 @@ START_TEST(policies_are_plain_expressions)
                    "ON p.polrelid = c.oid WHERE c.relname IN ('cases', 'case_keys', "
                    "'case_personal', 'case_notes', 'case_blind_index', 'case_events', "
                    "'assessments', 'guardians', 'consents', 'case_grants', 'referrals', "
-                   "'access_log', 'handover_log') AND c.relforcerowsecurity");
-    ck_assert_str_eq(PQgetvalue(q, 0, 0), "13");
+                   "'access_log', 'handover_log', 'documents', 'document_chunks') "
+                   "AND c.relforcerowsecurity");
+    ck_assert_str_eq(PQgetvalue(q, 0, 0), "15");
     PQclear(q);
     /* Every grant check is probed per row, never hashed over all of an agency's grants. */
     q = PQexec(pg, "SELECT c.relname || '.' || p.polname FROM pg_policy p "
@@ -716,10 +717,10 @@ START_TEST(policies_are_plain_expressions)
     PQfinish(pg);
     /* Inlined: as the application role, with a context, no trm_ function is called. */
     pg = h_pg("TRM_TEST_APP_URL");
-    const char *tables[] = {"cases",       "case_keys",        "case_personal",
-                            "case_notes",  "case_blind_index", "case_events",
-                            "assessments", "guardians",        "consents",
-                            "case_grants", "case_tracks"};
+    const char *tables[] = {
+        "cases",       "case_keys",   "case_personal",  "case_notes", "case_blind_index",
+        "case_events", "assessments", "guardians",      "consents",   "case_grants",
+        "case_tracks", "documents",   "document_chunks"};
     PQclear(PQexec(pg, "BEGIN"));
     PQclear(PQexec(pg, "SELECT set_config('trm.user_id', gen_random_uuid()::text, true), "
                        "set_config('trm.agency_id', gen_random_uuid()::text, true), "

@@ -494,7 +494,7 @@ END_TEST
 
 /* The places of a case row (matrix.h): the case, a consent, a referral, the other agency. */
 struct places {
-    char case_id[37], consent_id[37], referral_id[37];
+    char case_id[37], consent_id[37], referral_id[37], document_id[37];
     const char *other_agency;
 };
 
@@ -508,6 +508,7 @@ static void expand(const char *in, char *out, size_t cap, const struct places *a
                   : p[1] == 'K' ? at->consent_id
                   : p[1] == 'R' ? at->referral_id
                   : p[1] == 'O' ? at->other_agency
+                  : p[1] == 'D' ? at->document_id
                                 : NULL;
         if (sub) {
             o += (size_t)snprintf(out + o, cap - o, "%s", sub);
@@ -549,9 +550,24 @@ static void case_to_share(struct places *at, bool offer)
              at, at->referral_id);
 }
 
+/* A document of the case (a medical text of the caseworker's). */
+static void document_of(struct places *at)
+{
+    char path[160];
+    const char *hdr[] = {"Content-Type: text/plain", "Trm-File-Name: matrix.txt", NULL};
+    snprintf(path, sizeof path, "/v1/cases/%s/documents?kind=medical", at->case_id);
+    struct h_resp r;
+    h_api_bytes(&srv, worker, "POST", path, "Matrix text", 11, hdr, &r);
+    h_expect(&r, 201, "document");
+    snprintf(at->document_id, sizeof at->document_id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
 static void fresh(enum matrix_fresh what, const struct places *shared, struct places *at)
 {
     *at = *shared;
+    if (what == M_FRESH_DOCUMENT)
+        document_of(at);
     if (what == M_FRESH_CASE || what == M_FRESH_OFFER)
         case_to_share(at, what == M_FRESH_OFFER);
     else if (what == M_FRESH_CONSENT)
@@ -570,6 +586,7 @@ START_TEST(case_authorization_matrix)
     h_user(&srv, admin, other_agency, "caseworker", false, user, other);
     struct places shared = {.other_agency = other_agency};
     case_to_share(&shared, true);
+    document_of(&shared);
     const char *who[] = {worker, coord, auditor, admin, other, NULL};
     static const char *const callers[] = {"caseworker", "coordinator",  "auditor",
                                           "admin",      "other agency", "anonymous"};
@@ -584,9 +601,15 @@ START_TEST(case_authorization_matrix)
             if (row->body)
                 expand(row->body, body, sizeof body, &at);
             snprintf(match, sizeof match, "If-Match: \"%ld\"", version_of(at.case_id));
+            char type[64];
+            snprintf(type, sizeof type, "Content-Type: %s", row->upload_type);
             const char *hdr[] = {match, NULL};
+            const char *upload_hdr[] = {type, "Trm-File-Name: matrix.txt", NULL};
             struct h_resp r;
-            h_api(&srv, who[k], row->method, path, row->body ? body : NULL, hdr, &r);
+            if (row->upload_type)
+                h_api_bytes(&srv, who[k], row->method, path, body, strlen(body), upload_hdr, &r);
+            else
+                h_api(&srv, who[k], row->method, path, row->body ? body : NULL, hdr, &r);
             snprintf(what, sizeof what, "%s %s as %s", row->method, row->path, callers[k]);
             h_expect(&r, row->expect[k], what);
             if (r.status == 403)

@@ -416,6 +416,157 @@ START_TEST(expiry_withdrawal_and_consent_end)
 }
 END_TEST
 
+/* The referral as token sees it, its summary's interpreter need (NULL: none), a new ref. */
+static json_t *interpreter_as(const char *token, const char *rid)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    struct h_resp r;
+    h_api(&srv, token, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "referral");
+    json_t *i = json_incref(json_object_get(json_object_get(r.json, "summary"), "interpreter"));
+    h_resp_free(&r);
+    return i;
+}
+
+static long summary_reads(const char *id, const char *agency)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = 'offer_summary' "
+             "AND categories = '{contact}' AND agency_id = '%s'",
+             agency);
+    return h_count(sql, id);
+}
+
+/* The offer's summary states the interpreter need (docs/documents.md) only when the person
+ * consented to share their contact data with the recipient: under a consent covering it,
+ * contact offered. Not with a consent that leaves contact out, not without consent, not
+ * once the offer is withdrawn or the consent is; each read logged. */
+START_TEST(the_summary_states_the_interpreter_need_only_with_consent)
+{
+    char id[37], cid[37], cid_identity[37], rid[37], rec[200], basis[200], body[2048];
+    snprintf(body, sizeof body,
+             "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-10\", \"person\": {"
+             "\"identity\": {\"full_name\": \"Name %s\"}, \"contact\": {\"address\": \"Addr %s\", "
+             "\"communication\": {\"languages\": [\"tl\", \"en\"], \"interpreter_needed\": true, "
+             "\"preferred_channel\": \"through_caseworker\", \"safe_times\": \"Noon %s\"}}}}",
+             sentinel, sentinel, sentinel);
+    struct h_resp r;
+    h_api(&srv, a_worker, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create case");
+    snprintf(id, sizeof id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(rec, sizeof rec, "{\"agency_ids\": [\"%s\", \"%s\"]}", b_agency, c_agency);
+    consent(id, "\"identity\", \"contact\"", rec, cid);
+    consent(id, "\"identity\"", rec, cid_identity);
+
+    /* With the consent, contact offered: the recipient sees it before accepting. */
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "referral", "\"identity\", \"contact\"", basis, rid, NULL),
+        201);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE id = $1 AND sealed_interpreter "
+                             "IS NOT NULL AND position(convert_to('\"tl\"', 'UTF8') in "
+                             "sealed_interpreter) = 0",
+                             rid),
+                     1);
+    long before = summary_reads(id, b_agency);
+    json_t *i = interpreter_as(b_worker, rid);
+    ck_assert_ptr_nonnull(i);
+    ck_assert(json_is_true(json_object_get(i, "needed")));
+    ck_assert_int_eq(json_array_size(json_object_get(i, "languages")), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(i, "languages"), 0)), "tl");
+    ck_assert_int_eq(json_object_size(i), 2); /* nothing else of contact */
+    json_decref(i);
+    ck_assert_int_eq(summary_reads(id, b_agency), before + 1);
+    /* Not in the inbox list, and the recipient still cannot read the case. */
+    h_api(&srv, b_worker, "GET", "/v1/referrals?direction=incoming", NULL, NULL, &r);
+    h_expect(&r, 200, "inbox");
+    ck_assert_ptr_null(strstr(r.body, "interpreter"));
+    h_resp_free(&r);
+    long status;
+    json_t *person = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 404);
+    json_decref(person);
+    /* The sender sees it too; withdrawn, nobody does. */
+    i = interpreter_as(a_worker, rid);
+    ck_assert_ptr_nonnull(i);
+    json_decref(i);
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    i = interpreter_as(b_worker, rid);
+    ck_assert_ptr_null(i);
+
+    /* A consent that leaves contact out: contact cannot be offered, and nothing is said. */
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"",
+             cid_identity);
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "referral", "\"identity\", \"contact\"", basis, NULL, NULL),
+        409);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    ck_assert_int_eq(
+        h_count("SELECT count(*) FROM referrals WHERE id = $1 AND sealed_interpreter IS NULL", rid),
+        1);
+    ck_assert_ptr_null(interpreter_as(b_worker, rid));
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    /* The consent covers contact but the offer leaves it out: nothing either. */
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(offer(a_worker, id, b_agency, "referral", "\"identity\"", basis, rid, NULL),
+                     201);
+    ck_assert_ptr_null(interpreter_as(b_worker, rid));
+    ck_assert_int_eq(answer(a_worker, rid, "withdraw", NULL), 200);
+    /* Without consent (a vital interest), even with contact offered: nothing. */
+    ck_assert_int_eq(offer(a_coord, id, b_agency, "referral", "\"identity\", \"contact\"",
+                           "\"legal_basis\": \"vital_interest\", \"reason\": \"life at risk\"", rid,
+                           NULL),
+                     201);
+    ck_assert_ptr_null(interpreter_as(b_worker, rid));
+    ck_assert_int_eq(answer(a_coord, rid, "withdraw", NULL), 200);
+    ck_assert_int_eq(summary_reads(id, b_agency), before + 1);
+
+    /* The consent withdrawn while an offer under it is open: no longer said. */
+    ck_assert_int_eq(
+        offer(a_worker, id, c_agency, "referral", "\"identity\", \"contact\"", basis, rid, NULL),
+        201);
+    i = interpreter_as(c_worker, rid);
+    ck_assert_ptr_nonnull(i);
+    json_decref(i);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/cases/%s/consents/%s/withdraw", id, cid);
+    h_api(&srv, a_worker, "POST", path, "{\"reason\": \"withdrawn by the person\"}", NULL, &r);
+    h_expect(&r, 200, "withdraw consent");
+    h_resp_free(&r);
+    ck_assert_ptr_null(interpreter_as(c_worker, rid));
+    ck_assert_int_eq(summary_reads(id, c_agency), 1);
+
+    /* A transfer accepted re-keys the case: the extracts sealed under the old key go with
+     * it (the new custodian reads the person's contact data itself). */
+    consent(id, "\"identity\", \"contact\"", rec, cid);
+    snprintf(basis, sizeof basis, "\"legal_basis\": \"consent\", \"consent_id\": \"%s\"", cid);
+    ck_assert_int_eq(
+        offer(a_worker, id, b_agency, "transfer", "\"identity\", \"contact\"", basis, rid, NULL),
+        201);
+    ck_assert_int_gt(h_count("SELECT count(*) FROM referrals WHERE case_id = $1 AND "
+                             "sealed_interpreter IS NOT NULL",
+                             id),
+                     0);
+    ck_assert_int_eq(answer(b_worker, rid, "accept", NULL), 200);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM referrals WHERE case_id = $1 AND "
+                             "sealed_interpreter IS NOT NULL",
+                             id),
+                     0);
+    person = person_as(b_worker, id, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert(json_is_true(
+        json_object_get(json_object_get(json_object_get(person, "contact"), "communication"),
+                        "interpreter_needed")));
+    json_decref(person);
+}
+END_TEST
+
 static void owner_exec(const char *sql)
 {
     PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
@@ -882,6 +1033,7 @@ int main(void)
     tcase_add_test(tc, sweden_to_philippines);
     tcase_add_test(tc, two_round_trips_per_offer_and_accept);
     tcase_add_test(tc, expiry_withdrawal_and_consent_end);
+    tcase_add_test(tc, the_summary_states_the_interpreter_need_only_with_consent);
     tcase_add_test(tc, tampering_is_found);
     tcase_add_test(tc, the_log_and_its_checkpoints_refuse_truncate);
     tcase_add_test(tc, an_export_is_sealed_at_both_ends);

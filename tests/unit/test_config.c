@@ -14,6 +14,8 @@ START_TEST(defaults_are_sane)
     trm_config_defaults(&c);
     ck_assert_str_eq(c.listen, "127.0.0.1:8080");
     ck_assert_int_eq(c.max_body_bytes, 1048576);
+    ck_assert_int_eq(c.document_max_bytes, 20 * 1024 * 1024);
+    ck_assert_int_eq(c.case_documents_max_bytes, 200 * 1024 * 1024);
     ck_assert_int_eq(c.worker_threads, 4);
     ck_assert_str_eq(c.log_level, "info");
 }

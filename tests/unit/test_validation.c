@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "trm/app.h"
+#include "trm/cases.h"
 #include "trm/config.h"
 #include "trm/handler.h"
 #include "trm/http_util.h"
@@ -98,6 +99,101 @@ START_TEST(checks_across_fields_run_once_the_fields_are_valid)
     ck_assert_int_eq(json_array_size(e), 3);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(e, 2), "message")),
                      "must be a past time");
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(languages_are_bcp47_tags)
+{
+    const char *good[] = {"tl",      "fil",        "pcm",    "en",         "pt-BR",
+                          "sr-Latn", "sr-Latn-RS", "es-419", "zh-Hant-TW", "yue"};
+    const char *bad[] = {"",         "e",       "engl",       "EN",
+                         "En",       "en-us",   "en_US",      "en-",
+                         "-en",      "en-USA",  "en-Latin",   "en-latn",
+                         "en-41",    "en-4190", "en-US-Latn", "en-US-x-private",
+                         "en-BR-BR", "t1",      "en US",      "ar-\u00c9G"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(trm_json_is_language(good[i]), "%s", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!trm_json_is_language(bad[i]), "%s", bad[i]);
+    ck_assert(!trm_json_is_language(NULL));
+
+    /* As a spec row: one tag, and a list of distinct tags, each item named by its pointer. */
+    const char *first = NULL;
+    json_t *list = NULL;
+    const struct trm_field spec[] = {
+        TRM_F_LANGUAGE("first", &first),
+        TRM_F_LANGUAGES("spoken", &list, 3),
+        TRM_F_END,
+    };
+    json_t *doc = json_loads("{\"first\": \"pt-BR\", \"spoken\": [\"tl\", \"en\"]}", 0, NULL),
+           *e = json_array();
+    ck_assert_int_eq(trm_json_validate(doc, spec, "", e), TRM_JSON_VALID);
+    ck_assert_int_eq(json_array_size(e), 0);
+    ck_assert_str_eq(first, "pt-BR");
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_decref(doc);
+    json_decref(e);
+    enum trm_json_verdict v;
+    const struct {
+        const char *doc, *pointer, *message;
+    } cases[] = {
+        {"{\"first\": \"english\"}", "/first", "must be a BCP 47 language tag"},
+        {"{\"first\": 7}", "/first", "must be a string"},
+        {"{\"spoken\": [\"tl\", \"EN\"]}", "/spoken/1", "must be a BCP 47 language tag"},
+        {"{\"spoken\": [\"tl\", \"tl\"]}", "/spoken/1", "is repeated"},
+        {"{\"spoken\": [\"tl\", 5]}", "/spoken/1", "must be a string"},
+        {"{\"spoken\": \"tl\"}", "/spoken", "must be an array"},
+        {"{\"spoken\": [\"tl\", \"en\", \"fil\", \"sv\"]}", "/spoken", "has too many items"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        e = errors_of(cases[i].doc, spec, &v);
+        ck_assert_int_eq(v, TRM_JSON_MALFORMED);
+        ck_assert_msg(json_array_size(e) == 1, "%s", cases[i].doc);
+        json_t *one = json_array_get(e, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(one, "pointer")), cases[i].pointer);
+        const char *m = json_string_value(json_object_get(one, "message"));
+        ck_assert_msg(strncmp(m, cases[i].message, strlen(cases[i].message)) == 0, "%s: %s",
+                      cases[i].doc, m);
+        ck_assert_ptr_null(strstr(m, "english")); /* never the value itself */
+        json_decref(e);
+    }
+}
+END_TEST
+
+/* person.contact.communication: the languages, the interpreter need, the channel and the
+ * safe times; everything else refused with its pointer. */
+START_TEST(communication_is_part_of_contact)
+{
+    enum trm_json_verdict v;
+    json_t *e =
+        errors_of("{\"contact\": {\"phone\": \"+46 70 000\", \"communication\": {\"languages\": "
+                  "[\"tl\", \"en\"], \"interpreter_needed\": true, \"preferred_channel\": "
+                  "\"through_caseworker\", \"safe_times\": \"weekdays before noon\"}}}",
+                  trm_person_spec, &v);
+    ck_assert_int_eq(v, TRM_JSON_VALID);
+    json_decref(e);
+    e = errors_of("{\"contact\": {\"communication\": null}}", trm_person_spec, &v);
+    ck_assert_int_eq(v, TRM_JSON_VALID);
+    json_decref(e);
+    e = errors_of("{\"contact\": {\"communication\": {\"languages\": [\"tagalog\"], "
+                  "\"interpreter_needed\": \"yes\", \"preferred_channel\": \"pigeon\", "
+                  "\"safe_times\": \"\", \"dialect\": \"x\"}}}",
+                  trm_person_spec, &v);
+    ck_assert_int_eq(v, TRM_JSON_MALFORMED);
+    const char *expected[] = {
+        "/contact/communication/dialect", "/contact/communication/languages/0",
+        "/contact/communication/interpreter_needed", "/contact/communication/preferred_channel",
+        "/contact/communication/safe_times"};
+    ck_assert_int_eq(json_array_size(e), sizeof expected / sizeof expected[0]);
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        bool found = false;
+        for (size_t j = 0; j < json_array_size(e); j++)
+            found =
+                found || strcmp(json_string_value(json_object_get(json_array_get(e, j), "pointer")),
+                                expected[i]) == 0;
+        ck_assert_msg(found, "no problem at %s", expected[i]);
+    }
     json_decref(e);
 }
 END_TEST
@@ -261,6 +357,8 @@ int main(void)
     TCase *tc = tcase_create("validation");
     tcase_add_test(tc, times_have_one_shape);
     tcase_add_test(tc, checks_across_fields_run_once_the_fields_are_valid);
+    tcase_add_test(tc, languages_are_bcp47_tags);
+    tcase_add_test(tc, communication_is_part_of_contact);
     tcase_add_test(tc, query_parameters_are_a_list);
     tcase_add_test(tc, cursors_fit_their_list);
     tcase_add_test(tc, handler_state_is_freed_in_one_place);
