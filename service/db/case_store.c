@@ -2,6 +2,7 @@
  * timeline events. Row-level security decides what the caller sees. */
 #include "trm/case_store.h"
 #include "trm/event_store.h"
+#include "trm/text_buf.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -20,8 +21,7 @@ TRM_DB_STMT(stmt_case_read, 4,
             " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
             "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
 TRM_DB_STMT(stmt_case_list, 10,
-            "SELECT " TRM_SQL_CASE_ITEM " AS item, " TRM_SQL_TIME_US("c.created_at")
-            " AS created_at, c.id FROM cases c " TRM_SQL_CASE_ITEM_TRACKS
+            "SELECT " TRM_SQL_CASE_ITEM " FROM cases c " TRM_SQL_CASE_ITEM_TRACKS
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
             "AND ($2::text IS NULL OR c.citizenship = $2) "
             "AND ($3::text IS NULL OR c.exploitation_forms @> ARRAY[$3::text]) "
@@ -241,6 +241,52 @@ void trm_case_record_free(struct trm_case_record *r)
     r->fields = NULL;
 }
 
+/* The members of a list item, in the order of TRM_SQL_CASE_ITEM's columns; '"' marks a
+ * string, 'n' a number, 'j' JSON as the database wrote it; a NULL is null. */
+static const struct {
+    const char *name;
+    char kind;
+} item_members[] = {
+    {"id", '"'},
+    {"reference", '"'},
+    {"country", '"'},
+    {"owner_agency_id", '"'},
+    {"sex", '"'},
+    {"age_band", '"'},
+    {"citizenship", '"'},
+    {"exploitation_forms", 'j'},
+    {"identified_month", '"'},
+    {"version", 'n'},
+    {"created_at", '"'},
+    {"updated_at", '"'},
+    {"personal_data_erased_at", '"'},
+    {"sop_id", '"'},
+    {"state", '"'},
+    {"due_at", '"'},
+    {"tracks", 'j'},
+    {"transferred_out", 'j'},
+};
+enum { ITEM_CREATED_AT = 10 };
+
+static void write_item(struct trm_text_buf *b, const PGresult *r, int row, bool comma)
+{
+    trm_tb_adds(b, comma ? ",{" : "{");
+    for (int i = 0; i < (int)(sizeof item_members / sizeof item_members[0]); i++) {
+        if (i > 0)
+            trm_tb_add(b, ",", 1);
+        trm_tb_json_string(b, item_members[i].name);
+        trm_tb_add(b, ":", 1);
+        const char *v = PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
+        if (v == NULL)
+            trm_tb_add(b, "null", 4);
+        else if (item_members[i].kind == '"')
+            trm_tb_json_string(b, v);
+        else
+            trm_tb_add(b, v, (size_t)PQgetlength(r, row, i));
+    }
+    trm_tb_add(b, "}", 1);
+}
+
 enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
                                  struct trm_case_page *out)
 {
@@ -265,33 +311,22 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
         return st;
     }
     int rows = PQntuples(r), shown = rows > (int)f->limit ? (int)f->limit : rows;
-    size_t len = 2;
+    struct trm_text_buf b = {0};
+    trm_tb_add(&b, "[", 1);
     for (int i = 0; i < shown; i++)
-        len += (size_t)PQgetlength(r, i, 0) + 1;
-    out->items = malloc(len + 1);
-    if (out->items == NULL) {
-        PQclear(r);
-        return TRM_DB_ERROR;
-    }
-    /* "[item,item,...]": the database wrote each item; nothing is parsed here. */
-    size_t o = 0;
-    out->items[o++] = '[';
-    for (int i = 0; i < shown; i++) {
-        if (i > 0)
-            out->items[o++] = ',';
-        size_t n = (size_t)PQgetlength(r, i, 0);
-        memcpy(out->items + o, PQgetvalue(r, i, 0), n);
-        o += n;
-    }
-    out->items[o++] = ']';
-    out->items[o] = '\0';
+        write_item(&b, r, i, i > 0);
+    trm_tb_add(&b, "]", 1);
+    out->items = trm_tb_take(&b);
     out->more = rows > shown;
     if (shown > 0) {
-        trm_strlcpy(out->last_created, PQgetvalue(r, shown - 1, 1), sizeof out->last_created);
-        trm_strlcpy(out->last_id, PQgetvalue(r, shown - 1, 2), sizeof out->last_id);
+        trm_strlcpy(out->last_created, PQgetvalue(r, shown - 1, ITEM_CREATED_AT),
+                    sizeof out->last_created);
+        trm_strlcpy(out->last_id, PQgetvalue(r, shown - 1, 0), sizeof out->last_id);
     }
+    if (out->items == NULL)
+        st = TRM_DB_ERROR;
     PQclear(r);
-    return TRM_DB_OK;
+    return st;
 }
 
 enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,

@@ -47,27 +47,26 @@
 /* Every column of a case summary, of a row c of cases. */
 #define TRM_SQL_CASE_SUMMARY TRM_SQL_CASE_SUMMARY_BASE TRM_SQL_CASE_TRACKS " AS tracks"
 
-/* A case summary as the list answers it: the JSON text of trm_case_summary_json (cases/
- * case_json.c), member for member and in its order, made by the database, so that a page of
- * fifty is one string each rather than fifty JSON documents parsed and written again in trmd
- * (most of trmd's work for a list). The tracks and the transfer keep the order of members
- * jsonb gives them elsewhere (shorter names first). tests/integration/test_cases.c checks it
- * against the summary endpoint. Of a row c of cases, joined to t (TRM_SQL_CASE_ITEM_TRACKS). */
+/* A case summary as the list answers it, column by column in the order of
+ * trm_case_summary_json (cases/case_json.c), each ready to go into JSON as it is: the times
+ * formatted, the forms, tracks and transfer already JSON (or NULL). trm_case_list writes the
+ * items from them without a JSON library: building fifty JSON documents and writing them
+ * out again was most of trmd's work for a list, and building them in SQL (json_build_object)
+ * cost PostgreSQL a sixth of the list's time. tests/integration/test_cases.c checks every
+ * item against the summary endpoint. Of a row c of cases, joined to t
+ * (TRM_SQL_CASE_ITEM_TRACKS). */
 #define TRM_SQL_CASE_ITEM                                                                    \
-    "json_build_object('id', c.id, 'reference', c.reference, 'country', c.country, "         \
-    "'owner_agency_id', c.owner_agency_id, 'sex', coalesce(c.sex, ''), "                      \
-    "'age_band', coalesce(c.age_band, ''), 'citizenship', coalesce(c.citizenship, ''), "      \
-    "'exploitation_forms', coalesce(to_json(c.exploitation_forms), '[]'::json), "             \
-    "'identified_month', coalesce(to_char(c.identified_month, 'YYYY-MM'), ''), "              \
-    "'version', c.version, 'created_at', " TRM_SQL_TIME_US("c.created_at") ", "              \
-    "'updated_at', " TRM_SQL_TIME_US("c.updated_at") ", "                                    \
-    "'personal_data_erased_at', " TRM_SQL_TIME_US("c.personal_data_erased_at") ", "          \
-    "'sop_id', c.sop_id, 'state', t.state, 'due_at', t.due_at, "                             \
-    "'tracks', coalesce(t.tracks, '{}'::json), 'transferred_out', "                           \
+    "c.id, c.reference, c.country, c.owner_agency_id, coalesce(c.sex, ''), "                  \
+    "coalesce(c.age_band, ''), coalesce(c.citizenship, ''), "                                 \
+    "coalesce(to_json(c.exploitation_forms), '[]'::json), "                                   \
+    "coalesce(to_char(c.identified_month, 'YYYY-MM'), ''), c.version, "                       \
+    TRM_SQL_TIME_US("c.created_at") ", " TRM_SQL_TIME_US("c.updated_at") ", "                 \
+    TRM_SQL_TIME_US("c.personal_data_erased_at") ", c.sop_id, t.state, t.due_at, "            \
+    "coalesce(t.tracks, '{}'::json), "                                                        \
     "CASE WHEN c.transferred_out_at IS NOT NULL THEN json_build_object("                      \
     "'at', " TRM_SQL_TIME("c.transferred_out_at") ", 'instance', c.transferred_to_instance, " \
     "'remote_case_id', c.transferred_remote_case_id, "                                        \
-    "'remote_reference', c.transferred_remote_reference) END)::text"
+    "'remote_reference', c.transferred_remote_reference) END"
 /* The tracks of a row c, the main track's state and the earliest deadline, for
  * TRM_SQL_CASE_ITEM: "FROM cases c " TRM_SQL_CASE_ITEM_TRACKS. */
 #define TRM_SQL_CASE_ITEM_TRACKS                                                             \

@@ -1,14 +1,18 @@
-/* Helpers: UUIDs, hex, base64url, number parsing; the key file; migration file names. */
+/* Helpers: UUIDs, hex, base64url, number parsing; the key file; migration file names; the
+ * text buffer. */
 #include "check_run.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "trm/keyring.h"
 #include "trm/migrate.h"
+#include "trm/text_buf.h"
 #include "trm/util.h"
 
 START_TEST(uuids)
@@ -126,6 +130,37 @@ START_TEST(migration_names)
 }
 END_TEST
 
+START_TEST(text_buffer_writes_json_strings)
+{
+    struct trm_text_buf b = {0};
+    trm_tb_adds(&b, "[");
+    trm_tb_json_string(&b, "a\"b\\c\n\t\x01\x1f \xc3\xa5");
+    trm_tb_add(&b, ",", 1);
+    trm_tb_json_string(&b, NULL);
+    trm_tb_adds(&b, "]");
+    char *t = trm_tb_take(&b);
+    ck_assert_str_eq(t, "[\"a\\\"b\\\\c\\n\\t\\u0001\\u001f \xc3\xa5\",null]");
+    /* What jansson reads back is what was written. */
+    json_t *j = json_loads(t, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(json_array_get(j, 0)), "a\"b\\c\n\t\x01\x1f \xc3\xa5");
+    ck_assert(json_is_null(json_array_get(j, 1)));
+    json_decref(j);
+    free(t);
+    ck_assert_ptr_null(b.p);
+    /* Growing past the first allocation keeps every byte. */
+    for (int i = 0; i < 1000; i++)
+        trm_tb_adds(&b, "0123456789");
+    t = trm_tb_take(&b);
+    ck_assert_uint_eq(strlen(t), 10000);
+    ck_assert_int_eq(t[9999], '9');
+    free(t);
+    t = trm_tb_take(&b);
+    ck_assert_str_eq(t, "");
+    free(t);
+}
+END_TEST
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -138,6 +173,7 @@ int main(void)
     tcase_add_test(tc, keyring_file_round_trip);
     tcase_add_test(tc, keyring_rejects_bad_files);
     tcase_add_test(tc, migration_names);
+    tcase_add_test(tc, text_buffer_writes_json_strings);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
