@@ -277,6 +277,7 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_events_agency ON webhook_events (agency_id, created_at);
+CREATE INDEX webhook_events_finished ON webhook_events (created_at) WHERE status <> 'pending';
 
 ALTER TABLE agency_webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE agency_webhooks FORCE ROW LEVEL SECURITY;
