@@ -7,6 +7,25 @@
 
 #include "trm/db.h"
 
+#include <jansson.h>
+#include <stdbool.h>
+
+/* The kinds of notification (NULL-terminated). */
+extern const char *const trm_notification_kinds[];
+
+/* The caller's notifications, newest first: [{"id", "kind", "at", "read", and where they
+ * apply "case_id", "referral_id", "consent_id"}]; at most limit, after (at, id) when given,
+ * only unread ones with unread, only of kind when given. */
+enum trm_db_status trm_notification_list(struct trm_db_conn *c, bool unread, const char *kind,
+                                         const char *after_at, const char *after_id, unsigned limit,
+                                         json_t **out);
+/* Marks one read for the caller and answers it; NOT_FOUND when the caller has no such
+ * notification. */
+enum trm_db_status trm_notification_read(struct trm_db_conn *c, const char *id, json_t **out);
+/* Marks read every notification of the caller up to until (a time; NULL: now); *n how many
+ * were unread. */
+enum trm_db_status trm_notification_read_all(struct trm_db_conn *c, const char *until, long *n);
+
 /* Tells both parties of every open offer that ends within hours (once); *n how many were
  * told. */
 enum trm_db_status trm_notifications_expiring(struct trm_db_conn *c, unsigned hours, long *n);

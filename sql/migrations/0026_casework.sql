@@ -538,7 +538,8 @@ END;
 $$;
 
 -- The JSON of a service or plan as stored: clear columns, and the sealed part as hex (trmd
--- opens it for a caller who may, and never shows the hex).
+-- opens it for a caller who may, and never shows the hex). Times with microseconds, as a
+-- list's cursor holds them (as for cases).
 CREATE FUNCTION trm_service_json(s case_services) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
@@ -548,9 +549,8 @@ LANGUAGE sql STABLE AS $$
         'ended_on', s.ended_on, 'note_category', s.note_category,
         'sealed_note', encode(s.sealed_note, 'hex'), 'version', s.version,
         'recorded_by', s.recorded_by,
-        'recorded_at', to_char(s.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        'updated_at', to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        'cursor_at', to_char(s.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+        'recorded_at', to_char(s.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 $$;
 CREATE FUNCTION trm_plan_json(p case_plans) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -558,9 +558,8 @@ LANGUAGE sql STABLE AS $$
         'id', p.id, 'case_id', p.case_id, 'agency_id', p.agency_id, 'status', p.status,
         'review_on', p.review_on, 'category', p.category, 'sealed', encode(p.sealed, 'hex'),
         'version', p.version, 'recorded_by', p.recorded_by,
-        'recorded_at', to_char(p.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        'updated_at', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        'cursor_at', to_char(p.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+        'recorded_at', to_char(p.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 $$;
 
 -- Records a service (as the caller: row-level security applies). Answers {"outcome", and
@@ -843,7 +842,7 @@ CREATE TRIGGER federation_packages_rejected BEFORE UPDATE OF status ON federatio
     FOR EACH ROW EXECUTE FUNCTION trm_federation_packages_rejected();
 GRANT SELECT (rejected_at) ON federation_packages TO trm_app;
 
--- A day as the API writes it, and a time.
+-- A day in words, for a task's sentence ("2 October 2026").
 CREATE FUNCTION trm_day_text(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE
 AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY') $$;
 
@@ -851,7 +850,8 @@ AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY') $$;
 -- own index, under the caller's row-level security (a plain SQL function, inlined by the
 -- planner). Due before p_*_to (each kind its own horizon), from p_from; p_kind one kind
 -- (NULL: all); p_assignee: only cases assigned to that user; after (p_after_due,
--- p_after_key) in (due_at, key) order; at most p_limit.
+-- p_after_key) in (due_at, key) order; at most p_limit. due_at is to the second (what a
+-- cursor holds); key names the task (its kind and what it is about) and is unique.
 --   sop_deadline      a step of a track of a case the agency owns is due (or overdue)
 --   consent_expiring  a consent of such a case ends soon
 --   offer_received    an offer to the agency awaits its answer
@@ -895,7 +895,7 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT * FROM (
         SELECT 'sop_deadline'::text AS kind, c.id AS case_id, c.reference AS case_reference,
                NULL::uuid AS referral_id, NULL::uuid AS consent_id, NULL::uuid AS plan_id,
-               ct.track, ct.due_at, 'sop_deadline:' || c.id || ':' || ct.track AS key,
+               ct.track, date_trunc('second', ct.due_at), 'sop_deadline:' || c.id || ':' || ct.track AS key,
                ct.track AS w1, ct.state AS w2, NULL::text AS w3, NULL::text AS w4,
                ct.entered_at AS since
         FROM case_tracks ct JOIN cases c ON c.id = ct.case_id
@@ -904,7 +904,8 @@ LANGUAGE sql STABLE AS $$
           AND ct.due_at < p_deadline_to AND (p_from IS NULL OR ct.due_at >= p_from)
           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
         UNION ALL
-        SELECT 'consent_expiring', c.id, c.reference, NULL, k.id, NULL, NULL, k.expires_at,
+        SELECT 'consent_expiring', c.id, c.reference, NULL, k.id, NULL, NULL,
+               date_trunc('second', k.expires_at),
                'consent_expiring:' || k.id, k.kind, NULL, NULL, NULL, NULL
         FROM consents k JOIN cases c ON c.id = k.case_id
         WHERE (p_kind IS NULL OR p_kind = 'consent_expiring')
@@ -916,7 +917,8 @@ LANGUAGE sql STABLE AS $$
           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
         UNION ALL
         SELECT 'offer_received', r.case_id, coalesce(c.reference, r.remote_case_reference),
-               r.id, NULL, NULL, NULL, r.expires_at, 'offer_received:' || r.id,
+               r.id, NULL, NULL, NULL, date_trunc('second', r.expires_at),
+               'offer_received:' || r.id,
                a.name, r.kind, r.purpose, NULL, NULL
         FROM referrals r JOIN agencies a ON a.id = r.from_agency_id
         LEFT JOIN cases c ON c.id = r.case_id
@@ -926,7 +928,8 @@ LANGUAGE sql STABLE AS $$
           AND (p_from IS NULL OR r.expires_at >= p_from)
           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
         UNION ALL
-        SELECT 'offer_expiring', r.case_id, c.reference, r.id, NULL, NULL, NULL, r.expires_at,
+        SELECT 'offer_expiring', r.case_id, c.reference, r.id, NULL, NULL, NULL,
+               date_trunc('second', r.expires_at),
                'offer_expiring:' || r.id, a.name, r.kind, r.purpose, NULL, NULL
         FROM referrals r JOIN agencies a ON a.id = r.to_agency_id
         LEFT JOIN cases c ON c.id = r.case_id
@@ -951,7 +954,8 @@ LANGUAGE sql STABLE AS $$
                       AND (g.expires_at IS NULL OR g.expires_at > now()))
         UNION ALL
         SELECT 'delivery_rejected', r.case_id, coalesce(c.reference, r.remote_case_reference),
-               r.id, NULL, NULL, NULL, f.rejected_at, 'delivery_rejected:' || f.package_id,
+               r.id, NULL, NULL, NULL, date_trunc('second', f.rejected_at),
+               'delivery_rejected:' || f.package_id,
                f.peer_instance, f.type, r.kind, f.last_error, NULL
         FROM federation_packages f JOIN referrals r ON r.id = f.referral_id
         LEFT JOIN cases c ON c.id = r.case_id
