@@ -537,9 +537,20 @@ BEGIN
 END;
 $$;
 
--- The JSON of a service or plan as stored: clear columns, and the sealed part as hex (trmd
--- opens it for a caller who may, and never shows the hex). Times with microseconds, as a
--- list's cursor holds them (as for cases).
+-- Whether the caller may open a sealed part of a case of this category written by that
+-- agency: the writer always (as for notes), others with an active grant of the category.
+-- A plain expression, inlined where it is used.
+CREATE FUNCTION trm_may_open(p_case uuid, p_category text, p_writer uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_writer = trm_ctx_agency() OR EXISTS (
+        SELECT 1 FROM case_grants g
+        WHERE g.case_id = p_case AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL
+          AND (g.expires_at IS NULL OR g.expires_at > now()) AND p_category = ANY (g.categories))
+$$;
+
+-- The JSON of a service or plan: clear columns, and the sealed part as hex only for a caller
+-- who may open it (trmd opens it and never shows the hex; the category says a note exists).
+-- Times with microseconds, as a list's cursor holds them (as for cases).
 CREATE FUNCTION trm_service_json(s case_services) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
@@ -547,8 +558,9 @@ LANGUAGE sql STABLE AS $$
         'provider_agency_id', s.provider_agency_id, 'referral_id', s.referral_id,
         'status', s.status, 'referred_on', s.referred_on, 'started_on', s.started_on,
         'ended_on', s.ended_on, 'note_category', s.note_category,
-        'sealed_note', encode(s.sealed_note, 'hex'), 'version', s.version,
-        'recorded_by', s.recorded_by,
+        'sealed_note', CASE WHEN trm_may_open(s.case_id, s.note_category, s.agency_id)
+                            THEN encode(s.sealed_note, 'hex') END,
+        'version', s.version, 'recorded_by', s.recorded_by,
         'recorded_at', to_char(s.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'updated_at', to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 $$;
@@ -556,7 +568,9 @@ CREATE FUNCTION trm_plan_json(p case_plans) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', p.id, 'case_id', p.case_id, 'agency_id', p.agency_id, 'status', p.status,
-        'review_on', p.review_on, 'category', p.category, 'sealed', encode(p.sealed, 'hex'),
+        'review_on', p.review_on, 'category', p.category,
+        'sealed', CASE WHEN trm_may_open(p.case_id, p.category, p.agency_id)
+                       THEN encode(p.sealed, 'hex') END,
         'version', p.version, 'recorded_by', p.recorded_by,
         'recorded_at', to_char(p.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'updated_at', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
