@@ -459,10 +459,10 @@ CREATE TABLE case_services (
     referred_on        date,
     started_on         date,
     ended_on           date,
-    CHECK (ended_on >= started_on),
+    CONSTRAINT case_services_dates CHECK (ended_on >= started_on),
     note_category      text CHECK (note_category = ANY (trm_categories())),
     sealed_note        bytea,
-    CHECK ((sealed_note IS NULL) = (note_category IS NULL)),
+    CONSTRAINT case_services_note CHECK ((sealed_note IS NULL) = (note_category IS NULL)),
     version            integer NOT NULL DEFAULT 1,
     recorded_by        uuid NOT NULL REFERENCES users (id),
     recorded_at        timestamptz NOT NULL DEFAULT now(),
@@ -579,7 +579,7 @@ $$;
 -- Records a service (as the caller: row-level security applies). Answers {"outcome", and
 -- with ok "service"}: ok; not_found (the case is not visible); no_grant (visible, but the
 -- caller holds no active grant to write with); provider (no such agency); referral (not a
--- referral of this case the caller's agency is party to).
+-- referral of this case the caller's agency is party to); dates (it ends before it starts).
 CREATE FUNCTION trm_service_record(p_id uuid, p_case uuid, p_type text, p_status text,
                                    p_provider uuid, p_referral uuid, p_referred date,
                                    p_started date, p_ended date, p_sealed text,
@@ -598,6 +598,9 @@ BEGIN
     IF p_referral IS NOT NULL AND NOT EXISTS (SELECT 1 FROM referrals
                                               WHERE id = p_referral AND case_id = p_case) THEN
         RETURN jsonb_build_object('outcome', 'referral');
+    END IF;
+    IF p_ended < p_started THEN
+        RETURN jsonb_build_object('outcome', 'dates');
     END IF;
     IF NOT EXISTS (SELECT 1 FROM case_grants g WHERE g.case_id = p_case
                    AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL
@@ -909,7 +912,8 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT * FROM (
         SELECT 'sop_deadline'::text AS kind, c.id AS case_id, c.reference AS case_reference,
                NULL::uuid AS referral_id, NULL::uuid AS consent_id, NULL::uuid AS plan_id,
-               ct.track, date_trunc('second', ct.due_at), 'sop_deadline:' || c.id || ':' || ct.track AS key,
+               ct.track AS track, date_trunc('second', ct.due_at) AS due_at,
+               'sop_deadline:' || c.id || ':' || ct.track AS key,
                ct.track AS w1, ct.state AS w2, NULL::text AS w3, NULL::text AS w4,
                ct.entered_at AS since
         FROM case_tracks ct JOIN cases c ON c.id = ct.case_id
