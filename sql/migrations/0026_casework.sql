@@ -493,7 +493,8 @@ ALTER TABLE case_plans ENABLE ROW LEVEL SECURITY;
 ALTER TABLE case_plans FORCE ROW LEVEL SECURITY;
 -- Seen like the timeline (any grant: the owner sees what a recipient provided); written by
 -- an agency that holds an active grant (the key to seal with), a sealed part only of a
--- category it holds; changed only by the agency that wrote it.
+-- category it holds; changed only by the agency that wrote it. Each grant check is
+-- EXISTS (... OFFSET 0), probed per row as in 0016.
 DO $$
 DECLARE
     t text;
@@ -505,7 +506,7 @@ BEGIN
             'CREATE POLICY %I ON %I FOR SELECT TO trm_app USING ('
             'trm_ctx_role() IN (''caseworker'', ''coordinator'') AND EXISTS ('
             'SELECT 1 FROM case_grants g WHERE g.case_id = %I.case_id '
-            'AND g.agency_id = trm_ctx_agency()))', t || '_read', t, t);
+            'AND g.agency_id = trm_ctx_agency() OFFSET 0))', t || '_read', t, t);
         EXECUTE format(
             'CREATE POLICY %I ON %I FOR INSERT TO trm_app WITH CHECK ('
             'trm_ctx_role() IN (''caseworker'', ''coordinator'') '
@@ -514,7 +515,7 @@ BEGIN
             'AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL '
             'AND (g.expires_at IS NULL OR g.expires_at > now()) '
             'AND cardinality(g.categories) > 0 '
-            'AND (%I.%I IS NULL OR %I.%I = ANY (g.categories))))',
+            'AND (%I.%I IS NULL OR %I.%I = ANY (g.categories)) OFFSET 0))',
             t || '_write', t, t, t, cat, t, cat);
         EXECUTE format(
             'CREATE POLICY %I ON %I FOR UPDATE TO trm_app USING ('
@@ -526,7 +527,7 @@ BEGIN
             'AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL '
             'AND (g.expires_at IS NULL OR g.expires_at > now()) '
             'AND cardinality(g.categories) > 0 '
-            'AND (%I.%I IS NULL OR %I.%I = ANY (g.categories))))',
+            'AND (%I.%I IS NULL OR %I.%I = ANY (g.categories)) OFFSET 0))',
             t || '_change', t, t, t, cat, t, cat);
     END LOOP;
     FOREACH t IN ARRAY ARRAY['notifications', 'notification_reads', 'agency_webhooks',
@@ -545,7 +546,8 @@ LANGUAGE sql STABLE AS $$
     SELECT p_writer = trm_ctx_agency() OR EXISTS (
         SELECT 1 FROM case_grants g
         WHERE g.case_id = p_case AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL
-          AND (g.expires_at IS NULL OR g.expires_at > now()) AND p_category = ANY (g.categories))
+          AND (g.expires_at IS NULL OR g.expires_at > now()) AND p_category = ANY (g.categories)
+        OFFSET 0)
 $$;
 
 -- The JSON of a service or plan: clear columns, and the sealed part as hex only for a caller
