@@ -11,7 +11,7 @@ const char *const trm_task_kinds[] = {"sop_deadline",
                                       "delivery_rejected",
                                       NULL};
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* clang-format off */
 /* Each kind's horizon unless $3 (to) is given; offers received are tasks until answered. */
 TRM_DB_STMT(stmt_tasks, 12,

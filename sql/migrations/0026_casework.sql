@@ -861,6 +861,33 @@ CREATE TRIGGER federation_packages_rejected BEFORE UPDATE OF status ON federatio
     FOR EACH ROW EXECUTE FUNCTION trm_federation_packages_rejected();
 GRANT SELECT (rejected_at) ON federation_packages TO trm_app;
 
+-- The owner of a case's tracks, kept by the database (never by the caller): the tasks query
+-- reads an agency's deadlines from an index of its own, in due order, and stops at a page.
+ALTER TABLE case_tracks ADD COLUMN owner_agency_id uuid;
+UPDATE case_tracks t SET owner_agency_id = c.owner_agency_id FROM cases c WHERE c.id = t.case_id;
+ALTER TABLE case_tracks ALTER COLUMN owner_agency_id SET NOT NULL;
+CREATE INDEX case_tracks_owner_due ON case_tracks (owner_agency_id, due_at, case_id,
+                                                  track COLLATE "C") WHERE due_at IS NOT NULL;
+CREATE FUNCTION trm_case_tracks_owner() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    NEW.owner_agency_id := (SELECT c.owner_agency_id FROM cases c WHERE c.id = NEW.case_id);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER case_tracks_owner BEFORE INSERT OR UPDATE ON case_tracks
+    FOR EACH ROW EXECUTE FUNCTION trm_case_tracks_owner();
+CREATE FUNCTION trm_cases_tracks_follow() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    UPDATE case_tracks SET owner_agency_id = NEW.owner_agency_id WHERE case_id = NEW.id;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER cases_tracks_follow AFTER UPDATE OF owner_agency_id ON cases
+    FOR EACH ROW WHEN (NEW.owner_agency_id IS DISTINCT FROM OLD.owner_agency_id)
+    EXECUTE FUNCTION trm_cases_tracks_follow();
+
 -- A day in words, for a task's sentence ("2 October 2026").
 CREATE FUNCTION trm_day_text(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE
 AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY') $$;
@@ -869,7 +896,7 @@ AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY') $$;
 -- own index, under the caller's row-level security (a plain SQL function, inlined by the
 -- planner). Due before p_*_to (each kind its own horizon), from p_from; p_kind one kind
 -- (NULL: all); p_assignee: only cases assigned to that user; after (p_after_due,
--- p_after_key) in (due_at, key) order; at most p_limit. due_at is to the second (what a
+-- p_after_key) in (due_at, key) order; at most p_limit. due_at with its microseconds (what a
 -- cursor holds); key names the task (its kind and what it is about) and is unique.
 --   sop_deadline      a step of a track of a case the agency owns is due (or overdue)
 --   consent_expiring  a consent of such a case ends soon
@@ -887,7 +914,10 @@ RETURNS TABLE (kind text, case_id uuid, case_reference text, referral_id uuid,
                consent_id uuid, plan_id uuid, track text, due_at timestamptz, why text,
                key text)
 LANGUAGE sql STABLE AS $$
-    -- The sentence is made for the page only (w1..w4 and since: the words it needs).
+    -- Each branch takes at most a page after the cursor, in (due_at, key) order, so a branch
+    -- with many candidates reads them in its index's order and stops; the page is the first
+    -- p_limit of their union. The sentence is made for the page only (w1..w4 and since: the
+    -- words it needs).
     SELECT t.kind, t.case_id, t.case_reference, t.referral_id, t.consent_id, t.plan_id,
            t.track, t.due_at,
            CASE t.kind
@@ -911,83 +941,101 @@ LANGUAGE sql STABLE AS $$
                       t.w1, t.w2, t.w3, coalesce(t.w4, 'refused'))
            END,
            t.key
-    FROM (SELECT * FROM (
-        SELECT 'sop_deadline'::text AS kind, c.id AS case_id, c.reference AS case_reference,
-               NULL::uuid AS referral_id, NULL::uuid AS consent_id, NULL::uuid AS plan_id,
-               ct.track AS track, date_trunc('second', ct.due_at) AS due_at,
-               'sop_deadline:' || c.id || ':' || ct.track AS key,
-               ct.track AS w1, ct.state AS w2, NULL::text AS w3, NULL::text AS w4,
-               ct.entered_at AS since
-        FROM case_tracks ct JOIN cases c ON c.id = ct.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'sop_deadline')
-          AND c.owner_agency_id = trm_ctx_agency() AND c.transferred_out_at IS NULL
-          AND ct.due_at < p_deadline_to AND (p_from IS NULL OR ct.due_at >= p_from)
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+    FROM (
+        (SELECT 'sop_deadline'::text AS kind, c.id AS case_id, c.reference AS case_reference,
+                NULL::uuid AS referral_id, NULL::uuid AS consent_id, NULL::uuid AS plan_id,
+                ct.track AS track, ct.due_at AS due_at,
+                ('sop_deadline:' || c.id || ':' || ct.track) COLLATE "C" AS key,
+                ct.track AS w1, ct.state AS w2, NULL::text AS w3, NULL::text AS w4,
+                ct.entered_at AS since
+         -- The agency's deadlines in due order from its own index (the owner is kept on
+         -- the tracks by the database), a page of them unless only assigned cases count.
+         FROM (SELECT * FROM case_tracks x
+               WHERE (p_kind IS NULL OR p_kind = 'sop_deadline')
+                 AND x.owner_agency_id = trm_ctx_agency() AND x.due_at IS NOT NULL
+                 AND x.due_at < p_deadline_to AND (p_from IS NULL OR x.due_at >= p_from)
+                 AND (p_after_due IS NULL
+                      OR (x.due_at, ('sop_deadline:' || x.case_id || ':' || x.track) COLLATE "C")
+                         > (p_after_due, p_after_key))
+               ORDER BY x.due_at, x.case_id, x.track COLLATE "C"
+               LIMIT CASE WHEN p_assignee IS NULL THEN p_limit END) ct
+         JOIN cases c ON c.id = ct.case_id
+         WHERE c.owner_agency_id = trm_ctx_agency() AND c.transferred_out_at IS NULL
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+         ORDER BY ct.due_at, ct.case_id, ct.track COLLATE "C" LIMIT p_limit)
         UNION ALL
-        SELECT 'consent_expiring', c.id, c.reference, NULL, k.id, NULL, NULL,
-               date_trunc('second', k.expires_at),
-               'consent_expiring:' || k.id, k.kind, NULL, NULL, NULL, NULL
-        FROM consents k JOIN cases c ON c.id = k.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'consent_expiring')
-          AND k.expires_at IS NOT NULL AND k.withdrawn_at IS NULL
-          AND k.expiry_processed_at IS NULL
-          AND k.expires_at > now() AND k.expires_at < p_consent_to
-          AND (p_from IS NULL OR k.expires_at >= p_from)
-          AND c.owner_agency_id = trm_ctx_agency()
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+        (SELECT 'consent_expiring', c.id, c.reference, NULL, k.id, NULL, NULL, k.expires_at,
+                ('consent_expiring:' || k.id) COLLATE "C", k.kind, NULL, NULL, NULL, NULL
+         FROM consents k JOIN cases c ON c.id = k.case_id
+         WHERE (p_kind IS NULL OR p_kind = 'consent_expiring')
+           AND k.expires_at IS NOT NULL AND k.withdrawn_at IS NULL
+           AND k.expiry_processed_at IS NULL
+           AND k.expires_at > now() AND k.expires_at < p_consent_to
+           AND (p_from IS NULL OR k.expires_at >= p_from)
+           AND c.owner_agency_id = trm_ctx_agency()
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+           AND (p_after_due IS NULL OR (k.expires_at, ('consent_expiring:' || k.id) COLLATE "C")
+                                       > (p_after_due, p_after_key))
+         ORDER BY k.expires_at, 9 LIMIT p_limit)
         UNION ALL
-        SELECT 'offer_received', r.case_id, coalesce(c.reference, r.remote_case_reference),
-               r.id, NULL, NULL, NULL, date_trunc('second', r.expires_at),
-               'offer_received:' || r.id,
-               a.name, r.kind, r.purpose, NULL, NULL
-        FROM referrals r JOIN agencies a ON a.id = r.from_agency_id
-        LEFT JOIN cases c ON c.id = r.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'offer_received')
-          AND r.to_agency_id = trm_ctx_agency() AND r.status = 'offered'
-          AND r.expires_at > now() AND r.expires_at < p_received_to
-          AND (p_from IS NULL OR r.expires_at >= p_from)
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+        (SELECT 'offer_received', r.case_id, coalesce(c.reference, r.remote_case_reference),
+                r.id, NULL, NULL, NULL, r.expires_at, ('offer_received:' || r.id) COLLATE "C",
+                a.name, r.kind, r.purpose, NULL, NULL
+         FROM referrals r JOIN agencies a ON a.id = r.from_agency_id
+         LEFT JOIN cases c ON c.id = r.case_id
+         WHERE (p_kind IS NULL OR p_kind = 'offer_received')
+           AND r.to_agency_id = trm_ctx_agency() AND r.status = 'offered'
+           AND r.expires_at > now() AND r.expires_at < p_received_to
+           AND (p_from IS NULL OR r.expires_at >= p_from)
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+           AND (p_after_due IS NULL OR (r.expires_at, ('offer_received:' || r.id) COLLATE "C")
+                                       > (p_after_due, p_after_key))
+         ORDER BY r.expires_at, 9 LIMIT p_limit)
         UNION ALL
-        SELECT 'offer_expiring', r.case_id, c.reference, r.id, NULL, NULL, NULL,
-               date_trunc('second', r.expires_at),
-               'offer_expiring:' || r.id, a.name, r.kind, r.purpose, NULL, NULL
-        FROM referrals r JOIN agencies a ON a.id = r.to_agency_id
-        LEFT JOIN cases c ON c.id = r.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'offer_expiring')
-          AND r.from_agency_id = trm_ctx_agency() AND r.status = 'offered'
-          AND r.expires_at > now() AND r.expires_at < p_offer_to
-          AND (p_from IS NULL OR r.expires_at >= p_from)
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+        (SELECT 'offer_expiring', r.case_id, c.reference, r.id, NULL, NULL, NULL, r.expires_at,
+                ('offer_expiring:' || r.id) COLLATE "C", a.name, r.kind, r.purpose, NULL, NULL
+         FROM referrals r JOIN agencies a ON a.id = r.to_agency_id
+         LEFT JOIN cases c ON c.id = r.case_id
+         WHERE (p_kind IS NULL OR p_kind = 'offer_expiring')
+           AND r.from_agency_id = trm_ctx_agency() AND r.status = 'offered'
+           AND r.expires_at > now() AND r.expires_at < p_offer_to
+           AND (p_from IS NULL OR r.expires_at >= p_from)
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+           AND (p_after_due IS NULL OR (r.expires_at, ('offer_expiring:' || r.id) COLLATE "C")
+                                       > (p_after_due, p_after_key))
+         ORDER BY r.expires_at, 9 LIMIT p_limit)
         UNION ALL
-        SELECT 'plan_review', c.id, c.reference, NULL, NULL, p.id, NULL,
-               p.review_on::timestamp AT TIME ZONE 'UTC', 'plan_review:' || p.id,
-               NULL, NULL, NULL, NULL, NULL
-        FROM case_plans p JOIN cases c ON c.id = p.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'plan_review')
-          AND p.agency_id = trm_ctx_agency() AND p.status = 'active'
-          AND p.review_on <= (p_plan_to AT TIME ZONE 'UTC')::date
-          AND (p.review_on::timestamp AT TIME ZONE 'UTC') < p_plan_to
-          AND (p_from IS NULL OR (p.review_on::timestamp AT TIME ZONE 'UTC') >= p_from)
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
-          AND EXISTS (SELECT 1 FROM case_grants g WHERE g.case_id = p.case_id
-                      AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL
-                      AND (g.expires_at IS NULL OR g.expires_at > now()))
+        (SELECT 'plan_review', c.id, c.reference, NULL, NULL, p.id, NULL,
+                p.review_on::timestamp AT TIME ZONE 'UTC', ('plan_review:' || p.id) COLLATE "C",
+                NULL, NULL, NULL, NULL, NULL
+         FROM case_plans p JOIN cases c ON c.id = p.case_id
+         WHERE (p_kind IS NULL OR p_kind = 'plan_review')
+           AND p.agency_id = trm_ctx_agency() AND p.status = 'active'
+           AND p.review_on <= (p_plan_to AT TIME ZONE 'UTC')::date
+           AND (p.review_on::timestamp AT TIME ZONE 'UTC') < p_plan_to
+           AND (p_from IS NULL OR (p.review_on::timestamp AT TIME ZONE 'UTC') >= p_from)
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+           AND EXISTS (SELECT 1 FROM case_grants g WHERE g.case_id = p.case_id
+                       AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL
+                       AND (g.expires_at IS NULL OR g.expires_at > now()) OFFSET 0)
+           AND (p_after_due IS NULL OR (p.review_on::timestamp AT TIME ZONE 'UTC',
+                                        ('plan_review:' || p.id) COLLATE "C") > (p_after_due, p_after_key))
+         ORDER BY p.review_on, 9 LIMIT p_limit)
         UNION ALL
-        SELECT 'delivery_rejected', r.case_id, coalesce(c.reference, r.remote_case_reference),
-               r.id, NULL, NULL, NULL, date_trunc('second', f.rejected_at),
-               'delivery_rejected:' || f.package_id,
-               f.peer_instance, f.type, r.kind, f.last_error, NULL
-        FROM federation_packages f JOIN referrals r ON r.id = f.referral_id
-        LEFT JOIN cases c ON c.id = r.case_id
-        WHERE (p_kind IS NULL OR p_kind = 'delivery_rejected')
-          AND f.status = 'rejected' AND f.direction = 'out'
-          AND f.rejected_at >= p_rejected_since AND f.rejected_at < p_received_to
-          AND (p_from IS NULL OR f.rejected_at >= p_from)
-          AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
-        ) u
-        WHERE p_after_due IS NULL OR (u.due_at, u.key) > (p_after_due, p_after_key)
-        ORDER BY u.due_at, u.key
-        LIMIT p_limit
+        (SELECT 'delivery_rejected', r.case_id, coalesce(c.reference, r.remote_case_reference),
+                r.id, NULL, NULL, NULL, f.rejected_at, ('delivery_rejected:' || f.package_id) COLLATE "C",
+                f.peer_instance, f.type, r.kind, f.last_error, NULL
+         FROM federation_packages f JOIN referrals r ON r.id = f.referral_id
+         LEFT JOIN cases c ON c.id = r.case_id
+         WHERE (p_kind IS NULL OR p_kind = 'delivery_rejected')
+           AND f.status = 'rejected' AND f.direction = 'out'
+           AND f.rejected_at >= p_rejected_since AND f.rejected_at < p_received_to
+           AND (p_from IS NULL OR f.rejected_at >= p_from)
+           AND (p_assignee IS NULL OR c.assigned_to = p_assignee)
+           AND (p_after_due IS NULL OR (f.rejected_at, ('delivery_rejected:' || f.package_id) COLLATE "C")
+                                       > (p_after_due, p_after_key))
+         ORDER BY f.rejected_at, 9 LIMIT p_limit)
+        ORDER BY 8, 9 LIMIT p_limit
     ) t
     ORDER BY t.due_at, t.key
 $$;
