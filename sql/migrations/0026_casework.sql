@@ -639,13 +639,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s case_services;
 BEGIN
-    SELECT * INTO s FROM case_services WHERE id = p_id AND case_id = p_case FOR UPDATE;
+    -- Seen first, then locked: FOR UPDATE sees only rows the caller may update (the
+    -- writer's), and another agency is told it is not the writer, not that nothing is there.
+    SELECT * INTO s FROM case_services WHERE id = p_id AND case_id = p_case;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('outcome', 'not_found');
     END IF;
     IF s.agency_id <> trm_ctx_agency() THEN
         RETURN jsonb_build_object('outcome', 'not_writer');
     END IF;
+    SELECT * INTO s FROM case_services WHERE id = p_id FOR UPDATE;
     IF s.version <> p_version THEN
         RETURN jsonb_build_object('outcome', 'stale');
     END IF;
@@ -725,13 +728,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     p case_plans;
 BEGIN
-    SELECT * INTO p FROM case_plans WHERE id = p_id AND case_id = p_case FOR UPDATE;
+    -- Seen first, then locked: FOR UPDATE sees only rows the caller may update (the
+    -- writer's), and another agency is told it is not the writer, not that nothing is there.
+    SELECT * INTO p FROM case_plans WHERE id = p_id AND case_id = p_case;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('outcome', 'not_found');
     END IF;
     IF p.agency_id <> trm_ctx_agency() THEN
         RETURN jsonb_build_object('outcome', 'not_writer');
     END IF;
+    SELECT * INTO p FROM case_plans WHERE id = p_id FOR UPDATE;
     IF p.version <> p_version THEN
         RETURN jsonb_build_object('outcome', 'stale');
     END IF;

@@ -609,7 +609,7 @@ START_TEST(notifications_for_whom)
         ck_assert(strcmp(k, "id") == 0 || strcmp(k, "kind") == 0 || strcmp(k, "at") == 0 ||
                   strcmp(k, "read") == 0 || strcmp(k, "case_id") == 0 ||
                   strcmp(k, "referral_id") == 0 || strcmp(k, "consent_id") == 0);
-    char nid[37], path[128];
+    char nid[37], path[512]; /* a cursor is long */
     snprintf(nid, sizeof nid, "%s", json_string_value(json_object_get(n, "id")));
     json_decref(n);
     json_decref(wait_notification(bw2, "offer_received", "referral_id", rid));
