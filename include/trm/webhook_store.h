@@ -19,16 +19,24 @@ struct trm_webhook_due {
     char *sealed_secret; /* hex, malloc'd */
     char *body;          /* the event's JSON, malloc'd */
     int attempts;
+    char lease[64]; /* the lease's end as the database set it: the proof of the claim */
 };
 /* Claims up to cap due events for lease_s seconds (FOR UPDATE SKIP LOCKED: concurrent
  * workers take different events); release each with trm_webhook_due_free. */
 enum trm_db_status trm_webhook_claim(struct trm_db_conn *c, unsigned cap, unsigned lease_s,
                                      struct trm_webhook_due *out, unsigned *n);
+/* Extends d's lease to lease_s seconds from now if the claim is still d's (d->lease is
+ * updated); *kept false when it was lost (another worker took the event after the lease
+ * ended, or it is no longer pending): d must not be posted then. */
+enum trm_db_status trm_webhook_renew(struct trm_db_conn *c, struct trm_webhook_due *d,
+                                     unsigned lease_s, bool *kept);
 void trm_webhook_due_free(struct trm_webhook_due *d);
-/* An attempt's outcome: error NULL (delivered) or a code; *given_up when the event is now too
- * old to be tried again. */
+/* An attempt's outcome: error NULL (delivered) or a code; posted false for an event not
+ * posted, sharing its receiver's failure in the same round (no attempt counted); *given_up
+ * when the event is now too old to be tried again. */
 enum trm_db_status trm_webhook_outcome(struct trm_db_conn *c, const char *id, const char *error,
-                                       unsigned max_backoff_s, unsigned give_up_s, bool *given_up);
+                                       bool posted, unsigned max_backoff_s, unsigned give_up_s,
+                                       bool *given_up);
 
 /* What registering a webhook did. */
 enum trm_webhook_put {

@@ -7,10 +7,12 @@
 
 /* clang-format off */
 TRM_DB_STMT(stmt_claim, 2,
-            "SELECT id, agency_id, url, sealed_secret, body, attempts "
+            "SELECT id, agency_id, url, sealed_secret, body, attempts, lease "
             "FROM trm_webhook_claim($1::integer, $2::integer)");
-TRM_DB_STMT(stmt_outcome, 4,
-            "SELECT trm_webhook_outcome($1, $2, $3::integer, $4::integer) AS status");
+TRM_DB_STMT(stmt_renew, 3,
+            "SELECT trm_webhook_renew($1, $2::timestamptz, $3::integer) AS lease");
+TRM_DB_STMT(stmt_outcome, 5,
+            "SELECT trm_webhook_outcome($1, $2, $3::boolean, $4::integer, $5::integer) AS status");
 TRM_DB_STMT(stmt_put, 4,
             "SELECT trm_webhook_put($1, $2, $3, $4::boolean) AS outcome");
 TRM_DB_STMT(stmt_status, 1, "SELECT trm_webhook_status($1)");
@@ -35,13 +37,13 @@ static bool due_from_row(const PGresult *r, int i, struct trm_webhook_due *d)
 {
     const char *id = col(r, i, "id"), *agency = col(r, i, "agency_id"), *url = col(r, i, "url");
     const char *secret = col(r, i, "sealed_secret"), *body = col(r, i, "body");
-    const char *attempts = col(r, i, "attempts");
+    const char *attempts = col(r, i, "attempts"), *lease = col(r, i, "lease");
     long n = 0;
     memset(d, 0, sizeof *d);
-    if (!id || !agency || !url || !secret || !body || !attempts ||
+    if (!id || !agency || !url || !secret || !body || !attempts || !lease ||
         !trm_parse_long(attempts, 0, 1000000000L, &n) || !trm_strlcpy(d->id, id, sizeof d->id) ||
         !trm_strlcpy(d->agency_id, agency, sizeof d->agency_id) ||
-        !trm_strlcpy(d->url, url, sizeof d->url))
+        !trm_strlcpy(d->url, url, sizeof d->url) || !trm_strlcpy(d->lease, lease, sizeof d->lease))
         return false;
     d->attempts = (int)n;
     d->sealed_secret = strdup(secret);
@@ -78,13 +80,28 @@ enum trm_db_status trm_webhook_claim(struct trm_db_conn *c, unsigned cap, unsign
     return s;
 }
 
+enum trm_db_status trm_webhook_renew(struct trm_db_conn *c, struct trm_webhook_due *d,
+                                     unsigned lease_s, bool *kept)
+{
+    char lease[16];
+    snprintf(lease, sizeof lease, "%u", lease_s);
+    const char *p[] = {d->id, d->lease, lease};
+    enum trm_db_status s;
+    PGresult *r = trm_db_exec(c, &stmt_renew, p, &s);
+    const char *until = s == TRM_DB_OK && PQntuples(r) == 1 ? col(r, 0, "lease") : NULL;
+    *kept = until && until[0] && trm_strlcpy(d->lease, until, sizeof d->lease);
+    PQclear(r);
+    return s;
+}
+
 enum trm_db_status trm_webhook_outcome(struct trm_db_conn *c, const char *id, const char *error,
-                                       unsigned max_backoff_s, unsigned give_up_s, bool *given_up)
+                                       bool posted, unsigned max_backoff_s, unsigned give_up_s,
+                                       bool *given_up)
 {
     char max[16], give_up[16];
     snprintf(max, sizeof max, "%u", max_backoff_s);
     snprintf(give_up, sizeof give_up, "%u", give_up_s);
-    const char *p[] = {id, error, max, give_up};
+    const char *p[] = {id, error, posted ? "true" : "false", max, give_up};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_outcome, p, &s);
     const char *status = s == TRM_DB_OK && PQntuples(r) == 1 ? col(r, 0, "status") : NULL;

@@ -3,8 +3,10 @@
  * event is given up (webhook_give_up_s). Events are claimed for a lease in PostgreSQL
  * (FOR UPDATE SKIP LOCKED), so several trmd processes share the outbox; an event whose
  * outcome was never recorded (trmd killed while posting) is posted again once its lease
- * ends, with the same id and body: receivers dedupe by the id. The receiver's answer is
- * read for its status only, never logged or kept. */
+ * ends, with the same id and body: receivers dedupe by the id. A round posts its events one
+ * after the other, so an event whose lease could end before its attempt does is first
+ * renewed, if the claim is still this worker's: no event is posted by two workers at once.
+ * The receiver's answer is read for its status only, never logged or kept. */
 #include "trm/app.h"
 #include "trm/build_info.h"
 #include "trm/log.h"
@@ -83,19 +85,21 @@ struct outcome {
     const struct trm_webhook_due *d;
     const char *error;
     unsigned max_s, give_up_s;
-    bool given_up;
+    bool posted, given_up;
 };
 
 static enum trm_db_status outcome_tx(struct trm_db_conn *c, void *arg)
 {
     struct outcome *o = arg;
     trm_db_commit_with_next(c);
-    return trm_webhook_outcome(c, o->d->id, o->error, o->max_s, o->give_up_s, &o->given_up);
+    return trm_webhook_outcome(c, o->d->id, o->error, o->posted, o->max_s, o->give_up_s,
+                               &o->given_up);
 }
 
 /* Posts one event, or (failed_before: the agency's receiver just failed in this round)
  * records the same failure without posting, so a receiver that hangs costs one timeout a
- * round, not one per event. Returns the failure's code (NULL: delivered). */
+ * round, not one per event; such an event counts no attempt, and goes first next time.
+ * Returns the failure's code (NULL: delivered). */
 static const char *deliver(struct trm_app *app, const struct trm_webhook_due *d,
                            const char *failed_before, char code[24])
 {
@@ -104,7 +108,8 @@ static const char *deliver(struct trm_app *app, const struct trm_webhook_due *d,
     struct outcome o = {.d = d,
                         .error = failed_before,
                         .max_s = (unsigned)cfg->webhook_retry_max_s,
-                        .give_up_s = (unsigned)cfg->webhook_give_up_s};
+                        .give_up_s = (unsigned)cfg->webhook_give_up_s,
+                        .posted = failed_before == NULL};
     if (o.error == NULL && trm_webhook_secret_open(trm_app_keys(app), d->agency_id,
                                                    d->sealed_secret, secret, sizeof secret)) {
         o.error = post(d->url, d->id, d->body, secret, cfg->webhook_timeout_s, code);
@@ -119,10 +124,14 @@ static const char *deliver(struct trm_app *app, const struct trm_webhook_due *d,
     else if (o.error == NULL)
         trm_log(TRM_LOG_INFO, "webhook_delivered", "event %s delivered to agency %s", d->id,
                 d->agency_id);
-    else
+    else if (o.posted)
         trm_log(TRM_LOG_WARN, o.given_up ? "webhook_given_up" : "webhook_retry",
                 "event %s for agency %s not delivered: %s (attempt %d)%s", d->id, d->agency_id,
                 o.error, d->attempts + 1, o.given_up ? "; given up" : "");
+    else
+        trm_log(TRM_LOG_WARN, o.given_up ? "webhook_given_up" : "webhook_retry",
+                "event %s for agency %s not posted: its receiver failed this round (%s)%s", d->id,
+                d->agency_id, o.error, o.given_up ? "; given up" : "");
     return o.error;
 }
 
@@ -130,6 +139,8 @@ struct round {
     const struct trm_config *cfg;
     struct trm_webhook_due due[CLAIM_BATCH];
     unsigned n;
+    unsigned lease_s;    /* outlasts one attempt: connect and answer, then the outcome's write */
+    double leased_at_ms; /* when the leases of due[] were last set (claimed), as trmd saw it */
 };
 
 static enum trm_db_status claim_tx(struct trm_db_conn *c, void *arg)
@@ -138,15 +149,51 @@ static enum trm_db_status claim_tx(struct trm_db_conn *c, void *arg)
     for (unsigned i = 0; i < r->n; i++)
         trm_webhook_due_free(&r->due[i]);
     r->n = 0;
-    /* The lease outlasts one attempt (connect and answer, then the outcome's write). */
-    unsigned lease = (unsigned)(2 * r->cfg->webhook_timeout_s + 1);
     trm_db_commit_with_next(c);
-    return trm_webhook_claim(c, CLAIM_BATCH, lease, r->due, &r->n);
+    return trm_webhook_claim(c, CLAIM_BATCH, r->lease_s, r->due, &r->n);
+}
+
+struct renewal {
+    struct trm_webhook_due *d;
+    unsigned lease_s;
+    bool kept;
+};
+
+static enum trm_db_status renew_tx(struct trm_db_conn *c, void *arg)
+{
+    struct renewal *w = arg;
+    trm_db_commit_with_next(c);
+    return trm_webhook_renew(c, w->d, w->lease_s, &w->kept);
+}
+
+/* Whether event d, about to be posted, is still this worker's for a whole attempt: its lease
+ * is renewed first when what is left of it (counted from before the claim was answered, with
+ * a second to spare) is shorter than an attempt. False: the claim is lost (or the database is
+ * away), and the event is left to whoever holds it. */
+static bool lease_holds(struct trm_app *app, struct round *r, struct trm_webhook_due *d,
+                        double *leased_at_ms)
+{
+    double attempt_ms = ((double)r->cfg->webhook_timeout_s + 1) * 1000.0;
+    double left_ms = (double)r->lease_s * 1000.0 - (trm_now_ms() - *leased_at_ms) - 1000.0;
+    if (left_ms >= attempt_ms)
+        return true;
+    struct renewal w = {.d = d, .lease_s = r->lease_s};
+    double asked = trm_now_ms();
+    if (trm_db_tx_run(app->db, NULL, false, renew_tx, &w) != TRM_DB_OK || !w.kept) {
+        trm_log(TRM_LOG_INFO, "webhook_lease_lost",
+                "event %s: its lease ended before it was posted; left to the worker holding it",
+                d->id);
+        return false;
+    }
+    *leased_at_ms = asked;
+    return true;
 }
 
 void trm_webhook_worker_run_once(struct trm_app *app)
 {
-    struct round r = {.cfg = app->config};
+    struct round r = {.cfg = app->config,
+                      .lease_s = (unsigned)(2 * app->config->webhook_timeout_s + 1)};
+    r.leased_at_ms = trm_now_ms();
     if (trm_db_tx_run(app->db, NULL, false, claim_tx, &r) != TRM_DB_OK)
         return; /* the database is away: next round */
     char codes[CLAIM_BATCH][24];
@@ -156,7 +203,10 @@ void trm_webhook_worker_run_once(struct trm_app *app)
         for (unsigned j = 0; j < i && before == NULL; j++)
             if (failed[j] && strcmp(r.due[j].agency_id, r.due[i].agency_id) == 0)
                 before = failed[j];
-        if (!atomic_load(&app->stopping))
+        /* Each event's lease runs from the claim until renewed. */
+        double leased_at_ms = r.leased_at_ms;
+        if (!atomic_load(&app->stopping) &&
+            (before || lease_holds(app, &r, &r.due[i], &leased_at_ms)))
             failed[i] = deliver(app, &r.due[i], before, codes[i]);
         trm_webhook_due_free(&r.due[i]);
     }

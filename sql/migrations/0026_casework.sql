@@ -371,31 +371,59 @@ GRANT EXECUTE ON FUNCTION trm_webhook_delete(uuid) TO trm_app;
 
 -- The delivery worker claims due events of active webhooks for p_lease_s seconds (another
 -- trmd takes them after that, if this one never reports): rows locked with SKIP LOCKED, so
--- concurrent workers never claim the same event at once.
+-- concurrent workers never claim the same event at once. "lease" is the lease's end as
+-- set: the worker's proof of its claim when it renews it (trm_webhook_renew). Events posted
+-- fewer times go first: an event a receiver keeps refusing is not posted ahead of the others
+-- round after round (they would never be tried: trm_webhook_outcome), and an agency whose
+-- receiver is away does not hold up the new events of the others.
 CREATE FUNCTION trm_webhook_claim(p_limit integer, p_lease_s integer)
 RETURNS TABLE (id uuid, agency_id uuid, url text, sealed_secret text, body text,
-               attempts integer)
+               attempts integer, lease text)
 LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
-    UPDATE webhook_events e SET next_attempt_at = now() + make_interval(secs => p_lease_s)
-    FROM agency_webhooks w
-    WHERE w.agency_id = e.agency_id AND e.id IN (
-        SELECT x.id FROM webhook_events x JOIN agency_webhooks y ON y.agency_id = x.agency_id
-        WHERE x.status = 'pending' AND x.next_attempt_at <= now() AND y.active
-        ORDER BY x.next_attempt_at, x.created_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED)
-    RETURNING e.id, e.agency_id, w.url, encode(w.sealed_secret, 'hex'), e.body, e.attempts
+    WITH claimed AS (
+        UPDATE webhook_events e SET next_attempt_at = now() + make_interval(secs => p_lease_s)
+        FROM agency_webhooks w
+        WHERE w.agency_id = e.agency_id AND e.id IN (
+            SELECT x.id FROM webhook_events x JOIN agency_webhooks y ON y.agency_id = x.agency_id
+            WHERE x.status = 'pending' AND x.next_attempt_at <= now() AND y.active
+            ORDER BY x.attempts, x.next_attempt_at, x.created_at LIMIT p_limit
+            FOR UPDATE OF x SKIP LOCKED)
+        RETURNING e.id, e.agency_id, w.url, encode(w.sealed_secret, 'hex') AS sealed_secret,
+                  e.body, e.attempts, e.next_attempt_at::text AS lease, e.created_at)
+    -- In the order they are to be posted (an UPDATE returns its rows in no order).
+    SELECT id, agency_id, url, sealed_secret, body, attempts, lease FROM claimed
+    ORDER BY attempts, created_at, id
 $$;
 REVOKE ALL ON FUNCTION trm_webhook_claim(integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trm_webhook_claim(integer, integer) TO trm_app;
 
+-- A worker about to post an event whose lease may end during the attempt extends it, for
+-- p_lease_s seconds from now, if the claim is still its own: the event is pending and its
+-- lease is the one the worker holds (p_lease, as trm_webhook_claim or this gave it). Answers
+-- the new lease, or NULL when the claim was lost (another trmd took the event after the
+-- lease ended, or it was delivered or removed): the worker must not post it then.
+CREATE FUNCTION trm_webhook_renew(p_id uuid, p_lease timestamptz, p_lease_s integer)
+RETURNS text
+LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+    UPDATE webhook_events SET next_attempt_at = now() + make_interval(secs => p_lease_s)
+    WHERE id = p_id AND status = 'pending' AND next_attempt_at = p_lease
+    RETURNING next_attempt_at::text
+$$;
+REVOKE ALL ON FUNCTION trm_webhook_renew(uuid, timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_webhook_renew(uuid, timestamptz, integer) TO trm_app;
+
 -- An attempt's outcome: delivered; or failed (p_error a code, never text from the answer),
 -- retried after 1, 2, 4, ... seconds (at most p_max_s), and given up (failed) once the event
--- is p_give_up_s old.
-CREATE FUNCTION trm_webhook_outcome(p_id uuid, p_error text, p_max_s integer,
-                                    p_give_up_s integer)
+-- is p_give_up_s old. p_posted false: the event was not posted (its agency's receiver had
+-- just failed in the same round) and shares that failure without counting an attempt, so
+-- it goes before the event that failed next time.
+CREATE FUNCTION trm_webhook_outcome(p_id uuid, p_error text, p_posted boolean,
+                                    p_max_s integer, p_give_up_s integer)
 RETURNS text
 LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
     UPDATE webhook_events
-    SET attempts = attempts + 1, last_error = left(p_error, 40),
+    SET attempts = attempts + CASE WHEN p_posted THEN 1 ELSE 0 END,
+        last_error = left(p_error, 40),
         status = CASE WHEN p_error IS NULL THEN 'delivered'
                       WHEN created_at + make_interval(secs => p_give_up_s) <= now() THEN 'failed'
                       ELSE 'pending' END,
@@ -405,8 +433,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
     WHERE id = p_id AND status = 'pending'
     RETURNING status
 $$;
-REVOKE ALL ON FUNCTION trm_webhook_outcome(uuid, text, integer, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION trm_webhook_outcome(uuid, text, integer, integer) TO trm_app;
+REVOKE ALL ON FUNCTION trm_webhook_outcome(uuid, text, boolean, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_webhook_outcome(uuid, text, boolean, integer, integer) TO trm_app;
 
 -- What an admin sees of a webhook: never the secret.
 CREATE FUNCTION trm_webhook_status(p_agency uuid) RETURNS jsonb

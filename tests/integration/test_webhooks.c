@@ -3,8 +3,10 @@
  * personal is in any body (the case's values are sentinels; the bodies also go to the leak
  * scan), deliveries are retried while the receiver is down and while it answers 500, and an
  * event whose delivery trmd was killed in the middle of (SIGKILL) arrives again with the same
- * id and body, so a receiver that dedupes by id gets every event once. The admin API never
- * shows the secret, and refuses what it must. */
+ * id and body, so a receiver that dedupes by id gets every event once; without a crash, no
+ * event is posted twice, even to a receiver slower than a claim's lease; an event a receiver
+ * keeps refusing holds up none of the others. The admin API never shows the secret, and
+ * refuses what it must. */
 #include "check_run.h"
 #include "harness.h"
 
@@ -26,12 +28,17 @@
 /* ------------------------------------------------------------------------------------ */
 /* The receiver */
 
-enum rx_mode { RX_OK, RX_500, RX_HOLD };
+/* RX_HOLD: the first delivery is held (not answered) until the test lets go; RX_SLOW: every
+ * delivery is answered 200 after SLOW_MS; RX_POISON: event rx.poison is answered 500, the
+ * others 200. */
+enum rx_mode { RX_OK, RX_500, RX_HOLD, RX_SLOW, RX_POISON };
+
+#define SLOW_MS 1500
 
 struct seen {
     char id[64], ts[32], sig[96], agency[40];
     char *body;
-    unsigned status; /* what the receiver answered */
+    unsigned status; /* what the receiver answered (0: held, trmd never had an answer) */
     bool signed_ok;  /* the signature checks with the agency's secret */
 };
 
@@ -42,6 +49,8 @@ struct receiver {
     pthread_cond_t cond;
     enum rx_mode mode;
     bool holding, release;
+    char held[64];   /* the id of the delivery held */
+    char poison[64]; /* RX_POISON: the event refused */
     struct seen seen[MAX_SEEN];
     size_t n;
     /* Secrets by path: /a for agency A, /b for agency B. */
@@ -95,7 +104,8 @@ static unsigned record(struct MHD_Connection *con, const char *url, struct uploa
     keep_body(body);
     pthread_mutex_lock(&rx.lock);
     enum rx_mode mode = rx.mode;
-    unsigned status = mode == RX_500 ? 500 : 200;
+    bool refused = mode == RX_500 || (mode == RX_POISON && id && strcmp(id, rx.poison) == 0);
+    unsigned status = refused ? 500 : 200;
     if (rx.n < MAX_SEEN) {
         struct seen *s = &rx.seen[rx.n++];
         snprintf(s->id, sizeof s->id, "%s", id ? id : "");
@@ -108,13 +118,19 @@ static unsigned record(struct MHD_Connection *con, const char *url, struct uploa
         s->signed_ok = ts && sig && signature_checks(secret, ts, sig, body, u->len);
     }
     if (mode == RX_HOLD && !rx.holding) {
-        /* Hold this one delivery until the test lets go (it kills trmd meanwhile). */
+        /* Hold this one delivery until the test lets go (it kills trmd meanwhile): trmd never
+         * sees an answer to it, so it is not one answered 200. */
+        if (rx.n <= MAX_SEEN)
+            rx.seen[rx.n - 1].status = 0;
+        snprintf(rx.held, sizeof rx.held, "%s", id ? id : "");
         rx.holding = true;
         pthread_cond_broadcast(&rx.cond);
         while (!rx.release)
             pthread_cond_wait(&rx.cond, &rx.lock);
     }
     pthread_mutex_unlock(&rx.lock);
+    if (mode == RX_SLOW)
+        usleep(SLOW_MS * 1000);
     return status;
 }
 
@@ -193,6 +209,7 @@ static void rx_reset(enum rx_mode mode)
     rx.n = 0;
     rx.mode = mode;
     rx.holding = rx.release = false;
+    rx.held[0] = '\0';
     pthread_mutex_unlock(&rx.lock);
 }
 
@@ -515,7 +532,7 @@ START_TEST(stable_ids_through_sigkill)
         ;
     bool holding = rx.holding;
     char held[64];
-    snprintf(held, sizeof held, "%s", rx.n > 0 ? rx.seen[rx.n - 1].id : "");
+    snprintf(held, sizeof held, "%s", rx.held);
     pthread_mutex_unlock(&rx.lock);
     ck_assert_msg(holding, "no delivery reached the receiver");
     kill(srv.pid, SIGKILL);
@@ -557,6 +574,127 @@ START_TEST(stable_ids_through_sigkill)
                                  ids[i]),
                          1);
     h_trmd_stop(&second);
+}
+END_TEST
+
+/* Waits until every event in ids is delivered as the outbox says. */
+static void outbox_delivered(char ids[][37], size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *sql = "SELECT count(*) FROM webhook_events WHERE id = $1 AND "
+                          "status = 'delivered'";
+        for (int i = 0; i < WAIT_S * 10 && h_count(sql, ids[k]) == 0; i++)
+            usleep(100000);
+        ck_assert_int_eq(h_count(sql, ids[k]), 1);
+    }
+}
+
+/* The ids as an array literal ({id,id,...}). */
+static const char *id_list(char ids[][37], size_t n, char *list, size_t cap)
+{
+    snprintf(list, cap, "{");
+    for (size_t k = 0; k < n; k++)
+        snprintf(list + strlen(list), cap - strlen(list), "%s%s", k ? "," : "", ids[k]);
+    snprintf(list + strlen(list), cap - strlen(list), "}");
+    return list;
+}
+
+/* Runs sql as the owner with the ids as a uuid[] ($1); the rows it changed. */
+static long owner_update(const char *sql, char ids[][37], size_t n)
+{
+    char list[64 * 40];
+    id_list(ids, n, list, sizeof list);
+    PGconn *pg = h_pg("TRM_TEST_OWNER_URL");
+    const char *p[] = {list};
+    PGresult *r = PQexecParams(pg, sql, 1, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    long changed = atol(PQcmdTuples(r));
+    PQclear(r);
+    PQfinish(pg);
+    return changed;
+}
+
+/* A slow receiver, and two trmd sharing the outbox: one claims every event in one round and
+ * posts them one after the other, longer than its claim's lease; the other takes those whose
+ * lease ended. Each event is still posted once: a worker renews a lease before posting, and
+ * leaves alone an event another took. */
+/* Queues n offer_received events for B while its receiver is down, then parks them (due in
+ * an hour), so that they can be made due all at once; answers the receiver's port. */
+static unsigned queue_parked(char ids[][37], size_t n)
+{
+    rx_start(0);
+    unsigned port = rx.port;
+    rx_stop();
+    register_webhook(b_agency, "/b", rx.secret_b, port);
+    char case_id[37], consent_id[37], rid[37];
+    for (size_t i = 0; i < n; i++) {
+        offer_to_b(case_id, consent_id, rid);
+        event_id(b_agency, "offer_received", rid, ids[i]);
+    }
+    const char *park = "UPDATE webhook_events SET next_attempt_at = now() + interval '1 hour' "
+                       "WHERE id = ANY ($1::uuid[])";
+    /* An attempt under way may record its failure over the first parking: park again. */
+    for (int i = 0; i < 10; i++) {
+        owner_update(park, ids, n);
+        usleep(300000);
+    }
+    char list[64 * 40];
+    const char *parked = "SELECT count(*) FROM webhook_events WHERE id = ANY ($1::uuid[]) "
+                         "AND status = 'pending' AND next_attempt_at > now() + interval '50 min'";
+    ck_assert_int_eq(h_count(parked, id_list(ids, n, list, sizeof list)), (long)n);
+    return port;
+}
+
+START_TEST(slow_receiver_no_event_posted_twice)
+{
+    enum { N = 6 };
+    char ids[N][37];
+    unsigned port = queue_parked(ids, N);
+    rx_reset(RX_SLOW);
+    rx_start(port);
+    struct trmd second;
+    h_trmd_start(&second, fast);
+    /* All due at once: the first worker to look claims them all in one round. */
+    const char *due = "UPDATE webhook_events SET next_attempt_at = now() "
+                      "WHERE id = ANY ($1::uuid[])";
+    ck_assert_int_eq(owner_update(due, ids, N), N);
+    rx_wait_all(ids, N);
+    outbox_delivered(ids, N);
+    usleep(2 * SLOW_MS * 1000); /* a post under way would have reached the receiver by now */
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(rx_count(ids[i], 0) == 1, "event %s was posted %zu times", ids[i],
+                      rx_count(ids[i], 0));
+    pthread_mutex_lock(&rx.lock);
+    for (size_t i = 0; i < rx.n; i++)
+        ck_assert(rx.seen[i].signed_ok);
+    pthread_mutex_unlock(&rx.lock);
+    h_trmd_stop(&second);
+}
+END_TEST
+
+/* A receiver that refuses one event (500) holds up none of the others: all due at once, the
+ * refused one first, the others are posted in the rounds after it fails, while it is tried
+ * again with backoff. */
+START_TEST(a_refused_event_holds_up_no_other)
+{
+    enum { N = 4 };
+    char ids[N][37];
+    unsigned port = queue_parked(ids, N);
+    rx_reset(RX_POISON);
+    snprintf(rx.poison, sizeof rx.poison, "%s", ids[0]);
+    rx_start(port);
+    /* Due at once, as never tried: the first queued (the refused one) is posted first. */
+    const char *due = "UPDATE webhook_events SET next_attempt_at = now(), attempts = 0 "
+                      "WHERE id = ANY ($1::uuid[])";
+    ck_assert_int_eq(owner_update(due, ids, N), N);
+    rx_wait_all(ids + 1, N - 1);
+    outbox_delivered(ids + 1, N - 1);
+    ck_assert_uint_ge(rx_count(ids[0], 500), 1);
+    ck_assert_uint_eq(rx_count(ids[0], 200), 0);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM webhook_events WHERE id = $1 AND status = "
+                             "'pending' AND attempts >= 1 AND last_error = 'http_500'",
+                             ids[0]),
+                     1);
 }
 END_TEST
 
@@ -644,6 +782,8 @@ int main(void)
     tcase_add_test(tc, signed_and_nothing_personal);
     tcase_add_test(tc, retried_while_down_and_failing);
     tcase_add_test(tc, stable_ids_through_sigkill);
+    tcase_add_test(tc, slow_receiver_no_event_posted_twice);
+    tcase_add_test(tc, a_refused_event_holds_up_no_other);
     tcase_add_test(tc, admin_api);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
