@@ -97,8 +97,8 @@ void trm_case_record_free(struct trm_case_record *r);
 
 struct trm_case_filter {
     const char *owner_agency_id, *citizenship, *exploitation_form, *from, *to;
-    const char *state; /* main track state */
-    bool overdue;      /* a deadline on any track has passed */
+    const char *state;       /* main track state */
+    bool overdue;            /* a deadline on any track has passed */
     const char *assigned_to; /* only cases assigned to this user (NULL: any) */
     bool unassigned;         /* only cases assigned to nobody */
     const char *after_created, *after_id;

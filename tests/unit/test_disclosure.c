@@ -125,9 +125,9 @@ END_TEST
  * only; small counts are null with "suppressed", zeros and large counts published (rounded). */
 START_TEST(services_table)
 {
-    json_t *rows = json_pack("[{s:s, s:i}, {s:s, s:i}, {s:s, s:i}]", "type", "accommodation",
-                             "persons", 3, "type", "legal", "persons", 0, "type", "medical",
-                             "persons", 26);
+    json_t *rows =
+        json_pack("[{s:s, s:i}, {s:s, s:i}, {s:s, s:i}]", "type", "accommodation", "persons", 3,
+                  "type", "legal", "persons", 0, "type", "medical", "persons", 26);
     json_t *out = trm_stats_publish_services(rows, 11, 5);
     json_t *items = json_object_get(out, "items");
     ck_assert(json_is_null(json_object_get(json_array_get(items, 0), "persons")));
