@@ -11,6 +11,7 @@
 #include "trm/maintenance.h"
 #include "trm/periodic.h"
 #include "trm/server.h"
+#include "trm/webhook.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -75,6 +76,11 @@ static void maintenance_round(void *app)
 static void federation_round(void *app)
 {
     trm_fed_worker_run_once(app);
+}
+
+static void webhook_round(void *app)
+{
+    trm_webhook_worker_run_once(app);
 }
 
 /* The pool found trmd's database role too powerful after start (the database was down at
@@ -164,6 +170,8 @@ static int serve(struct trm_config *cfg)
         trm_periodic_start(cfg->maintenance_interval_ms, maintenance_round, &app);
     struct trm_periodic *federation =
         trm_periodic_start(cfg->federation_interval_ms, federation_round, &app);
+    struct trm_periodic *webhooks =
+        trm_periodic_start(cfg->webhook_interval_ms, webhook_round, &app);
     int sig = 0;
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
@@ -173,6 +181,7 @@ static int serve(struct trm_config *cfg)
     trm_server_stop(srv, 10000);
     trm_periodic_stop(maintenance);
     trm_periodic_stop(federation);
+    trm_periodic_stop(webhooks);
     rc = trm_db_pool_refusal(app.db) ? refuse_role(app.db) : 0;
 out:
     trm_metrics_server_stop(metrics);

@@ -5,5 +5,5 @@
 BEGIN ISOLATION LEVEL READ COMMITTED;
 @context(:user_id ,, :agency_id ,, :country ,, :role ,, :cross_border ,, :token_id);
 @stmt_auth_holds(:token_id ,, :user_id ,, :agency_id ,, :role ,, :cross_border_b ,, :country ,, :user_name ,, :agency_name ,, :client ,, :failure_limit ,, :window);
-@stmt_case_list(nullif(:null, '-')::uuid ,, nullif(:null, '-') ,, nullif(:null, '-') ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::uuid ,, :limit ,, nullif(:null, '-') ,, nullif(:null, '-')::boolean);
+@stmt_case_list(nullif(:null, '-')::uuid ,, nullif(:null, '-') ,, nullif(:null, '-') ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::timestamptz ,, nullif(:null, '-')::uuid ,, :limit ,, nullif(:null, '-') ,, nullif(:null, '-')::boolean ,, nullif(:null, '-')::uuid ,, nullif(:null, '-')::boolean);
 COMMIT;

@@ -38,6 +38,7 @@ struct trm_case_summary {
     /* JSON: {"instance", "remote_case_id", "remote_reference", "at"} of a case transferred to
      * another instance; "" for one that was not. */
     char transferred_out[320];
+    char assigned_to[TRM_UUID_STR_LEN + 1]; /* the user who works it; "" for nobody */
     char tracks[1024]; /* JSON: {"main": {"state", "phase", "entered_at", "due_at"}, ...} */
 };
 
@@ -96,8 +97,10 @@ void trm_case_record_free(struct trm_case_record *r);
 
 struct trm_case_filter {
     const char *owner_agency_id, *citizenship, *exploitation_form, *from, *to;
-    const char *state; /* main track state */
-    bool overdue;      /* a deadline on any track has passed */
+    const char *state;       /* main track state */
+    bool overdue;            /* a deadline on any track has passed */
+    const char *assigned_to; /* only cases assigned to this user (NULL: any) */
+    bool unassigned;         /* only cases assigned to nobody */
     const char *after_created, *after_id;
     unsigned limit;
 };

@@ -50,6 +50,16 @@ struct trm_config {
     long federation_timeout_s;      /* HTTP timeout towards a peer */
     long federation_directory_refresh_s; /* how old a peer's cached directory may get */
     long federation_clock_skew_s;        /* allowed clock difference in a peer's signed request */
+    long tasks_deadline_days;            /* SOP deadlines listed as tasks this far ahead */
+    long tasks_consent_days;             /* consents ending within this are tasks */
+    long tasks_offer_hours;              /* offers ending within this: task and notification */
+    long tasks_plan_days;                /* plan reviews listed this far ahead */
+    long tasks_rejected_days;            /* a refused delivery stays a task this long */
+    long notification_keep_days;         /* notifications and webhook events kept this long */
+    long webhook_interval_ms;            /* how often the webhook worker looks for events */
+    long webhook_timeout_s;              /* HTTP timeout towards a webhook receiver */
+    long webhook_retry_max_s;            /* longest wait between two attempts */
+    long webhook_give_up_s;              /* an event undelivered this long is given up */
 };
 
 /* Sets every key to its documented default. */

@@ -21,6 +21,7 @@
     X(CASE_ERASED, "case_erased", 409, "The case's personal data is erased")                       \
     X(OFFER_ANSWERED, "offer_answered", 409, "The offer is answered already")                      \
     X(OFFER_EXPIRED, "offer_expired", 409, "The offer has expired")                                \
+    X(ALREADY_ASSIGNED, "already_assigned", 409, "The case is assigned already")                   \
     X(CATEGORY_NOT_GRANTED, "category_not_granted", 403, "No grant of this category")              \
     X(PRECONDITION_FAILED, "precondition_failed", 412, "Version has changed")                      \
     X(PAYLOAD_TOO_LARGE, "payload_too_large", 413, "Request body too large")                       \

@@ -61,6 +61,9 @@ json_t *trm_victims_counter_finish(struct trm_victims_counter *c);
 /* Disclosure control of the assistance indicators and of handovers (rows are consumed). */
 json_t *trm_stats_publish_assistance(json_t *rows, long k, long base);
 json_t *trm_stats_publish_referrals(json_t *rows, long k, long base);
+/* Disclosure control of services provided by type (rows consumed): the types overlap, so
+ * primary suppression only, as for the assistance indicators. */
+json_t *trm_stats_publish_services(json_t *rows, long k, long base);
 
 /* A published table as CSV (one header row), from the JSON the stats functions return. */
 char *trm_stats_csv(json_t *published);

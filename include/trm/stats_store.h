@@ -27,5 +27,9 @@ enum trm_db_status trm_stats_assistance(struct trm_db_conn *c, const char *count
  * "withdrawn", "expired", "median_hours_to_answer"}] */
 enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *country, const char *from,
                                        const char *to, json_t **out);
+/* [{"type", "persons"}]: persons who received each type of service (ongoing or completed),
+ * every type (sql/migrations/0026_casework.sql). */
+enum trm_db_status trm_stats_services(struct trm_db_conn *c, const char *country, const char *from,
+                                      const char *to, json_t **out);
 
 #endif

@@ -12,6 +12,7 @@
 #include "trm/log.h"
 #include "trm/federation_ops.h"
 #include "trm/handover_store.h"
+#include "trm/notification_store.h"
 #include "trm/referral_store.h"
 #include "trm/consent_store.h"
 
@@ -21,6 +22,7 @@
 struct round {
     struct trm_app *app;
     long expired, uploads_dropped;
+    long told_expiring;
     long long signed_seq;
 };
 
@@ -102,11 +104,26 @@ static enum trm_db_status checkpoint_tx(struct trm_db_conn *c, void *arg)
     return st;
 }
 
+/* Offers about to end are told to both parties (once); old notifications go. */
+static enum trm_db_status notify_tx(struct trm_db_conn *c, void *arg)
+{
+    struct round *r = arg;
+    const struct trm_config *cfg = r->app->config;
+    enum trm_db_status st =
+        trm_notifications_expiring(c, (unsigned)cfg->tasks_offer_hours, &r->told_expiring);
+    if (st == TRM_DB_OK)
+        st = trm_notifications_cleanup(c, (unsigned)cfg->notification_keep_days);
+    return st;
+}
+
 void trm_maintenance_run_once(struct trm_app *app)
 {
     struct round r = {.app = app};
     if (trm_db_run(app->db, expire_tx, &r) == TRM_DB_OK && r.expired > 0)
         trm_log(TRM_LOG_INFO, "referrals_expired", "%ld offer(s) expired", r.expired);
+    if (trm_db_tx_run(app->db, NULL, false, notify_tx, &r) == TRM_DB_OK && r.told_expiring > 0)
+        trm_log(TRM_LOG_INFO, "offers_expiring", "%ld notification(s) of offers ending soon",
+                r.told_expiring);
     unsigned consents = expire_consents(app);
     if (consents > 0)
         trm_log(TRM_LOG_INFO, "consents_expired", "%u consent(s) expired", consents);

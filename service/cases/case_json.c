@@ -50,6 +50,8 @@ json_t *trm_case_summary_json(const struct trm_case_summary *s)
     json_object_set_new(j, "tracks", tracks);
     json_t *moved = s->transferred_out[0] ? json_loads(s->transferred_out, 0, NULL) : NULL;
     json_object_set_new(j, "transferred_out", json_is_object(moved) ? moved : json_null());
+    json_object_set_new(j, "assigned_to",
+                        s->assigned_to[0] ? json_string(s->assigned_to) : json_null());
     if (moved && !json_is_object(moved))
         json_decref(moved);
     return j;

@@ -24,6 +24,8 @@ static bool binding(json_t *item, const char **label, char *name, size_t cap)
         {"consent_reason", "consents", ".withdraw_reason"},
         {"document_meta", "documents", ""},
         {"document_key", "documents", ".key"},
+        {"service_note", "services", ""},
+        {"plan", "plans", ""},
     };
     if (kind && strcmp(kind, "field") == 0) {
         *label = json_string_value(json_object_get(item, "category"));

@@ -17,7 +17,7 @@ struct export
     const char *country, *from, *to;
     struct trm_victims_query q;
     struct trm_victims_counter *counter;
-    json_t *assistance, *referrals;
+    json_t *assistance, *referrals, *services;
 };
 
 static enum trm_db_status export_tx(struct trm_db_conn *c, void *arg)
@@ -27,7 +27,8 @@ static enum trm_db_status export_tx(struct trm_db_conn *c, void *arg)
         json_decref(trm_victims_counter_finish(x->counter));
     json_decref(x->assistance);
     json_decref(x->referrals);
-    x->assistance = x->referrals = NULL;
+    json_decref(x->services);
+    x->assistance = x->referrals = x->services = NULL;
     x->counter = trm_victims_counter_new(&x->q);
     if (x->counter == NULL)
         return TRM_DB_ERROR;
@@ -37,6 +38,8 @@ static enum trm_db_status export_tx(struct trm_db_conn *c, void *arg)
         st = trm_stats_assistance(c, x->country, x->from, x->to, &x->assistance);
     if (st == TRM_DB_OK)
         st = trm_stats_referrals(c, x->country, x->from, x->to, &x->referrals);
+    if (st == TRM_DB_OK)
+        st = trm_stats_services(c, x->country, x->from, x->to, &x->services);
     return st;
 }
 
@@ -98,12 +101,17 @@ int trm_cmd_stats(int argc, char **argv)
         json_t *handovers =
             trm_stats_publish_referrals(json_incref(x.referrals), x.q.k, x.q.rounding_base);
         print_table("assistance", assistance, csv);
+        json_t *services =
+            trm_stats_publish_services(json_incref(x.services), x.q.k, x.q.rounding_base);
         print_table("handovers", handovers, csv);
+        print_table("services provided", services, csv);
         json_decref(assistance);
         json_decref(handovers);
+        json_decref(services);
     }
     json_decref(victims);
     json_decref(x.assistance);
     json_decref(x.referrals);
+    json_decref(x.services);
     return rc;
 }

@@ -71,6 +71,16 @@ static const struct key keys[] = {
     {"federation_timeout_s", NUM(federation_timeout_s, 1, 300, "10")},
     {"federation_directory_refresh_s", NUM(federation_directory_refresh_s, 1, 604800, "300")},
     {"federation_clock_skew_s", NUM(federation_clock_skew_s, 5, 3600, "300")},
+    {"tasks_deadline_days", NUM(tasks_deadline_days, 0, 365, "3")},
+    {"tasks_consent_days", NUM(tasks_consent_days, 0, 365, "14")},
+    {"tasks_offer_hours", NUM(tasks_offer_hours, 0, 8760, "24")},
+    {"tasks_plan_days", NUM(tasks_plan_days, 0, 365, "7")},
+    {"tasks_rejected_days", NUM(tasks_rejected_days, 1, 3650, "30")},
+    {"notification_keep_days", NUM(notification_keep_days, 1, 3650, "90")},
+    {"webhook_interval_ms", NUM(webhook_interval_ms, 50, 600000, "1000")},
+    {"webhook_timeout_s", NUM(webhook_timeout_s, 1, 60, "10")},
+    {"webhook_retry_max_s", NUM(webhook_retry_max_s, 1, 86400, "300")},
+    {"webhook_give_up_s", NUM(webhook_give_up_s, 60, 2592000, "259200")},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

@@ -17,10 +17,12 @@ TRM_DB_STMT(stmt_case_create, 15,
 TRM_DB_STMT(stmt_case_read, 4,
             "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month",
                                               "(SELECT " TRM_SQL_CASE_TRANSFER("t")
-                                              " FROM cases t WHERE t.id = c.id)") TRM_SQL_CASE_TRACKS
+                                              " FROM cases t WHERE t.id = c.id)",
+                                              "SELECT t.assigned_to FROM cases t "
+                                              "WHERE t.id = c.id") TRM_SQL_CASE_TRACKS
             " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
             "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
-TRM_DB_STMT(stmt_case_list, 10,
+TRM_DB_STMT(stmt_case_list, 12,
             "SELECT " TRM_SQL_CASE_ITEM " FROM cases c " TRM_SQL_CASE_ITEM_TRACKS
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
             "AND ($2::text IS NULL OR c.citizenship = $2) "
@@ -32,6 +34,8 @@ TRM_DB_STMT(stmt_case_list, 10,
             "     AND t.track = 'main' AND t.state = $9)) "
             "AND ($10::boolean IS NOT TRUE OR EXISTS (SELECT 1 FROM case_tracks t "
             "     WHERE t.case_id = c.id AND t.due_at < now())) "
+            "AND ($11::uuid IS NULL OR c.assigned_to = $11::uuid) "
+            "AND ($12::boolean IS NOT TRUE OR c.assigned_to IS NULL) "
             "ORDER BY c.created_at DESC, c.id DESC LIMIT $8");
 TRM_DB_STMT(stmt_case_search, 4,
             "SELECT " TRM_SQL_CASE_SUMMARY ", m.n FROM "
@@ -83,6 +87,7 @@ TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
         TRM_DB_COL(TRM_DB_TEXT, type, at erased_at, "erased_at"),                                  \
         TRM_DB_COL(TRM_DB_TEXT, type, at sop_id, "sop_id"),                                        \
         TRM_DB_COL(TRM_DB_TEXT, type, at transferred_out, "transferred_out"),                      \
+        TRM_DB_COL(TRM_DB_TEXT, type, at assigned_to, "assigned_to"),                              \
         TRM_DB_COL(TRM_DB_TEXT, type, at tracks, "tracks")
 
 static const struct trm_db_col summary_cols[] = {SUMMARY_COLS(struct trm_case_summary, ), {0}};
@@ -265,6 +270,7 @@ static const struct {
     {"due_at", '"'},
     {"tracks", 'j'},
     {"transferred_out", 'j'},
+    {"assigned_to", '"'},
 };
 enum { ITEM_CREATED_AT = 10 };
 
@@ -301,7 +307,9 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
                        f->after_id,
                        limit,
                        f->state,
-                       f->overdue ? "t" : NULL};
+                       f->overdue ? "t" : NULL,
+                       f->assigned_to,
+                       f->unassigned ? "t" : NULL};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
     free(out->items);

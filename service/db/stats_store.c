@@ -18,6 +18,9 @@ TRM_DB_STMT(stmt_referrals, 3,
             "'expired', expired, 'median_hours_to_answer', "
             "round(median_hours_to_answer::numeric, 1))), '[]') "
             "FROM trm_stats_referrals($1, $2::date, $3::date)");
+TRM_DB_STMT(stmt_services, 3,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('type', type, 'persons', persons) "
+            "ORDER BY type), '[]') FROM trm_stats_services($1, $2::date, $3::date)");
 /* clang-format on */
 
 #define PERSON_COL(kind, member) TRM_DB_COL(kind, struct trm_person_row, member, #member)
@@ -64,4 +67,11 @@ enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *countr
 {
     const char *p[] = {country, from, to};
     return trm_db_json_cell(c, &stmt_referrals, p, out);
+}
+
+enum trm_db_status trm_stats_services(struct trm_db_conn *c, const char *country, const char *from,
+                                      const char *to, json_t **out)
+{
+    const char *p[] = {country, from, to};
+    return trm_db_json_cell(c, &stmt_services, p, out);
 }

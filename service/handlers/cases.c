@@ -432,6 +432,11 @@ TRM_HANDLER(trm_handle_case_patch)
         answer_case(res, 200, &x->summary, json_incref(x->person));
 }
 
+static bool assignee_ok(const char *v)
+{
+    return strcmp(v, "me") == 0 || strcmp(v, "none") == 0 || trm_uuid_parse(v, NULL);
+}
+
 struct case_list {
     struct trm_case_filter f;
     struct trm_page page;
@@ -459,6 +464,7 @@ TRM_HANDLER(trm_handle_cases_list)
     if (x == NULL)
         return;
     struct trm_case_filter *f = &x->f;
+    const char *assigned = NULL;
     const struct trm_param params[] = {
         TRM_Q_BOOL("overdue", &f->overdue, .detail = "overdue must be true or false."),
         TRM_Q_WORD("state", &f->state, TRM_SOP_NAME - 1, .detail = "state must be a state name."),
@@ -468,16 +474,23 @@ TRM_HANDLER(trm_handle_cases_list)
         TRM_Q_TIME("to", &f->to, .detail = times),
         TRM_Q_CHECKED("citizenship", &f->citizenship, citizenship_ok,
                       .detail = "citizenship must be an ISO code or unknown."),
+        TRM_Q_CHECKED("assigned_to", &assigned, assignee_ok,
+                      .detail = "assigned_to must be me, none or a user's id."),
         TRM_Q_END,
     };
     if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "su", &x->page))
         return;
+    /* assigned_to: me (the caller), none, or a user's id. */
+    if (assigned && strcmp(assigned, "none") == 0)
+        f->unassigned = true;
+    else if (assigned)
+        f->assigned_to = strcmp(assigned, "me") == 0 ? req->principal->user_id : assigned;
     f->after_created = trm_page_text(&x->page, 0);
     f->after_id = trm_page_text(&x->page, 1);
     f->limit = x->page.limit;
     if (!trm_handler_tx(app, req, res, &tx, x))
         return;
-    /* The summaries come written by the database; the cursor holds the last one's keys. */
+    /* The summaries come written (case_store.c); the cursor holds the last one's keys. */
     char *next = NULL;
     if (x->out.more) {
         json_t *key = json_pack("[s, s]", x->out.last_created, x->out.last_id);

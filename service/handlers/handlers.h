@@ -74,6 +74,23 @@ TRM_HANDLER(trm_handle_admin_log_export);
 TRM_HANDLER(trm_handle_stats_victims);
 TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);
+TRM_HANDLER(trm_handle_stats_services);
+TRM_HANDLER(trm_handle_case_assign);
+TRM_HANDLER(trm_handle_tasks_list);
+TRM_HANDLER(trm_handle_notifications_list);
+TRM_HANDLER(trm_handle_notification_read);
+TRM_HANDLER(trm_handle_notifications_read_all);
+TRM_HANDLER(trm_handle_webhook_get);
+TRM_HANDLER(trm_handle_webhook_put);
+TRM_HANDLER(trm_handle_webhook_delete);
+TRM_HANDLER(trm_handle_services_list);
+TRM_HANDLER(trm_handle_service_create);
+TRM_HANDLER(trm_handle_service_get);
+TRM_HANDLER(trm_handle_service_patch);
+TRM_HANDLER(trm_handle_plans_list);
+TRM_HANDLER(trm_handle_plan_create);
+TRM_HANDLER(trm_handle_plan_get);
+TRM_HANDLER(trm_handle_plan_patch);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 /* 200 with a case's summary and its version as ETag (service/handlers/cases.c). */
@@ -83,5 +100,17 @@ void trm_case_summary_answer(struct trm_response *res, const struct trm_case_sum
  * case's key (trm_case_seal's outcome): TRM_WHY_CASE_ERASED or TRM_WHY_NOT_GRANTED
  * (service/handlers/case_records.c). */
 enum trm_db_status trm_refuse_sealing(void *state, enum trm_seal_outcome outcome);
+
+/* The sealed parts of a list of a case's records (services' notes, plans' goals), opened for
+ * the caller (service/handlers/sealed_items.c): each item's hex member `sealed_member` (given
+ * by the store only to a caller who may open it) is opened with the case's key (bound to
+ * `label` and the item's id) into `into`; an item with a category says "content_visible";
+ * the hex never stays; the categories opened go to the access log with request_id. */
+struct trm_sealed_items {
+    const char *case_id, *label, *sealed_member, *category_member, *into, *request_id;
+    struct trm_keyring_source *keys;
+};
+enum trm_db_status trm_open_sealed_items(struct trm_db_conn *c, const struct trm_sealed_items *k,
+                                         json_t *items);
 
 #endif

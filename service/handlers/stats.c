@@ -183,3 +183,8 @@ TRM_HANDLER(trm_handle_stats_referrals)
 {
     table_answer(app, req, res, trm_stats_referrals, trm_stats_publish_referrals);
 }
+
+TRM_HANDLER(trm_handle_stats_services)
+{
+    table_answer(app, req, res, trm_stats_services, trm_stats_publish_services);
+}

@@ -41,6 +41,18 @@ json_t *trm_stats_publish_assistance(json_t *rows, long k, long base)
                      (json_int_t)primary, "secondary", (json_int_t)0);
 }
 
+json_t *trm_stats_publish_services(json_t *rows, long k, long base)
+{
+    size_t primary = 0, i;
+    json_t *item;
+    /* A person receives several types of service: no totals to protect. */
+    json_array_foreach(rows, i, item) json_object_set_new(
+        item, "suppressed", json_boolean(hide_small(item, "persons", k, base, &primary)));
+    return json_pack("{s:o, s:I, s:I, s:{s:I, s:I}}", "items", rows, "k", (json_int_t)k,
+                     "rounding_base", (json_int_t)base, "suppressed", "primary",
+                     (json_int_t)primary, "secondary", (json_int_t)0);
+}
+
 static void publish_referral(json_t *item, long offered, bool hidden, long k, long base,
                              size_t *primary)
 {

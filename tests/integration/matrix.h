@@ -24,14 +24,19 @@ enum matrix_fresh {
     M_FRESH_CONSENT,  /* an assistance consent on the test's case */
     M_FRESH_OFFER,    /* an open offer of a fresh case from A to the other agency */
     M_FRESH_DOCUMENT, /* a document of the test's case (a medical text) */
+    M_FRESH_SERVICE,  /* a service A recorded on the test's case (If-Match: its version) */
+    M_FRESH_PLAN,     /* a plan A made for the test's case (If-Match: its version) */
 };
 
 /* A request: method and route as the route table spells them, the path and body with
  * placeholders (directory rows: {A} agency A, {B} another agency, {U} a user of B, {T} a
  * token, {S} a SOP, {N} something unique; a body "@FILE" is that file of the source tree;
  * case rows: {C} the case, {K} a consent, {R} a referral, {O} the other agency, {D} a
- * document), what it needs made, and the status of each caller (0: not asked). A row with
- * an upload type sends its body as that type, not JSON (a document's content). */
+ * document, {V} a service, {P} a plan, {M} the other agency's notification of the test's
+ * offer, {W} the caseworker's user id), what it needs made, and the status of each caller
+ * (0: not asked). Case rows send If-Match with the case's version (the service's or plan's
+ * for M_FRESH_SERVICE and M_FRESH_PLAN). A row with an upload type sends its body as that
+ * type, not JSON (a document's content). */
 struct matrix_row {
     const char *method, *route, *path, *body;
     enum matrix_fresh fresh;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static struct trmd srv;
-static char admin[128], agency[37], worker[128], coord[128];
+static char admin[128], agency[37], worker[128], coord[128], worker_id[37];
 
 static void setup(void)
 {
@@ -22,7 +22,7 @@ static void setup(void)
     h_trmd_start(&srv, NULL);
     h_admin(admin, "SE");
     h_agency(&srv, admin, "SE", "social_services", agency);
-    h_user(&srv, admin, agency, "caseworker", false, user, worker);
+    h_user(&srv, admin, agency, "caseworker", false, worker_id, worker);
     h_user(&srv, admin, agency, "coordinator", false, user, coord);
 }
 
@@ -492,10 +492,14 @@ START_TEST(sops_over_http)
 }
 END_TEST
 
-/* The places of a case row (matrix.h): the case, a consent, a referral, the other agency. */
+/* The places of a case row (matrix.h): the case, a consent, a referral, the other agency, a
+ * service, a plan, the other agency's notification of the offer; the version If-Match names
+ * (0: the case's). */
 struct places {
-    char case_id[37], consent_id[37], referral_id[37], document_id[37];
+    char case_id[37], consent_id[37], referral_id[37], document_id[37], service_id[37];
+    char plan_id[37], notification_id[37];
     const char *other_agency;
+    long version;
 };
 
 static void expand(const char *in, char *out, size_t cap, const struct places *at)
@@ -509,6 +513,10 @@ static void expand(const char *in, char *out, size_t cap, const struct places *a
                   : p[1] == 'R' ? at->referral_id
                   : p[1] == 'O' ? at->other_agency
                   : p[1] == 'D' ? at->document_id
+                  : p[1] == 'V' ? at->service_id
+                  : p[1] == 'P' ? at->plan_id
+                  : p[1] == 'M' ? at->notification_id
+                  : p[1] == 'W' ? worker_id
                                 : NULL;
         if (sub) {
             o += (size_t)snprintf(out + o, cap - o, "%s", sub);
@@ -573,6 +581,33 @@ static void fresh(enum matrix_fresh what, const struct places *shared, struct pl
     else if (what == M_FRESH_CONSENT)
         made("/v1/cases/{C}/consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}",
              at, at->consent_id);
+    else if (what == M_FRESH_SERVICE)
+        made("/v1/cases/{C}/services", "{\"type\": \"medical\", \"status\": \"planned\"}", at,
+             at->service_id);
+    else if (what == M_FRESH_PLAN)
+        made("/v1/cases/{C}/plans",
+             "{\"goals\": [{\"goal\": \"Safe housing\"}], \"review_on\": \"2026-12-01\"}", at,
+             at->plan_id);
+    at->version = what == M_FRESH_SERVICE || what == M_FRESH_PLAN ? 1 : 0;
+}
+
+/* The other agency's notification of the test's offer (written with the offer). */
+static void offer_notification(const char *token, struct places *at)
+{
+    struct h_resp r;
+    h_api(&srv, token, "GET", "/v1/notifications?kind=offer_received&limit=100", NULL, NULL, &r);
+    h_expect(&r, 200, "the other agency's notifications");
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(r.json, "items"), i, n)
+    {
+        const char *rid = json_string_value(json_object_get(n, "referral_id"));
+        if (rid && strcmp(rid, at->referral_id) == 0)
+            snprintf(at->notification_id, sizeof at->notification_id, "%s",
+                     json_string_value(json_object_get(n, "id")));
+    }
+    h_resp_free(&r);
+    ck_assert_msg(at->notification_id[0], "the other agency was not told of the offer");
 }
 
 /* Who may do what on a case owned by agency A: its caseworker and coordinator, an auditor
@@ -587,6 +622,7 @@ START_TEST(case_authorization_matrix)
     struct places shared = {.other_agency = other_agency};
     case_to_share(&shared, true);
     document_of(&shared);
+    offer_notification(other, &shared);
     const char *who[] = {worker, coord, auditor, admin, other, NULL};
     static const char *const callers[] = {"caseworker", "coordinator",  "auditor",
                                           "admin",      "other agency", "anonymous"};
@@ -600,7 +636,8 @@ START_TEST(case_authorization_matrix)
             expand(row->path, path, sizeof path, &at);
             if (row->body)
                 expand(row->body, body, sizeof body, &at);
-            snprintf(match, sizeof match, "If-Match: \"%ld\"", version_of(at.case_id));
+            snprintf(match, sizeof match, "If-Match: \"%ld\"",
+                     at.version ? at.version : version_of(at.case_id));
             char type[64];
             snprintf(type, sizeof type, "Content-Type: %s", row->upload_type);
             const char *hdr[] = {match, NULL};

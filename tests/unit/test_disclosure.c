@@ -121,6 +121,27 @@ START_TEST(rounding)
 }
 END_TEST
 
+/* Services provided by type: a person may receive several types, so primary suppression
+ * only; small counts are null with "suppressed", zeros and large counts published (rounded). */
+START_TEST(services_table)
+{
+    json_t *rows =
+        json_pack("[{s:s, s:i}, {s:s, s:i}, {s:s, s:i}]", "type", "accommodation", "persons", 3,
+                  "type", "legal", "persons", 0, "type", "medical", "persons", 26);
+    json_t *out = trm_stats_publish_services(rows, 11, 5);
+    json_t *items = json_object_get(out, "items");
+    ck_assert(json_is_null(json_object_get(json_array_get(items, 0), "persons")));
+    ck_assert(json_is_true(json_object_get(json_array_get(items, 0), "suppressed")));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 1), "persons")), 0);
+    ck_assert(json_is_false(json_object_get(json_array_get(items, 1), "suppressed")));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 2), "persons")), 25);
+    json_t *suppressed = json_object_get(out, "suppressed");
+    ck_assert_int_eq(json_integer_value(json_object_get(suppressed, "primary")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(suppressed, "secondary")), 0);
+    json_decref(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("disclosure");
@@ -131,6 +152,7 @@ int main(void)
     tcase_add_test(tc, one_way_table);
     tcase_add_test(tc, non_additive_tables_get_primary_only);
     tcase_add_test(tc, rounding);
+    tcase_add_test(tc, services_table);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }

@@ -8,7 +8,7 @@ WHERE t.id = :token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.e
   AND NOT u.disabled AND a.active;
 SELECT c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship,
        c.exploitation_forms, c.identified_month, c.version, c.created_at, c.updated_at,
-       c.personal_data_erased_at, c.sop_id,
+       c.personal_data_erased_at, c.sop_id, c.assigned_to,
        (SELECT jsonb_object_agg(t.track, jsonb_build_object('state', t.state, 'phase', sp.phase,
                                 'entered_at', t.entered_at, 'due_at', t.due_at))
         FROM case_tracks t LEFT JOIN sop_state_phases sp ON sp.sop_id = c.sop_id
