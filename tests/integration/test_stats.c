@@ -174,6 +174,62 @@ START_TEST(who_may_see_statistics)
 }
 END_TEST
 
+/* A person is keyed on both blind index values (full name, and name with year of birth),
+ * through the real SQL. Twelve people of one group; then, as if their name-and-year values had
+ * collided (a 14-bit value is shared by many people), they all get the same one: still twelve
+ * persons (the name-and-year value alone counted one). Two of them sharing their full-name
+ * value as well are one person. */
+static void set_index(const char *kind, const char *value, const char *where)
+{
+    char sql[512], first[24];
+    snprintf(first, sizeof first, "%s-01", month);
+    snprintf(sql, sizeof sql,
+             "UPDATE case_blind_index b SET value = %s FROM cases c WHERE c.id = b.case_id "
+             "AND b.kind = %s AND c.country = 'IS' AND c.identified_month = '%s' %s",
+             value, kind, first, where);
+    PGconn *pg = h_pg("TRM_TEST_SUPER_URL");
+    PGresult *res = PQexec(pg, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+static long iceland_persons(long *merged)
+{
+    char path[200];
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/stats/victims?country=IS&group_by=sex&%s", range);
+    h_api(&srv, auditor, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "victims IS");
+    long n = json_integer_value(json_object_get(json_object_get(r.json, "total"), "count"));
+    *merged = json_integer_value(json_object_get(r.json, "cases_merged"));
+    h_resp_free(&r);
+    return n;
+}
+
+START_TEST(persons_keyed_on_both_indexes)
+{
+    char is[37], user[37], worker[128], name[64];
+    h_agency(&srv, admin, "IS", "ngo", is);
+    h_user(&srv, admin, is, "caseworker", false, user, worker);
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof name, "Icelander %d-%d", getpid(), i);
+        seed(worker, "IS", "female", "21-23", name);
+    }
+    long merged;
+    ck_assert_int_eq(iceland_persons(&merged), 12);
+    set_index("2", "7", "");
+    ck_assert_int_eq(iceland_persons(&merged), 12);
+    ck_assert_int_eq(merged, 0);
+    set_index("1", "5",
+              "AND b.case_id IN (SELECT id FROM cases WHERE country = 'IS' AND identified_month = "
+              "c.identified_month ORDER BY created_at "
+              "DESC LIMIT 2)");
+    ck_assert_int_eq(iceland_persons(&merged), 11);
+    ck_assert_int_eq(merged, 1);
+}
+END_TEST
+
 START_TEST(export_for_a_report)
 {
     char *out = malloc(1 << 16);
@@ -194,6 +250,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, counts_suppression_and_duplicates);
     tcase_add_test(tc, who_may_see_statistics);
+    tcase_add_test(tc, persons_keyed_on_both_indexes);
     tcase_add_test(tc, export_for_a_report);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
