@@ -19,6 +19,9 @@ struct trm_stats_table {
     bool *col_hidden;  /* cols */
     bool total_hidden;
     bool additive; /* totals are sums of cells (false: cells may overlap) */
+    /* Rows that are regions, each grouped under its parent region (NULL: none): the parent's
+     * count, which the table of the level above publishes, is a margin of its group. */
+    const size_t *row_group;
 };
 
 /* Allocates a zeroed table; false when out of memory. */
@@ -30,8 +33,11 @@ void trm_stats_table_sum(struct trm_stats_table *t);
 /* Disclosure control: every count from 1 to k-1 (cells and totals) is suppressed; then, in
  * an additive table, suppression is extended until no row or column (totals included) has
  * exactly one suppressed entry, so no suppressed count can be recomputed by subtraction.
- * The extra cells are the smallest published ones. Returns how many entries were
- * suppressed for each reason. */
+ * With row_group, the rows of one parent region in one column, with the parent's count (as
+ * the level above publishes it: suppressed from 1 to k-1), are such a line too, so no
+ * region's count can be recomputed by differencing with its parent level. The extra cells
+ * are the smallest published ones. Returns how many entries were suppressed for each
+ * reason. */
 struct trm_suppression {
     size_t primary, secondary;
 };

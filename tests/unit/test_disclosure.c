@@ -121,6 +121,48 @@ START_TEST(rounding)
 }
 END_TEST
 
+/* A region table by NUTS 3: SE110 (12) alone in SE11; SE121 (15), SE122 (3), SE123 (20) in
+ * SE12. The 3 is suppressed, and the table's own margin makes a second cell suppressed: the
+ * smallest, SE110. But the table of NUTS 2 publishes SE12 = 38, so SE122 = 38 - 15 - 20: the
+ * single case would be recognised by differencing with the parent level. Grouped by parent, a
+ * sibling of SE122 is suppressed as well. */
+START_TEST(region_differencing_with_parent_level)
+{
+    long cells[] = {12, 15, 3, 20};
+    static const size_t parents[] = {0, 1, 1, 1};
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    fill(&t, cells);
+    trm_stats_suppress(&t, 11);
+    ck_assert(t.cell_hidden[2]);
+    ck_assert(!t.cell_hidden[1] && !t.cell_hidden[3]); /* SE122 = SE12 - 15 - 20 */
+    trm_stats_table_free(&t);
+
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    t.row_group = parents;
+    fill(&t, cells);
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 1);
+    ck_assert(t.cell_hidden[2]);
+    ck_assert(t.cell_hidden[1] || t.cell_hidden[3]);
+    ck_assert(t.cell_hidden[1]); /* the smaller sibling */
+    ck_assert(!t.total_hidden);
+    trm_stats_table_free(&t);
+
+    /* A parent whose own count is suppressed at the level above (3 + 4 = 7) gives nothing
+     * away: its two small children are suppressed by the primary rule, nothing more. */
+    long small[] = {30, 3, 4, 25};
+    static const size_t parents2[] = {0, 1, 1, 2};
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    t.row_group = parents2;
+    fill(&t, small);
+    s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 2);
+    ck_assert_int_eq(s.secondary, 0);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("disclosure");
@@ -131,6 +173,7 @@ int main(void)
     tcase_add_test(tc, one_way_table);
     tcase_add_test(tc, non_additive_tables_get_primary_only);
     tcase_add_test(tc, rounding);
+    tcase_add_test(tc, region_differencing_with_parent_level);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
