@@ -1,28 +1,30 @@
-# trm on Debian 12: a build stage and a small runtime stage. The master key is never part of
-# the image: its directory is mounted (docker-compose.yml). trmd and trmctl run as uid 10001,
-# which must own the key file (mode 0600) and the passfiles.
+# trm on Debian 12, built by the same install step as the Debian package: the build stage
+# makes trm_<version>_amd64.deb with CMake and CPack (what scripts/test builds and tests), and
+# the runtime stage installs that package with apt, which brings exactly the libraries its
+# Depends name. The master key is never part of the image: its directory is mounted
+# (docker-compose.yml). trmd and trmctl run as uid 10001, which must own the key file (mode
+# 0600) and the passfiles.
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev \
-        libpq-dev libunistring-dev libcurl4-openssl-dev && rm -rf /var/lib/apt/lists/*
+        build-essential cmake pkg-config dpkg-dev file libmicrohttpd-dev libjansson-dev \
+        libsodium-dev libpq-dev libunistring-dev libcurl4-openssl-dev libyaml-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY include include
-COPY service service
-COPY config config
-COPY sql sql
+COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTRM_BUILD_TESTS=OFF \
-    && cmake --build build -j"$(nproc)"
+        -DCMAKE_INSTALL_PREFIX=/usr \
+    && cmake --build build -j"$(nproc)" \
+    && cd build && cpack -G DEB && mv trm_*_amd64.deb /trm.deb
 
 FROM debian:12-slim
+COPY --from=build /trm.deb /tmp/trm.deb
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libjansson4 libsodium23 libpq5 libunistring2 libcurl4 ca-certificates curl \
-    && rm -rf /var/lib/apt/lists/* \
+        /tmp/trm.deb ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* /tmp/trm.deb \
     && useradd --system --uid 10001 --home /nonexistent --shell /usr/sbin/nologin trm
-COPY --from=build /src/build/trmd /src/build/trmctl /usr/local/bin/
-COPY sql/migrations /usr/share/trm/migrations
-COPY config/trmd.conf /etc/trm/trmd.conf
-ENV TRM_MIGRATIONS_DIR=/usr/share/trm/migrations
+# The package's paths: /usr/bin/trmd and trmctl, /etc/trm/trmd.conf, /usr/share/trm/
+# (migrations, which trmctl migrate finds by itself, SOPs, the console's files).
+ENV TRM_WEB_DIR=/usr/share/trm/web
 USER trm
 EXPOSE 8080
 CMD ["trmd", "--config", "/etc/trm/trmd.conf"]

@@ -99,6 +99,7 @@ static int serve(struct trm_config *cfg)
     char err[512];
     struct trm_keyring_source *keys = NULL;
     struct trm_server *srv = NULL;
+    struct trm_metrics_server *metrics = NULL;
     int rc = 1;
     if (!trm_keyring_source_open(&keys, cfg->key_file, err, sizeof err)) {
         fprintf(stderr, "trmd: %s\n", err);
@@ -115,6 +116,7 @@ static int serve(struct trm_config *cfg)
         .statement_timeout_ms = (unsigned)cfg->statement_timeout_ms,
         .tx_max_retries = (unsigned)cfg->tx_max_retries,
         .application_name = "trmd",
+        .transaction_pooling = strcmp(cfg->db_transaction_pooling, "on") == 0,
         .refuse_powerful_role = true,
         .role_refused = stop_self,
     };
@@ -147,9 +149,15 @@ static int serve(struct trm_config *cfg)
         fprintf(stderr, "trmd: %s\n", err);
         goto out;
     }
+    if (cfg->metrics_listen[0] != '\0' &&
+        trm_metrics_server_start(&metrics, &app, srv, err, sizeof err) != 0) {
+        fprintf(stderr, "trmd: %s\n", err);
+        goto out;
+    }
     trm_log_fields(TRM_LOG_INFO, "started",
-                   json_pack("{s:s, s:s, s:i, s:i, s:s, s:i}", "version", TRM_VERSION, "listen",
-                             cfg->listen, "port", (int)trm_server_port(srv), "schema",
+                   json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:i}", "version", TRM_VERSION,
+                             "listen", cfg->listen, "port", (int)trm_server_port(srv),
+                             "metrics_port", (int)trm_metrics_server_port(metrics), "schema",
                              TRM_SCHEMA_VERSION, "console", trm_web_build(app.web), "console_files",
                              (int)trm_web_file_count(app.web)));
     struct trm_periodic *maintenance =
@@ -160,11 +168,14 @@ static int serve(struct trm_config *cfg)
     sigwait(&stop, &sig);
     trm_log(TRM_LOG_INFO, "stopping", "signal %d: finishing requests in flight", sig);
     atomic_store(&app.stopping, true);
+    trm_metrics_server_stop(metrics); /* it reads the server's connection count */
+    metrics = NULL;
     trm_server_stop(srv, 10000);
     trm_periodic_stop(maintenance);
     trm_periodic_stop(federation);
     rc = trm_db_pool_refusal(app.db) ? refuse_role(app.db) : 0;
 out:
+    trm_metrics_server_stop(metrics);
     trm_db_pool_close(app.db);
     trm_authn_cache_free(app.authn_cache);
     trm_keyring_source_close(keys);

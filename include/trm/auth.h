@@ -80,6 +80,8 @@ struct trm_authn_cache;
 /* NULL (no memory) when entries or ttl_s is 0. */
 struct trm_authn_cache *trm_authn_cache_new(unsigned entries, unsigned ttl_s);
 void trm_authn_cache_free(struct trm_authn_cache *cache);
+/* How many tokens are remembered now (unexpired entries), for metrics. */
+unsigned trm_authn_cache_count(struct trm_authn_cache *cache);
 /* Forgets a remembered principal (after its guard failed). */
 void trm_authn_forget(struct trm_authn_cache *cache, const struct trm_principal *p);
 

@@ -9,6 +9,7 @@
 
 struct trm_config {
     char listen[128];          /* host:port trmd listens on */
+    char metrics_listen[128];  /* host:port of GET /metrics (empty: none) */
     char database_url[1024];   /* libpq connection string (application role) */
     char key_file[1024];       /* master key file */
     char log_level[16];        /* debug, info, warn, error */
@@ -24,25 +25,26 @@ struct trm_config {
     long db_connect_timeout_s;
     long statement_timeout_ms;
     long tx_max_retries;
-    long auth_failure_limit;       /* failed authentications per client and window */
-    long auth_failure_window_s;    /* the rate-limit window */
-    long auth_cache_s;             /* how long a verified token is remembered (0: never) */
-    long auth_cache_entries;       /* how many verified tokens are remembered at most */
-    char trusted_proxy[64];        /* address whose X-Forwarded-For is believed */
-    long token_default_days;       /* expiry of tokens issued without expires_days */
-    char web_dir[256];             /* the console's files (web/), served at / */
-    long session_idle_s;           /* a console session ends after this long unused */
-    long session_max_s;            /* ... and this long after it opened */
-    char session_cookie_secure[8]; /* auto (over TLS, told by the trusted proxy), on, off */
-    long blind_index_bits;         /* width of the duplicate-search blind indexes */
-    long checkpoint_every_entries; /* sign a handover-log checkpoint after this many entries */
-    long checkpoint_every_s;       /* ... or when the last one is this old */
-    long maintenance_interval_ms;  /* how often trmd expires offers and signs checkpoints */
-    long stats_k;                  /* smallest count published in statistics */
-    long stats_rounding_base;      /* published counts rounded to this base (0: exact) */
-    long federation_interval_ms;   /* how often the delivery worker looks at the outbox */
-    long federation_retry_max_s;   /* longest wait between two delivery attempts */
-    long federation_timeout_s;     /* HTTP timeout towards a peer */
+    char db_transaction_pooling[8]; /* on: behind PgBouncer in transaction mode */
+    long auth_failure_limit;        /* failed authentications per client and window */
+    long auth_failure_window_s;     /* the rate-limit window */
+    long auth_cache_s;              /* how long a verified token is remembered (0: never) */
+    long auth_cache_entries;        /* how many verified tokens are remembered at most */
+    char trusted_proxy[64];         /* address whose X-Forwarded-For is believed */
+    long token_default_days;        /* expiry of tokens issued without expires_days */
+    char web_dir[256];              /* the console's files (web/), served at / */
+    long session_idle_s;            /* a console session ends after this long unused */
+    long session_max_s;             /* ... and this long after it opened */
+    char session_cookie_secure[8];  /* auto (over TLS, told by the trusted proxy), on, off */
+    long blind_index_bits;          /* width of the duplicate-search blind indexes */
+    long checkpoint_every_entries;  /* sign a handover-log checkpoint after this many entries */
+    long checkpoint_every_s;        /* ... or when the last one is this old */
+    long maintenance_interval_ms;   /* how often trmd expires offers and signs checkpoints */
+    long stats_k;                   /* smallest count published in statistics */
+    long stats_rounding_base;       /* published counts rounded to this base (0: exact) */
+    long federation_interval_ms;    /* how often the delivery worker looks at the outbox */
+    long federation_retry_max_s;    /* longest wait between two delivery attempts */
+    long federation_timeout_s;      /* HTTP timeout towards a peer */
     long federation_directory_refresh_s; /* how old a peer's cached directory may get */
     long federation_clock_skew_s;        /* allowed clock difference in a peer's signed request */
 };

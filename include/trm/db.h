@@ -33,6 +33,13 @@ struct trm_db_pool_options {
     unsigned statement_timeout_ms;
     unsigned tx_max_retries;
     const char *application_name;
+    /* Behind a pooler in transaction mode (PgBouncer pool_mode = transaction): nothing is
+     * kept in the database session, whose server connection may be another one at the next
+     * transaction. Statements are sent unnamed (parsed with each execution) instead of
+     * prepared once per connection, and the settings otherwise given as connection options
+     * (statement, lock and idle timeouts, time zone, no JIT) are set in each transaction
+     * with its row-level security context, transaction-local. */
+    bool transaction_pooling;
     /* trmd: refuse a login role with more power than trm_app (trm_db_role_excess), checked
      * on the pool's first connection. Once refused, the pool hands out no connection, and
      * role_refused (if set) is called once, from the thread that connected. */
@@ -59,6 +66,17 @@ const char *trm_db_pool_refusal(struct trm_db_pool *pool);
  * itself or through a role it is a member of; 0 when it holds none of that; -1 when the
  * question could not be asked. */
 int trm_db_role_excess(PGconn *pg, char *why, size_t len);
+
+/* The pool as metrics show it: its size, connections lent out and open, and how many
+ * borrowers had to wait for a free one or gave up waiting. */
+struct trm_db_pool_stats {
+    unsigned size, in_use, open;
+    unsigned long waits, timeouts;
+};
+void trm_db_pool_stats(struct trm_db_pool *pool, struct trm_db_pool_stats *out);
+/* What the metrics read from the database at each scrape (SELECT trm_metrics_snapshot():
+ * counts and ages, migration 0023) into *out, a new reference. */
+enum trm_db_status trm_db_metrics_snapshot(struct trm_db_pool *pool, json_t **out);
 
 /* Borrows a connected connection, waiting at most acquire_timeout_ms for a free one and
  * reconnecting a broken one; NULL when the database cannot be reached. */

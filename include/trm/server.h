@@ -14,5 +14,15 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
 unsigned trm_server_port(const struct trm_server *s);
 /* Stops accepting connections, waits up to grace_ms for requests in flight, then stops. */
 void trm_server_stop(struct trm_server *s, unsigned grace_ms);
+/* HTTP connections open now. */
+long trm_server_connections(struct trm_server *s);
+
+/* The metrics listener (config metrics_listen): GET /metrics in the Prometheus text format,
+ * nothing else; it reads the API server's connection count. */
+struct trm_metrics_server;
+int trm_metrics_server_start(struct trm_metrics_server **out, struct trm_app *app,
+                             struct trm_server *api, char *err, size_t errlen);
+unsigned trm_metrics_server_port(const struct trm_metrics_server *m);
+void trm_metrics_server_stop(struct trm_metrics_server *m);
 
 #endif

@@ -68,6 +68,19 @@ void trm_authn_cache_free(struct trm_authn_cache *c)
     free(c);
 }
 
+unsigned trm_authn_cache_count(struct trm_authn_cache *c)
+{
+    if (c == NULL)
+        return 0;
+    unsigned n = 0;
+    long long now = now_ms();
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->entries; i++)
+        n += c->slots[i].expires_ms > now;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 static struct memory_entry *slot_of(struct trm_authn_cache *c, const unsigned char key[32])
 {
     uint64_t h;

@@ -51,7 +51,9 @@ static void emit(enum trm_log_level level, const char *event, json_t *fields)
     json_object_set_new(line, "event", json_string(event));
     if (fields)
         json_object_update(line, fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* 15 significant digits: a duration rounded to the microsecond prints as 3.307, not as
+     * its nearest double 3.3069999999999999. */
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(line);
     if (text == NULL)
         return;

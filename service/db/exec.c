@@ -1,8 +1,10 @@
 /* Statements: prepared lazily per connection, and sent in one round trip together with
  * whatever must precede or follow them (a first PREPARE, a lazy BEGIN and the row-level
- * security context, a COMMIT) using libpq's pipeline mode. */
+ * security context, a COMMIT) using libpq's pipeline mode. Behind a pooler in transaction
+ * mode they are sent unnamed instead, each parsed with its execution (trm_db_pool_options). */
 #include "trm/db.h"
 #include "trm/log.h"
+#include "trm/metrics.h"
 #include "internal.h"
 
 #include <stdio.h>
@@ -29,6 +31,7 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
         return TRM_DB_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    trm_metrics_db_error(c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK ? NULL : state);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
         trm_log(TRM_LOG_WARN, "db_unavailable", "%s: connection lost", label);
         return TRM_DB_UNAVAILABLE;
@@ -74,18 +77,24 @@ struct pipeline {
     size_t n;
     char names[MAX_CALLS][16];
     const char *ctx_values[6];
-    char ctx_sql[320];
+    char ctx_sql[800];
     int ctx_n;
 };
 
-/* `SELECT set_config('trm.user_id', $1, true), ...` for the context's non-NULL values. */
-static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx)
+/* `SELECT set_config('trm.user_id', $1, true), ...` for the context's non-NULL values (ctx
+ * may be NULL), then the connection's transaction settings (transaction pooling). */
+static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx,
+                        const char *tx_settings)
 {
     const char *names[] = {"trm.user_id", "trm.agency_id",    "trm.country",
                            "trm.role",    "trm.cross_border", "trm.token_id"};
-    const char *values[] = {
-        ctx->user_id, ctx->agency_id, ctx->country, ctx->role, ctx->cross_border ? "on" : "off",
-        ctx->token_id};
+    const char *values[6] = {0};
+    if (ctx) {
+        const char *v[] = {
+            ctx->user_id, ctx->agency_id, ctx->country, ctx->role, ctx->cross_border ? "on" : "off",
+            ctx->token_id};
+        memcpy(values, v, sizeof values);
+    }
     size_t len = (size_t)snprintf(pl->ctx_sql, sizeof pl->ctx_sql, "SELECT");
     for (int i = 0; i < 6; i++) {
         if (values[i] == NULL)
@@ -95,6 +104,9 @@ static void context_sql(struct pipeline *pl, const struct trm_db_context *ctx)
                                 "%s set_config('%s', $%d, true)", pl->ctx_n > 1 ? "," : "",
                                 names[i], pl->ctx_n);
     }
+    if (tx_settings)
+        snprintf(pl->ctx_sql + len, sizeof pl->ctx_sql - len, "%s %s", pl->ctx_n > 0 ? "," : "",
+                 tx_settings);
 }
 
 static void add_part(struct pipeline *pl, enum part_kind kind, size_t call)
@@ -109,15 +121,15 @@ static void plan(struct trm_db_conn *c, struct pipeline *pl, const struct trm_db
 {
     if (c->tx.open && c->tx.begin_pending) {
         add_part(pl, K_BEGIN, 0);
-        if (c->tx.ctx != NULL) {
-            context_sql(pl, c->tx.ctx);
+        if (c->tx.ctx != NULL || c->tx_settings != NULL) {
+            context_sql(pl, c->tx.ctx, c->tx_settings);
             add_part(pl, K_CONTEXT, 0);
         }
     }
     for (size_t i = 0; i < n; i++) {
         int slot = atomic_load(&calls[i].stmt->slot);
         snprintf(pl->names[i], sizeof pl->names[i], "s%d", slot);
-        if (!((c->prepared[slot / 64] >> (slot % 64)) & 1))
+        if (c->tx_settings == NULL && !((c->prepared[slot / 64] >> (slot % 64)) & 1))
             add_part(pl, K_PREPARE, i);
         add_part(pl, K_EXEC, i);
     }
@@ -139,9 +151,20 @@ static const char *begin_sql(enum trm_db_isolation isolation)
     return "BEGIN ISOLATION LEVEL READ COMMITTED";
 }
 
-static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p,
+/* A statement's execution: prepared under its slot's name, or unnamed (parsed with it)
+ * behind a pooler in transaction mode. */
+static bool send_exec(struct trm_db_conn *c, const char *name, const struct trm_db_call *call)
+{
+    const struct trm_db_stmt *st = call->stmt;
+    if (c->tx_settings)
+        return PQsendQueryParams(c->pg, st->sql, st->nparams, NULL, call->params, NULL, NULL, 0);
+    return PQsendQueryPrepared(c->pg, name, st->nparams, call->params, NULL, NULL, 0);
+}
+
+static bool send_part(struct trm_db_conn *c, struct pipeline *pl, const struct part *p,
                       enum trm_db_isolation isolation, const struct trm_db_call *calls)
 {
+    PGconn *pg = c->pg;
     const struct trm_db_stmt *st = calls[p->call].stmt;
     switch (p->kind) {
     case K_BEGIN:
@@ -151,8 +174,7 @@ static bool send_part(PGconn *pg, struct pipeline *pl, const struct part *p,
     case K_PREPARE:
         return PQsendPrepare(pg, pl->names[p->call], st->sql, st->nparams, NULL);
     case K_EXEC:
-        return PQsendQueryPrepared(pg, pl->names[p->call], st->nparams, calls[p->call].params, NULL,
-                                   NULL, 0);
+        return send_exec(c, pl->names[p->call], &calls[p->call]);
     case K_COMMIT:
         return PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     }
@@ -212,7 +234,7 @@ static enum trm_db_status run_pipeline(struct trm_db_conn *c, struct pipeline *p
 {
     bool sent = PQenterPipelineMode(c->pg) == 1;
     for (size_t i = 0; sent && i < pl->n; i++) {
-        sent = send_part(c->pg, pl, &pl->parts[i], c->tx.isolation, calls);
+        sent = send_part(c, pl, &pl->parts[i], c->tx.isolation, calls);
         if (pl->parts[i].kind == K_COMMIT)
             c->tx.commit_sent = true;
     }
@@ -271,8 +293,11 @@ static enum trm_db_status exec_calls(struct trm_db_conn *c, struct trm_db_call *
     if (st == TRM_DB_OK) {
         plan(c, &pl, calls, n);
         if (pl.n == 1) { /* nothing to send along: the plain protocol */
-            calls[0].result = PQexecPrepared(c->pg, pl.names[0], calls[0].stmt->nparams,
-                                             calls[0].params, NULL, NULL, 0);
+            const struct trm_db_stmt *st0 = calls[0].stmt;
+            calls[0].result = c->tx_settings ? PQexecParams(c->pg, st0->sql, st0->nparams, NULL,
+                                                            calls[0].params, NULL, NULL, 0)
+                                             : PQexecPrepared(c->pg, pl.names[0], st0->nparams,
+                                                              calls[0].params, NULL, NULL, 0);
             trm_db_count_round_trip();
             st = trm_db_classify(c, calls[0].result, calls[0].stmt->label);
         } else {

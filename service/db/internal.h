@@ -29,6 +29,10 @@ struct trm_db_conn {
     PGconn *pg;
     uint64_t prepared[TRM_DB_MAX_STMTS / 64];
     struct trm_db_tx_state tx;
+    /* Transaction pooling (trm_db_pool_options): the settings each transaction sets, as
+     * `set_config(...)` calls to append to the context's SELECT; NULL otherwise, when
+     * statements are prepared once per connection and the settings are connection options. */
+    const char *tx_settings;
 };
 
 unsigned trm_db_pool_max_retries(const struct trm_db_pool *pool);

@@ -21,9 +21,11 @@ struct trm_db_pool {
     unsigned n_free;
     struct trm_db_pool_options opt;
     char *conninfo;
-    char options[160];
+    char options[200];
+    char tx_settings[400];
     char timeout[16];
     atomic_bool role_checked, role_refused;
+    atomic_ulong waits, timeouts;
     char refusal[512]; /* written once, before role_refused is set */
 };
 
@@ -60,9 +62,17 @@ int trm_db_pool_open(struct trm_db_pool **out, const struct trm_db_pool_options 
     }
     for (unsigned i = 0; i < opt->size; i++)
         p->free_list[p->n_free++] = &p->conns[i];
+    /* No JIT: compiling a plan costs tens of milliseconds, and trmd's statements are short
+     * (a fresh database's estimates pushed case reads over jit_above_cost). */
     snprintf(p->options, sizeof p->options,
              "-c statement_timeout=%u -c idle_in_transaction_session_timeout=%u "
-             "-c lock_timeout=%u -c TimeZone=UTC",
+             "-c lock_timeout=%u -c TimeZone=UTC -c jit=off",
+             opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
+    snprintf(p->tx_settings, sizeof p->tx_settings,
+             "set_config('statement_timeout', '%u', true), "
+             "set_config('idle_in_transaction_session_timeout', '%u', true), "
+             "set_config('lock_timeout', '%u', true), set_config('TimeZone', 'UTC', true), "
+             "set_config('jit', 'off', true)",
              opt->statement_timeout_ms, opt->statement_timeout_ms * 2, opt->statement_timeout_ms);
     snprintf(p->timeout, sizeof p->timeout, "%u", opt->connect_timeout_s);
     pthread_mutex_init(&p->lock, NULL);
@@ -134,9 +144,12 @@ static bool connect_conn(struct trm_db_pool *p, struct trm_db_conn *c)
     if (c->pg != NULL) {
         PQreset(c->pg);
     } else {
-        const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
-        const char *vals[] = {p->conninfo, p->timeout, p->options,
-                              p->opt.application_name ? p->opt.application_name : "trm", NULL};
+        /* A pooler in transaction mode takes no connection options (PgBouncer refuses
+         * them): the same settings then travel with each transaction. */
+        const char *keys[] = {"dbname", "connect_timeout", "application_name", "options", NULL};
+        const char *vals[] = {p->conninfo, p->timeout,
+                              p->opt.application_name ? p->opt.application_name : "trm",
+                              p->opt.transaction_pooling ? NULL : p->options, NULL};
         c->pg = PQconnectdbParams(keys, vals, 1);
     }
     atomic_fetch_add(&round_trips, 1);
@@ -167,9 +180,12 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&p->lock);
+    if (p->n_free == 0)
+        atomic_fetch_add(&p->waits, 1);
     while (p->n_free == 0) {
         if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT && p->n_free == 0) {
             pthread_mutex_unlock(&p->lock);
+            atomic_fetch_add(&p->timeouts, 1);
             trm_log(TRM_LOG_WARN, "db_pool_exhausted", "no free database connection");
             return NULL;
         }
@@ -181,6 +197,7 @@ struct trm_db_conn *trm_db_acquire(struct trm_db_pool *p)
         return NULL;
     }
     c->tx = (struct trm_db_tx_state){0};
+    c->tx_settings = p->opt.transaction_pooling ? p->tx_settings : NULL;
     if (c->pg != NULL)
         notice_closed(c->pg);
     if (!connect_conn(p, c)) {
@@ -203,6 +220,19 @@ void trm_db_release(struct trm_db_pool *p, struct trm_db_conn *c)
     p->free_list[p->n_free++] = c;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
+}
+
+void trm_db_pool_stats(struct trm_db_pool *p, struct trm_db_pool_stats *out)
+{
+    pthread_mutex_lock(&p->lock);
+    out->size = p->opt.size;
+    out->in_use = p->opt.size - p->n_free;
+    out->open = 0;
+    for (unsigned i = 0; i < p->opt.size; i++)
+        out->open += p->conns[i].pg != NULL && PQstatus(p->conns[i].pg) == CONNECTION_OK;
+    pthread_mutex_unlock(&p->lock);
+    out->waits = atomic_load(&p->waits);
+    out->timeouts = atomic_load(&p->timeouts);
 }
 
 PGconn *trm_db_pg(struct trm_db_conn *c)

@@ -16,6 +16,8 @@ TRM_HANDLER(trm_handle_federation_identity);
 TRM_HANDLER(trm_handle_federation_agencies);
 TRM_HANDLER(trm_handle_federation_inbox);
 TRM_HANDLER(trm_handle_readyz);
+TRM_HANDLER(trm_handle_openapi_yaml);
+TRM_HANDLER(trm_handle_openapi_json);
 TRM_HANDLER(trm_handle_me);
 TRM_HANDLER(trm_handle_session_create);
 TRM_HANDLER(trm_handle_session_get);

@@ -5,6 +5,9 @@
 const struct trm_route trm_routes[] = {
     {"GET", "/healthz", trm_handle_healthz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/readyz", trm_handle_readyz, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    /* The API contract this build serves (public: it holds no data). */
+    {"GET", "/v1/openapi.yaml", trm_handle_openapi_yaml, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
+    {"GET", "/v1/openapi.json", trm_handle_openapi_json, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},
     {"GET", "/v1/me", trm_handle_me, 0, TRM_ACT_NONE},
     /* The console's sign-in: a token or one-time code in the body, rate limited like any. */
     {"POST", "/v1/sessions", trm_handle_session_create, TRM_ROUTE_PUBLIC, TRM_ACT_NONE},

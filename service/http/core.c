@@ -7,6 +7,7 @@
 #include "trm/db.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
+#include "trm/request_id.h"
 #include "trm/util.h"
 #include "trm/web.h"
 
@@ -26,27 +27,10 @@ unsigned long trm_app_requests_handled(void)
     return atomic_load(&requests_handled);
 }
 
-/* Echo the client's X-Request-Id only when it is short and made of safe characters, so it
- * can go into logs and headers unescaped. */
 static void set_request_id(struct trm_request *req)
 {
-    const char *given = trm_request_header(req, "X-Request-Id");
-    if (given != NULL) {
-        size_t n = strlen(given);
-        bool ok = n >= 1 && n <= TRM_REQUEST_ID_MAX;
-        for (size_t i = 0; ok && i < n; i++) {
-            char c = given[i];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.';
-        }
-        if (ok) {
-            memcpy(req->request_id, given, n + 1);
-            return;
-        }
-    }
-    uint8_t raw[12];
-    randombytes_buf(raw, sizeof raw);
-    trm_hex_encode(raw, sizeof raw, req->request_id);
+    trm_request_id_pick(trm_request_header(req, "X-Request-Id"), req->request_id,
+                        TRM_REQUEST_ID_MAX);
 }
 
 static bool media_type_is(const char *value, const char *type)

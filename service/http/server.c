@@ -4,7 +4,10 @@
 #include "trm/server.h"
 #include "trm/app.h"
 #include "trm/log.h"
+#include "trm/metrics.h"
+#include "trm/request_id.h"
 #include "trm/util.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -61,18 +64,23 @@ static void mark(struct trm_server *srv, struct MHD_Connection *conn, bool in_re
 /* Past max_connections a connection is answered with a fixed 503 and closed, rather than
  * left waiting in the listen queue behind the busy ones. libmicrohttpd's own limit is set
  * higher, so it accepts them for this. */
-static const char busy_response[] =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-    "Retry-After: 2\r\nConnection: close\r\nCache-Control: no-store\r\n"
-    "Content-Length: 179\r\n\r\n"
-    "{\"type\":\"urn:trm:problem:service_unavailable\",\"title\":\"Service temporarily "
-    "unavailable\",\"status\":503,\"detail\":\"Too many connections.\",\"code\":"
-    "\"service_unavailable\",\"request_id\":\"\"}";
-
 static void refuse_connection(int fd)
 {
-    ssize_t n = send(fd, busy_response, sizeof busy_response - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    char id[TRM_REQUEST_ID_NEW_LEN + 1], body[256], msg[512];
+    trm_request_id_new(id);
+    int blen = snprintf(body, sizeof body,
+                        "{\"type\":\"urn:trm:problem:service_unavailable\",\"title\":\"Service "
+                        "temporarily unavailable\",\"status\":503,\"detail\":\"Too many "
+                        "connections.\",\"code\":\"service_unavailable\",\"request_id\":\"%s\"}",
+                        id);
+    int n =
+        snprintf(msg, sizeof msg,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                 "Retry-After: 2\r\nConnection: close\r\nCache-Control: no-store\r\n"
+                 "X-Request-Id: %s\r\nContent-Length: %d\r\n\r\n%s",
+                 id, blen, body);
+    ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
     shutdown(fd, SHUT_RDWR);
 }
 
@@ -148,6 +156,7 @@ struct req_ctx {
     char method[16];
     char route[64];
     char request_id[TRM_REQUEST_ID_MAX + 1];
+    char trace_id[TRM_TRACE_ID_LEN + 1]; /* from traceparent, or empty */
 };
 
 struct kv_list {
@@ -232,6 +241,13 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t len)
                   (socklen_t)len);
 }
 
+/* The request id of an answer given before the core runs: the same as the core's. */
+static void pick_request_id(struct MHD_Connection *conn, struct trm_request *req)
+{
+    trm_request_id_pick(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"),
+                        req->request_id, TRM_REQUEST_ID_MAX);
+}
+
 /* A declared body over the limit is refused before it is read. */
 static bool declared_too_large(struct MHD_Connection *conn, const struct trm_config *cfg)
 {
@@ -262,8 +278,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         mark(srv, conn, true);
         ctx->started_ms = trm_now_ms();
         trm_strlcpy(ctx->method, method, sizeof ctx->method);
+        trm_traceparent_trace_id(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
+                                 ctx->trace_id);
         if (declared_too_large(conn, app->config)) {
-            trm_uuid_v4(req.request_id);
+            pick_request_id(conn, &req);
             return refuse(conn, ctx, &req, TRM_E_PAYLOAD_TOO_LARGE,
                           "The request body is larger than this service accepts.");
         }
@@ -303,7 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     if (ctx->too_large) {
-        trm_uuid_v4(req.request_id);
+        pick_request_id(conn, &req);
         return refuse(conn, ctx, &req, TRM_E_PAYLOAD_TOO_LARGE,
                       "The request body is larger than this service accepts.");
     }
@@ -326,7 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct trm_response res;
     trm_response_init(&res);
     if (query.overflow) {
-        trm_uuid_v4(req.request_id);
+        pick_request_id(conn, &req);
         trm_response_problem(&res, &req, TRM_E_URI_TOO_LONG, "Too many query parameters.");
         trm_response_set_header(&res, "X-Request-Id", req.request_id);
     } else {
@@ -349,15 +367,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     mark(srv, conn, false);
     *con_cls = NULL;
-    /* Method, route pattern, status, duration and request id: never a body, a query value
-     * or a concrete path. */
-    json_t *f =
-        json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", ctx->method, "route",
-                  ctx->route[0] ? ctx->route : "-", "status", (int)ctx->status, "duration_ms",
-                  trm_now_ms() - ctx->started_ms, "request_id", ctx->request_id);
+    /* Method, route pattern, status, duration (milliseconds to the microsecond), request id
+     * and trace id: never a body, a query value or a concrete path. */
+    double ms = (double)(long long)((trm_now_ms() - ctx->started_ms) * 1000.0 + 0.5) / 1000.0;
+    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", ctx->method, "route",
+                          ctx->route[0] ? ctx->route : "-", "status", (int)ctx->status,
+                          "duration_ms", ms, "request_id", ctx->request_id);
+    if (f && ctx->trace_id[0])
+        json_object_set_new(f, "trace_id", json_string(ctx->trace_id));
     if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     trm_log_fields(TRM_LOG_INFO, "request", f);
+    trm_metrics_request(ctx->method, ctx->route, ctx->status, ms / 1000.0);
     free(ctx->body);
     free(ctx);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -377,7 +398,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     trm_log(TRM_LOG_DEBUG, "http", "%s", msg);
 }
 
-static bool resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
+bool trm_http_resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     char host[128];
     const char *colon = strrchr(listen, ':');
@@ -409,7 +430,7 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
 {
     const struct trm_config *cfg = app->config;
     struct sockaddr_storage ss;
-    if (!resolve(cfg->listen, &ss, err, errlen))
+    if (!trm_http_resolve(cfg->listen, &ss, err, errlen))
         return -1;
     struct trm_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
@@ -437,6 +458,14 @@ int trm_server_start(struct trm_server **out, struct trm_app *app, char *err, si
     pthread_create(&srv->guard, NULL, guard, srv);
     *out = srv;
     return 0;
+}
+
+long trm_server_connections(struct trm_server *s)
+{
+    pthread_mutex_lock(&s->conns_lock);
+    long n = s->n_conns;
+    pthread_mutex_unlock(&s->conns_lock);
+    return n;
 }
 
 unsigned trm_server_port(const struct trm_server *s)

@@ -49,6 +49,7 @@ export class Server {
         TRM_DATABASE_URL: env('TRM_TEST_BROWSER_APP_URL'),
         TRM_KEY_FILE: this.keyFile,
         TRM_LISTEN: '127.0.0.1:0',
+        TRM_METRICS_LISTEN: '127.0.0.1:0',
         TRM_WEB_DIR: path.join(root, 'web'),
         TRM_LOG_LEVEL: 'info',
         TRM_AUTH_FAILURE_LIMIT: '100000',

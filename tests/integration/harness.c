@@ -2,10 +2,12 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +50,7 @@ const char *h_key_file(void)
     return path;
 }
 
-static unsigned read_port(const char *log_path)
+static unsigned read_port(const char *log_path, unsigned *metrics_port)
 {
     FILE *f = fopen(log_path, "r");
     if (f == NULL)
@@ -58,8 +60,10 @@ static unsigned read_port(const char *log_path)
     while (port == 0 && fgets(line, sizeof line, f)) {
         json_t *j = json_loads(line, 0, NULL);
         const char *ev = json_string_value(json_object_get(j, "event"));
-        if (ev && strcmp(ev, "started") == 0)
+        if (ev && strcmp(ev, "started") == 0) {
             port = (unsigned)json_integer_value(json_object_get(j, "port"));
+            *metrics_port = (unsigned)json_integer_value(json_object_get(j, "metrics_port"));
+        }
         json_decref(j);
     }
     fclose(f);
@@ -83,6 +87,7 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
         dup2(fd, STDOUT_FILENO);
         setenv("TRM_DATABASE_URL", db, 1);
         setenv("TRM_LISTEN", "127.0.0.1:0", 1);
+        setenv("TRM_METRICS_LISTEN", "127.0.0.1:0", 1);
         setenv("TRM_KEY_FILE", t->key_file, 1);
         setenv("TRM_LOG_LEVEL", "info", 1);
         /* Many tests fail authentication on purpose from 127.0.0.1; the rate-limit test
@@ -97,7 +102,7 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
     for (int i = 0; i < 300 && t->port == 0; i++) {
         usleep(50000);
         ck_assert_msg(h_trmd_alive(t), "trmd exited during start-up; see %s", t->log_path);
-        t->port = read_port(t->log_path);
+        t->port = read_port(t->log_path, &t->metrics_port);
     }
     ck_assert_msg(t->port != 0, "trmd did not start; see %s", t->log_path);
 }
@@ -201,6 +206,58 @@ static void keep_error_body(const struct h_resp *r)
     }
 }
 
+/* Every answer a test receives is recorded (method, path, status, headers, body) for the
+ * contract check that runs after the suite (tests/contract: each is validated against
+ * docs/openapi.yaml for its route and status). */
+static void record_response(const char *method, const char *path, const struct h_resp *r)
+{
+    const char *dir = getenv("TRM_TEST_TMPDIR");
+    if (dir == NULL || r->status == 0)
+        return;
+    json_t *headers = json_object();
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        const char *colon = memchr(line, ':', (size_t)(end - line));
+        if (strncmp(line, "HTTP/", 5) == 0) {
+            json_object_clear(headers); /* a 100 Continue's headers are not the answer's */
+        } else if (colon) {
+            char name[128];
+            size_t n =
+                (size_t)(colon - line) < sizeof name - 1 ? (size_t)(colon - line) : sizeof name - 1;
+            for (size_t i = 0; i < n; i++)
+                name[i] = (char)tolower((unsigned char)line[i]);
+            name[n] = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            json_object_set_new(headers, name, json_stringn(v, (size_t)(end - v)));
+        }
+        line = end + 2;
+    }
+    size_t plen = strcspn(path, "?");
+    /* A body that is not UTF-8 (a document's content) is recorded as null. */
+    json_t *body = json_stringn(r->body, r->body_len);
+    json_t *rec =
+        json_pack("{s:s, s:s%, s:i, s:o, s:o}", "method", method, "path", path, plen, "status",
+                  (int)r->status, "headers", headers, "body", body ? body : json_null());
+    char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    char file[512];
+    snprintf(file, sizeof file, "%s/responses-%d.jsonl", dir, (int)getpid());
+    /* Writers of the drills run in threads: one line at a time. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    FILE *f = line ? fopen(file, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    }
+    pthread_mutex_unlock(&lock);
+    free(line);
+}
+
 static CURLcode http_core(const struct trmd *t, const char *method, const char *path,
                           const char *const *headers, const char *body, struct h_resp *out)
 {
@@ -238,6 +295,8 @@ static CURLcode http_core(const struct trmd *t, const char *method, const char *
     out->headers = h.data ? h.data : strdup("");
     out->json = json_loads(out->body, 0, NULL);
     keep_error_body(out);
+    if (rc == CURLE_OK)
+        record_response(method, path, out);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 struct trmd {
     pid_t pid;
     unsigned port;
+    unsigned metrics_port; /* GET /metrics (metrics_listen) */
     char log_path[512];
     char key_file[512];
 };
