@@ -21,3 +21,133 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
         c.id::text)
 $$;
 REVOKE ALL ON FUNCTION trm_stats_person_key(cases) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------
+-- Identification indicators (docs/identification.md). A set is versioned data like a SOP:
+-- a loaded version never changes.
+CREATE TABLE indicator_sets (
+    code         text NOT NULL CHECK (code ~ '^[a-z0-9_-]{1,63}$'),
+    version      integer NOT NULL CHECK (version > 0),
+    population   text NOT NULL CHECK (population IN ('adults', 'children')),
+    exploitation text NOT NULL CHECK (exploitation IN ('labour', 'sexual')),
+    document     jsonb NOT NULL,
+    loaded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (code, version)
+);
+CREATE TRIGGER indicator_sets_immutable BEFORE UPDATE OR DELETE ON indicator_sets
+    FOR EACH ROW EXECUTE FUNCTION trm_refuse_change();
+CREATE TRIGGER indicator_sets_no_truncate BEFORE TRUNCATE ON indicator_sets
+    FOR EACH STATEMENT EXECUTE FUNCTION trm_refuse_change();
+GRANT SELECT ON indicator_sets TO trm_app;
+
+-- Loads a version (owner role, trmctl): 'loaded', 'same' (already there with this content)
+-- or 'different' (already there with other content: nothing changes).
+CREATE FUNCTION trm_indicator_set_load(p_code text, p_version integer, p_population text,
+                                       p_exploitation text, p_document jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    old jsonb;
+BEGIN
+    SELECT document INTO old FROM indicator_sets WHERE code = p_code AND version = p_version;
+    IF FOUND THEN
+        RETURN CASE WHEN old = p_document THEN 'same' ELSE 'different' END;
+    END IF;
+    INSERT INTO indicator_sets (code, version, population, exploitation, document)
+    VALUES (p_code, p_version, p_population, p_exploitation, p_document);
+    RETURN 'loaded';
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_indicator_set_load(text, integer, text, text, jsonb) FROM PUBLIC;
+
+-- A screening: which indicators of a set were observed, and what the set's combination rule
+-- computed from them (by trmd). Personal data of one category: rows are seen, like
+-- assessments, by the owner and by holders of an active grant of their category. The codes
+-- and the result are kept in clear (statistics count them, the screening guard reads them);
+-- the note is a case note (case_notes, note_id = the screening's id), sealed under the case
+-- key, so erasure and a transfer's re-key treat it as every other note.
+CREATE TABLE screenings (
+    id                    uuid PRIMARY KEY,
+    case_id               uuid NOT NULL REFERENCES cases (id),
+    set_code              text NOT NULL,
+    set_version           integer NOT NULL,
+    observed              text[] NOT NULL,
+    result                jsonb NOT NULL,
+    presumed_victim       boolean NOT NULL,
+    category              text NOT NULL CHECK (category IN ('identity', 'contact', 'health',
+                                                             'narrative', 'exploitation_details')),
+    recorded_by           uuid NOT NULL,
+    recorded_by_agency_id uuid NOT NULL,
+    recorded_at           timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (set_code, set_version) REFERENCES indicator_sets (code, version)
+);
+CREATE INDEX screenings_case ON screenings (case_id, recorded_at DESC);
+ALTER TABLE screenings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE screenings FORCE ROW LEVEL SECURITY;
+CREATE POLICY screenings_read ON screenings FOR SELECT TO trm_app
+    USING (trm_ctx_role() IN ('caseworker', 'coordinator') AND EXISTS (
+        SELECT 1 FROM case_grants g
+        WHERE g.case_id = screenings.case_id AND g.agency_id = trm_ctx_agency()
+          AND g.ended_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())
+          AND (g.basis = 'owner' OR screenings.category = ANY (g.categories)) OFFSET 0));
+-- Written by the case's agencies that hold an active grant of the screening's category.
+CREATE POLICY screenings_write ON screenings FOR INSERT TO trm_app
+    WITH CHECK (trm_ctx_role() IN ('caseworker', 'coordinator')
+                AND recorded_by = trm_ctx_user() AND recorded_by_agency_id = trm_ctx_agency()
+                AND EXISTS (
+        SELECT 1 FROM case_grants g
+        WHERE g.case_id = screenings.case_id AND g.agency_id = trm_ctx_agency()
+          AND g.ended_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())
+          AND screenings.category = ANY (g.categories) OFFSET 0));
+CREATE POLICY screenings_maintenance ON screenings TO CURRENT_USER USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT ON screenings TO trm_app;
+
+-- A transfer re-keys the case and keeps only the consented categories: a screening of
+-- another category goes with the key (its note already goes with case_notes).
+CREATE FUNCTION trm_screenings_rekeyed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    DELETE FROM screenings s WHERE s.case_id = NEW.case_id AND NOT (s.category IN (
+        SELECT jsonb_array_elements_text(NEW.details -> 'categories')));
+    RETURN NULL;
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_screenings_rekeyed() FROM PUBLIC;
+CREATE TRIGGER case_events_rekeyed AFTER INSERT ON case_events
+    FOR EACH ROW WHEN (NEW.kind = 'rekeyed') EXECUTE FUNCTION trm_screenings_rekeyed();
+
+-- The guards' facts gain the latest screening the caller may see: positive, negative, or
+-- none (null).
+CREATE OR REPLACE FUNCTION trm_case_facts(p_id uuid, p_lock boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    c cases;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO c FROM cases WHERE id = p_id FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM cases WHERE id = p_id;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN jsonb_build_object(
+        'version', c.version, 'age_band', c.age_band, 'sop_id', c.sop_id,
+        'erased', c.personal_data_erased_at IS NOT NULL,
+        'consents', (SELECT coalesce(jsonb_agg(DISTINCT kind), '[]') FROM consents
+                     WHERE case_id = p_id AND withdrawn_at IS NULL AND given_at <= now()
+                       AND (expires_at IS NULL OR expires_at > now())),
+        'assessments', (SELECT coalesce(jsonb_object_agg(kind, outcome), '{}') FROM (
+                            SELECT DISTINCT ON (kind) kind, outcome FROM assessments
+                            WHERE case_id = p_id ORDER BY kind, recorded_at DESC, id) a),
+        'guardians', (SELECT count(*) FROM guardians WHERE case_id = p_id),
+        'categories', (SELECT coalesce(jsonb_agg(DISTINCT category), '[]') FROM case_personal
+                       WHERE case_id = p_id),
+        'screening', (SELECT CASE WHEN s.presumed_victim THEN 'positive' ELSE 'negative' END
+                      FROM screenings s WHERE s.case_id = p_id
+                      ORDER BY s.recorded_at DESC, s.id LIMIT 1),
+        'tracks', (SELECT coalesce(jsonb_object_agg(track, jsonb_build_object(
+                              'state', state,
+                              'seconds', floor(extract(epoch FROM now() - entered_at))::bigint)), '{}')
+                   FROM case_tracks WHERE case_id = p_id));
+END;
+$$;
