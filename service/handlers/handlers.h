@@ -49,6 +49,8 @@ TRM_HANDLER(trm_handle_consent_create);
 TRM_HANDLER(trm_handle_consent_withdraw);
 TRM_HANDLER(trm_handle_consents_list);
 TRM_HANDLER(trm_handle_assessment_create);
+TRM_HANDLER(trm_handle_screening_create);
+TRM_HANDLER(trm_handle_screenings_list);
 TRM_HANDLER(trm_handle_assessments_list);
 TRM_HANDLER(trm_handle_guardian_create);
 TRM_HANDLER(trm_handle_guardians_list);

@@ -39,6 +39,8 @@ const struct trm_route trm_routes[] = {
      TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases/{}/assessments", trm_handle_assessments_list, 0, TRM_ACT_CASE_READ},
     {"POST", "/v1/cases/{}/assessments", trm_handle_assessment_create, 0, TRM_ACT_CASE_WRITE},
+    {"GET", "/v1/cases/{}/screenings", trm_handle_screenings_list, 0, TRM_ACT_CASE_READ},
+    {"POST", "/v1/cases/{}/screenings", trm_handle_screening_create, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases/{}/guardians", trm_handle_guardians_list, 0, TRM_ACT_CASE_READ},
     {"POST", "/v1/cases/{}/guardians", trm_handle_guardian_create, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases/{}/events", trm_handle_case_events, 0, TRM_ACT_CASE_READ},
