@@ -72,6 +72,8 @@ export TRM_DATABASE_URL=$owner
 applied=$("$root/usr/bin/trmctl" migrate | grep -c '^applied ') || fail "trmctl migrate failed"
 [ "$applied" -eq "$n_sql" ] || fail "trmctl migrate applied $applied of $n_sql migrations"
 "$root/usr/bin/trmctl" sop load "$root"/usr/share/trm/sops/*.json >/dev/null || fail "sop load failed"
+"$root/usr/bin/trmctl" indicators load "$root"/usr/share/trm/indicators/*.json >/dev/null ||
+    fail "indicators load failed"
 
 # The key file as systemd hands it over (LoadCredential): a private copy, mode 0400.
 mkdir -m 0700 "$work/credentials"
