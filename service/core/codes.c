@@ -86,7 +86,8 @@ static bool parse_list(struct list *l, const char *text, bool with_country, cons
         }
         p = nl ? nl + 1 : NULL;
     }
-    qsort(l->items, l->n, sizeof *l->items, by_code);
+    if (l->n > 0)
+        qsort(l->items, l->n, sizeof *l->items, by_code);
     for (size_t i = 1; i < l->n; i++) {
         if (strcmp(l->items[i].code, l->items[i - 1].code) == 0) {
             snprintf(err, errlen, "%s: a code is listed twice", name);
