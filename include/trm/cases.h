@@ -1,5 +1,7 @@
-/* Case records: the statistical summary (in clear), the person's data by category (sealed
- * field by field), blind indexes for duplicate search, and the store that keeps them. */
+/* Cases as the domain sees them: the person's data by category (sealed field by field under
+ * the case's data key), blind indexes for duplicate search, the summary's JSON, and sealing
+ * any other personal value of a case under its key (the one way to do it). The store that
+ * keeps them is case_store.h. */
 #ifndef TRM_CASES_H
 #define TRM_CASES_H
 
@@ -8,6 +10,7 @@
 #include <stdint.h>
 
 #include "trm/crypto.h"
+#include "trm/case_store.h"
 #include "trm/db.h"
 #include "trm/json_spec.h"
 #include "trm/util.h"
@@ -18,43 +21,16 @@ extern const char *const trm_case_sexes[];
 extern const char *const trm_case_age_bands[];
 extern const char *const trm_case_exploitation_forms[];
 
+/* How long free text of a case may be (bytes), in the API and in packages from peers. */
+#define TRM_TEXT_MAX 5000 /* a text: a note, assessment details, the health notes */
+#define TRM_SHORT_TEXT_MAX                                                                         \
+    500                         /* a short text: a reason (a consent withdrawn, an offer answered) \
+                                 */
+#define TRM_GROUNDS_MAX 1000    /* why a step is overridden, why a case is shared without consent */
+#define TRM_PERSON_NAME_MAX 200 /* a person's or a guardian's name, who appointed a guardian */
+
 /* The JSON spec of "person" (every category, every field). */
 extern const struct trm_field trm_person_spec[];
-
-struct trm_case_summary {
-    char id[TRM_UUID_STR_LEN + 1];
-    char reference[24];
-    char country[3];
-    char owner_agency_id[TRM_UUID_STR_LEN + 1];
-    char sex[8];
-    char age_band[8];
-    char citizenship[8];
-    char forms[200]; /* PostgreSQL array text, e.g. {labour,sexual} */
-    char identified_month[8];
-    long version;
-    char created_at[40];
-    char updated_at[40];
-    char erased_at[40]; /* "" when not erased */
-    char sop_id[TRM_UUID_STR_LEN + 1];
-    /* JSON: {"instance", "remote_case_id", "remote_reference", "at"} of a case transferred to
-     * another instance; "" for one that was not. */
-    char transferred_out[320];
-    char tracks[1024]; /* JSON: {"main": {"state", "phase", "entered_at", "due_at"}, ...} */
-};
-
-/* One sealed field, hex-encoded for the database. */
-struct trm_sealed_field {
-    const char *category, *field;
-    char *hex; /* malloc'd */
-};
-
-struct trm_sealed_person {
-    struct trm_sealed_field fields[32];
-    size_t n;
-    uint32_t index_values[24];
-    int index_kinds[24];
-    size_t n_index;
-};
 
 /* Seals every field of person (validated against trm_person_spec) with dek, and computes the
  * blind indexes (bits wide). Returns false on an encoding failure. */
@@ -72,82 +48,37 @@ size_t trm_person_search_index(const struct trm_keyring *kr, const char *full_na
                                const char *document_number, unsigned bits, int *kinds,
                                uint32_t *values);
 
+/* A new case's data key has this version; a transfer's re-key makes the next. */
+#define TRM_CASE_FIRST_DEK_VERSION 1
+
+/* A new case's key and person, sealed: a fresh data key wrapped under the current KEK, and
+ * the person's fields sealed with it, with their blind indexes. */
+struct trm_case_sealed_new {
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    struct trm_sealed_person person;
+    unsigned char *dek; /* the data key itself, only when asked for (keep_dek) */
+};
+/* Makes the key of case_id and seals person (NULL: none) with it; false on a failure (out is
+ * then empty). Free with trm_case_sealed_new_free. */
+bool trm_case_seal_new(const struct trm_keyring *kr, const char *case_id, json_t *person,
+                       unsigned bits, bool keep_dek, struct trm_case_sealed_new *out);
+void trm_case_sealed_new_free(struct trm_case_sealed_new *s);
+
+/* Unwraps a case's data key (TRM_WRAPPED_DEK_BYTES at wrapped, under KEK kek_id) into guarded
+ * memory (trm_dek_free it); NULL when it does not unwrap. */
+unsigned char *trm_case_unwrap(struct trm_keyring_source *keys, const char *case_id,
+                               const char *kek_id, const uint8_t *wrapped);
+/* The data key of a case record (NULL when it has none or it does not unwrap). */
+unsigned char *trm_case_record_dek(struct trm_keyring_source *keys,
+                                   const struct trm_case_record *rec);
+/* A record's person, opened: only the categories in allowed (NULL: every category read); {}
+ * when the case has no key (erased). NULL when a field does not open. */
+json_t *trm_case_record_open(struct trm_keyring_source *keys, const struct trm_case_record *rec,
+                             const char *const *allowed);
+
 /* The summary as JSON (consumed into the case resource by callers). */
 json_t *trm_case_summary_json(const struct trm_case_summary *s);
-
-struct trm_case_new {
-    const char *id, *country, *sex, *age_band, *citizenship, *month;
-    json_t *forms; /* array of strings */
-    const char *kek_id;
-    const uint8_t *wrapped;
-    const struct trm_sealed_person *person;
-    unsigned bits;
-};
-
-/* Inserts a case (one round trip); fills the summary. INVALID for an unknown country. */
-enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_new *n,
-                                   struct trm_case_summary *out);
-
-struct trm_case_record {
-    struct trm_case_summary summary;
-    char kek_id[TRM_KEK_ID_MAX + 1];
-    unsigned dek_version;
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    bool has_key;
-    json_t *fields; /* {"category.field": hex} */
-};
-
-/* The summary alone (no personal data, not logged). */
-/* Runs a statement whose single cell says whether it applied ('t'), then reads case id's
- * summary, in one round trip: CONFLICT when it did not apply. For a store whose change
- * answers with the case's new summary. */
-enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_stmt *change,
-                                          const char *const *params, const char *id,
-                                          struct trm_case_summary *out);
-enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
-                                        struct trm_case_summary *out);
-/* Reads a case with its sealed fields of the categories named (NULL-terminated; NULL: every
- * category the caller may open), logging the read of exactly those categories (one round
- * trip). NOT_FOUND when it is not visible. */
-enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const char *request_id,
-                                 const char *purpose, const char *const *categories,
-                                 struct trm_case_record *out);
-void trm_case_record_free(struct trm_case_record *r);
-
-struct trm_case_filter {
-    const char *owner_agency_id, *citizenship, *exploitation_form, *from, *to;
-    const char *state; /* main track state */
-    bool overdue;      /* a deadline on any track has passed */
-    const char *after_created, *after_id;
-    unsigned limit;
-};
-/* Summaries newest first. Fills at most limit rows into out. */
-enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_filter *f,
-                                 struct trm_case_summary *out, unsigned *n);
-/* Cases in scope with any of the blind index values; matches[i] counts the kinds matched. */
-enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
-                                   size_t n_values, unsigned bits, struct trm_case_summary *out,
-                                   int *matches, unsigned cap, unsigned *n);
-
-struct trm_case_change {
-    const char *id;
-    long expected_version;
-    const char *sex, *age_band, *citizenship, *month; /* NULL: unchanged */
-    json_t *forms;                                    /* NULL: unchanged */
-    const struct trm_sealed_person *set;              /* fields to write */
-    const char *const *removed;                       /* "category.field" names, NULL-ended */
-    const struct trm_sealed_person *index;            /* non-NULL: replace the blind indexes */
-    unsigned bits;
-    json_t *changed_names; /* for the timeline (names only) */
-};
-/* Applies a change if the version matches (CONFLICT when it does not), bumping it. */
-enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_change *ch,
-                                   struct trm_case_summary *out);
-/* Erases personal data, for a reason code (NOT_FOUND when not the caller's or already
- * erased). Open offers of the case are withdrawn: *crossing names those that went to a peer
- * instance ({"withdrawn": [...], "ended": []}, as trm_fed_consent_ended takes it). */
-enum trm_db_status trm_case_erase(struct trm_db_conn *c, const char *id, const char *reason,
-                                  json_t **crossing);
 
 /* Why nothing personal can be sealed or opened under a case's key for the caller. */
 enum trm_seal_outcome {
@@ -175,6 +106,21 @@ struct trm_sealing {
 enum trm_db_status trm_case_seal(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                  const struct trm_sealing *what, json_t *value, char **hex,
                                  enum trm_seal_outcome *outcome);
+/* Seals value (NULL: nothing, OK) under the key of the case of an open offer the caller is a
+ * party of (sender or recipient, before any grant), bound to "referrals" and
+ * "<referral_id>.<part>" (the answer's reason). *sealed false (OK, nothing sealed) when the
+ * offer has no case key here: an offer from a peer instance, or a case whose personal data
+ * is erased, or no open offer of the caller's (the answer is refused then). */
+enum trm_db_status trm_case_seal_for_referral(struct trm_db_conn *c,
+                                              struct trm_keyring_source *keys,
+                                              const char *referral_id, const char *part,
+                                              json_t *value, char **hex, bool *sealed);
+/* An accepted transfer within this instance (material: what trm_referral_answer handed over
+ * as "rekey": {"case_id", "kek_id", "dek_version", "wrapped", "items"}): the new custodian
+ * seals the consented values again under a fresh data key, and the old key goes. The old key
+ * is opened here, in the caller's transaction only. */
+enum trm_db_status trm_case_transfer_rekey(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                           const char *referral_id, json_t *material);
 /* The sealed values of a transferred case (trm_case_rekey_material's "items": [{"kind",
  * "category"?, "name"?, "id"?, "sealed"}]) opened with the old key and sealed again under
  * the new one (same labels and names, the new version): a new array, or NULL when any value

@@ -9,13 +9,14 @@
 #include <libpq-fe.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct trm_db_pool;
 struct trm_db_conn;
 
 enum trm_db_status {
     TRM_DB_OK = 0,
-    TRM_DB_NOT_FOUND,    /* the row asked for is not there (or not visible) */
+    TRM_DB_NOT_FOUND,    /* the row asked for is not there (or not visible): SQLSTATE TR404 */
     TRM_DB_CONFLICT,     /* a unique or state constraint refused the write */
     TRM_DB_INVALID,      /* a check or foreign-key constraint refused the values */
     TRM_DB_REFUSED,      /* the callback decided to roll back; its own outputs say why */
@@ -102,6 +103,51 @@ enum trm_db_status trm_db_exec_batch(struct trm_db_conn *conn, struct trm_db_cal
 /* Classifies a finished result (and logs unexpected errors without their values). */
 enum trm_db_status trm_db_classify(struct trm_db_conn *conn, const PGresult *res,
                                    const char *label);
+
+/* Result columns read by name, never by position: a statement names its columns (AS ...)
+ * and its store lists where each goes in a row struct, ended by {0}. The columns are
+ * found once per result (PQfnumber); a column the result lacks or a value that does not fit
+ * its kind is an error (logged), not a silent shift. A NULL leaves the destination zeroed
+ * (TEXT: ""). */
+enum trm_db_kind {
+    TRM_DB_TEXT,  /* char[size]: copied (truncated to fit) */
+    TRM_DB_STR,   /* const char *: points into the result (valid until PQclear) */
+    TRM_DB_BOOL,  /* bool */
+    TRM_DB_INT,   /* int */
+    TRM_DB_UINT,  /* unsigned */
+    TRM_DB_LONG,  /* long */
+    TRM_DB_LLONG, /* long long */
+    TRM_DB_HEX,   /* uint8_t[size]: exactly 2 * size hex digits */
+};
+struct trm_db_col {
+    const char *name;
+    enum trm_db_kind kind;
+    size_t offset, size;
+};
+/* A column of a row struct: TRM_DB_COL(TRM_DB_TEXT, struct trm_user, agency.id, "agency_id");
+ * a column named as its member: TRM_DB_FIELD(TRM_DB_TEXT, struct trm_agency, name). */
+#define TRM_DB_COL(kind, type, member, column)                                                     \
+    {                                                                                              \
+        (column), (kind), offsetof(type, member), sizeof(((type *)0)->member)                      \
+    }
+#define TRM_DB_FIELD(kind, type, member) TRM_DB_COL(kind, type, member, #member)
+/* Runs stmt, keeping nothing of its result but its status. */
+enum trm_db_status trm_db_do(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                             const char *const *params);
+/* Runs stmt and reads its first row into out: NOT_FOUND when there is none. */
+enum trm_db_status trm_db_get(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                              const char *const *params, const struct trm_db_col *cols, void *out);
+/* Runs stmt and reads at most cap rows into out (elements of elem bytes); *n how many. */
+enum trm_db_status trm_db_list(struct trm_db_conn *conn, struct trm_db_stmt *stmt,
+                               const char *const *params, const struct trm_db_col *cols, void *out,
+                               size_t elem, unsigned cap, unsigned *n);
+/* Reads row `row` of r into out; false when a column is missing or a value does not fit. */
+bool trm_db_row(const PGresult *r, int row, const struct trm_db_col *cols, void *out);
+/* Reads the first row: NOT_FOUND when there is none, ERROR as trm_db_row fails. */
+enum trm_db_status trm_db_one(const PGresult *r, const struct trm_db_col *cols, void *out);
+/* Reads at most cap rows into out (an array of elements of elem bytes); *n says how many. */
+enum trm_db_status trm_db_rows(const PGresult *r, const struct trm_db_col *cols, void *out,
+                               size_t elem, unsigned cap, unsigned *n);
 
 /* Who acts, for row-level security: set with set_config(..., true) at the start of every
  * transaction. A NULL context sets nothing, and then policies show no case rows. */

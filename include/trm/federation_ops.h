@@ -12,25 +12,37 @@
 
 #include "trm/db.h"
 #include "trm/federation.h"
+#include "trm/util.h"
 
 struct trm_app;
 struct trm_keyring_source;
 
+/* Why an offer or an answer cannot travel to a peer instance now. */
+enum trm_fed_block {
+    TRM_FED_TRAVELS,       /* it can */
+    TRM_FED_NOT_SET_UP,    /* no federation identity here, or no box key */
+    TRM_FED_PEER_INACTIVE, /* the recipient's instance is not an active peer */
+};
+/* The block's name for logs ("federation_disabled", "peer_inactive"). */
+const char *trm_fed_block_name(enum trm_fed_block block);
+
 /* In the offering transaction, after trm_referral_offer found the recipient to be a peer's
  * agency: opens the offered categories of the case (logged as a read of those categories)
  * and queues them, with the offer's note (NULL: none), as a package sealed to the peer.
- * REFUSED with why ("federation_disabled", "peer_inactive") when the offer cannot travel. */
+ * REFUSED with *block saying why when the offer cannot travel. */
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                           const char *referral_id, const char *note,
-                                          const char *request_id, char why[32]);
+                                          const char *request_id, enum trm_fed_block *block);
 /* In the answering transaction, after trm_referral_answer: for a referral that crossed
  * instances, accepting an incoming offer creates the local case from its payload (its id in
  * new_case_id), and the answer is queued for the peer, with its reason (NULL: none) sealed
- * to the peer. Nothing for a local referral. */
+ * to the peer. Nothing for a local referral. REFUSED with *block saying why when it cannot
+ * travel. */
 enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                            const char *referral_id, const char *action,
                                            const char *reason, unsigned index_bits,
-                                           char new_case_id[37], char why[32]);
+                                           char new_case_id[TRM_UUID_STR_LEN + 1],
+                                           enum trm_fed_block *block);
 
 /* In the transaction that withdrew or expired a consent: tells each peer instance concerned
  * (crossing as trm_consent_withdraw answered it: {"withdrawn": [referral ids of offers whose

@@ -55,16 +55,32 @@ enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral
                                      const char *case_id, const char *sealed_note,
                                      const char *note_category);
 
-/* A package seen before: *found, its direction ("in"/"out"), hash and our receipt (NULL
- * for an outgoing one). */
+/* A package seen before: *found, whether it came in (or went out), its hash and our receipt
+ * (NULL for an outgoing one). */
 enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
-                                char direction[4], uint8_t hash[TRM_FED_HASH_BYTES],
-                                json_t **receipt);
-/* Stores a verified incoming package (offer or answer) with our receipt; *outcome is "ok"
- * or why it was refused (unknown_peer, recipient, sender, duplicate_referral, not_found,
- * answered, action). */
+                                bool *incoming, uint8_t hash[TRM_FED_HASH_BYTES], json_t **receipt);
+/* What storing a verified incoming package came to (trm_fed_receive_offer and _answer in
+ * SQL: stored, or why this instance refuses it). */
+enum trm_fed_received {
+    TRM_FED_RECEIVED,
+    TRM_FED_REFUSED_UNKNOWN_PEER,       /* the sender is not a registered, active peer */
+    TRM_FED_REFUSED_SENDER_COUNTRY,     /* the sending agency is in a country the peer may not */
+    TRM_FED_REFUSED_PURPOSE,            /* not a purpose code */
+    TRM_FED_REFUSED_RECIPIENT,          /* no such active agency of ours */
+    TRM_FED_REFUSED_SENDER,             /* the sending agency is not the peer's */
+    TRM_FED_REFUSED_DUPLICATE_REFERRAL, /* that referral id was offered before */
+    TRM_FED_REFUSED_ACTION,             /* not an answer this offer can get */
+    TRM_FED_REFUSED_NOT_FOUND,          /* no offer between these agencies */
+    TRM_FED_REFUSED_IN_REPLY_TO,        /* it answers another package than the offer's */
+    TRM_FED_REFUSED_ANSWERED,           /* the offer was answered already */
+    TRM_FED_REFUSED_EXPIRED,            /* the offer has expired */
+};
+/* The word SQL says for it (what a refusal's problem names). */
+const char *trm_fed_received_word(enum trm_fed_received r);
+/* Stores a verified incoming package (offer or answer) with our receipt; *received says
+ * whether it was stored or why it was refused. */
 enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *p,
-                                   json_t *receipt, char outcome[32]);
+                                   json_t *receipt, enum trm_fed_received *received);
 
 /* A package due for delivery. */
 struct trm_fed_due {

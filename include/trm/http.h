@@ -49,6 +49,10 @@ struct trm_request {
     const char *params[TRM_MAX_PATH_PARAMS];
     size_t n_params;
     const struct trm_principal *principal;
+    /* Owned by the core for the handler, released once it has answered (handler.h): its
+     * state (trm_handler_state) and the JSON values it keeps (the body, a cursor). */
+    void *state;
+    json_t *kept;
     /* A console session's token (the cookie's value) when the request was authenticated by
      * it: the session handlers need it, nothing else does. */
     const char *session_token;
@@ -82,6 +86,9 @@ void trm_response_set_header(struct trm_response *res, const char *name, const c
 const char *trm_response_header(const struct trm_response *res, const char *name);
 /* A JSON body (consumed). */
 void trm_response_json(struct trm_response *res, unsigned status, json_t *body);
+/* A body of another type (malloc'd text of len bytes, consumed; NULL: empty). */
+void trm_response_text(struct trm_response *res, unsigned status, const char *content_type,
+                       char *body, size_t len);
 /* An RFC 9457 problem; detail never contains a submitted value. */
 void trm_response_problem(struct trm_response *res, const struct trm_request *req, enum trm_error e,
                           const char *detail);
@@ -89,6 +96,10 @@ void trm_response_problem(struct trm_response *res, const struct trm_request *re
 void trm_response_problem_ext(struct trm_response *res, const struct trm_request *req,
                               enum trm_error e, const char *detail, const char *member,
                               json_t *value);
+
+/* Releases what the handler left with the request (its state, kept values); the core calls
+ * it after every run of a handler. */
+void trm_request_release(struct trm_request *req);
 
 /* Handles one request: request id, request hygiene, routing, authentication, handler.
  * Always leaves a complete response in res. */

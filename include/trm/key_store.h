@@ -1,4 +1,6 @@
-/* Maintenance of wrapped data keys and retention (trmctl, as the owner role). */
+/* The wrapped data keys of cases (case_keys): read to seal or open a case's values, for a
+ * caller holding a grant of the category (trmd); rotated to a new KEK and retired (trmctl, as
+ * the owner role). And retention: erasing long-closed cases. */
 #ifndef TRM_KEY_STORE_H
 #define TRM_KEY_STORE_H
 
@@ -11,6 +13,23 @@ struct trm_wrapped_key {
     char kek_id[TRM_KEK_ID_MAX + 1];
     uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
 };
+
+/* Whether the caller may use a case's key for a category. */
+enum trm_case_key_access {
+    TRM_KEY_HELD,     /* an active grant of the category: the key is filled */
+    TRM_KEY_NOT_HELD, /* no active grant of it */
+    TRM_KEY_ERASED,   /* the case's personal data is erased: there is no key */
+};
+/* The case's wrapped data key, for sealing or opening personal data of a category (NULL:
+ * any): NOT_FOUND when the case is not visible. */
+struct trm_case_key {
+    enum trm_case_key_access access;
+    char kek_id[TRM_KEK_ID_MAX + 1];
+    unsigned dek_version;
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+};
+enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
+                                    const char *category, struct trm_case_key *out);
 
 /* Locks up to cap data keys not wrapped under kek_id (skipping rows others hold). */
 enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 
 #include "trm/auth.h"
+#include "trm/db.h"
+#include "trm/sop_store.h"
 
 #define TRM_SOP_MAX_TRACKS 4
 #define TRM_SOP_MAX_STATES 64
@@ -92,6 +94,13 @@ void trm_sop_check_labels(const struct trm_sop *sop, json_t *labels, json_t *err
 int trm_sop_track(const struct trm_sop *sop, const char *name);
 int trm_sop_state(const struct trm_sop *sop, int track, const char *name);
 const struct trm_sop_transition *trm_sop_transition(const struct trm_sop *sop, const char *name);
+/* The row a parsed SOP is stored as, under id (sop_store.h). */
+void trm_sop_row_of(const struct trm_sop *sop, const char *id, struct trm_sop_row *row);
+
+/* The parsed SOP of an id, from a process-wide cache (service/sop/cache.c: SOP rows never
+ * change, so the cache is valid in every trmd process), read through c the first time. NULL
+ * when unknown or when the database fails. */
+const struct trm_sop *trm_sop_cached(struct trm_db_conn *c, const char *id);
 
 /* What the guards look at, read from the database in one round trip. */
 struct trm_case_facts {
@@ -110,6 +119,9 @@ struct trm_case_facts {
     bool erased;
     enum trm_screening_fact screening;
 };
+
+/* Fills facts for a SOP from the JSON trm_case_facts_get read (transition_store.h). */
+void trm_sop_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_case_facts *out);
 
 /* Whether role may take t now on facts. Unmet conditions go to unmet (may be NULL) as
  * {"guard", "message"}, in words a caseworker understands. With override (a coordinator's

@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "trm/stats_store.h"
+
 /* A table of counts: rows x cols cells plus row, column and grand totals. A one-way table
  * has cols == 1. A cell is published unless suppressed; published counts may be rounded. */
 struct trm_stats_table {
@@ -44,29 +48,6 @@ struct trm_suppression {
 struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k);
 /* Rounds every published count to the nearest multiple of base (base <= 1: unchanged). */
 void trm_stats_round(struct trm_stats_table *t, long base);
-
-#include <jansson.h>
-
-#include "trm/db.h"
-
-/* One registered victim (a person, after merging cases of the same person). */
-struct trm_person_row {
-    const char *country, *sex, *age_band, *citizenship, *forms, *month, *state, *phase, *status;
-    long cases;
-};
-typedef void (*trm_person_fn)(const struct trm_person_row *row, void *arg);
-
-/* Persons of a country (NULL: all, for cross-border auditors) identified in [from, to]
- * (dates, NULL: open); NOT_FOUND when the caller may not see that country. */
-enum trm_db_status trm_stats_persons(struct trm_db_conn *c, const char *country, const char *from,
-                                     const char *to, trm_person_fn fn, void *arg);
-/* [{"indicator", "persons", "median_days"}] */
-enum trm_db_status trm_stats_assistance(struct trm_db_conn *c, const char *country,
-                                        const char *from, const char *to, json_t **out);
-/* [{"from_country", "to_country", "from_kind", "to_kind", "offered", "accepted", "declined",
- * "withdrawn", "expired", "median_hours_to_answer"}] */
-enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *country, const char *from,
-                                       const char *to, json_t **out);
 
 /* The dimensions victims can be grouped by. */
 extern const char *const trm_stats_dimensions[];

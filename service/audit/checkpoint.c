@@ -4,7 +4,7 @@
 #include "trm/checkpoints.h"
 #include "trm/handover.h"
 #include "trm/log.h"
-#include "trm/referrals.h"
+#include "trm/handover_store.h"
 #include "trm/util.h"
 
 #include <string.h>

@@ -7,11 +7,12 @@
 #include "trm/app.h"
 #include "trm/checkpoints.h"
 #include "trm/handover.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/log.h"
 #include "trm/federation_ops.h"
-#include "trm/referrals.h"
-#include "trm/workflow.h"
+#include "trm/handover_store.h"
+#include "trm/referral_store.h"
+#include "trm/consent_store.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -8,7 +8,7 @@
  * request's own first statements (trm_authn_guard, trm_auth_holds in migration 0013). */
 #include "trm/auth.h"
 #include "internal.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/keyring.h"
 #include "trm/log.h"
 #include "trm/token.h"

@@ -3,7 +3,7 @@
 #define TRM_AUTH_INTERNAL_H
 
 #include "trm/auth.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 
 /* The principal a looked-up token stands for. */
 void trm_authn_fill_principal(struct trm_principal *p, const struct trm_token_row *row);

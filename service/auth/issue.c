@@ -4,7 +4,7 @@
  * log gets its entry in the same transaction. */
 #include "trm/admin_log_store.h"
 #include "trm/auth.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/keyring.h"
 
 #include <sodium.h>

@@ -26,63 +26,47 @@ static const char *const document_types[] = {
     "other",    NULL};
 
 static const struct trm_field document_spec[] = {
-    {.name = "type", .type = TRM_FIELD_ENUM, .required = true, .allowed = document_types},
-    {.name = "number", .type = TRM_FIELD_STRING, .required = true, .max_len = 64, .min_len = 1},
-    {.name = "country", .type = TRM_FIELD_COUNTRY},
-    {0},
+    TRM_F_ENUM("type", NULL, document_types, TRM_REQUIRED),
+    TRM_F_TEXT("number", NULL, 64, TRM_REQUIRED),
+    TRM_F_COUNTRY("country", NULL),
+    TRM_F_END,
 };
 static const struct trm_field identity_spec[] = {
-    {.name = "full_name", .type = TRM_FIELD_STRING, .max_len = 200, .min_len = 1, .nullable = true},
-    {.name = "aliases", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "date_of_birth", .type = TRM_FIELD_DATE, .nullable = true},
-    {.name = "documents",
-     .type = TRM_FIELD_OBJECT_ARRAY,
-     .max_len = 10,
-     .fields = document_spec,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("full_name", NULL, TRM_PERSON_NAME_MAX, .nullable = true),
+    TRM_F_STRINGS("aliases", NULL, 20, .nullable = true),
+    TRM_F_DATE("date_of_birth", NULL, .nullable = true),
+    TRM_F_OBJECTS("documents", NULL, 10, document_spec, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field contact_spec[] = {
-    {.name = "phone", .type = TRM_FIELD_STRING, .max_len = 40, .min_len = 1, .nullable = true},
-    {.name = "address", .type = TRM_FIELD_STRING, .max_len = 500, .min_len = 1, .nullable = true},
-    {.name = "current_location",
-     .type = TRM_FIELD_STRING,
-     .max_len = 500,
-     .min_len = 1,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("phone", NULL, 40, .nullable = true),
+    TRM_F_TEXT("address", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_TEXT("current_location", NULL, TRM_SHORT_TEXT_MAX, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field health_spec[] = {
-    {.name = "notes", .type = TRM_FIELD_STRING, .max_len = 5000, .min_len = 1, .nullable = true},
-    {.name = "vulnerabilities", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {0},
+    TRM_F_TEXT("notes", NULL, TRM_TEXT_MAX, .nullable = true),
+    TRM_F_STRINGS("vulnerabilities", NULL, 20, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field narrative_spec[] = {
-    {.name = "statement",
-     .type = TRM_FIELD_STRING,
-     .max_len = 20000,
-     .min_len = 1,
-     .nullable = true},
-    {0},
+    TRM_F_TEXT("statement", NULL, 20000, .nullable = true),
+    TRM_F_END,
 };
 static const struct trm_field exploitation_spec[] = {
-    {.name = "recruitment",
-     .type = TRM_FIELD_STRING,
-     .max_len = 5000,
-     .min_len = 1,
-     .nullable = true},
-    {.name = "means_of_control", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "places", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {.name = "dates", .type = TRM_FIELD_STRING_ARRAY, .max_len = 20, .nullable = true},
-    {0},
+    TRM_F_TEXT("recruitment", NULL, TRM_TEXT_MAX, .nullable = true),
+    TRM_F_STRINGS("means_of_control", NULL, 20, .nullable = true),
+    TRM_F_STRINGS("places", NULL, 20, .nullable = true),
+    TRM_F_STRINGS("dates", NULL, 20, .nullable = true),
+    TRM_F_END,
 };
 const struct trm_field trm_person_spec[] = {
-    {.name = "identity", .type = TRM_FIELD_OBJECT, .fields = identity_spec},
-    {.name = "contact", .type = TRM_FIELD_OBJECT, .fields = contact_spec},
-    {.name = "health", .type = TRM_FIELD_OBJECT, .fields = health_spec},
-    {.name = "narrative", .type = TRM_FIELD_OBJECT, .fields = narrative_spec},
-    {.name = "exploitation_details", .type = TRM_FIELD_OBJECT, .fields = exploitation_spec},
-    {0},
+    TRM_F_OBJECT("identity", NULL, identity_spec),
+    TRM_F_OBJECT("contact", NULL, contact_spec),
+    TRM_F_OBJECT("health", NULL, health_spec),
+    TRM_F_OBJECT("narrative", NULL, narrative_spec),
+    TRM_F_OBJECT("exploitation_details", NULL, exploitation_spec),
+    TRM_F_END,
 };
 
 /* The canonical category and field name strings (static storage). */
@@ -161,27 +145,11 @@ bool trm_person_seal(const struct trm_keyring *kr, const unsigned char *dek, con
             if (json_is_null(value) || !field_names(cat_name, field_name, &c, &f) ||
                 out->n == sizeof out->fields / sizeof out->fields[0])
                 continue;
-            char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-            if (text == NULL)
-                return false;
-            size_t len = strlen(text);
-            uint8_t *sealed = malloc(len + TRM_SEAL_OVERHEAD);
-            char *hex = malloc(2 * (len + TRM_SEAL_OVERHEAD) + 1);
             /* A field that cannot be sealed fails the whole request: never drop it. */
-            bool ok =
-                sealed && hex &&
-                trm_field_seal(dek, case_id, c, f, dek_version, (const uint8_t *)text, len, sealed);
-            if (ok) {
-                trm_hex_encode(sealed, len + TRM_SEAL_OVERHEAD, hex);
-                out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
-                hex = NULL;
-            }
-            sodium_memzero(text, len);
-            free(text);
-            free(sealed);
-            free(hex);
-            if (!ok)
+            char *hex = trm_seal_json(dek, case_id, c, f, dek_version, value);
+            if (hex == NULL)
                 return false;
+            out->fields[out->n++] = (struct trm_sealed_field){c, f, hex};
         }
         if (strcmp(cat_name, "identity") == 0)
             index_identity(out, kr, cat, bits);
@@ -219,23 +187,7 @@ static bool open_field(json_t *person, const unsigned char *dek, const char *cas
     category[dot - name] = '\0';
     if (!allowed_category(category, allowed))
         return true;
-    size_t hexlen = strlen(hex);
-    if (hexlen % 2 != 0 || hexlen / 2 < TRM_SEAL_OVERHEAD)
-        return false;
-    size_t n = hexlen / 2;
-    uint8_t *sealed = malloc(n);
-    char *plain = malloc(n - TRM_SEAL_OVERHEAD + 1);
-    bool ok =
-        sealed && plain && trm_hex_decode(hex, sealed, n) &&
-        trm_field_open(dek, case_id, category, dot + 1, dek_version, sealed, n, (uint8_t *)plain);
-    json_t *value = NULL;
-    if (ok) {
-        plain[n - TRM_SEAL_OVERHEAD] = '\0';
-        value = json_loads(plain, JSON_DECODE_ANY, NULL);
-        sodium_memzero(plain, n - TRM_SEAL_OVERHEAD);
-    }
-    free(sealed);
-    free(plain);
+    json_t *value = trm_open_json(dek, case_id, category, dot + 1, dek_version, hex);
     if (value == NULL)
         return false;
     json_t *cat = json_object_get(person, category);

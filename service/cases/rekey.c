@@ -3,6 +3,7 @@
  * and sealed again, bound to the same label and name, under the new key and its version.
  * Nothing else is carried over: what is not re-sealed goes with the old key. */
 #include "trm/cases.h"
+#include "trm/referral_store.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -89,4 +90,34 @@ json_t *trm_case_reseal(const unsigned char *old_dek, const unsigned char *new_d
         free(hex);
     }
     return out;
+}
+
+enum trm_db_status trm_case_transfer_rekey(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                           const char *referral_id, json_t *material)
+{
+    const char *case_id = json_string_value(json_object_get(material, "case_id"));
+    const char *kek_id = json_string_value(json_object_get(material, "kek_id"));
+    const char *wrapped_hex = json_string_value(json_object_get(material, "wrapped"));
+    unsigned old_version = (unsigned)json_integer_value(json_object_get(material, "dek_version"));
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    char new_kek[TRM_KEK_ID_MAX + 1], new_wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1];
+    if (case_id == NULL || kek_id == NULL || wrapped_hex == NULL ||
+        !trm_hex_decode(wrapped_hex, wrapped, sizeof wrapped))
+        return TRM_DB_ERROR;
+    unsigned char *old_dek = trm_case_unwrap(keys, case_id, kek_id, wrapped);
+    unsigned char *new_dek = trm_dek_new();
+    json_t *items = NULL;
+    if (old_dek && new_dek &&
+        trm_dek_wrap(trm_keyring_source_get(keys), case_id, new_dek, wrapped, new_kek)) {
+        items = trm_case_reseal(old_dek, new_dek, case_id, old_version, old_version + 1,
+                                json_object_get(material, "items"));
+        trm_hex_encode(wrapped, sizeof wrapped, new_wrapped);
+    }
+    trm_dek_free(old_dek);
+    trm_dek_free(new_dek);
+    enum trm_db_status st = items ? trm_case_rekey_store(c, case_id, referral_id, old_version,
+                                                         new_kek, new_wrapped, items)
+                                  : TRM_DB_ERROR;
+    json_decref(items);
+    return st;
 }

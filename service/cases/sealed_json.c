@@ -1,7 +1,10 @@
 /* Sealed JSON values beyond the person's fields: timeline notes, assessment details,
  * guardians. Same data key and associated data scheme as the case fields. */
 #include "trm/cases.h"
-#include "trm/workflow.h"
+#include "trm/key_store.h"
+#include "trm/referral_store.h"
+
+#include <stdio.h>
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -16,16 +19,13 @@ unsigned char *trm_case_dek(struct trm_db_conn *c, struct trm_keyring_source *ke
     *status = trm_case_key_get(c, case_id, category, &key);
     if (*status != TRM_DB_OK)
         return NULL;
-    if (!key.held) {
-        *outcome = key.erased ? TRM_SEAL_ERASED : TRM_SEAL_NOT_HELD;
+    if (key.access != TRM_KEY_HELD) {
+        *outcome = key.access == TRM_KEY_ERASED ? TRM_SEAL_ERASED : TRM_SEAL_NOT_HELD;
         *status = TRM_DB_REFUSED;
         return NULL;
     }
-    const struct trm_keyring *kr = trm_keyring_source_for(keys, key.kek_id);
-    unsigned char *dek = trm_dek_alloc();
-    if (dek == NULL ||
-        !trm_dek_unwrap(kr, case_id, key.kek_id, key.wrapped, sizeof key.wrapped, dek)) {
-        trm_dek_free(dek);
+    unsigned char *dek = trm_case_unwrap(keys, case_id, key.kek_id, key.wrapped);
+    if (dek == NULL) {
         *status = TRM_DB_ERROR;
         return NULL;
     }
@@ -49,6 +49,29 @@ enum trm_db_status trm_case_seal(struct trm_db_conn *c, struct trm_keyring_sourc
         return st;
     *hex = trm_seal_json(dek, what->case_id, what->label, what->name, version, value);
     trm_dek_free(dek);
+    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+}
+
+enum trm_db_status trm_case_seal_for_referral(struct trm_db_conn *c,
+                                              struct trm_keyring_source *keys,
+                                              const char *referral_id, const char *part,
+                                              json_t *value, char **hex, bool *sealed)
+{
+    struct trm_referral_key key;
+    *hex = NULL;
+    *sealed = false;
+    if (value == NULL)
+        return TRM_DB_OK;
+    enum trm_db_status st = trm_referral_seal_key(c, referral_id, &key);
+    if (st != TRM_DB_OK || !key.found)
+        return st;
+    char name[96];
+    snprintf(name, sizeof name, "%s.%s", referral_id, part);
+    unsigned char *dek = trm_case_unwrap(keys, key.case_id, key.kek_id, key.wrapped);
+    if (dek)
+        *hex = trm_seal_json(dek, key.case_id, "referrals", name, key.dek_version, value);
+    trm_dek_free(dek);
+    *sealed = *hex != NULL;
     return *hex ? TRM_DB_OK : TRM_DB_ERROR;
 }
 

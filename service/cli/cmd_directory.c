@@ -5,7 +5,7 @@
 
 #include "trm/admin_log_store.h"
 #include "trm/auth.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/json_spec.h"
 #include "trm/keyring.h"
 
@@ -171,7 +171,7 @@ static int cmd_token(struct trm_db_pool *pool, int argc, char **argv)
     if (argc >= 1 && strcmp(argv[0], "issue") == 0) {
         const char *user = trm_cli_opt(argc, argv, "--user");
         const char *days_s = trm_cli_opt(argc, argv, "--expires-days");
-        char user_id[37];
+        char user_id[TRM_UUID_STR_LEN + 1];
         long days = 90;
         if (user == NULL || !trm_uuid_parse(user, user_id))
             return trm_cli_fail("usage: trmctl token issue --user ID [--expires-days N]");
@@ -185,7 +185,7 @@ static int cmd_token(struct trm_db_pool *pool, int argc, char **argv)
         return rc;
     }
     if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
-        char id[37];
+        char id[TRM_UUID_STR_LEN + 1];
         if (!trm_uuid_parse(argv[1], id))
             return trm_cli_fail("usage: trmctl token revoke ID");
         enum trm_db_status st = trm_token_revoke(pool, NULL, id, NULL);

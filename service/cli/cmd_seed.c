@@ -66,27 +66,23 @@ static size_t put_array(char *line, size_t cap, size_t len, const struct trm_sea
 /* One staging row (COPY text format) for case n; false when sealing failed. */
 static bool seed_row(const struct seed *s, unsigned long n, char *line, size_t cap)
 {
-    char id[37], kek_id[TRM_KEK_ID_MAX + 1], wrapped_hex[2 * TRM_WRAPPED_DEK_BYTES + 1];
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
+    char id[TRM_UUID_STR_LEN + 1], wrapped_hex[2 * TRM_WRAPPED_DEK_BYTES + 1];
     snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lu", n);
-    struct trm_sealed_person sp = {0};
-    unsigned char *dek = trm_dek_new();
+    struct trm_case_sealed_new sealed;
     json_t *person = bench_person(n);
-    bool ok = dek && trm_dek_wrap(s->kr, id, dek, wrapped, kek_id) &&
-              trm_person_seal(s->kr, dek, id, 1, person, s->bits, &sp);
-    trm_dek_free(dek);
+    bool ok = trm_case_seal_new(s->kr, id, person, s->bits, false, &sealed);
     json_decref(person);
     if (ok) {
-        trm_hex_encode(wrapped, sizeof wrapped, wrapped_hex);
-        size_t len =
-            (size_t)snprintf(line, cap, "%s\t%s\t%s\t%s\tPH\t{labour}\t2026-01-01\t%s\t%s", id,
-                             s->country, n % 2 ? "female" : "male", "21-23", kek_id, wrapped_hex);
+        trm_hex_encode(sealed.wrapped, sizeof sealed.wrapped, wrapped_hex);
+        size_t len = (size_t)snprintf(line, cap, "%s\t%s\t%s\t%s\tPH\t{labour}\t2026-01-01\t%s\t%s",
+                                      id, s->country, n % 2 ? "female" : "male", "21-23",
+                                      sealed.kek_id, wrapped_hex);
         for (int what = 0; what < 5; what++)
-            len = put_array(line, cap, len, &sp, what);
+            len = put_array(line, cap, len, &sealed.person, what);
         ok = len + 8 < cap;
         snprintf(line + len, cap - len, "\t%u\n", s->bits);
+        trm_case_sealed_new_free(&sealed);
     }
-    trm_sealed_person_free(&sp);
     return ok;
 }
 

@@ -6,7 +6,7 @@
 
 #include "trm/admin_log_store.h"
 #include "trm/sop.h"
-#include "trm/workflow.h"
+#include "trm/sop_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,17 +14,20 @@
 struct load {
     const struct trm_sop *sop;
     json_t *doc;
-    char id[37];
+    char id[TRM_UUID_STR_LEN + 1];
     bool exists, same;
 };
 
 static enum trm_db_status load_tx(struct trm_db_conn *c, void *arg)
 {
     struct load *x = arg;
-    enum trm_db_status st = trm_sop_existing(c, x->sop, x->doc, &x->exists, &x->same);
+    enum trm_db_status st =
+        trm_sop_existing(c, x->sop->code, x->sop->version, x->doc, &x->exists, &x->same);
     if (st != TRM_DB_OK || x->exists)
         return st;
-    st = trm_sop_insert(c, x->id, x->sop, x->doc, NULL);
+    struct trm_sop_row row;
+    trm_sop_row_of(x->sop, x->id, &row);
+    st = trm_sop_insert(c, &row, x->doc, NULL);
     if (st != TRM_DB_OK)
         return st;
     trm_db_commit_with_next(c);

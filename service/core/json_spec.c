@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void add_error(json_t *errors, const char *prefix, const char *name, long index,
                       const char *message)
@@ -54,6 +55,36 @@ bool trm_json_is_date(const char *s)
     return d >= 1 && d <= max;
 }
 
+static bool two_digits_upto(const char *s, int max)
+{
+    return digits(s, 2) && (s[0] - '0') * 10 + (s[1] - '0') <= max;
+}
+
+bool trm_json_is_time(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char date[11];
+    if (n != 10 && n != 20)
+        return false;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    return trm_json_is_date(date) &&
+           (n == 10 || (s[10] == 'T' && two_digits_upto(s + 11, 23) && s[13] == ':' &&
+                        two_digits_upto(s + 14, 59) && s[16] == ':' &&
+                        two_digits_upto(s + 17, 59) && s[19] == 'Z'));
+}
+
+bool trm_json_is_future(const char *s)
+{
+    /* A month, a date and a time are prefixes of the same format: compare as many bytes. */
+    time_t now = time(NULL);
+    struct tm tm;
+    char current[32];
+    gmtime_r(&now, &tm);
+    strftime(current, sizeof current, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return strncmp(s, current, strlen(s)) > 0;
+}
+
 bool trm_json_text_ok(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -88,8 +119,17 @@ static const char *check_string(const struct trm_field *f, json_t *v, enum trm_f
             return "is too long";
         return trm_json_text_ok(s) ? NULL : "must not contain control characters";
     }
+    default:
+        return trm_json_shape_problem(type, s, f->allowed);
+    }
+}
+
+const char *trm_json_shape_problem(enum trm_field_type type, const char *s,
+                                   const char *const *allowed_values)
+{
+    switch (type) {
     case TRM_FIELD_ENUM:
-        return allowed(s, f->allowed) ? NULL : "is not one of the allowed values";
+        return allowed(s, allowed_values) ? NULL : "is not one of the allowed values";
     case TRM_FIELD_UUID:
         return trm_uuid_parse(s, NULL) ? NULL : "must be a UUID";
     case TRM_FIELD_COUNTRY:
@@ -98,6 +138,8 @@ static const char *check_string(const struct trm_field *f, json_t *v, enum trm_f
         return trm_json_is_date(s) ? NULL : "must be a date (YYYY-MM-DD)";
     case TRM_FIELD_MONTH:
         return trm_json_is_month(s) ? NULL : "must be a month (YYYY-MM)";
+    case TRM_FIELD_TIME:
+        return trm_json_is_time(s) ? NULL : "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)";
     default:
         return "has an unexpected type";
     }
@@ -197,6 +239,8 @@ static bool check_field(const struct trm_field *f, json_t *v, const char *prefix
         if (why == NULL && f->dest)
             *(const char **)f->dest = json_string_value(v);
     }
+    if (why && f->message)
+        why = f->message;
     if (why) {
         add_error(errors, prefix, f->name, -1, why);
         return false;
@@ -204,12 +248,31 @@ static bool check_field(const struct trm_field *f, json_t *v, const char *prefix
     return true;
 }
 
-bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *prefix, json_t *errors)
+/* The check rows, in order, once the fields are valid: the first that refuses is reported. */
+static bool run_checks(const struct trm_field *fields, const char *prefix, json_t *errors)
+{
+    for (const struct trm_field *f = fields; f->name; f++) {
+        const char *field = "",
+                   *why = f->type == TRM_FIELD_CHECK ? f->check(f->dest, &field) : NULL;
+        if (why == NULL)
+            continue;
+        if (field[0])
+            add_error(errors, prefix, field, -1, why);
+        else
+            json_array_append_new(errors,
+                                  json_pack("{s:s, s:s}", "pointer", prefix, "message", why));
+        return false;
+    }
+    return true;
+}
+
+enum trm_json_verdict trm_json_validate(json_t *doc, const struct trm_field *fields,
+                                        const char *prefix, json_t *errors)
 {
     if (!json_is_object(doc)) {
         json_array_append_new(errors, json_pack("{s:s, s:s}", "pointer", prefix[0] ? prefix : "",
                                                 "message", "must be a JSON object"));
-        return false;
+        return TRM_JSON_MALFORMED;
     }
     bool ok = true;
     const char *key;
@@ -217,7 +280,7 @@ bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *pre
     json_object_foreach(doc, key, v)
     {
         const struct trm_field *f = fields;
-        while (f->name && strcmp(f->name, key) != 0)
+        while (f->name && (f->type == TRM_FIELD_CHECK || strcmp(f->name, key) != 0))
             f++;
         if (f->name == NULL) {
             /* Name the field only when it looks like a field name (a typo), never when it
@@ -230,6 +293,8 @@ bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *pre
         }
     }
     for (const struct trm_field *f = fields; f->name; f++) {
+        if (f->type == TRM_FIELD_CHECK)
+            continue;
         json_t *value = json_object_get(doc, f->name);
         if (f->present)
             *f->present = value != NULL;
@@ -242,5 +307,12 @@ bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *pre
         }
         ok = check_field(f, value, prefix, errors) && ok;
     }
-    return ok;
+    if (!ok)
+        return TRM_JSON_MALFORMED;
+    return run_checks(fields, prefix, errors) ? TRM_JSON_VALID : TRM_JSON_INCONSISTENT;
+}
+
+bool trm_json_check(json_t *doc, const struct trm_field *fields, const char *prefix, json_t *errors)
+{
+    return trm_json_validate(doc, fields, prefix, errors) == TRM_JSON_VALID;
 }

@@ -1,9 +1,9 @@
 /* The admin log store (see admin_log_store.h). */
 #include "trm/admin_log_store.h"
 
-#include <stdio.h>
+#include "sql.h"
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#include <stdio.h>
 
 const char *const trm_admin_actions[] = {[TRM_ADMIN_AGENCY_CREATE] = "agency_create",
                                          [TRM_ADMIN_AGENCY_UPDATE] = "agency_update",
@@ -17,7 +17,7 @@ const char *const trm_admin_actions[] = {[TRM_ADMIN_AGENCY_CREATE] = "agency_cre
 
 /* clang-format off */
 #define ENTRY_JSON                                                                          \
-    "jsonb_build_object('seq', seq, 'at', " TS("at") ", 'actor', actor, "                   \
+    "jsonb_build_object('seq', seq, 'at', " TRM_SQL_TIME("at") ", 'actor', actor, "         \
     "'actor_user_id', actor_user_id, 'actor_agency_id', actor_agency_id, "                  \
     "'actor_country', actor_country, 'action', action, 'object_id', object_id, "            \
     "'country', country, 'fields', to_jsonb(fields), 'details', details, "                  \
@@ -40,9 +40,7 @@ enum trm_db_status trm_admin_log_add(struct trm_db_conn *c, enum trm_admin_actio
                                      const char *request_id)
 {
     const char *p[] = {trm_admin_actions[action], object_id, fields, request_id};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_add, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_add, p);
 }
 
 enum trm_db_status trm_admin_log_list(struct trm_db_conn *c, const struct trm_admin_log_filter *f,

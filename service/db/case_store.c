@@ -1,58 +1,26 @@
 /* The case store: cases, their wrapped data keys, sealed fields, blind indexes and first
  * timeline events. Row-level security decides what the caller sees. */
-#include "trm/cases.h"
+#include "trm/case_store.h"
+#include "trm/event_store.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Times as RFC 3339 UTC with microseconds, which is also the cursor's precision. */
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* clang-format off */
-/* The case's tracks as trm_case_tracks(c.id) gives them, as a subquery: calling that
- * (volatile) function costs about 100 us a row, which made a list of 50 take 5 ms in the
- * database. Only trm_case_create's result needs the function, to see the tracks the same
- * statement has just written. */
-#define TRACKS_COL                                                                          \
-    "(SELECT coalesce(jsonb_object_agg(ct.track, jsonb_build_object('state', ct.state, "    \
-    "'phase', sp.phase, 'entered_at', to_char(ct.entered_at AT TIME ZONE 'UTC', "          \
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'due_at', to_char(ct.due_at AT TIME ZONE 'UTC', "    \
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))), '{}') FROM case_tracks ct "                        \
-    "LEFT JOIN sop_state_phases sp ON sp.sop_id = c.sop_id AND sp.track = ct.track "       \
-    "AND sp.state = ct.state WHERE ct.case_id = c.id)"
-/* Where a case transferred to another instance went (ids and a reference, nothing
- * personal), as JSON text; "" for a case that was not. */
-#define TRANSFER_OF(t)                                                                      \
-    "CASE WHEN " t ".transferred_out_at IS NOT NULL THEN jsonb_build_object('instance', "     \
-    t ".transferred_to_instance, 'remote_case_id', " t ".transferred_remote_case_id, "        \
-    "'remote_reference', " t ".transferred_remote_reference, 'at', to_char(" t                \
-    ".transferred_out_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text END"
-#define TRANSFER_COL "coalesce(" TRANSFER_OF("c") ", '')"
-#define SUMMARY_BASE                                                                        \
-    "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "   \
-    "c.exploitation_forms, to_char(c.identified_month, 'YYYY-MM'), c.version, "             \
-    TS("c.created_at") ", " TS("c.updated_at") ", "                                         \
-    "coalesce(" TS("c.personal_data_erased_at") ", ''), "                                   \
-    "coalesce(c.sop_id::text, ''), " TRANSFER_COL ", "
-#define SUMMARY_COLS SUMMARY_BASE TRACKS_COL
-/* clang-format on */
-
 TRM_DB_STMT(stmt_case_create, 15,
-            "SELECT " SUMMARY_BASE "trm_case_tracks(c.id) FROM trm_case_create($1, $2, $3, $4, "
-            "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) c");
-/* clang-format off */
+            "SELECT " TRM_SQL_CASE_SUMMARY_BASE "trm_case_tracks(c.id) AS tracks "
+            "FROM trm_case_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+            "$15) c");
 TRM_DB_STMT(stmt_case_read, 4,
-            "SELECT c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, "
-            "c.citizenship, c.exploitation_forms, c.identified_month, c.version, "
-            TS("c.created_at") ", " TS("c.updated_at") ", coalesce("
-            TS("c.personal_data_erased_at") ", ''), coalesce(c.sop_id::text, ''), "
-            "coalesce((SELECT " TRANSFER_OF("t") " FROM cases t WHERE t.id = c.id), ''), "
-            TRACKS_COL ", "
-            "c.kek_id, c.dek_version, c.wrapped_dek, c.fields "
-            "FROM trm_case_read($1, $2, $3, $4::text[]) c");
-/* clang-format on */
+            "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month",
+                                              "(SELECT " TRM_SQL_CASE_TRANSFER("t")
+                                              " FROM cases t WHERE t.id = c.id)") TRM_SQL_CASE_TRACKS
+            " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
+            "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
 TRM_DB_STMT(stmt_case_list, 10,
-            "SELECT " SUMMARY_COLS " FROM cases c "
+            "SELECT " TRM_SQL_CASE_SUMMARY " FROM cases c "
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
             "AND ($2::text IS NULL OR c.citizenship = $2) "
             "AND ($3::text IS NULL OR c.exploitation_forms @> ARRAY[$3::text]) "
@@ -65,7 +33,7 @@ TRM_DB_STMT(stmt_case_list, 10,
             "     WHERE t.case_id = c.id AND t.due_at < now())) "
             "ORDER BY c.created_at DESC, c.id DESC LIMIT $8");
 TRM_DB_STMT(stmt_case_search, 4,
-            "SELECT " SUMMARY_COLS ", m.n FROM "
+            "SELECT " TRM_SQL_CASE_SUMMARY ", m.n FROM "
             "(SELECT b.case_id, count(DISTINCT b.kind) AS n FROM case_blind_index b "
             " JOIN unnest($1::smallint[], $2::bigint[]) AS q (kind, value) "
             "   ON b.kind = q.kind AND b.value = q.value AND b.bits = $3 GROUP BY b.case_id) m "
@@ -80,8 +48,8 @@ TRM_DB_STMT(stmt_case_bump, 7,
             "WHERE id = $1 AND version = $2::integer "
             "AND ($5::text IS NULL OR $5::text = 'unknown' "
             "     OR EXISTS (SELECT 1 FROM countries WHERE code = $5::text)) "
-            "RETURNING " SUMMARY_COLS);
-TRM_DB_STMT(stmt_case_summary, 1, "SELECT " SUMMARY_COLS " FROM cases c WHERE c.id = $1");
+            "RETURNING " TRM_SQL_CASE_SUMMARY);
+TRM_DB_STMT(stmt_case_summary, 1, "SELECT " TRM_SQL_CASE_SUMMARY " FROM cases c WHERE c.id = $1");
 TRM_DB_STMT(stmt_case_exists, 1, "SELECT version FROM cases WHERE id = $1");
 TRM_DB_STMT(stmt_field_put, 4,
             "INSERT INTO case_personal (case_id, category, field, sealed) "
@@ -94,35 +62,42 @@ TRM_DB_STMT(stmt_index_add, 4,
             "INSERT INTO case_blind_index (case_id, kind, bits, value) "
             "SELECT DISTINCT $1::uuid, k, $4::smallint, v "
             "FROM unnest($2::smallint[], $3::bigint[]) AS u (k, v)");
-TRM_DB_STMT(stmt_case_event, 3,
-            "INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details) "
-            "VALUES ($1, $2, trm_ctx_user(), trm_ctx_agency(), $3::jsonb)");
 TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
+/* clang-format on */
 
-static void copy(char *dst, size_t cap, const PGresult *r, int row, int col)
-{
-    trm_strlcpy(dst, PQgetvalue(r, row, col), cap);
-}
+/* The columns of a summary, in a struct at prefix (empty, or "summary." in a record). */
+#define SUMMARY_COLS(type, at)                                                                     \
+    TRM_DB_COL(TRM_DB_TEXT, type, at id, "id"),                                                    \
+        TRM_DB_COL(TRM_DB_TEXT, type, at reference, "reference"),                                  \
+        TRM_DB_COL(TRM_DB_TEXT, type, at country, "country"),                                      \
+        TRM_DB_COL(TRM_DB_TEXT, type, at owner_agency_id, "owner_agency_id"),                      \
+        TRM_DB_COL(TRM_DB_TEXT, type, at sex, "sex"),                                              \
+        TRM_DB_COL(TRM_DB_TEXT, type, at age_band, "age_band"),                                    \
+        TRM_DB_COL(TRM_DB_TEXT, type, at citizenship, "citizenship"),                              \
+        TRM_DB_COL(TRM_DB_TEXT, type, at forms, "exploitation_forms"),                             \
+        TRM_DB_COL(TRM_DB_TEXT, type, at identified_month, "identified_month"),                    \
+        TRM_DB_COL(TRM_DB_LONG, type, at version, "version"),                                      \
+        TRM_DB_COL(TRM_DB_TEXT, type, at created_at, "created_at"),                                \
+        TRM_DB_COL(TRM_DB_TEXT, type, at updated_at, "updated_at"),                                \
+        TRM_DB_COL(TRM_DB_TEXT, type, at erased_at, "erased_at"),                                  \
+        TRM_DB_COL(TRM_DB_TEXT, type, at sop_id, "sop_id"),                                        \
+        TRM_DB_COL(TRM_DB_TEXT, type, at transferred_out, "transferred_out"),                      \
+        TRM_DB_COL(TRM_DB_TEXT, type, at tracks, "tracks")
 
-static void summary_from_row(struct trm_case_summary *s, const PGresult *r, int row)
-{
-    copy(s->id, sizeof s->id, r, row, 0);
-    copy(s->reference, sizeof s->reference, r, row, 1);
-    copy(s->country, sizeof s->country, r, row, 2);
-    copy(s->owner_agency_id, sizeof s->owner_agency_id, r, row, 3);
-    copy(s->sex, sizeof s->sex, r, row, 4);
-    copy(s->age_band, sizeof s->age_band, r, row, 5);
-    copy(s->citizenship, sizeof s->citizenship, r, row, 6);
-    copy(s->forms, sizeof s->forms, r, row, 7);
-    copy(s->identified_month, sizeof s->identified_month, r, row, 8);
-    s->version = atol(PQgetvalue(r, row, 9));
-    copy(s->created_at, sizeof s->created_at, r, row, 10);
-    copy(s->updated_at, sizeof s->updated_at, r, row, 11);
-    copy(s->erased_at, sizeof s->erased_at, r, row, 12);
-    copy(s->sop_id, sizeof s->sop_id, r, row, 13);
-    copy(s->transferred_out, sizeof s->transferred_out, r, row, 14);
-    copy(s->tracks, sizeof s->tracks, r, row, 15);
-}
+static const struct trm_db_col summary_cols[] = {SUMMARY_COLS(struct trm_case_summary, ), {0}};
+
+/* A record: the summary, the wrapped key (has_key false without one) and the sealed fields
+ * (read on their own: JSON). */
+static const struct trm_db_col record_cols[] = {
+    SUMMARY_COLS(struct trm_case_record, summary.),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct trm_case_record, has_key),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_case_record, kek_id),
+    TRM_DB_FIELD(TRM_DB_UINT, struct trm_case_record, dek_version),
+    TRM_DB_COL(TRM_DB_HEX, struct trm_case_record, wrapped, "wrapped_dek"),
+    {0},
+};
+
+static const struct trm_db_col match_cols[] = {{"n", TRM_DB_INT, 0, sizeof(int)}, {0}};
 
 /* A PostgreSQL array literal of plain words (validated enum values or names). */
 /* Appends a quoted or bare element to a growing array literal. */
@@ -195,9 +170,7 @@ enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_
                        fields_s, sealed_s,   kinds_s,   values_s,    bits};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_create, p, &st);
-    if (st == TRM_DB_OK && PQntuples(r) == 1)
-        summary_from_row(out, r, 0);
-    else if (st == TRM_DB_OK)
+    if (st == TRM_DB_OK && trm_db_one(r, summary_cols, out) != TRM_DB_OK)
         st = TRM_DB_ERROR;
     PQclear(r);
     free(cats_s);
@@ -213,14 +186,7 @@ enum trm_db_status trm_case_summary_get(struct trm_db_conn *c, const char *id,
                                         struct trm_case_summary *out)
 {
     const char *p[] = {id};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_case_summary, p, &st);
-    if (st == TRM_DB_OK && PQntuples(r) == 0)
-        st = TRM_DB_NOT_FOUND;
-    if (st == TRM_DB_OK)
-        summary_from_row(out, r, 0);
-    PQclear(r);
-    return st;
+    return trm_db_get(c, &stmt_case_summary, p, summary_cols, out);
 }
 
 enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_stmt *change,
@@ -232,10 +198,8 @@ enum trm_db_status trm_case_summary_after(struct trm_db_conn *c, struct trm_db_s
     enum trm_db_status st = trm_db_exec_batch(c, calls, 2);
     if (st == TRM_DB_OK && PQgetvalue(calls[0].result, 0, 0)[0] != 't')
         st = TRM_DB_CONFLICT;
-    if (st == TRM_DB_OK && PQntuples(calls[1].result) == 0)
-        st = TRM_DB_NOT_FOUND;
     if (st == TRM_DB_OK)
-        summary_from_row(out, calls[1].result, 0);
+        st = trm_db_one(calls[1].result, summary_cols, out);
     PQclear(calls[0].result);
     PQclear(calls[1].result);
     return st;
@@ -257,20 +221,14 @@ enum trm_db_status trm_case_read(struct trm_db_conn *c, const char *id, const ch
     const char *p[] = {id, request_id, purpose, cats};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_read, p, &st);
-    if (st == TRM_DB_OK && PQntuples(r) == 0)
-        st = TRM_DB_NOT_FOUND;
-    if (st == TRM_DB_OK) {
-        summary_from_row(&out->summary, r, 0);
-        out->has_key = !PQgetisnull(r, 0, 16);
-        if (out->has_key) {
-            copy(out->kek_id, sizeof out->kek_id, r, 0, 16);
-            out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 17));
-            out->has_key = trm_hex_decode(PQgetvalue(r, 0, 18), out->wrapped, sizeof out->wrapped);
-        }
-        out->fields = json_loads(PQgetvalue(r, 0, 19), 0, NULL);
-        if (out->fields == NULL)
-            st = TRM_DB_ERROR;
-    }
+    const char *fields = NULL;
+    static const struct trm_db_col fields_col[] = {{"fields", TRM_DB_STR, 0, sizeof(char *)}, {0}};
+    if (st == TRM_DB_OK)
+        st = trm_db_one(r, record_cols, out);
+    if (st == TRM_DB_OK && trm_db_one(r, fields_col, &fields) == TRM_DB_OK)
+        out->fields = json_loads(fields, 0, NULL);
+    if (st == TRM_DB_OK && out->fields == NULL)
+        st = TRM_DB_ERROR;
     PQclear(r);
     free(cats);
     return st;
@@ -297,13 +255,7 @@ enum trm_db_status trm_case_list(struct trm_db_conn *c, const struct trm_case_fi
                        limit,
                        f->state,
                        f->overdue ? "t" : NULL};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_case_list, p, &st);
-    *n = 0;
-    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < f->limit; i++)
-        summary_from_row(&out[(*n)++], r, i);
-    PQclear(r);
-    return st;
+    return trm_db_list(c, &stmt_case_list, p, summary_cols, out, sizeof *out, f->limit, n);
 }
 
 enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, const uint32_t *values,
@@ -322,22 +274,15 @@ enum trm_db_status trm_case_search(struct trm_db_conn *c, const int *kinds, cons
     const char *p[] = {kinds_s, values_s, bits_s, limit};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_search, p, &st);
+    unsigned n_matches = 0;
     *n = 0;
-    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        summary_from_row(&out[*n], r, i);
-        matches[(*n)++] = atoi(PQgetvalue(r, i, 16));
-    }
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, summary_cols, out, sizeof *out, cap, n);
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, match_cols, matches, sizeof *matches, cap, &n_matches);
     PQclear(r);
     free(kinds_s);
     free(values_s);
-    return st;
-}
-
-static enum trm_db_status exec_status(struct trm_db_conn *c, struct trm_db_stmt *stmt,
-                                      const char *const *p)
-{
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, stmt, p, &st));
     return st;
 }
 
@@ -348,7 +293,7 @@ static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_c
     for (size_t i = 0; st == TRM_DB_OK && ch->set && i < ch->set->n; i++) {
         const char *p[] = {ch->id, ch->set->fields[i].category, ch->set->fields[i].field,
                            ch->set->fields[i].hex};
-        st = exec_status(c, &stmt_field_put, p);
+        st = trm_db_do(c, &stmt_field_put, p);
     }
     for (size_t i = 0; st == TRM_DB_OK && ch->removed && ch->removed[i]; i++) {
         char category[48];
@@ -358,17 +303,17 @@ static enum trm_db_status apply_fields(struct trm_db_conn *c, const struct trm_c
         memcpy(category, ch->removed[i], (size_t)(dot - ch->removed[i]));
         category[dot - ch->removed[i]] = '\0';
         const char *p[] = {ch->id, category, dot + 1};
-        st = exec_status(c, &stmt_field_drop, p);
+        st = trm_db_do(c, &stmt_field_drop, p);
     }
     if (st == TRM_DB_OK && ch->index) {
         const char *q[] = {ch->id};
-        st = exec_status(c, &stmt_index_clear, q);
+        st = trm_db_do(c, &stmt_index_clear, q);
         char *kinds_s, *values_s, bits[8];
         index_literals(ch->index, &kinds_s, &values_s);
         snprintf(bits, sizeof bits, "%u", ch->bits);
         const char *p[] = {ch->id, kinds_s, values_s, bits};
         if (st == TRM_DB_OK)
-            st = exec_status(c, &stmt_index_add, p);
+            st = trm_db_do(c, &stmt_index_add, p);
         free(kinds_s);
         free(values_s);
     }
@@ -385,9 +330,9 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_bump, (const char *const *)p, &st);
     free(forms);
-    if (st == TRM_DB_OK && PQntuples(r) == 1)
-        summary_from_row(out, r, 0);
-    else if (st == TRM_DB_OK)
+    if (st == TRM_DB_OK)
+        st = trm_db_one(r, summary_cols, out);
+    if (st == TRM_DB_NOT_FOUND) /* no row changed: gone, not ours, or changed meanwhile */
         st = TRM_DB_CONFLICT;
     PQclear(r);
     if (st == TRM_DB_CONFLICT) {
@@ -402,11 +347,8 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
         st = apply_fields(c, ch);
     if (st == TRM_DB_OK) {
         json_t *d = json_pack("{s:O}", "fields", ch->changed_names);
-        char *details = json_dumps(d, JSON_COMPACT);
+        st = trm_case_event_add(c, ch->id, "fields_changed", d);
         json_decref(d);
-        const char *e[] = {ch->id, "fields_changed", details};
-        st = exec_status(c, &stmt_case_event, e);
-        free(details);
     }
     return st;
 }

@@ -1,6 +1,7 @@
 /* The directory store: agencies, users, API tokens and failed-authentication counters. */
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/util.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@ const char *const trm_agency_kinds[] = {
     NULL};
 const char *const trm_user_roles[] = {"caseworker", "coordinator", "auditor", "admin", NULL};
 
-#define AGENCY_COLS "id, name, country, kind, active, demo, coalesce(instance_id, '')"
+/* clang-format off */
+#define AGENCY_COLS                                                                         \
+    "id, name, country, kind, active, demo, coalesce(instance_id, '') AS instance_id"
 #define USER_COLS "id, agency_id, display_name, role, cross_border, disabled, demo"
 
 TRM_DB_STMT(stmt_agency_insert, 6,
@@ -27,61 +30,61 @@ TRM_DB_STMT(stmt_agency_list, 6,
 TRM_DB_STMT(stmt_agency_set_active, 2,
             "WITH u AS (UPDATE agencies SET active = $2 WHERE id = $1 AND instance_id IS NULL "
             "RETURNING id) "
-            "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM agencies WHERE id = $1)");
-TRM_DB_STMT(
-    stmt_user_insert, 7,
-    "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
-    "SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM agencies WHERE id = $2)");
+            "SELECT (SELECT count(*) FROM u) AS changed, "
+            "(SELECT count(*) FROM agencies WHERE id = $1) AS found");
+TRM_DB_STMT(stmt_user_insert, 7,
+            "INSERT INTO users (id, agency_id, display_name, role, cross_border, disabled, demo) "
+            "SELECT $1, $2, $3, $4, $5, $6, $7 "
+            "WHERE EXISTS (SELECT 1 FROM agencies WHERE id = $2)");
 TRM_DB_STMT(stmt_user_get, 1, "SELECT " USER_COLS " FROM users WHERE id = $1");
 TRM_DB_STMT(stmt_user_list, 3,
             "SELECT " USER_COLS " FROM users "
             "WHERE ($1::uuid IS NULL OR agency_id = $1) AND ($2::uuid IS NULL OR id > $2) "
             "ORDER BY id LIMIT $3");
 TRM_DB_STMT(stmt_user_disable, 2, "UPDATE users SET disabled = $2 WHERE id = $1");
-TRM_DB_STMT(
-    stmt_token_insert, 5,
-    "INSERT INTO api_tokens (id, user_id, selector, verifier_hash, expires_at) "
-    "SELECT $1, $2, $3, decode($4, 'hex'), "
-    "  CASE WHEN $5::int > 0 THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
-    "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
-    "RETURNING coalesce(to_char(expires_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')");
-#define TOKEN_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+TRM_DB_STMT(stmt_token_insert, 5,
+            "INSERT INTO api_tokens (id, user_id, selector, verifier_hash, expires_at) "
+            "SELECT $1, $2, $3, decode($4, 'hex'), "
+            "  CASE WHEN $5::int > 0 "
+            "  THEN date_trunc('second', now()) + make_interval(days => $5::int) END "
+            "WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) "
+            "RETURNING coalesce(" TRM_SQL_TIME("expires_at") ", '')");
 /* Never the selector or the verifier's hash: what an admin needs to tell tokens apart. */
-/* clang-format off */
 TRM_DB_STMT(stmt_token_list, 4,
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE id = $1) THEN "
             "coalesce((SELECT jsonb_agg(j ORDER BY o DESC, i DESC) FROM ("
             "  SELECT t.created_at AS o, t.id AS i, jsonb_build_object("
-            "    'id', t.id, 'kind', t.kind, 'created_at', " TOKEN_TS("t.created_at") ", "
-            "    'expires_at', " TOKEN_TS("t.expires_at") ", "
-            "    'last_used_at', " TOKEN_TS("t.last_used_at") ", "
-            "    'revoked_at', " TOKEN_TS("t.revoked_at") ", "
+            "    'id', t.id, 'kind', t.kind, 'created_at', " TRM_SQL_TIME_US("t.created_at") ", "
+            "    'expires_at', " TRM_SQL_TIME_US("t.expires_at") ", "
+            "    'last_used_at', " TRM_SQL_TIME_US("t.last_used_at") ", "
+            "    'revoked_at', " TRM_SQL_TIME_US("t.revoked_at") ", "
             "    'issued_via', t.issued_via, 'usable', trm_token_usable(t, p)) AS j "
             "  FROM api_tokens t LEFT JOIN api_tokens p ON p.id = t.parent_id "
             "  WHERE t.user_id = $1 "
             "  AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2::timestamptz, $3::uuid)) "
             "  ORDER BY t.created_at DESC, t.id DESC LIMIT $4) s), '[]') END");
-/* clang-format on */
 TRM_DB_STMT(stmt_token_revoke, 1,
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1");
-TRM_DB_STMT(
-    stmt_token_lookup, 3,
-    "SELECT t.id, encode(t.verifier_hash, 'hex'), "
-    "  trm_token_usable(t, p) AND NOT u.disabled AND a.active, "
-    "  t.last_used_at IS NULL OR t.last_used_at < now() - "
-    "    make_interval(secs => least(60, coalesce(t.idle_s, 120) / 2)), "
-    "  u.id, u.agency_id, u.display_name, u.role, u.cross_border, u.disabled, u.demo, "
-    "  a.id, a.name, a.country, a.kind, a.active, a.demo, "
-    "  f.failures, f.retry, t.kind "
-    "FROM (SELECT coalesce(max(failures), 0) AS failures, "
-    "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) AS retry "
-    "      FROM auth_failures WHERE client = $2 "
-    "        AND window_start > now() - make_interval(secs => $3::int)) f "
-    "LEFT JOIN api_tokens t ON t.selector = $1 "
-    "LEFT JOIN api_tokens p ON p.id = t.parent_id "
-    "LEFT JOIN users u ON u.id = t.user_id "
-    "LEFT JOIN agencies a ON a.id = u.agency_id");
+TRM_DB_STMT(stmt_token_lookup, 3,
+            "SELECT t.id AS token_id, encode(t.verifier_hash, 'hex') AS hash, "
+            "  trm_token_usable(t, p) AND NOT u.disabled AND a.active AS usable, "
+            "  t.last_used_at IS NULL OR t.last_used_at < now() - "
+            "    make_interval(secs => least(60, coalesce(t.idle_s, 120) / 2)) "
+            "    AS stale_last_used, t.kind AS token_kind, "
+            "  u.id AS user_id, u.agency_id AS user_agency_id, u.display_name, u.role, "
+            "  u.cross_border, u.disabled, u.demo AS user_demo, a.id AS agency_id, "
+            "  a.name AS agency_name, "
+            "  a.country AS agency_country, a.kind AS agency_kind, a.active AS agency_active, "
+            "  a.demo AS agency_demo, f.failures, f.retry "
+            "FROM (SELECT coalesce(max(failures), 0) AS failures, "
+            "        coalesce(max(ceil(extract(epoch FROM window_start - now()) + $3::int)), 0) "
+            "        AS retry "
+            "      FROM auth_failures WHERE client = $2 "
+            "        AND window_start > now() - make_interval(secs => $3::int)) f "
+            "LEFT JOIN api_tokens t ON t.selector = $1 "
+            "LEFT JOIN api_tokens p ON p.id = t.parent_id "
+            "LEFT JOIN users u ON u.id = t.user_id "
+            "LEFT JOIN agencies a ON a.id = u.agency_id");
 TRM_DB_STMT(stmt_auth_holds, TRM_AUTH_FACTS,
             "SELECT trm_auth_holds($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
 TRM_DB_STMT(stmt_auth_failure, 2,
@@ -91,7 +94,8 @@ TRM_DB_STMT(stmt_auth_failure, 2,
             "                  THEN f.failures + 1 ELSE 1 END, "
             "  window_start = CASE WHEN f.window_start > now() - make_interval(secs => $2::int) "
             "                  THEN f.window_start ELSE now() END "
-            "RETURNING failures, ceil(extract(epoch FROM window_start - now()) + $2::int)");
+            "RETURNING failures, "
+            "  ceil(extract(epoch FROM window_start - now()) + $2::int) AS retry");
 TRM_DB_STMT(stmt_token_touch, 1, "UPDATE api_tokens SET last_used_at = now() WHERE id = $1");
 TRM_DB_STMT(stmt_cleanup, 1,
             "WITH a AS (DELETE FROM auth_failures "
@@ -99,37 +103,47 @@ TRM_DB_STMT(stmt_cleanup, 1,
             "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
 TRM_DB_STMT(stmt_admin_exists, 0,
             "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)");
+/* clang-format on */
 
-static bool flag(const PGresult *r, int row, int col)
-{
-    return PQgetvalue(r, row, col)[0] == 't';
-}
+#define A(kind, member) TRM_DB_FIELD(kind, struct trm_agency, member)
+static const struct trm_db_col agency_cols[] = {
+    A(TRM_DB_TEXT, id),     A(TRM_DB_TEXT, name), A(TRM_DB_TEXT, country),     A(TRM_DB_TEXT, kind),
+    A(TRM_DB_BOOL, active), A(TRM_DB_BOOL, demo), A(TRM_DB_TEXT, instance_id), {0},
+};
+#undef A
 
-static void copy(char *dst, size_t cap, const PGresult *r, int row, int col)
-{
-    trm_strlcpy(dst, PQgetvalue(r, row, col), cap);
-}
+#define U(kind, member) TRM_DB_FIELD(kind, struct trm_user, member)
+static const struct trm_db_col user_cols[] = {
+    U(TRM_DB_TEXT, id),           U(TRM_DB_TEXT, agency_id),
+    U(TRM_DB_TEXT, display_name), U(TRM_DB_TEXT, role),
+    U(TRM_DB_BOOL, cross_border), U(TRM_DB_BOOL, disabled),
+    U(TRM_DB_BOOL, demo),         {0},
+};
+#undef U
 
-static void agency_from_row(struct trm_agency *a, const PGresult *r, int row, int col)
-{
-    copy(a->id, sizeof a->id, r, row, col);
-    copy(a->name, sizeof a->name, r, row, col + 1);
-    copy(a->country, sizeof a->country, r, row, col + 2);
-    copy(a->kind, sizeof a->kind, r, row, col + 3);
-    a->active = flag(r, row, col + 4);
-    a->demo = flag(r, row, col + 5);
-}
-
-static void user_from_row(struct trm_user *u, const PGresult *r, int row, int col)
-{
-    copy(u->id, sizeof u->id, r, row, col);
-    copy(u->agency_id, sizeof u->agency_id, r, row, col + 1);
-    copy(u->display_name, sizeof u->display_name, r, row, col + 2);
-    copy(u->role, sizeof u->role, r, row, col + 3);
-    u->cross_border = flag(r, row, col + 4);
-    u->disabled = flag(r, row, col + 5);
-    u->demo = flag(r, row, col + 6);
-}
+/* What authentication reads of a token, its user and agency, and the client's failures. */
+#define TOKEN_COL(kind, member, column) TRM_DB_COL(kind, struct trm_token_row, member, column)
+static const struct trm_db_col token_cols[] = {
+    TOKEN_COL(TRM_DB_TEXT, token_id, "token_id"),
+    TOKEN_COL(TRM_DB_HEX, hash, "hash"),
+    TOKEN_COL(TRM_DB_BOOL, usable, "usable"),
+    TOKEN_COL(TRM_DB_BOOL, stale_last_used, "stale_last_used"),
+    TOKEN_COL(TRM_DB_TEXT, user.id, "user_id"),
+    TOKEN_COL(TRM_DB_TEXT, user.agency_id, "user_agency_id"),
+    TOKEN_COL(TRM_DB_TEXT, user.display_name, "display_name"),
+    TOKEN_COL(TRM_DB_TEXT, user.role, "role"),
+    TOKEN_COL(TRM_DB_BOOL, user.cross_border, "cross_border"),
+    TOKEN_COL(TRM_DB_BOOL, user.disabled, "disabled"),
+    TOKEN_COL(TRM_DB_BOOL, user.demo, "user_demo"),
+    TOKEN_COL(TRM_DB_TEXT, agency.id, "agency_id"),
+    TOKEN_COL(TRM_DB_TEXT, agency.name, "agency_name"),
+    TOKEN_COL(TRM_DB_TEXT, agency.country, "agency_country"),
+    TOKEN_COL(TRM_DB_TEXT, agency.kind, "agency_kind"),
+    TOKEN_COL(TRM_DB_BOOL, agency.active, "agency_active"),
+    TOKEN_COL(TRM_DB_BOOL, agency.demo, "agency_demo"),
+    TOKEN_COL(TRM_DB_TEXT, kind, "token_kind"),
+    {0},
+};
 
 /* Runs a statement that must change exactly one row. */
 static enum trm_db_status exec_one(struct trm_db_conn *c, struct trm_db_stmt *st,
@@ -153,17 +167,8 @@ enum trm_db_status trm_directory_agency_insert(struct trm_db_conn *c, const stru
 enum trm_db_status trm_directory_agency_get(struct trm_db_conn *c, const char *id,
                                             struct trm_agency *out)
 {
-    enum trm_db_status s;
     const char *p[] = {id};
-    PGresult *r = trm_db_exec(c, &stmt_agency_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        agency_from_row(out, r, 0, 0);
-        copy(out->instance_id, sizeof out->instance_id, r, 0, 6);
-    }
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_agency_get, p, agency_cols, out);
 }
 
 enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *country,
@@ -174,26 +179,26 @@ enum trm_db_status trm_directory_agency_list(struct trm_db_conn *c, const char *
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {country, kind, after_country, after_name, after_id, limit};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_agency_list, p, &s);
-    *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        agency_from_row(&out[*n], r, i, 0);
-        copy(out[(*n)++].instance_id, sizeof out->instance_id, r, i, 6);
-    }
-    PQclear(r);
-    return s;
+    return trm_db_list(c, &stmt_agency_list, p, agency_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_directory_agency_set_active(struct trm_db_conn *c, const char *id,
                                                    bool active)
 {
     const char *p[] = {id, active ? "t" : "f"};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_agency_set_active, p, &s);
-    if (s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == '0')
-        s = PQgetvalue(r, 0, 1)[0] == '0' ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
-    PQclear(r);
+    struct counts {
+        long changed, found;
+    } k = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_LONG, struct counts, changed),
+        TRM_DB_FIELD(TRM_DB_LONG, struct counts, found),
+        {0},
+    };
+    enum trm_db_status s = trm_db_get(c, &stmt_agency_set_active, p, cols, &k);
+    if (s == TRM_DB_NOT_FOUND) /* the counts are one row, always */
+        return TRM_DB_ERROR;
+    if (s == TRM_DB_OK && k.changed == 0)
+        s = k.found == 0 ? TRM_DB_NOT_FOUND : TRM_DB_CONFLICT;
     return s;
 }
 
@@ -212,15 +217,8 @@ enum trm_db_status trm_directory_user_insert(struct trm_db_conn *c, const struct
 enum trm_db_status trm_directory_user_get(struct trm_db_conn *c, const char *id,
                                           struct trm_user *out)
 {
-    enum trm_db_status s;
     const char *p[] = {id};
-    PGresult *r = trm_db_exec(c, &stmt_user_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK)
-        user_from_row(out, r, 0, 0);
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_user_get, p, user_cols, out);
 }
 
 enum trm_db_status trm_directory_user_list(struct trm_db_conn *c, const char *agency_id,
@@ -230,13 +228,7 @@ enum trm_db_status trm_directory_user_list(struct trm_db_conn *c, const char *ag
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {agency_id, after_id, limit};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_user_list, p, &s);
-    *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
-        user_from_row(&out[(*n)++], r, i, 0);
-    PQclear(r);
-    return s;
+    return trm_db_list(c, &stmt_user_list, p, user_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_directory_user_set_disabled(struct trm_db_conn *c, const char *id,
@@ -260,7 +252,7 @@ enum trm_db_status trm_directory_token_insert(struct trm_db_conn *c, const char 
     if (s == TRM_DB_OK && PQntuples(r) == 0)
         s = TRM_DB_NOT_FOUND;
     if (s == TRM_DB_OK)
-        copy(expires_at, 32, r, 0, 0);
+        trm_strlcpy(expires_at, PQgetvalue(r, 0, 0), 32);
     PQclear(r);
     return s;
 }
@@ -285,22 +277,16 @@ static enum trm_db_status lookup(struct trm_db_conn *c, void *arg)
     const char *p[] = {a->selector, a->client, window};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_token_lookup, p, &s);
+    static const struct trm_db_col client_cols[] = {
+        TOKEN_COL(TRM_DB_UINT, client_failures, "failures"),
+        TOKEN_COL(TRM_DB_UINT, retry_after_s, "retry"),
+        {0},
+    };
     struct trm_token_row *o = a->out;
     memset(o, 0, sizeof *o);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        o->client_failures = (unsigned)atoi(PQgetvalue(r, 0, 17));
-        o->retry_after_s = (unsigned)atoi(PQgetvalue(r, 0, 18));
-        o->found = !PQgetisnull(r, 0, 0);
-    }
-    if (o->found) {
-        copy(o->token_id, sizeof o->token_id, r, 0, 0);
-        o->found = trm_hex_decode(PQgetvalue(r, 0, 1), o->hash, sizeof o->hash);
-        o->usable = flag(r, 0, 2);
-        o->stale_last_used = flag(r, 0, 3);
-        user_from_row(&o->user, r, 0, 4);
-        agency_from_row(&o->agency, r, 0, 11);
-        copy(o->kind, sizeof o->kind, r, 0, 19);
-    }
+    /* One row always (the client's failures); the token's columns are NULL without one. */
+    if (s == TRM_DB_OK && trm_db_one(r, client_cols, o) == TRM_DB_OK)
+        o->found = trm_db_row(r, 0, token_cols, o) && o->token_id[0] != '\0';
     PQclear(r);
     return s;
 }
@@ -329,14 +315,13 @@ static enum trm_db_status failure(struct trm_db_conn *c, void *arg)
     char window[16];
     snprintf(window, sizeof window, "%u", a->window_s);
     const char *p[] = {a->client, window};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_auth_failure, p, &s);
-    if (s == TRM_DB_OK) {
-        a->failures = (unsigned)atoi(PQgetvalue(r, 0, 0));
-        a->retry = (unsigned)atoi(PQgetvalue(r, 0, 1));
-    }
-    PQclear(r);
-    return s;
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_UINT, struct failure_args, failures),
+        TRM_DB_FIELD(TRM_DB_UINT, struct failure_args, retry),
+        {0},
+    };
+    enum trm_db_status s = trm_db_get(c, &stmt_auth_failure, p, cols, a);
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_ERROR : s;
 }
 
 enum trm_db_status trm_directory_auth_failure(struct trm_db_pool *pool, const char *client,
@@ -375,7 +360,7 @@ enum trm_db_status trm_directory_admin_exists(struct trm_db_conn *c, bool *exist
 {
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_admin_exists, NULL, &s);
-    *exists = s == TRM_DB_OK && flag(r, 0, 0);
+    *exists = s == TRM_DB_OK && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return s;
 }
@@ -385,9 +370,7 @@ static enum trm_db_status cleanup(struct trm_db_conn *c, void *arg)
     char window[16];
     snprintf(window, sizeof window, "%u", *(unsigned *)arg);
     const char *p[] = {window};
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, &stmt_cleanup, p, &s));
-    return s;
+    return trm_db_do(c, &stmt_cleanup, p);
 }
 
 enum trm_db_status trm_directory_cleanup(struct trm_db_pool *pool, unsigned window_s)

@@ -41,6 +41,9 @@ enum trm_db_status trm_db_classify(struct trm_db_conn *c, const PGresult *r, con
     /* TR401: a guard refused (trm_db_guard_set). */
     if (strcmp(state, "TR401") == 0)
         return TRM_DB_GUARD_FAILED;
+    /* TR404: a function of ours found nothing the caller may act on (RAISE in SQL). */
+    if (strcmp(state, "TR404") == 0)
+        return TRM_DB_NOT_FOUND;
     /* 23505: unique violation; TR409: a rule of ours refused the change (RAISE in SQL). */
     if (strcmp(state, "23505") == 0 || strcmp(state, "TR409") == 0)
         return TRM_DB_CONFLICT;

@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 TRM_DB_STMT(stmt_identity_get, 0,
-            "SELECT instance_id, country, coalesce(url, '') FROM federation_instance WHERE id = 1");
+            "SELECT instance_id, country, coalesce(url, '') AS url FROM federation_instance "
+            "WHERE id = 1");
 TRM_DB_STMT(stmt_identity_set, 3,
             "INSERT INTO federation_instance (id, instance_id, country, url) "
             "VALUES (1, $1, $2, nullif($3, '')) ON CONFLICT (id) DO UPDATE SET "
             "instance_id = EXCLUDED.instance_id, country = EXCLUDED.country, url = EXCLUDED.url");
 TRM_DB_STMT(stmt_peer_get, 1,
-            "SELECT instance_id, country, url, encode(signing_key, 'hex'), encode(box_key, 'hex'), "
-            "active FROM federation_peers WHERE instance_id = $1");
-/* clang-format off */
+            "SELECT instance_id, country, url, encode(signing_key, 'hex') AS signing_key, "
+            "encode(box_key, 'hex') AS box_key, active FROM federation_peers "
+            "WHERE instance_id = $1");
 TRM_DB_STMT(stmt_peer_put, 7,
             "INSERT INTO federation_peers (instance_id, country, url, signing_key, box_key, "
             "active, countries) VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), "
@@ -25,16 +27,14 @@ TRM_DB_STMT(stmt_peer_put, 7,
             "url = EXCLUDED.url, signing_key = EXCLUDED.signing_key, box_key = EXCLUDED.box_key, "
             "active = EXCLUDED.active, countries = EXCLUDED.countries, "
             "directory_fetched_at = NULL, directory_failures = 0, directory_retry_at = NULL");
-/* clang-format on */
-TRM_DB_STMT(
-    stmt_peer_list, 0,
-    "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
-    "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
-    "encode(box_key, 'hex'), 'active', active, 'countries', countries, 'directory_fetched_at', "
-    "directory_fetched_at, 'directory_failures', directory_failures, "
-    "'directory_retry_at', directory_retry_at, 'package_version', package_version) "
-    "ORDER BY instance_id), '[]') "
-    "FROM federation_peers");
+TRM_DB_STMT(stmt_peer_list, 0,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('instance_id', instance_id, 'country', "
+            "country, 'url', url, 'signing_key', encode(signing_key, 'hex'), 'box_key', "
+            "encode(box_key, 'hex'), 'active', active, 'countries', countries, "
+            "'directory_fetched_at', directory_fetched_at, 'directory_failures', "
+            "directory_failures, 'directory_retry_at', directory_retry_at, 'package_version', "
+            "package_version) ORDER BY instance_id), "
+            "'[]') FROM federation_peers");
 TRM_DB_STMT(stmt_local_agencies, 0,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'name', name, 'country', "
             "country, 'kind', kind, 'active', active) ORDER BY country, name, id), '[]') "
@@ -43,77 +43,61 @@ TRM_DB_STMT(stmt_context, 1, "SELECT trm_fed_context($1)");
 TRM_DB_STMT(stmt_queue, 4, "SELECT trm_fed_queue($1, $2, $3::jsonb, decode($4, 'hex'))");
 TRM_DB_STMT(stmt_link_case, 4, "SELECT trm_fed_link_case($1, $2, $3, $4)");
 TRM_DB_STMT(stmt_seen, 1,
-            "SELECT o_direction, encode(o_hash, 'hex'), o_receipt::text FROM trm_fed_received($1) "
-            "WHERE o_direction IS NOT NULL");
+            "SELECT o_direction AS direction, encode(o_hash, 'hex') AS hash, "
+            "o_receipt::text AS receipt FROM trm_fed_received($1) WHERE o_direction IS NOT NULL");
 TRM_DB_STMT(stmt_receive_offer, 4,
             "SELECT trm_fed_receive_offer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
             "$4::jsonb)");
 TRM_DB_STMT(stmt_receive_answer, 4,
             "SELECT trm_fed_receive_answer($1::jsonb, decode($2, 'hex'), decode($3, 'hex'), "
             "$4::jsonb)");
-TRM_DB_STMT(stmt_claim, 2, "SELECT * FROM trm_fed_claim($1::integer, $2::integer)");
+TRM_DB_STMT(stmt_claim, 2,
+            "SELECT package_id, peer_instance, url, signing_key, package, package_hash, attempts "
+            "FROM trm_fed_claim($1::integer, $2::integer)");
 TRM_DB_STMT(stmt_delivered, 2, "SELECT trm_fed_delivered($1, $2::jsonb)");
 TRM_DB_STMT(stmt_failed, 4, "SELECT trm_fed_failed($1, $2, $3::boolean, $4::integer)");
-TRM_DB_STMT(stmt_dir_due, 1, "SELECT * FROM trm_fed_directory_due($1::integer)");
+TRM_DB_STMT(stmt_dir_due, 1,
+            "SELECT instance_id, url, signing_key FROM trm_fed_directory_due($1::integer)");
 TRM_DB_STMT(stmt_dir_save, 2, "SELECT trm_fed_directory_store($1, $2::jsonb)");
 TRM_DB_STMT(stmt_peer_version, 2, "SELECT trm_fed_peer_package_version($1, $2::integer)");
 TRM_DB_STMT(stmt_dir_result, 3,
             "SELECT failures, retry_in_s FROM trm_fed_directory_result($1, $2::boolean, "
             "$3::integer)");
+/* clang-format on */
 
-/* Runs a statement whose result is ignored beyond its status. */
-static enum trm_db_status run(struct trm_db_conn *c, struct trm_db_stmt *st, const char *const *p)
-{
-    enum trm_db_status s;
-    PQclear(trm_db_exec(c, st, p, &s));
-    return s;
-}
+static const struct trm_db_col identity_cols[] = {
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, instance_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, country),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_identity, url),
+    {0},
+};
 
-static bool key_from_hex(const char *hex, uint8_t out[TRM_FED_KEY_BYTES])
-{
-    return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
-}
+static const struct trm_db_col peer_cols[] = {
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, instance_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, country),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_peer, url),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_peer, signing_key),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_peer, box_key),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct trm_fed_peer, active),
+    {0},
+};
 
 enum trm_db_status trm_fed_identity_get(struct trm_db_conn *c, struct trm_fed_identity *out)
 {
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_identity_get, NULL, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
-        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
-        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
-    }
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_identity_get, NULL, identity_cols, out);
 }
 
 enum trm_db_status trm_fed_identity_set(struct trm_db_conn *c, const struct trm_fed_identity *id)
 {
     const char *p[] = {id->instance_id, id->country, id->url};
-    return run(c, &stmt_identity_set, p);
+    return trm_db_do(c, &stmt_identity_set, p);
 }
 
 enum trm_db_status trm_fed_peer_get(struct trm_db_conn *c, const char *instance_id,
                                     struct trm_fed_peer *out)
 {
     const char *p[] = {instance_id};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_peer_get, p, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 0)
-        s = TRM_DB_NOT_FOUND;
-    if (s == TRM_DB_OK) {
-        trm_strlcpy(out->instance_id, PQgetvalue(r, 0, 0), sizeof out->instance_id);
-        trm_strlcpy(out->country, PQgetvalue(r, 0, 1), sizeof out->country);
-        trm_strlcpy(out->url, PQgetvalue(r, 0, 2), sizeof out->url);
-        out->active = PQgetvalue(r, 0, 5)[0] == 't';
-        if (!key_from_hex(PQgetvalue(r, 0, 3), out->signing_key) ||
-            !key_from_hex(PQgetvalue(r, 0, 4), out->box_key))
-            s = TRM_DB_ERROR;
-    }
-    PQclear(r);
-    return s;
+    return trm_db_get(c, &stmt_peer_get, p, peer_cols, out);
 }
 
 enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_peer *peer)
@@ -123,7 +107,7 @@ enum trm_db_status trm_fed_peer_put(struct trm_db_conn *c, const struct trm_fed_
     trm_hex_encode(peer->box_key, TRM_FED_KEY_BYTES, bk);
     const char *p[] = {peer->instance_id,        peer->country,  peer->url, sk, bk,
                        peer->active ? "t" : "f", peer->countries};
-    return run(c, &stmt_peer_put, p);
+    return trm_db_do(c, &stmt_peer_put, p);
 }
 
 enum trm_db_status trm_fed_peer_list(struct trm_db_conn *c, json_t **out)
@@ -151,7 +135,7 @@ enum trm_db_status trm_fed_queue(struct trm_db_conn *c, const char *referral_id,
         return TRM_DB_ERROR;
     trm_hex_encode(hash, TRM_FED_HASH_BYTES, hex);
     const char *p[] = {referral_id, type, text, hex};
-    enum trm_db_status s = run(c, &stmt_queue, p);
+    enum trm_db_status s = trm_db_do(c, &stmt_queue, p);
     free(text);
     return s;
 }
@@ -161,33 +145,63 @@ enum trm_db_status trm_fed_link_case(struct trm_db_conn *c, const char *referral
                                      const char *note_category)
 {
     const char *p[] = {referral_id, case_id, sealed_note, note_category};
-    return run(c, &stmt_link_case, p);
+    return trm_db_do(c, &stmt_link_case, p);
 }
 
 enum trm_db_status trm_fed_seen(struct trm_db_conn *c, const char *package_id, bool *found,
-                                char direction[4], uint8_t hash[TRM_FED_HASH_BYTES],
-                                json_t **receipt)
+                                bool *incoming, uint8_t hash[TRM_FED_HASH_BYTES], json_t **receipt)
 {
     const char *p[] = {package_id};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_seen, p, &s);
-    *found = false;
-    *receipt = NULL;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *found = true;
-        trm_strlcpy(direction, PQgetvalue(r, 0, 0), 4);
-        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_FED_HASH_BYTES))
-            s = TRM_DB_ERROR;
-        if (!PQgetisnull(r, 0, 2))
-            *receipt = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
-    }
+    struct seen {
+        char direction[4];
+        uint8_t hash[TRM_FED_HASH_BYTES];
+        const char *receipt;
+    } x = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_TEXT, struct seen, direction),
+        TRM_DB_FIELD(TRM_DB_HEX, struct seen, hash),
+        TRM_DB_FIELD(TRM_DB_STR, struct seen, receipt),
+        {0},
+    };
+    enum trm_db_status got = s == TRM_DB_OK ? trm_db_one(r, cols, &x) : s;
+    *found = got == TRM_DB_OK;
+    *receipt = *found && x.receipt[0] ? json_loads(x.receipt, 0, NULL) : NULL;
+    if (got == TRM_DB_ERROR)
+        s = TRM_DB_ERROR;
+    *incoming = strcmp(x.direction, "in") == 0;
+    memcpy(hash, x.hash, TRM_FED_HASH_BYTES);
     PQclear(r);
     return s;
 }
 
-enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *pkg,
-                                   json_t *receipt, char outcome[32])
+/* The words trm_fed_receive_offer and _answer return, one per outcome (in enum order). */
+static const char *const received_words[] = {
+    [TRM_FED_RECEIVED] = "ok",
+    [TRM_FED_REFUSED_UNKNOWN_PEER] = "unknown_peer",
+    [TRM_FED_REFUSED_SENDER_COUNTRY] = "sender_country",
+    [TRM_FED_REFUSED_PURPOSE] = "purpose",
+    [TRM_FED_REFUSED_RECIPIENT] = "recipient",
+    [TRM_FED_REFUSED_SENDER] = "sender",
+    [TRM_FED_REFUSED_DUPLICATE_REFERRAL] = "duplicate_referral",
+    [TRM_FED_REFUSED_ACTION] = "action",
+    [TRM_FED_REFUSED_NOT_FOUND] = "not_found",
+    [TRM_FED_REFUSED_IN_REPLY_TO] = "in_reply_to",
+    [TRM_FED_REFUSED_ANSWERED] = "answered",
+    [TRM_FED_REFUSED_EXPIRED] = "expired",
+};
+
+const char *trm_fed_received_word(enum trm_fed_received r)
 {
+    return received_words[r];
+}
+
+enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_package *pkg,
+                                   json_t *receipt, enum trm_fed_received *received)
+{
+    const size_t n_words = sizeof received_words / sizeof received_words[0];
+    *received = TRM_FED_RECEIVED;
     char hash[2 * TRM_FED_HASH_BYTES + 1], sig[2 * TRM_FED_SIG_BYTES + 1];
     char *doc = json_dumps(pkg->doc, JSON_COMPACT), *rec = json_dumps(receipt, JSON_COMPACT);
     enum trm_db_status s = TRM_DB_ERROR;
@@ -197,8 +211,13 @@ enum trm_db_status trm_fed_receive(struct trm_db_conn *c, const struct trm_fed_p
         const char *p[] = {doc, hash, sig, rec};
         bool offer = strcmp(pkg->h.v[TRM_FED_TYPE], "offer") == 0;
         PGresult *r = trm_db_exec(c, offer ? &stmt_receive_offer : &stmt_receive_answer, p, &s);
+        size_t i = 0;
+        while (s == TRM_DB_OK && i < n_words && strcmp(PQgetvalue(r, 0, 0), received_words[i]))
+            i++;
+        if (s == TRM_DB_OK && i == n_words)
+            s = TRM_DB_ERROR; /* the functions and this table disagree: a schema mismatch */
         if (s == TRM_DB_OK)
-            trm_strlcpy(outcome, PQgetvalue(r, 0, 0), 32);
+            *received = (enum trm_fed_received)i;
         PQclear(r);
     }
     free(doc);
@@ -215,17 +234,23 @@ enum trm_db_status trm_fed_claim(struct trm_db_conn *c, unsigned cap, unsigned l
     const char *p[] = {lim, lease};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_claim, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_due, package_id),
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_due, peer, "peer_instance"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_due, url),
+        TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_due, signing_key),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_fed_due, hash, "package_hash"),
+        TRM_DB_FIELD(TRM_DB_INT, struct trm_fed_due, attempts),
+        {0},
+    };
+    static const struct trm_db_col package_col[] = {{"package", TRM_DB_STR, 0, sizeof(char *)},
+                                                    {0}};
     *n = 0;
     for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
         struct trm_fed_due *d = &out[*n];
-        trm_strlcpy(d->package_id, PQgetvalue(r, i, 0), sizeof d->package_id);
-        trm_strlcpy(d->peer, PQgetvalue(r, i, 1), sizeof d->peer);
-        trm_strlcpy(d->url, PQgetvalue(r, i, 2), sizeof d->url);
-        d->attempts = atoi(PQgetvalue(r, i, 6));
-        d->package = strdup(PQgetvalue(r, i, 4));
-        if (d->package == NULL || !key_from_hex(PQgetvalue(r, i, 3), d->signing_key) ||
-            !trm_hex_decode(PQgetvalue(r, i, 5), d->hash, TRM_FED_HASH_BYTES)) {
-            free(d->package);
+        const char *package = NULL;
+        if (!trm_db_row(r, i, cols, d) || !trm_db_row(r, i, package_col, &package) ||
+            (d->package = strdup(package)) == NULL) {
             s = TRM_DB_ERROR;
             break;
         }
@@ -241,7 +266,7 @@ enum trm_db_status trm_fed_delivered(struct trm_db_conn *c, const char *package_
     if (text == NULL)
         return TRM_DB_ERROR;
     const char *p[] = {package_id, text};
-    enum trm_db_status s = run(c, &stmt_delivered, p);
+    enum trm_db_status s = trm_db_do(c, &stmt_delivered, p);
     free(text);
     return s;
 }
@@ -252,7 +277,7 @@ enum trm_db_status trm_fed_failed(struct trm_db_conn *c, const char *package_id,
     char max[16];
     snprintf(max, sizeof max, "%u", max_backoff_s);
     const char *p[] = {package_id, error, final ? "t" : "f", max};
-    return run(c, &stmt_failed, p);
+    return trm_db_do(c, &stmt_failed, p);
 }
 
 enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s,
@@ -263,15 +288,16 @@ enum trm_db_status trm_fed_directory_due(struct trm_db_conn *c, unsigned every_s
     const char *p[] = {every};
     enum trm_db_status s;
     PGresult *r = trm_db_exec(c, &stmt_dir_due, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_COL(TRM_DB_TEXT, struct trm_fed_dir_due, peer, "instance_id"),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_fed_dir_due, url),
+        TRM_DB_FIELD(TRM_DB_HEX, struct trm_fed_dir_due, signing_key),
+        {0},
+    };
     *n = 0;
-    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        struct trm_fed_dir_due *d = &out[*n];
-        trm_strlcpy(d->peer, PQgetvalue(r, i, 0), sizeof d->peer);
-        trm_strlcpy(d->url, PQgetvalue(r, i, 1), sizeof d->url);
-        if (!key_from_hex(PQgetvalue(r, i, 2), d->signing_key))
-            continue;
-        (*n)++;
-    }
+    for (int i = 0; s == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++)
+        if (trm_db_row(r, i, cols, &out[*n])) /* a peer whose key does not decode is skipped */
+            (*n)++;
     PQclear(r);
     return s;
 }
@@ -302,13 +328,16 @@ enum trm_db_status trm_fed_directory_failed(struct trm_db_conn *c, const char *p
     char max[16];
     snprintf(max, sizeof max, "%u", max_s);
     const char *p[] = {peer, "f", max};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_dir_result, p, &s);
-    *failures = *retry_in_s = 0;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *failures = (unsigned)atoi(PQgetvalue(r, 0, 0));
-        *retry_in_s = (unsigned)atoi(PQgetvalue(r, 0, 1));
-    }
-    PQclear(r);
-    return s;
+    struct result {
+        unsigned failures, retry_in_s;
+    } x = {0};
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_UINT, struct result, failures),
+        TRM_DB_FIELD(TRM_DB_UINT, struct result, retry_in_s),
+        {0},
+    };
+    enum trm_db_status s = trm_db_get(c, &stmt_dir_result, p, cols, &x);
+    *failures = x.failures;
+    *retry_in_s = x.retry_in_s;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
 }

@@ -1,17 +1,30 @@
-/* Idempotency keys (see idempotency.h). */
-#include "trm/idempotency.h"
+/* Idempotency keys (see idempotency_store.h). */
+#include "trm/idempotency_store.h"
 
 #include <sodium.h>
 #include <string.h>
 
 #include "trm/util.h"
 
+/* clang-format off */
 TRM_DB_STMT(stmt_idem_get, 3,
-            "SELECT resource_id, request_hash = decode($3, 'hex') AND route IS NOT NULL "
+            "SELECT resource_id, request_hash = decode($3, 'hex') AND route IS NOT NULL AS same "
             "FROM idempotency_keys WHERE user_id = $1 AND key = $2");
 TRM_DB_STMT(stmt_idem_put, 6,
             "INSERT INTO idempotency_keys (user_id, key, route, request_hash, status, resource_id) "
             "VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6)");
+/* clang-format on */
+
+/* A key recorded before: the resource it created, and whether this request is the same. */
+struct recorded {
+    char resource_id[TRM_UUID_STR_LEN + 1];
+    bool same;
+};
+static const struct trm_db_col recorded_cols[] = {
+    TRM_DB_FIELD(TRM_DB_TEXT, struct recorded, resource_id),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct recorded, same),
+    {0},
+};
 
 static enum trm_db_status create_with_key(struct trm_db_conn *c, const char *const *put,
                                           bool commit_with_create, trm_idem_create_fn create,
@@ -51,18 +64,13 @@ enum trm_db_status trm_idem_create(struct trm_db_conn *c, const char *user_id,
     if (!taken)
         return create_with_key(c, put, commit_with_create, create, arg, state);
     const char *p[] = {user_id, idem->key, hex};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_idem_get, p, &st);
-    if (st == TRM_DB_OK && PQntuples(r) == 1) {
-        bool same = PQgetvalue(r, 0, 1)[0] == 't';
-        char id[TRM_UUID_STR_LEN + 1];
-        trm_strlcpy(id, PQgetvalue(r, 0, 0), sizeof id);
-        PQclear(r);
-        *state = same ? TRM_IDEM_REPLAY : TRM_IDEM_MISMATCH;
-        return same ? load(c, arg, id) : TRM_DB_REFUSED;
+    struct recorded rec;
+    enum trm_db_status st = trm_db_get(c, &stmt_idem_get, p, recorded_cols, &rec);
+    if (st == TRM_DB_OK) {
+        *state = rec.same ? TRM_IDEM_REPLAY : TRM_IDEM_MISMATCH;
+        return rec.same ? load(c, arg, rec.resource_id) : TRM_DB_REFUSED;
     }
-    PQclear(r);
-    if (st != TRM_DB_OK)
+    if (st != TRM_DB_NOT_FOUND)
         return st;
     /* Gone since (expired, or the first request rolled back): create after all. */
     return create_with_key(c, put, commit_with_create, create, arg, state);

@@ -1,23 +1,43 @@
-/* Data-key rotation and retention queries (see key_store.h). */
+/* The wrapped data keys of cases (see key_store.h): read to seal or open a case's values,
+ * rotated and retired by trmctl; and retention. */
 #include "trm/key_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 TRM_DB_STMT(stmt_keys_batch, 2,
-            "SELECT case_id, kek_id, encode(wrapped_dek, 'hex') FROM case_keys "
+            "SELECT case_id, kek_id, encode(wrapped_dek, 'hex') AS wrapped FROM case_keys "
             "WHERE kek_id <> $1 ORDER BY case_id LIMIT $2 FOR UPDATE SKIP LOCKED");
 TRM_DB_STMT(stmt_keys_store, 3,
             "UPDATE case_keys SET kek_id = $2, wrapped_dek = decode($3, 'hex') WHERE case_id = $1");
 TRM_DB_STMT(stmt_keys_remaining, 1, "SELECT count(*) FROM case_keys WHERE kek_id <> $1");
 TRM_DB_STMT(stmt_keys_usage, 0,
-            "SELECT kek_id, sum(n), coalesce(to_char(max(retired_at), 'YYYY-MM-DD'), '') FROM ("
+            "SELECT kek_id, sum(n) AS data_keys, "
+            "coalesce(to_char(max(retired_at), 'YYYY-MM-DD'), '') AS retired_on FROM ("
             "SELECT kek_id, count(*) AS n, NULL::timestamptz AS retired_at FROM case_keys "
             "GROUP BY kek_id UNION ALL SELECT kek_id, 0, retired_at FROM retired_keks) k "
             "GROUP BY kek_id ORDER BY kek_id");
 TRM_DB_STMT(stmt_keys_retire, 1, "SELECT trm_kek_retire($1)");
 TRM_DB_STMT(stmt_retention, 1, "SELECT trm_case_erase_retention($1::integer)");
+/* The case's wrapped key, whether its personal data is erased, and whether the caller holds
+ * an active grant of the category ($2; NULL: of any category). */
+TRM_DB_STMT(stmt_case_key, 2,
+            "SELECT k.kek_id, k.dek_version, encode(k.wrapped_dek, 'hex') AS wrapped, "
+            "c.personal_data_erased_at IS NOT NULL AS erased, EXISTS (SELECT 1 FROM case_grants g "
+            "WHERE g.case_id = c.id AND g.agency_id = trm_ctx_agency() AND g.ended_at IS NULL "
+            "AND (g.expires_at IS NULL OR g.expires_at > now()) AND cardinality(g.categories) > 0 "
+            "AND ($2::text IS NULL OR $2 = ANY (g.categories))) AS held "
+            "FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id WHERE c.id = $1");
+/* clang-format on */
+
+static const struct trm_db_col wrapped_cols[] = {
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_wrapped_key, case_id),
+    TRM_DB_FIELD(TRM_DB_TEXT, struct trm_wrapped_key, kek_id),
+    TRM_DB_FIELD(TRM_DB_HEX, struct trm_wrapped_key, wrapped),
+    {0},
+};
 
 enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id,
                                        struct trm_wrapped_key *out, unsigned cap, unsigned *n)
@@ -25,20 +45,7 @@ enum trm_db_status trm_keys_take_batch(struct trm_db_conn *c, const char *kek_id
     char limit[16];
     snprintf(limit, sizeof limit, "%u", cap);
     const char *p[] = {kek_id, limit};
-    enum trm_db_status st;
-    PGresult *r = trm_db_exec(c, &stmt_keys_batch, p, &st);
-    *n = 0;
-    for (int i = 0; st == TRM_DB_OK && i < PQntuples(r) && *n < cap; i++) {
-        struct trm_wrapped_key *k = &out[*n];
-        trm_strlcpy(k->case_id, PQgetvalue(r, i, 0), sizeof k->case_id);
-        trm_strlcpy(k->kek_id, PQgetvalue(r, i, 1), sizeof k->kek_id);
-        if (!trm_hex_decode(PQgetvalue(r, i, 2), k->wrapped, sizeof k->wrapped))
-            st = TRM_DB_ERROR;
-        else
-            (*n)++;
-    }
-    PQclear(r);
-    return st;
+    return trm_db_list(c, &stmt_keys_batch, p, wrapped_cols, out, sizeof *out, cap, n);
 }
 
 enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrapped_key *k)
@@ -46,9 +53,7 @@ enum trm_db_status trm_keys_store(struct trm_db_conn *c, const struct trm_wrappe
     char hex[2 * TRM_WRAPPED_DEK_BYTES + 1];
     trm_hex_encode(k->wrapped, sizeof k->wrapped, hex);
     const char *p[] = {k->case_id, k->kek_id, hex};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_keys_store, p, &st));
-    return st;
+    return trm_db_do(c, &stmt_keys_store, p);
 }
 
 /* The first cell of a one-row result as a number. */
@@ -78,18 +83,20 @@ enum trm_db_status trm_keys_usage(struct trm_db_conn *c, struct trm_kek_use **ou
 {
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_keys_usage, NULL, &st);
-    size_t rows = st == TRM_DB_OK ? (size_t)PQntuples(r) : 0;
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_kek_use, kek_id),
+        TRM_DB_FIELD(TRM_DB_LONG, struct trm_kek_use, data_keys),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_kek_use, retired_on),
+        {0},
+    };
+    unsigned rows = st == TRM_DB_OK ? (unsigned)PQntuples(r) : 0, got = 0;
     *n = 0;
     *out = calloc(rows + 1, sizeof **out);
     if (*out == NULL)
         st = TRM_DB_ERROR;
-    for (size_t i = 0; st == TRM_DB_OK && i < rows; i++) {
-        struct trm_kek_use *u = &(*out)[i];
-        trm_strlcpy(u->kek_id, PQgetvalue(r, (int)i, 0), sizeof u->kek_id);
-        u->data_keys = atol(PQgetvalue(r, (int)i, 1));
-        trm_strlcpy(u->retired_on, PQgetvalue(r, (int)i, 2), sizeof u->retired_on);
-        (*n)++;
-    }
+    if (st == TRM_DB_OK)
+        st = trm_db_rows(r, cols, *out, sizeof **out, rows, &got);
+    *n = got;
     PQclear(r);
     return st;
 }
@@ -104,4 +111,35 @@ enum trm_db_status trm_retention_erase(struct trm_db_conn *c, long days, long *e
     *erased = st == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     return st;
+}
+
+/* What the statement says of a case's key, before it is one access. */
+struct key_row {
+    struct trm_case_key key;
+    bool held, erased;
+};
+
+static const struct trm_db_col key_cols[] = {
+    TRM_DB_COL(TRM_DB_TEXT, struct key_row, key.kek_id, "kek_id"),
+    TRM_DB_COL(TRM_DB_UINT, struct key_row, key.dek_version, "dek_version"),
+    TRM_DB_COL(TRM_DB_HEX, struct key_row, key.wrapped, "wrapped"),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct key_row, erased),
+    TRM_DB_FIELD(TRM_DB_BOOL, struct key_row, held),
+    {0},
+};
+
+enum trm_db_status trm_case_key_get(struct trm_db_conn *c, const char *case_id,
+                                    const char *category, struct trm_case_key *out)
+{
+    const char *p[] = {case_id, category};
+    struct key_row row = {0};
+    enum trm_db_status s = trm_db_get(c, &stmt_case_key, p, key_cols, &row);
+    memset(out, 0, sizeof *out);
+    /* A grant of a case without a key (erased) holds nothing to seal with. */
+    if (row.held && row.key.kek_id[0] != '\0')
+        *out = row.key;
+    out->access = row.held && row.key.kek_id[0] ? TRM_KEY_HELD
+                  : row.erased                  ? TRM_KEY_ERASED
+                                                : TRM_KEY_NOT_HELD;
+    return s;
 }

@@ -1,6 +1,7 @@
-/* The referral and handover-log store (see referrals.h). */
-#include "trm/referrals.h"
+/* The referral store (see referral_store.h). */
+#include "trm/referral_store.h"
 #include "trm/util.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
                                              "legal",         "interpretation", "return_reception",
                                              "investigation", "other",          NULL};
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* clang-format off */
 #define REFERRAL_JSON                                                                      \
     "jsonb_build_object('id', r.id, 'case_id', r.case_id, 'kind', r.kind, "               \
@@ -25,15 +25,15 @@ const char *const trm_referral_purposes[] = {"accommodation", "medical",        
     "'handling_code', r.handling_code, 'consent_id', r.consent_id, 'flagged', r.flagged, " \
     "'summary', jsonb_build_object('sex', r.sex, 'age_band', r.age_band, "                \
     "  'citizenship', r.citizenship), 'status', r.status, "                               \
-    "'created_at', " TS("r.created_at") ", 'expires_at', " TS("r.expires_at") ", "       \
-    "'answered_at', " TS("r.answered_at") ", 'end_code', r.end_code, "                     \
+    "'created_at', " TRM_SQL_TIME_US("r.created_at") ", "                                \
+    "'expires_at', " TRM_SQL_TIME_US("r.expires_at") ", "                                \
+    "'answered_at', " TRM_SQL_TIME_US("r.answered_at") ", 'end_code', r.end_code, "      \
     "'note_category', r.note_category, 'peer_instance', r.peer_instance, "                \
     "'remote_case_id', r.remote_case_id, 'remote_case_reference', r.remote_case_reference, " \
     "'delivery', (SELECT jsonb_build_object("                                               \
     "  'status', f.status, 'attempts', f.attempts, 'last_error', f.last_error) "          \
     "  FROM federation_packages f WHERE f.referral_id = r.id AND f.direction = 'out' "    \
     "  ORDER BY f.created_at DESC LIMIT 1))"
-/* clang-format on */
 
 TRM_DB_STMT(stmt_offer, 14,
             "SELECT to_jsonb(trm_referral_offer($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, "
@@ -41,11 +41,11 @@ TRM_DB_STMT(stmt_offer, 14,
 /* Whether the offer just made goes to a peer instance's agency (it marks it so). */
 TRM_DB_STMT(stmt_mark_remote, 1, "SELECT trm_fed_mark_remote($1)");
 TRM_DB_STMT(stmt_answer, 3, "SELECT trm_referral_answer($1, $2, $3)");
-TRM_DB_STMT(stmt_seal_key, 1, "SELECT * FROM trm_referral_seal_key($1)");
+TRM_DB_STMT(stmt_seal_key, 1,
+            "SELECT case_id, kek_id, dek_version, wrapped_dek FROM trm_referral_seal_key($1)");
 TRM_DB_STMT(stmt_rekey, 6, "SELECT trm_case_rekey($1, $2, $3::integer, $4, $5, $6::jsonb)");
 /* The referral, with its sealed note when the caller holds an active grant of the note's
  * category on the case (the sender; the recipient once it accepted). */
-/* clang-format off */
 TRM_DB_STMT(stmt_referral_get, 1,
             "SELECT " REFERRAL_JSON " || jsonb_build_object('sealed_note', CASE WHEN EXISTS ("
             "  SELECT 1 FROM case_grants g WHERE g.case_id = r.case_id "
@@ -54,65 +54,46 @@ TRM_DB_STMT(stmt_referral_get, 1,
             "  AND r.note_category = ANY (g.categories)) THEN encode(r.sealed_note, 'hex') END) "
             "FROM referrals r JOIN agencies fa ON fa.id = r.from_agency_id "
             "JOIN agencies ta ON ta.id = r.to_agency_id WHERE r.id = $1");
-/* clang-format on */
-TRM_DB_STMT(
-    stmt_referral_list, 5,
-    "SELECT coalesce(jsonb_agg(j ORDER BY created_at DESC, id DESC), '[]') FROM ("
-    "SELECT " REFERRAL_JSON " AS j, r.created_at, r.id FROM referrals r "
-    "JOIN agencies fa ON fa.id = r.from_agency_id JOIN agencies ta ON ta.id = r.to_agency_id "
-    "WHERE (CASE WHEN $1::boolean THEN r.to_agency_id ELSE r.from_agency_id END) = "
-    "  trm_ctx_agency() AND ($2::text IS NULL OR r.status = $2) "
-    "AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid)) "
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
+TRM_DB_STMT(stmt_referral_list, 5,
+            "SELECT coalesce(jsonb_agg(j ORDER BY created_at DESC, id DESC), '[]') FROM ("
+            "SELECT " REFERRAL_JSON " AS j, r.created_at, r.id FROM referrals r "
+            "JOIN agencies fa ON fa.id = r.from_agency_id "
+            "JOIN agencies ta ON ta.id = r.to_agency_id "
+            "WHERE (CASE WHEN $1::boolean THEN r.to_agency_id ELSE r.from_agency_id END) = "
+            "  trm_ctx_agency() AND ($2::text IS NULL OR r.status = $2) "
+            "AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid)) "
+            "ORDER BY r.created_at DESC, r.id DESC LIMIT $5::integer) x");
 TRM_DB_STMT(stmt_expire, 0, "SELECT trm_referrals_expire()");
-/* Entries as JSON: trm_handover_entry_json() in sql/migrations/0017_handover_log_scope.sql. */
-TRM_DB_STMT(stmt_handover_list, 8,
-            "SELECT coalesce(jsonb_agg(j ORDER BY seq), '[]') FROM ("
-            "SELECT l.seq, trm_handover_entry_json(l) AS j FROM handover_log l "
-            "WHERE l.seq > $7::bigint "
-            "AND ($1::uuid IS NULL OR l.case_id = $1) "
-            "AND ($2::uuid IS NULL OR $2 IN (l.from_agency_id, l.to_agency_id)) "
-            "AND ($3::text IS NULL OR $3 IN (l.from_country, l.to_country)) "
-            "AND ($4::text IS NULL OR l.action = $4) "
-            "AND ($5::timestamptz IS NULL OR l.at::timestamptz >= $5) "
-            "AND ($6::timestamptz IS NULL OR l.at::timestamptz < $6) "
-            "ORDER BY l.seq LIMIT $8::integer) e");
-/* Entries in the caller's scope and links for the rest (trm_handover_chain, 0017). */
-TRM_DB_STMT(stmt_chain, 2,
-            "SELECT coalesce(jsonb_agg(j ORDER BY n), '[]') "
-            "FROM trm_handover_chain($1::bigint, $2::integer) WITH ORDINALITY c(j, n)");
-TRM_DB_STMT(stmt_checkpoints, 2,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('type', 'checkpoint', 'seq', seq, "
-            "'head_hash', encode(head_hash, 'hex'), 'at', at, 'key_id', key_id, 'signature', "
-            "encode(signature, 'hex')) ORDER BY seq), '[]') FROM (SELECT * FROM "
-            "handover_checkpoints WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer) k");
-TRM_DB_STMT(stmt_head, 0,
-            "SELECT h.seq, encode(h.hash, 'hex'), coalesce(k.seq, 0), "
-            "coalesce(floor(extract(epoch FROM now() - k.at::timestamptz))::bigint, -1) "
-            "FROM handover_head h LEFT JOIN LATERAL (SELECT seq, at FROM handover_checkpoints "
-            "ORDER BY seq DESC LIMIT 1) k ON true");
-/* The seqs of the first and last entries of a range on `at`, as the caller may see them. */
-TRM_DB_STMT(stmt_range, 2,
-            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM handover_log "
-            "WHERE ($1::timestamptz IS NULL OR at::timestamptz >= $1) "
-            "AND ($2::timestamptz IS NULL OR at::timestamptz < $2)");
-TRM_DB_STMT(stmt_seal_basis, 1, "SELECT trm_handover_seal_basis($1::bigint)");
-TRM_DB_STMT(stmt_checkpoint_add, 5,
-            "INSERT INTO handover_checkpoints (seq, head_hash, at, key_id, signature) "
-            "VALUES ($1::bigint, decode($2, 'hex'), $3, $4, decode($5, 'hex')) "
-            "ON CONFLICT (seq) DO NOTHING");
-/* clang-format off */
-TRM_DB_STMT(stmt_access_for_case, 1,
-            "SELECT coalesce(jsonb_agg(jsonb_build_object("
-            "'at', " TS("a.at") ", 'user_id', a.user_id, 'agency_id', a.agency_id, "
-            "'country', a.country, 'categories', a.categories, 'purpose', a.purpose, "
-            "'request_id', a.request_id, 'token_id', a.token_id, "
-            "'token_issued_by_other', a.token_issued_by_other) ORDER BY a.id), '[]') "
-            "FROM access_log a WHERE a.case_id = $1");
 /* clang-format on */
 
+/* The codes trm_referral_offer returns, one per condition (bit i is code i). */
+static const char *const unmet_codes[TRM_OFFER_CONDITIONS] = {
+    "personal_data_erased", "recipient",         "consent_missing", "consent_not_in_force",
+    "consent_categories",   "consent_recipient", "reason",          "vital_interest_role",
+    "note_category",
+};
+
+/* The unmet conditions from their codes; false for a code this table does not know. */
+static bool parse_unmet(json_t *codes, unsigned *unmet)
+{
+    size_t i;
+    json_t *c;
+    *unmet = 0;
+    json_array_foreach(codes, i, c)
+    {
+        unsigned k = 0;
+        while (k < TRM_OFFER_CONDITIONS &&
+               !(json_is_string(c) && strcmp(json_string_value(c), unmet_codes[k]) == 0))
+            k++;
+        if (k == TRM_OFFER_CONDITIONS)
+            return false;
+        *unmet |= 1u << k;
+    }
+    return json_is_array(codes);
+}
+
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet, bool *remote)
+                                      unsigned *unmet, bool *remote)
 {
     char hours[24], *cats = trm_db_words_literal(o->categories);
     snprintf(hours, sizeof hours, "%ld", o->expires_in_hours);
@@ -125,12 +106,16 @@ enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_re
      * offer was refused and nothing was inserted). */
     struct trm_db_call calls[] = {{&stmt_offer, p, NULL}, {&stmt_mark_remote, q, NULL}};
     enum trm_db_status s = trm_db_exec_batch(c, calls, 2);
-    *unmet = NULL;
+    json_t *codes = NULL;
+    *unmet = 0;
     *remote = false;
     if (s == TRM_DB_OK && (PQntuples(calls[0].result) != 1 || PQgetisnull(calls[0].result, 0, 0)))
         s = TRM_DB_ERROR;
-    if (s == TRM_DB_OK && (*unmet = json_loads(PQgetvalue(calls[0].result, 0, 0), 0, NULL)) == NULL)
-        s = TRM_DB_ERROR;
+    if (s == TRM_DB_OK)
+        codes = json_loads(PQgetvalue(calls[0].result, 0, 0), 0, NULL);
+    if (s == TRM_DB_OK && !parse_unmet(codes, unmet))
+        s = TRM_DB_ERROR; /* the function and this table disagree: a schema mismatch */
+    json_decref(codes);
     if (s == TRM_DB_OK)
         *remote = PQntuples(calls[1].result) == 1 && PQgetvalue(calls[1].result, 0, 0)[0] == 't';
     PQclear(calls[0].result);
@@ -182,19 +167,17 @@ enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
                                          struct trm_referral_key *out)
 {
     const char *p[] = {id};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_seal_key, p, &s);
+    static const struct trm_db_col cols[] = {
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_referral_key, case_id),
+        TRM_DB_FIELD(TRM_DB_TEXT, struct trm_referral_key, kek_id),
+        TRM_DB_FIELD(TRM_DB_UINT, struct trm_referral_key, dek_version),
+        TRM_DB_COL(TRM_DB_HEX, struct trm_referral_key, wrapped, "wrapped_dek"),
+        {0},
+    };
     memset(out, 0, sizeof *out);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        out->found = true;
-        trm_strlcpy(out->case_id, PQgetvalue(r, 0, 0), sizeof out->case_id);
-        trm_strlcpy(out->kek_id, PQgetvalue(r, 0, 1), sizeof out->kek_id);
-        out->dek_version = (unsigned)atoi(PQgetvalue(r, 0, 2));
-        if (!trm_hex_decode(PQgetvalue(r, 0, 3), out->wrapped, sizeof out->wrapped))
-            s = TRM_DB_ERROR;
-    }
-    PQclear(r);
-    return s;
+    enum trm_db_status s = trm_db_get(c, &stmt_seal_key, p, cols, out);
+    out->found = s == TRM_DB_OK;
+    return s == TRM_DB_NOT_FOUND ? TRM_DB_OK : s;
 }
 
 enum trm_db_status trm_case_rekey_store(struct trm_db_conn *c, const char *case_id,
@@ -237,99 +220,4 @@ enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n)
     *n = s == TRM_DB_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     return s;
-}
-
-enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
-                                     json_t **out)
-{
-    char after[24], lim[16];
-    snprintf(after, sizeof after, "%lld", f->after_seq);
-    snprintf(lim, sizeof lim, "%u", f->limit);
-    const char *p[] = {f->case_id, f->agency_id, f->country, f->action, f->from, f->to, after, lim};
-    return trm_db_json_cell(c, &stmt_handover_list, p, out);
-}
-
-enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
-                                      json_t **out)
-{
-    char after[24], lim[16];
-    snprintf(after, sizeof after, "%lld", after_seq);
-    snprintf(lim, sizeof lim, "%u", limit);
-    const char *p[] = {after, lim};
-    return trm_db_json_cell(c, &stmt_chain, p, out);
-}
-
-enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long after_seq,
-                                            unsigned limit, json_t **out)
-{
-    char after[24], lim[16];
-    snprintf(after, sizeof after, "%lld", after_seq);
-    snprintf(lim, sizeof lim, "%u", limit);
-    const char *p[] = {after, lim};
-    return trm_db_json_cell(c, &stmt_checkpoints, p, out);
-}
-
-enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
-                                     uint8_t hash[TRM_HASH_BYTES], long long *checkpoint_seq,
-                                     long *checkpoint_age_s)
-{
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_head, NULL, &s);
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *seq = atoll(PQgetvalue(r, 0, 0));
-        if (!trm_hex_decode(PQgetvalue(r, 0, 1), hash, TRM_HASH_BYTES))
-            s = TRM_DB_ERROR;
-        *checkpoint_seq = atoll(PQgetvalue(r, 0, 2));
-        *checkpoint_age_s = atol(PQgetvalue(r, 0, 3));
-    } else if (s == TRM_DB_OK) {
-        s = TRM_DB_ERROR;
-    }
-    PQclear(r);
-    return s;
-}
-
-enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
-                                      long long *first, long long *last)
-{
-    const char *p[] = {from, to};
-    enum trm_db_status s;
-    PGresult *r = trm_db_exec(c, &stmt_range, p, &s);
-    *first = *last = 0;
-    if (s == TRM_DB_OK && PQntuples(r) == 1) {
-        *first = atoll(PQgetvalue(r, 0, 0));
-        *last = atoll(PQgetvalue(r, 0, 1));
-    } else if (s == TRM_DB_OK) {
-        s = TRM_DB_ERROR;
-    }
-    PQclear(r);
-    return s;
-}
-
-enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out)
-{
-    char s[24];
-    snprintf(s, sizeof s, "%lld", seq);
-    const char *p[] = {s};
-    return trm_db_json_cell(c, &stmt_seal_basis, p, out);
-}
-
-enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,
-                                               const uint8_t hash[TRM_HASH_BYTES], const char *at,
-                                               const char *key_id,
-                                               const uint8_t sig[TRM_SIGNATURE_BYTES])
-{
-    char s[24], h[2 * TRM_HASH_BYTES + 1], g[2 * TRM_SIGNATURE_BYTES + 1];
-    snprintf(s, sizeof s, "%lld", seq);
-    trm_hex_encode(hash, TRM_HASH_BYTES, h);
-    trm_hex_encode(sig, TRM_SIGNATURE_BYTES, g);
-    const char *p[] = {s, h, at, key_id, g};
-    enum trm_db_status st;
-    PQclear(trm_db_exec(c, &stmt_checkpoint_add, p, &st));
-    return st;
-}
-
-enum trm_db_status trm_access_log_for_case(struct trm_db_conn *c, const char *case_id, json_t **out)
-{
-    const char *p[] = {case_id};
-    return trm_db_json_cell(c, &stmt_access_for_case, p, out);
 }

@@ -1,16 +1,20 @@
-/* Screenings (see screening_store.h). */
+/* The screening store (see screening_store.h): screenings of identification indicators, their
+ * codes and result in clear, their note a sealed case note. */
 #include "trm/screening_store.h"
+#include "sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define SCREENING_JSON                                                                             \
-    "jsonb_build_object('id', s.id, 'case_id', s.case_id, 'indicator_set', s.set_code, "           \
-    "'indicator_set_version', s.set_version, 'observed', to_jsonb(s.observed), 'result', "         \
-    "s.result, 'category', s.category, 'recorded_by', s.recorded_by, 'recorded_by_agency_id', "    \
-    "s.recorded_by_agency_id, 'recorded_at', " TS("s.recorded_at") ")"
-
+/* clang-format off */
+#define SCREENING_JSON                                                                       \
+    "jsonb_build_object('id', s.id, 'case_id', s.case_id, 'indicator_set', s.set_code, "     \
+    "'indicator_set_version', s.set_version, 'observed', to_jsonb(s.observed), 'result', "   \
+    "s.result, 'category', s.category, 'recorded_by', s.recorded_by, "                       \
+    "'recorded_by_agency_id', s.recorded_by_agency_id, 'recorded_at', "                      \
+    TRM_SQL_TIME("s.recorded_at") ")"
+/* The set a screening of the case uses when it names none: the children's lists for the age
+ * bands under 18, the sexual exploitation list when that is the case's first form. */
 TRM_DB_STMT(stmt_set_for_case, 2,
             "SELECT jsonb_build_object('code', x.code, 'version', x.version, 'document', "
             "x.document) FROM cases c LEFT JOIN LATERAL (SELECT s.code, s.version, s.document "
@@ -36,6 +40,7 @@ TRM_DB_STMT(stmt_screening_list, 1,
             "ORDER BY s.recorded_at DESC, s.id), '[]') FROM screenings s "
             "LEFT JOIN case_notes n ON n.case_id = s.case_id AND n.note_id = s.id "
             "WHERE s.case_id = $1");
+/* clang-format on */
 
 enum trm_db_status trm_screening_set_for_case(struct trm_db_conn *c, const char *case_id,
                                               const char *code, json_t **out)

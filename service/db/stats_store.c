@@ -1,11 +1,12 @@
 /* Statistics queries (see stats.h); the SQL functions check who may see which country. */
-#include "trm/stats.h"
+#include "trm/stats_store.h"
 
 #include <stdlib.h>
 
+/* clang-format off */
 TRM_DB_STMT(stmt_persons, 3,
-            "SELECT country, sex, age_band, citizenship, array_to_string(forms, ','), month, "
-            "state, phase, status, cases FROM trm_stats_persons($1, $2::date, $3::date)");
+            "SELECT country, sex, age_band, citizenship, array_to_string(forms, ',') AS forms, "
+            "month, state, phase, status, cases FROM trm_stats_persons($1, $2::date, $3::date)");
 TRM_DB_STMT(stmt_assistance, 3,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('indicator', indicator, 'persons', "
             "persons, 'median_days', round(median_days::numeric, 1))), '[]') "
@@ -17,6 +18,22 @@ TRM_DB_STMT(stmt_referrals, 3,
             "'expired', expired, 'median_hours_to_answer', "
             "round(median_hours_to_answer::numeric, 1))), '[]') "
             "FROM trm_stats_referrals($1, $2::date, $3::date)");
+/* clang-format on */
+
+#define PERSON_COL(kind, member) TRM_DB_COL(kind, struct trm_person_row, member, #member)
+static const struct trm_db_col person_cols[] = {
+    PERSON_COL(TRM_DB_STR, country),
+    PERSON_COL(TRM_DB_STR, sex),
+    PERSON_COL(TRM_DB_STR, age_band),
+    PERSON_COL(TRM_DB_STR, citizenship),
+    PERSON_COL(TRM_DB_STR, forms),
+    PERSON_COL(TRM_DB_STR, month),
+    PERSON_COL(TRM_DB_STR, state),
+    PERSON_COL(TRM_DB_STR, phase),
+    PERSON_COL(TRM_DB_STR, status),
+    PERSON_COL(TRM_DB_LONG, cases),
+    {0},
+};
 
 enum trm_db_status trm_stats_persons(struct trm_db_conn *c, const char *country, const char *from,
                                      const char *to, trm_person_fn fn, void *arg)
@@ -25,11 +42,11 @@ enum trm_db_status trm_stats_persons(struct trm_db_conn *c, const char *country,
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_persons, p, &st);
     for (int i = 0; st == TRM_DB_OK && i < PQntuples(r); i++) {
-        struct trm_person_row row = {
-            PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),      PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-            PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),      PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
-            PQgetvalue(r, i, 8), atol(PQgetvalue(r, i, 9))};
-        fn(&row, arg);
+        struct trm_person_row row;
+        if (!trm_db_row(r, i, person_cols, &row))
+            st = TRM_DB_ERROR;
+        else
+            fn(&row, arg);
     }
     PQclear(r);
     return st;

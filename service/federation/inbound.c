@@ -7,7 +7,7 @@
 #include "trm/federation_ops.h"
 #include "trm/federation_store.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
+#include "trm/referral_store.h"
 #include "trm/util.h"
 
 #include <sodium.h>
@@ -53,7 +53,7 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
     bool note_ok =
         note == NULL
             ? note_category == NULL && json_object_size(doc) == 2
-            : json_is_string(note) && json_string_length(note) <= 5000 &&
+            : json_is_string(note) && json_string_length(note) <= TRM_TEXT_MAX &&
                   trm_json_text_ok(json_string_value(note)) && json_is_string(note_category) &&
                   in_words(field(p, TRM_FED_CATEGORIES), json_string_value(note_category)) &&
                   json_object_size(doc) == 4;
@@ -74,7 +74,7 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
 }
 
 /* An answer's payload, when it has one, opens with the peer's box key and holds exactly the
- * package's id and a reason (text of at most 500 characters). */
+ * package's id and a reason (text of at most TRM_SHORT_TEXT_MAX bytes). */
 static bool answer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_peer *peer,
                               const struct trm_fed_package *p)
 {
@@ -90,7 +90,8 @@ static bool answer_payload_ok(const struct trm_keyring *kr, const struct trm_fed
     json_t *reason = json_object_get(doc, "reason");
     bool ok = json_object_size(doc) == 2 && id && strcmp(id, field(p, TRM_FED_PACKAGE_ID)) == 0 &&
               json_is_string(reason) && json_string_length(reason) >= 1 &&
-              json_string_length(reason) <= 500 && trm_json_text_ok(json_string_value(reason));
+              json_string_length(reason) <= TRM_SHORT_TEXT_MAX &&
+              trm_json_text_ok(json_string_value(reason));
     json_decref(doc);
     return ok;
 }
@@ -168,7 +169,7 @@ struct store {
     const char *me;
     json_t *receipt;
     bool duplicate, replayed;
-    char outcome[32];
+    enum trm_fed_received received;
 };
 
 static enum trm_db_status store_tx(struct trm_db_conn *c, void *arg)
@@ -177,15 +178,14 @@ static enum trm_db_status store_tx(struct trm_db_conn *c, void *arg)
     json_decref(x->receipt);
     x->receipt = NULL;
     x->duplicate = x->replayed = false;
-    x->outcome[0] = '\0';
-    bool found;
-    char dir[4];
+    x->received = TRM_FED_RECEIVED;
+    bool found, incoming;
     uint8_t hash[TRM_FED_HASH_BYTES];
     enum trm_db_status st =
-        trm_fed_seen(c, field(x->p, TRM_FED_PACKAGE_ID), &found, dir, hash, &x->receipt);
+        trm_fed_seen(c, field(x->p, TRM_FED_PACKAGE_ID), &found, &incoming, hash, &x->receipt);
     if (st != TRM_DB_OK || found) {
-        x->duplicate = found && strcmp(dir, "in") == 0 &&
-                       memcmp(hash, x->p->hash, sizeof hash) == 0 && x->receipt != NULL;
+        x->duplicate =
+            found && incoming && memcmp(hash, x->p->hash, sizeof hash) == 0 && x->receipt != NULL;
         x->replayed = found && !x->duplicate;
         return st;
     }
@@ -193,8 +193,8 @@ static enum trm_db_status store_tx(struct trm_db_conn *c, void *arg)
     trm_time_rfc3339(time(NULL), now);
     x->receipt =
         trm_fed_receipt_build(x->kr, field(x->p, TRM_FED_PACKAGE_ID), x->p->hash, now, x->me);
-    st = trm_fed_receive(c, x->p, x->receipt, x->outcome);
-    return st == TRM_DB_OK && strcmp(x->outcome, "ok") != 0 ? TRM_DB_REFUSED : st;
+    st = trm_fed_receive(c, x->p, x->receipt, &x->received);
+    return st == TRM_DB_OK && x->received != TRM_FED_RECEIVED ? TRM_DB_REFUSED : st;
 }
 
 static enum trm_fed_inbox_result store(struct trm_app *app, const struct trm_fed_package *p,
@@ -210,7 +210,7 @@ static enum trm_fed_inbox_result store(struct trm_app *app, const struct trm_fed
         snprintf(why, len, "this package id was used before with other content");
         r = TRM_FED_IN_REPLAYED;
     } else if (st == TRM_DB_REFUSED) {
-        snprintf(why, len, "refused here: %s", x.outcome);
+        snprintf(why, len, "refused here: %s", trm_fed_received_word(x.received));
         r = TRM_FED_IN_REFUSED;
     } else if (st == TRM_DB_INVALID) {
         snprintf(why, len, "the header's agency or country is not acceptable here");

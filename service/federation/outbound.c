@@ -16,8 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DEK_VERSION 1
-
 static const char *ctx_str(json_t *ctx, const char *key)
 {
     const char *v = json_string_value(json_object_get(ctx, key));
@@ -30,14 +28,21 @@ static bool ctx_key(json_t *ctx, const char *name, uint8_t out[TRM_FED_KEY_BYTES
     return strlen(hex) == 2 * TRM_FED_KEY_BYTES && trm_hex_decode(hex, out, TRM_FED_KEY_BYTES);
 }
 
-/* Whether the referral can travel now; why names the reason when not. */
-static bool ready(json_t *ctx, const struct trm_keyring *kr, char why[32])
+const char *trm_fed_block_name(enum trm_fed_block block)
+{
+    return block == TRM_FED_PEER_INACTIVE ? "peer_inactive"
+           : block == TRM_FED_NOT_SET_UP  ? "federation_disabled"
+                                          : "travels";
+}
+
+/* Whether the referral can travel now; *block names the reason when not. */
+static bool ready(json_t *ctx, const struct trm_keyring *kr, enum trm_fed_block *block)
 {
     uint8_t pk[TRM_FED_KEY_BYTES];
     if (*ctx_str(ctx, "instance_id") == '\0' || !trm_fed_box_public(kr, pk))
-        trm_strlcpy(why, "federation_disabled", 32);
+        *block = TRM_FED_NOT_SET_UP;
     else if (!json_is_true(json_object_get(ctx, "peer_active")))
-        trm_strlcpy(why, "peer_inactive", 32);
+        *block = TRM_FED_PEER_INACTIVE;
     else
         return true;
     return false;
@@ -106,14 +111,7 @@ static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *key
     if (*st != TRM_DB_OK)
         return NULL;
     *summary = rec.summary;
-    json_t *person = n == 0 || !rec.has_key ? json_object() : NULL;
-    if (person == NULL) {
-        unsigned char *dek = trm_dek_alloc();
-        if (dek && trm_dek_unwrap(trm_keyring_source_for(keys, rec.kek_id), rec.summary.id,
-                                  rec.kek_id, rec.wrapped, sizeof rec.wrapped, dek))
-            person = trm_person_open(dek, rec.summary.id, rec.dek_version, rec.fields, allowed);
-        trm_dek_free(dek);
-    }
+    json_t *person = n == 0 ? json_object() : trm_case_record_open(keys, &rec, allowed);
     trm_case_record_free(&rec);
     char *text = NULL;
     if (person != NULL) {
@@ -139,9 +137,9 @@ static void array_words(const char *pg, char *out, size_t cap)
 
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                           const char *referral_id, const char *note,
-                                          const char *request_id, char why[32])
+                                          const char *request_id, enum trm_fed_block *block)
 {
-    why[0] = '\0';
+    *block = TRM_FED_TRAVELS;
     json_t *ctx = NULL;
     enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
     if (st != TRM_DB_OK)
@@ -153,7 +151,7 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
     char *plain = NULL;
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    if (!ready(ctx, kr, why) || !ctx_key(ctx, "peer_box_key", peer_box)) {
+    if (!ready(ctx, kr, block) || !ctx_key(ctx, "peer_box_key", peer_box)) {
         st = TRM_DB_REFUSED;
         goto out;
     }
@@ -256,15 +254,15 @@ static enum trm_db_status seal_received_note(struct trm_db_conn *c, const struct
     if (!json_is_string(note))
         return TRM_DB_OK;
     snprintf(name, sizeof name, "%s.note", ctx_str(ctx, "referral_id"));
-    *hex = trm_seal_json(dek, case_id, "referrals", name, DEK_VERSION, note);
+    *hex = trm_seal_json(dek, case_id, "referrals", name, TRM_CASE_FIRST_DEK_VERSION, note);
     return *hex ? TRM_DB_OK : TRM_DB_ERROR;
 }
 
 /* Accepting an incoming offer: a local case of our agency, under our country's SOP, with
  * its own data key and exactly the payload's categories. */
 static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct trm_keyring *kr,
-                                            json_t *ctx, unsigned bits, char case_id[37],
-                                            char reference[24])
+                                            json_t *ctx, unsigned bits,
+                                            char case_id[TRM_UUID_STR_LEN + 1], char reference[24])
 {
     json_t *payload = open_offer(ctx, kr), *hdr = offer_header(ctx);
     if (payload == NULL) {
@@ -272,16 +270,11 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
                 "the payload of an accepted offer does not open or is not a person");
         return TRM_DB_ERROR;
     }
-    char kek_id[TRM_KEK_ID_MAX + 1];
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    struct trm_sealed_person sealed = {0};
-    unsigned char *dek = trm_dek_new();
+    struct trm_case_sealed_new sealed;
     trm_uuid_v4(case_id);
     enum trm_db_status st = TRM_DB_ERROR;
     json_t *forms = forms_array(json_string_value(json_object_get(hdr, "exploitation_forms")));
-    if (dek && trm_dek_wrap(kr, case_id, dek, wrapped, kek_id) &&
-        trm_person_seal(kr, dek, case_id, DEK_VERSION, json_object_get(payload, "person"), bits,
-                        &sealed)) {
+    if (trm_case_seal_new(kr, case_id, json_object_get(payload, "person"), bits, true, &sealed)) {
         struct trm_case_new n = {
             case_id,
             ctx_str(ctx, "local_country"),
@@ -290,9 +283,9 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
             json_string_value(json_object_get(hdr, "citizenship")),
             json_string_value(json_object_get(hdr, "identified_month")),
             forms,
-            kek_id,
-            wrapped,
-            &sealed,
+            sealed.kek_id,
+            sealed.wrapped,
+            &sealed.person,
             bits,
         };
         struct trm_case_summary summary;
@@ -301,14 +294,13 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
             trm_strlcpy(reference, summary.reference, 24);
         char *note = NULL;
         if (st == TRM_DB_OK)
-            st = seal_received_note(c, kr, dek, case_id, ctx, payload, &note);
+            st = seal_received_note(c, kr, sealed.dek, case_id, ctx, payload, &note);
         if (st == TRM_DB_OK)
             st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id, note,
                                    json_string_value(json_object_get(payload, "note_category")));
         free(note);
     }
-    trm_dek_free(dek);
-    trm_sealed_person_free(&sealed);
+    trm_case_sealed_new_free(&sealed);
     json_decref(forms);
     json_decref(payload);
     return st;
@@ -338,10 +330,12 @@ static bool answer_payload(const struct trm_keyring *kr, json_t *ctx, const char
 enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                            const char *referral_id, const char *action,
                                            const char *reason, unsigned index_bits,
-                                           char new_case_id[37], char why[32])
+                                           char new_case_id[TRM_UUID_STR_LEN + 1],
+                                           enum trm_fed_block *block)
 {
     json_t *ctx = NULL;
-    new_case_id[0] = why[0] = '\0';
+    new_case_id[0] = '\0';
+    *block = TRM_FED_TRAVELS;
     enum trm_db_status st = trm_fed_context(c, referral_id, &ctx);
     if (st == TRM_DB_NOT_FOUND)
         return TRM_DB_OK; /* within this instance: nothing travels */
@@ -349,7 +343,7 @@ enum trm_db_status trm_fed_answer_outbound(struct trm_db_conn *c, struct trm_key
         return st;
     const struct trm_keyring *kr = trm_keyring_source_get(keys);
     char package_id[TRM_UUID_STR_LEN + 1], now[32], reference[24] = "";
-    if (!ready(ctx, kr, why)) {
+    if (!ready(ctx, kr, block)) {
         st = TRM_DB_REFUSED;
     } else {
         st = TRM_DB_OK;
@@ -390,11 +384,13 @@ static enum trm_db_status tell_each(struct trm_db_conn *c, struct trm_keyring_so
     enum trm_db_status st = TRM_DB_OK;
     json_array_foreach(ids, i, v)
     {
-        char no_case[37], why[32];
-        st = trm_fed_answer_outbound(c, keys, json_string_value(v), action, NULL, 0, no_case, why);
+        char no_case[TRM_UUID_STR_LEN + 1];
+        enum trm_fed_block block;
+        st = trm_fed_answer_outbound(c, keys, json_string_value(v), action, NULL, 0, no_case,
+                                     &block);
         if (st == TRM_DB_REFUSED) {
             trm_log(TRM_LOG_WARN, "federation_consent_end_not_sent", "referral %s (%s): %s",
-                    json_string_value(v), action, why);
+                    json_string_value(v), action, trm_fed_block_name(block));
             st = TRM_DB_OK;
         }
         if (st != TRM_DB_OK)

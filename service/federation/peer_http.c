@@ -2,7 +2,7 @@
  * worker and `trmctl peer check` fetch a peer's directory the same way (one signed GET) and
  * explain a failure with the same sentence, naming the peer, the URL and, when the peer
  * answered, its status and problem code. */
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/federation_ops.h"
 #include "trm/json_spec.h"
 #include "trm/util.h"

@@ -14,18 +14,24 @@
 #define EXPORT_BATCH 1000
 #define EXPORT_MAX_BYTES (64u << 20)
 
+/* The filters of a listing or an export, from the query; false with 400 answered. */
 static bool filters(const struct trm_request *req, struct trm_response *res,
                     struct trm_admin_log_filter *f)
 {
-    return trm_http_query_uuid(req, res, "actor_user_id", &f->actor_user_id) &&
-           trm_http_query_enum(req, res, "action", trm_admin_actions, &f->action) &&
-           trm_http_query_time(req, res, "from", &f->from) &&
-           trm_http_query_time(req, res, "to", &f->to);
+    const struct trm_param params[] = {
+        TRM_Q_UUID("actor_user_id", &f->actor_user_id),
+        TRM_Q_ENUM("action", &f->action, trm_admin_actions),
+        TRM_Q_TIME("from", &f->from),
+        TRM_Q_TIME("to", &f->to),
+        TRM_Q_END,
+    };
+    return trm_http_query(req, res, params);
 }
 
 struct list_args {
+    json_t *out; /* first */
     struct trm_admin_log_filter f;
-    json_t *out;
+    struct trm_page page;
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
@@ -39,29 +45,15 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 
 TRM_HANDLER(trm_handle_admin_log_list)
 {
-    struct list_args x = {0};
-    json_t *after = NULL;
-    if (!filters(req, res, &x.f) || !trm_http_page(req, res, trm_app_keys(app), &x.f.limit, &after))
+    static const struct trm_tx tx = {.fn = list_tx};
+    static const char *const keys[] = {"seq", NULL};
+    struct list_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL || !filters(req, res, &x->f) || !trm_handler_page(app, req, res, "i", &x->page))
         return;
-    x.f.after_seq = json_integer_value(json_array_get(after, 0));
-    json_decref(after);
-    unsigned limit = x.f.limit++;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, &x);
-    if (st != TRM_DB_OK) {
-        json_decref(x.out);
-        trm_http_db_problem(req, res, st);
-        return;
-    }
-    char *next = NULL;
-    if (json_array_size(x.out) > limit) {
-        json_array_remove(x.out, limit);
-        json_t *key = json_pack("[O]", json_object_get(json_array_get(x.out, limit - 1), "seq"));
-        next = trm_http_cursor_encode(trm_app_keys(app), key);
-        json_decref(key);
-    }
-    trm_http_list(res, x.out, next);
+    x->f.after_seq = trm_page_number(&x->page, 0);
+    x->f.limit = trm_page_fetch(&x->page);
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
 }
 
 /* The export's text, grown as entries come. */
@@ -205,27 +197,29 @@ static bool wants_csv(const struct trm_request *req)
     return accept && strncasecmp(accept, "text/csv", 8) == 0;
 }
 
+static void export_free(void *state)
+{
+    struct export_args *x = state;
+    free(x->text.p);
+}
+
 TRM_HANDLER(trm_handle_admin_log_export)
 {
-    struct export_args x = {.csv = wants_csv(req)};
-    if (!filters(req, res, &x.f))
-        return;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
     /* Serializable: every page from one snapshot, so an entry committed while the export
      * runs cannot slip in between pages out of order. */
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, true, export_tx, &x);
-    if (st != TRM_DB_OK || x.text.too_big) {
-        free(x.text.p);
-        if (st != TRM_DB_OK)
-            trm_http_db_problem(req, res, st);
-        else
-            trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
-                                 "The export is too large: narrow it with from and to.");
+    static const struct trm_tx tx = {.fn = export_tx, .isolation = TRM_DB_SERIALIZABLE};
+    struct export_args *x = trm_handler_state(req, sizeof *x, export_free);
+    if (x == NULL)
+        return;
+    x->csv = wants_csv(req);
+    if (!filters(req, res, &x->f) || !trm_handler_tx(app, req, res, &tx, x))
+        return;
+    if (x->text.too_big) {
+        trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
+                             "The export is too large: narrow it with from and to.");
         return;
     }
-    res->status = 200;
-    res->content_type = x.csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
-    res->body = x.text.p ? x.text.p : calloc(1, 1);
-    res->body_len = x.text.len;
+    trm_response_text(res, 200, x->csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+                      x->text.p, x->text.len);
+    x->text.p = NULL;
 }

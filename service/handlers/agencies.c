@@ -3,14 +3,11 @@
 #include "handlers.h"
 
 #include "trm/admin_log_store.h"
-#include "trm/directory.h"
+#include "trm/directory_store.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 
-#include <stdio.h>
-#include <string.h>
-
-void trm_handle_me(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+TRM_HANDLER(trm_handle_me)
 {
     (void)app;
     const struct trm_principal *p = req->principal;
@@ -32,57 +29,46 @@ json_t *trm_agency_json(const struct trm_agency *a)
                      ours && (a->demo || !a->active));
 }
 
+/* The directory is the same for every user: its reads need no row-level security context. */
 struct agency_list {
-    const char *country, *kind, *after[3];
-    unsigned limit, n;
-    struct trm_agency rows[101];
+    const char *country, *kind;
+    struct trm_page page;
+    unsigned n;
+    struct trm_agency rows[TRM_PAGE_MAX + 1];
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct agency_list *x = arg;
-    return trm_directory_agency_list(c, x->country, x->kind, x->after[0], x->after[1], x->after[2],
-                                     x->rows, x->limit + 1, &x->n);
+    const struct trm_page *p = &x->page;
+    return trm_directory_agency_list(c, x->country, x->kind, trm_page_text(p, 0),
+                                     trm_page_text(p, 1), trm_page_text(p, 2), x->rows,
+                                     trm_page_fetch(p), &x->n);
 }
 
-void trm_handle_agencies_list(struct trm_app *app, struct trm_request *req,
-                              struct trm_response *res)
+TRM_HANDLER(trm_handle_agencies_list)
 {
-    struct agency_list x = {0};
-    json_t *after = NULL;
-    if (!trm_http_query_country(req, res, "country", &x.country) ||
-        !trm_http_query_enum(req, res, "kind", trm_agency_kinds, &x.kind) ||
-        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+    static const struct trm_tx tx = {.fn = list_tx, .without_context = true};
+    static const char *const keys[] = {"country", "name", "id", NULL};
+    struct agency_list *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
         return;
-    for (size_t i = 0; after && i < 3; i++)
-        x.after[i] = json_string_value(json_array_get(after, i));
-    if (after && (!x.after[0] || !x.after[1] || !x.after[2])) {
-        json_decref(after);
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "cursor does not fit this list.");
+    const struct trm_param params[] = {
+        TRM_Q_COUNTRY("country", &x->country),
+        TRM_Q_ENUM("kind", &x->kind, trm_agency_kinds),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "sss", &x->page) ||
+        !trm_handler_tx(app, req, res, &tx, x))
         return;
-    }
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, list_tx, &x);
-    json_decref(after);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-        return;
-    }
     json_t *items = json_array();
-    unsigned shown = x.n > x.limit ? x.limit : x.n;
-    for (unsigned i = 0; i < shown; i++)
-        json_array_append_new(items, trm_agency_json(&x.rows[i]));
-    char *next = NULL;
-    if (x.n > x.limit) {
-        const struct trm_agency *last = &x.rows[shown - 1];
-        json_t *key = json_pack("[s, s, s]", last->country, last->name, last->id);
-        next = trm_http_cursor_encode(trm_app_keys(app), key);
-        json_decref(key);
-    }
-    trm_http_list(res, items, next);
+    for (unsigned i = 0; i < x->n; i++)
+        json_array_append_new(items, trm_agency_json(&x->rows[i]));
+    trm_handler_page_answer(app, res, &x->page, items, keys);
 }
 
 struct agency_one {
-    char id[37];
+    char id[TRM_UUID_STR_LEN + 1];
     struct trm_agency a;
 };
 
@@ -92,21 +78,19 @@ static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
     return trm_directory_agency_get(c, x->id, &x->a);
 }
 
-void trm_handle_agency_get(struct trm_app *app, struct trm_request *req, struct trm_response *res)
+TRM_HANDLER(trm_handle_agency_get)
 {
-    struct agency_one x;
-    if (!trm_http_uuid_param(req, res, 0, x.id))
-        return;
-    enum trm_db_status st = trm_db_tx_run(app->db, NULL, false, get_tx, &x);
-    if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        trm_response_json(res, 200, trm_agency_json(&x.a));
+    static const struct trm_tx tx = {.fn = get_tx, .without_context = true};
+    struct agency_one *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x && trm_http_uuid_param(req, res, 0, x->id) && trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, trm_agency_json(&x->a));
 }
 
 struct agency_create {
+    const char *name, *country, *kind, *user_id, *request_id;
+    struct trm_idem idem;
+    enum trm_idem_state state;
     struct trm_agency a;
-    const char *request_id;
 };
 
 /* The agency and its admin-log entry (COMMIT travels with the entry). */
@@ -127,67 +111,43 @@ static enum trm_db_status load_agency(struct trm_db_conn *c, void *arg, const ch
     return trm_directory_agency_get(c, id, &x->a);
 }
 
-struct create_tx_args {
-    const struct trm_principal *p;
-    struct trm_idem idem;
-    enum trm_idem_state state;
-    struct agency_create x;
-};
-
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
 {
-    struct create_tx_args *t = arg;
-    return trm_idem_create(c, t->p->user_id, &t->idem, t->x.a.id, false, create_agency, load_agency,
-                           &t->x, &t->state);
+    struct agency_create *x = arg;
+    enum trm_db_status st = trm_idem_create(c, x->user_id, &x->idem, x->a.id, false, create_agency,
+                                            load_agency, x, &x->state);
+    return x->state == TRM_IDEM_MISMATCH ? trm_refuse(x, TRM_WHY_IDEM_MISMATCH, NULL) : st;
 }
 
-void trm_handle_agency_create(struct trm_app *app, struct trm_request *req,
-                              struct trm_response *res)
+static const struct trm_outcome create_outcomes[] = {
+    TRM_WHEN_FIELD(TRM_DB_NOT_FOUND, "/country", "is not a known country"),
+    TRM_WHEN(TRM_DB_CONFLICT, TRM_E_CONFLICT, "This country already has an agency with that name."),
+    TRM_WHEN_END,
+};
+
+TRM_HANDLER(trm_handle_agency_create)
 {
-    const char *name = NULL, *country = NULL, *kind = NULL;
-    const struct trm_field spec[] = {
-        {.name = "name",
-         .type = TRM_FIELD_STRING,
-         .dest = &name,
-         .required = true,
-         .max_len = TRM_NAME_MAX},
-        {.name = "country", .type = TRM_FIELD_COUNTRY, .dest = &country, .required = true},
-        {.name = "kind",
-         .type = TRM_FIELD_ENUM,
-         .dest = &kind,
-         .required = true,
-         .allowed = trm_agency_kinds},
-        {0},
-    };
-    struct create_tx_args t = {.p = req->principal, .x.request_id = req->request_id};
-    json_t *doc = NULL;
-    if (!trm_http_idempotency(req, res, &t.idem) || !trm_http_json_body(req, res, spec, &doc))
+    static const struct trm_tx tx = {.fn = create_tx, .outcomes = create_outcomes};
+    struct agency_create *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
         return;
-    trm_uuid_v4(t.x.a.id);
-    trm_strlcpy(t.x.a.name, name, sizeof t.x.a.name);
-    trm_strlcpy(t.x.a.country, country, sizeof t.x.a.country);
-    trm_strlcpy(t.x.a.kind, kind, sizeof t.x.a.kind);
-    t.x.a.active = true;
-    json_decref(doc);
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, create_tx, &t);
-    if (t.state == TRM_IDEM_MISMATCH) {
-        trm_http_idempotency_mismatch(req, res);
-    } else if (st == TRM_DB_NOT_FOUND) {
-        trm_response_problem_ext(
-            res, req, TRM_E_VALIDATION_FAILED, "Some fields are invalid; see errors.", "errors",
-            json_pack("[{s:s, s:s}]", "pointer", "/country", "message", "is not a known country"));
-    } else if (st == TRM_DB_CONFLICT) {
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "This country already has an agency with that name.");
-    } else if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-    } else {
-        char location[80];
-        snprintf(location, sizeof location, "/v1/agencies/%s", t.x.a.id);
-        trm_http_created(res, location, trm_agency_json(&t.x.a));
-    }
+    const struct trm_field spec[] = {
+        TRM_F_STRING("name", &x->name, TRM_NAME_MAX, TRM_REQUIRED),
+        TRM_F_COUNTRY("country", &x->country, TRM_REQUIRED),
+        TRM_F_ENUM("kind", &x->kind, trm_agency_kinds, TRM_REQUIRED),
+        TRM_F_END,
+    };
+    if (!trm_http_idempotency(req, res, &x->idem) || !trm_handler_body(req, res, spec, NULL))
+        return;
+    x->user_id = req->principal->user_id;
+    x->request_id = req->request_id;
+    trm_uuid_v4(x->a.id);
+    trm_strlcpy(x->a.name, x->name, sizeof x->a.name);
+    trm_strlcpy(x->a.country, x->country, sizeof x->a.country);
+    trm_strlcpy(x->a.kind, x->kind, sizeof x->a.kind);
+    x->a.active = true;
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_http_created_at(res, trm_agency_json(&x->a), "/v1/agencies/%s", x->a.id);
 }
 
 struct agency_patch {
@@ -209,25 +169,21 @@ static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
     return trm_directory_agency_get(c, x->id, &x->a);
 }
 
+static const struct trm_outcome patch_outcomes[] = {
+    TRM_WHEN(TRM_DB_CONFLICT, TRM_E_CONFLICT,
+             "An agency of another instance is kept up to date by that instance."),
+    TRM_WHEN_END,
+};
+
 TRM_HANDLER(trm_handle_agency_patch)
 {
-    struct agency_patch x = {.request_id = req->request_id};
-    const struct trm_field spec[] = {
-        {.name = "active", .type = TRM_FIELD_BOOL, .dest = &x.active, .required = true},
-        {0},
-    };
-    json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, x.id) || !trm_http_json_body(req, res, spec, &doc))
+    static const struct trm_tx tx = {.fn = patch_tx, .outcomes = patch_outcomes};
+    struct agency_patch *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
         return;
-    json_decref(doc);
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, patch_tx, &x);
-    if (st == TRM_DB_CONFLICT)
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "An agency of another instance is kept up to date by that instance.");
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        trm_response_json(res, 200, trm_agency_json(&x.a));
+    const struct trm_field spec[] = {TRM_F_BOOL("active", &x->active, TRM_REQUIRED), TRM_F_END};
+    x->request_id = req->request_id;
+    if (trm_http_uuid_param(req, res, 0, x->id) && trm_handler_body(req, res, spec, NULL) &&
+        trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, trm_agency_json(&x->a));
 }

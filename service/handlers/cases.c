@@ -4,60 +4,82 @@
 #include "handlers.h"
 
 #include "trm/cases.h"
-#include "trm/crypto.h"
 #include "trm/federation_ops.h"
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 #include "trm/keyring.h"
+#include "trm/sop.h"
 
-#include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define DEK_VERSION 1
+#define CITIZENSHIP_MAX 7 /* a country code, or "unknown" */
+#define FORMS_MAX 8       /* every exploitation form */
+#define SEARCH_MAX 50     /* duplicate search: the best matches */
+
+/* The case resource: its summary, the person (NULL: {}), and its version as ETag; 201 with
+ * Location for a new case. */
+static void answer_case(struct trm_response *res, unsigned status, const struct trm_case_summary *s,
+                        json_t *person)
+{
+    json_t *body = trm_case_summary_json(s);
+    json_object_set_new(body, "person", person ? person : json_object());
+    if (status == 201)
+        trm_http_created_at(res, body, "/v1/cases/%s", s->id);
+    else
+        trm_response_json(res, status, body);
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%ld\"", s->version);
+    trm_response_set_header(res, "ETag", etag);
+}
+
+void trm_case_summary_answer(struct trm_response *res, const struct trm_case_summary *s)
+{
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%ld\"", s->version);
+    trm_response_json(res, 200, trm_case_summary_json(s));
+    trm_response_set_header(res, "ETag", etag);
+}
 
 static bool citizenship_ok(const char *c)
 {
     return strcmp(c, "unknown") == 0 || trm_json_is_country(c);
 }
 
-/* Not after the current month. */
-static bool month_not_future(const char *month)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char current[8];
-    strftime(current, sizeof current, "%Y-%m", &tm);
-    return strcmp(month, current) <= 0;
-}
+/* The statistical fields of a case as a create or a change names them (NULL: not given). */
+struct case_fields {
+    const char *country, *sex, *age_band, *citizenship, *month;
+    json_t *forms, *person;
+};
 
-/* The case resource: summary, person (may be NULL), ETag. */
-static void answer_case(struct trm_response *res, unsigned status, const struct trm_case_summary *s,
-                        json_t *person)
+static const char *case_fields_ok(const void *arg, const char **field)
 {
-    json_t *body = trm_case_summary_json(s);
-    json_object_set_new(body, "person", person ? person : json_object());
-    char etag[32], location[80];
-    snprintf(etag, sizeof etag, "\"%ld\"", s->version);
-    if (status == 201) {
-        snprintf(location, sizeof location, "/v1/cases/%s", s->id);
-        trm_http_created(res, location, body);
-    } else {
-        trm_response_json(res, status, body);
-    }
-    trm_response_set_header(res, "ETag", etag);
+    const struct case_fields *f = arg;
+    if (f->citizenship && !citizenship_ok(f->citizenship))
+        return *field = "citizenship", "must be an ISO 3166-1 alpha-2 code or unknown";
+    if (f->forms && json_array_size(f->forms) == 0)
+        return *field = "exploitation_forms", "must name at least one form";
+    if (f->month && trm_json_is_future(f->month))
+        return *field = "identified_month", "must not be in the future";
+    return NULL;
 }
 
 struct case_create {
-    const struct trm_principal *p;
+    struct case_fields f;
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *user_id;
     struct trm_idem idem;
     enum trm_idem_state state;
+    struct trm_case_sealed_new sealed;
     struct trm_case_new n;
     struct trm_case_summary summary;
 };
+
+static void case_create_free(void *state)
+{
+    struct case_create *x = state;
+    trm_case_sealed_new_free(&x->sealed);
+}
 
 static enum trm_db_status create_case(struct trm_db_conn *c, void *arg)
 {
@@ -76,95 +98,66 @@ static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
     struct case_create *x = arg;
     /* The insert is one statement (a function: all or nothing), so COMMIT goes with it (and
      * the idempotency key ahead of it): one round trip. */
-    return trm_idem_create(c, x->p->user_id, &x->idem, x->n.id, true, create_case, load_case, x,
-                           &x->state);
+    enum trm_db_status st =
+        trm_idem_create(c, x->user_id, &x->idem, x->id, true, create_case, load_case, x, &x->state);
+    return x->state == TRM_IDEM_MISMATCH ? trm_refuse(x, TRM_WHY_IDEM_MISMATCH, NULL) : st;
 }
+
+static const struct trm_outcome create_outcomes[] = {
+    TRM_WHEN_FIELD(TRM_DB_INVALID, "/country", "is not a known country (or citizenship is not)"),
+    TRM_WHEN_END,
+};
 
 TRM_HANDLER(trm_handle_case_create)
 {
-    const char *country = NULL, *sex = NULL, *age_band = NULL, *citizenship = NULL, *month = NULL;
-    json_t *forms = NULL, *person = NULL, *doc = NULL;
+    static const struct trm_tx tx = {.fn = create_tx, .outcomes = create_outcomes};
+    struct case_create *x = trm_handler_state(req, sizeof *x, case_create_free);
+    if (x == NULL)
+        return;
+    struct case_fields *f = &x->f;
     const struct trm_field spec[] = {
-        {.name = "country", .type = TRM_FIELD_COUNTRY, .dest = &country, .required = true},
-        {.name = "sex",
-         .type = TRM_FIELD_ENUM,
-         .dest = &sex,
-         .required = true,
-         .allowed = trm_case_sexes},
-        {.name = "age_band",
-         .type = TRM_FIELD_ENUM,
-         .dest = &age_band,
-         .required = true,
-         .allowed = trm_case_age_bands},
-        {.name = "citizenship",
-         .type = TRM_FIELD_STRING,
-         .dest = &citizenship,
-         .required = true,
-         .max_len = 7},
-        {.name = "exploitation_forms",
-         .type = TRM_FIELD_ENUM_ARRAY,
-         .dest = &forms,
-         .required = true,
-         .max_len = 8,
-         .allowed = trm_case_exploitation_forms},
-        {.name = "identified_month", .type = TRM_FIELD_MONTH, .dest = &month, .required = true},
-        {.name = "person", .type = TRM_FIELD_OBJECT, .dest = &person, .fields = trm_person_spec},
-        {0},
+        TRM_F_COUNTRY("country", &f->country, TRM_REQUIRED),
+        TRM_F_ENUM("sex", &f->sex, trm_case_sexes, TRM_REQUIRED),
+        TRM_F_ENUM("age_band", &f->age_band, trm_case_age_bands, TRM_REQUIRED),
+        TRM_F_STRING("citizenship", &f->citizenship, CITIZENSHIP_MAX, TRM_REQUIRED),
+        TRM_F_ENUMS("exploitation_forms", &f->forms, FORMS_MAX, trm_case_exploitation_forms,
+                    TRM_REQUIRED),
+        TRM_F_MONTH("identified_month", &f->month, TRM_REQUIRED),
+        TRM_F_OBJECT("person", &f->person, trm_person_spec),
+        TRM_F_CHECK(case_fields_ok, f),
+        TRM_F_END,
     };
-    struct case_create x = {.p = req->principal};
-    if (!trm_http_idempotency(req, res, &x.idem) || !trm_http_json_body(req, res, spec, &doc))
+    if (!trm_http_idempotency(req, res, &x->idem) || !trm_handler_body(req, res, spec, NULL))
         return;
-    if (!citizenship_ok(citizenship))
-        trm_http_field_problem(req, res, "/citizenship",
-                               "must be an ISO 3166-1 alpha-2 code or unknown");
-    else if (json_array_size(forms) == 0)
-        trm_http_field_problem(req, res, "/exploitation_forms", "must name at least one form");
-    else if (!month_not_future(month))
-        trm_http_field_problem(req, res, "/identified_month", "must not be in the future");
-    if (res->status != 0) {
-        json_decref(doc);
-        return;
-    }
-    char id[37], kek_id[TRM_KEK_ID_MAX + 1];
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    struct trm_sealed_person sealed = {0};
-    unsigned char *dek = trm_dek_new();
-    trm_uuid_v4(id);
     unsigned bits = (unsigned)app->config->blind_index_bits;
-    bool ok = dek && trm_dek_wrap(trm_app_keys(app), id, dek, wrapped, kek_id) &&
-              (person == NULL ||
-               trm_person_seal(trm_app_keys(app), dek, id, DEK_VERSION, person, bits, &sealed));
-    trm_dek_free(dek);
-    if (!ok) {
-        trm_sealed_person_free(&sealed);
-        json_decref(doc);
+    trm_uuid_v4(x->id);
+    if (!trm_case_seal_new(trm_app_keys(app), x->id, f->person, bits, false, &x->sealed)) {
         trm_response_problem(res, req, TRM_E_INTERNAL, "The case could not be sealed.");
         return;
     }
-    x.n = (struct trm_case_new){id,    country, sex,     age_band, citizenship, month,
-                                forms, kek_id,  wrapped, &sealed,  bits};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, create_tx, &x);
-    trm_sealed_person_free(&sealed);
-    if (x.state == TRM_IDEM_MISMATCH)
-        trm_http_idempotency_mismatch(req, res);
-    else if (st == TRM_DB_INVALID)
-        trm_http_field_problem(req, res, "/country",
-                               "is not a known country (or citizenship is not)");
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        /* The creator sees what they sent (a replay sends the same body: the key's hash). */
-        answer_case(res, 201, &x.summary, person ? json_deep_copy(person) : NULL);
-    json_decref(doc);
+    x->user_id = req->principal->user_id;
+    x->n = (struct trm_case_new){
+        x->id,    f->country, f->sex,           f->age_band,       f->citizenship,
+        f->month, f->forms,   x->sealed.kek_id, x->sealed.wrapped, &x->sealed.person,
+        bits};
+    /* The creator sees what they sent (a replay sends the same body: the key's hash). */
+    if (trm_handler_tx(app, req, res, &tx, x))
+        answer_case(res, 201, &x->summary, f->person ? json_deep_copy(f->person) : NULL);
 }
 
 struct case_read {
-    const char *id, *request_id, *purpose;
-    const char *const *categories; /* NULL: every category the caller may open */
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *request_id;
+    const char *categories[6]; /* ?categories= (NULL-ended) */
+    bool only;                 /* false: every category the caller may open */
     struct trm_case_record rec;
 };
+
+static void case_read_free(void *state)
+{
+    struct case_read *x = state;
+    trm_case_record_free(&x->rec);
+}
 
 static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
 {
@@ -172,25 +165,8 @@ static enum trm_db_status read_tx(struct trm_db_conn *c, void *arg)
     trm_case_record_free(&x->rec);
     /* trm_case_read writes the access log with the read, all or nothing. */
     trm_db_commit_with_next(c);
-    return trm_case_read(c, x->id, x->request_id, x->purpose, x->categories, &x->rec);
-}
-
-/* Opens the record's fields; NULL (and a 500 answered) when they do not open. */
-static json_t *open_person(struct trm_app *app, const struct trm_case_record *rec,
-                           const struct trm_request *req, struct trm_response *res)
-{
-    if (!rec->has_key)
-        return json_object();
-    unsigned char *dek = trm_dek_alloc();
-    json_t *person = NULL;
-    if (dek && trm_dek_unwrap(trm_keyring_source_for(app->keys, rec->kek_id), rec->summary.id,
-                              rec->kek_id, rec->wrapped, sizeof rec->wrapped, dek))
-        person = trm_person_open(dek, rec->summary.id, rec->dek_version, rec->fields, NULL);
-    trm_dek_free(dek);
-    if (person == NULL)
-        trm_response_problem(res, req, TRM_E_INTERNAL,
-                             "The case's personal data could not be decrypted.");
-    return person;
+    return trm_case_read(c, x->id, x->request_id, "case_view", x->only ? x->categories : NULL,
+                         &x->rec);
 }
 
 /* ?categories=identity,contact: open (and log) only those; false (400 answered) when the
@@ -226,28 +202,25 @@ static bool categories_param(const struct trm_request *req, struct trm_response 
 
 TRM_HANDLER(trm_handle_case_get)
 {
-    char id[37];
-    const char *categories[6];
-    if (!trm_http_uuid_param(req, res, 0, id) || !categories_param(req, res, categories))
+    static const struct trm_tx tx = {.fn = read_tx};
+    struct case_read *x = trm_handler_state(req, sizeof *x, case_read_free);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id) ||
+        !categories_param(req, res, x->categories))
         return;
-    struct case_read x = {.id = id, .request_id = req->request_id, .purpose = "case_view"};
-    if (trm_request_query(req, "categories"))
-        x.categories = categories;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, read_tx, &x);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-    } else {
-        json_t *person = open_person(app, &x.rec, req, res);
-        if (person)
-            answer_case(res, 200, &x.rec.summary, person);
-    }
-    trm_case_record_free(&x.rec);
+    x->request_id = req->request_id;
+    x->only = trm_request_query(req, "categories") != NULL;
+    if (!trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *person = trm_case_record_open(app->keys, &x->rec, NULL);
+    if (person == NULL)
+        trm_response_problem(res, req, TRM_E_INTERNAL,
+                             "The case's personal data could not be decrypted.");
+    else
+        answer_case(res, 200, &x->rec.summary, person);
 }
 
 struct summary_read {
-    const char *id;
+    char id[TRM_UUID_STR_LEN + 1];
     struct trm_case_summary summary;
 };
 
@@ -262,21 +235,10 @@ static enum trm_db_status summary_tx(struct trm_db_conn *c, void *arg)
  * an access-log entry), as a list item shows it. */
 TRM_HANDLER(trm_handle_case_summary)
 {
-    char id[37];
-    if (!trm_http_uuid_param(req, res, 0, id))
-        return;
-    struct summary_read x = {.id = id};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, summary_tx, &x);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-        return;
-    }
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%ld\"", x.summary.version);
-    trm_response_json(res, 200, trm_case_summary_json(&x.summary));
-    trm_response_set_header(res, "ETag", etag);
+    static const struct trm_tx tx = {.fn = summary_tx};
+    struct summary_read *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x && trm_http_uuid_param(req, res, 0, x->id) && trm_handler_tx(app, req, res, &tx, x))
+        trm_case_summary_answer(res, &x->summary);
 }
 
 /* RFC 7396 merge patch of patch into target (both objects). */
@@ -303,20 +265,26 @@ static void merge_patch(json_t *target, json_t *patch)
     }
 }
 
+/* Why a change is refused, besides the common reasons (stale, erased). */
+enum { PATCH_UNREADABLE = TRM_WHY_OWN };
+
 struct case_patch {
-    const struct trm_principal *p;
-    const char *id, *request_id;
+    struct case_fields f; /* f.person: the merge patch of the person */
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *agency_id, *request_id;
     long version;
-    const char *sex, *age_band, *citizenship, *month;
-    json_t *forms, *person_patch;
     const struct trm_keyring *keys;
     struct trm_keyring_source *source;
     unsigned bits;
-    /* outputs */
-    bool stale, erased, crypto_failed;
     struct trm_case_summary summary;
-    json_t *person;
+    json_t *person; /* after the change */
 };
+
+static void case_patch_free(void *state)
+{
+    struct case_patch *x = state;
+    json_decref(x->person);
+}
 
 /* Fields of after that differ from before go to set; fields gone go to removed. */
 static void diff_person(json_t *before, json_t *after, json_t *set, json_t *names,
@@ -362,29 +330,26 @@ static void diff_person(json_t *before, json_t *after, json_t *set, json_t *name
 static enum trm_db_status apply_patch(struct trm_db_conn *c, struct case_patch *x,
                                       struct trm_case_record *rec, unsigned char *dek)
 {
-    json_t *before = x->person_patch && rec->has_key
+    json_t *before = x->f.person && rec->has_key
                          ? trm_person_open(dek, x->id, rec->dek_version, rec->fields, NULL)
                          : json_object();
-    if (before == NULL) {
-        x->crypto_failed = true;
-        return TRM_DB_REFUSED;
-    }
+    if (before == NULL)
+        return trm_refuse(x, PATCH_UNREADABLE, NULL);
     json_t *after = json_deep_copy(before);
-    if (x->person_patch)
-        merge_patch(after, x->person_patch);
+    if (x->f.person)
+        merge_patch(after, x->f.person);
     json_t *set = json_object(), *names = json_array();
-    const char *removed[40];
-    diff_person(before, after, set, names, removed, 40);
+    const char *removed[TRM_PERSON_MAX_FIELDS + 1];
+    diff_person(before, after, set, names, removed, TRM_PERSON_MAX_FIELDS + 1);
     struct trm_sealed_person sealed = {0}, index = {0};
     bool ok = trm_person_seal(x->keys, dek, x->id, rec->dek_version, set, x->bits, &sealed);
     json_t *identity = json_pack("{s:O?}", "identity", json_object_get(after, "identity"));
     ok = ok && trm_person_seal(x->keys, dek, x->id, rec->dek_version, identity, x->bits, &index);
     json_decref(identity);
-    struct trm_case_change ch = {x->id,          x->version, x->sex,   x->age_band,
-                                 x->citizenship, x->month,   x->forms, &sealed,
-                                 removed,        &index,     x->bits,  names};
+    struct trm_case_change ch = {x->id,      x->version, x->f.sex, x->f.age_band, x->f.citizenship,
+                                 x->f.month, x->f.forms, &sealed,  removed,       &index,
+                                 x->bits,    names};
     enum trm_db_status st = ok ? trm_case_update(c, &ch, &x->summary) : TRM_DB_ERROR;
-    x->stale = st == TRM_DB_CONFLICT;
     trm_sealed_person_free(&sealed);
     trm_sealed_person_free(&index);
     json_decref(set);
@@ -392,160 +357,86 @@ static enum trm_db_status apply_patch(struct trm_db_conn *c, struct case_patch *
     json_decref(before);
     json_decref(x->person);
     x->person = after;
+    /* The version moved between the read and the change. */
+    return st == TRM_DB_CONFLICT ? trm_refuse(x, TRM_WHY_STALE, NULL) : st;
+}
+
+/* The record checked: the owner's, at the version If-Match named, with a key when the person
+ * changes. */
+static enum trm_db_status patch_record(struct trm_db_conn *c, struct case_patch *x,
+                                       struct trm_case_record *rec)
+{
+    /* Agencies that accepted a referral read the case; only the owner changes it. */
+    if (strcmp(rec->summary.owner_agency_id, x->agency_id) != 0)
+        return TRM_DB_NOT_FOUND;
+    if (rec->summary.version != x->version)
+        return trm_refuse(x, TRM_WHY_STALE, NULL);
+    if (rec->summary.erased_at[0] && x->f.person)
+        return trm_refuse(x, TRM_WHY_CASE_ERASED, NULL);
+    /* A case without a key (erased) changes only its clear fields: nothing is sealed. */
+    unsigned char *dek = rec->has_key ? trm_case_record_dek(x->source, rec) : trm_dek_alloc();
+    enum trm_db_status st =
+        dek ? apply_patch(c, x, rec, dek) : trm_refuse(x, PATCH_UNREADABLE, NULL);
+    trm_dek_free(dek);
     return st;
 }
 
 static enum trm_db_status patch_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_patch *x = arg;
-    x->stale = x->erased = x->crypto_failed = false;
     struct trm_case_record rec;
     enum trm_db_status st = trm_case_read(c, x->id, x->request_id, "case_update", NULL, &rec);
-    if (st != TRM_DB_OK)
-        return st;
-    /* Agencies that accepted a referral read the case; only the owner changes it. */
-    if (strcmp(rec.summary.owner_agency_id, x->p->agency_id) != 0) {
-        trm_case_record_free(&rec);
-        return TRM_DB_NOT_FOUND;
-    }
-    if (rec.summary.version != x->version) {
-        x->stale = true;
-        trm_case_record_free(&rec);
-        return TRM_DB_REFUSED;
-    }
-    if (rec.summary.erased_at[0] && x->person_patch) {
-        x->erased = true;
-        trm_case_record_free(&rec);
-        return TRM_DB_REFUSED;
-    }
-    unsigned char *dek = trm_dek_alloc();
-    if (dek && rec.has_key &&
-        !trm_dek_unwrap(trm_keyring_source_for(x->source, rec.kek_id), x->id, rec.kek_id,
-                        rec.wrapped, sizeof rec.wrapped, dek)) {
-        x->crypto_failed = true;
-        st = TRM_DB_REFUSED;
-    } else {
-        st = dek ? apply_patch(c, x, &rec, dek) : TRM_DB_ERROR;
-    }
-    trm_dek_free(dek);
+    if (st == TRM_DB_OK)
+        st = patch_record(c, x, &rec);
     trm_case_record_free(&rec);
     return st;
 }
 
-static bool patch_values_ok(const struct trm_request *req, struct trm_response *res,
-                            const struct case_patch *x)
-{
-    if (x->citizenship && !citizenship_ok(x->citizenship))
-        trm_http_field_problem(req, res, "/citizenship",
-                               "must be an ISO 3166-1 alpha-2 code or unknown");
-    else if (x->forms && json_array_size(x->forms) == 0)
-        trm_http_field_problem(req, res, "/exploitation_forms", "must name at least one form");
-    else if (x->month && !month_not_future(x->month))
-        trm_http_field_problem(req, res, "/identified_month", "must not be in the future");
-    return res->status == 0;
-}
-
-static void answer_patch(struct trm_response *res, const struct trm_request *req,
-                         enum trm_db_status st, struct case_patch *x)
-{
-    if (x->stale)
-        trm_response_problem(res, req, TRM_E_PRECONDITION_FAILED,
-                             "The case has changed since you read it: read it again.");
-    else if (x->erased)
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "The personal data of this case has been erased.");
-    else if (x->crypto_failed)
-        trm_response_problem(res, req, TRM_E_INTERNAL,
-                             "The case's personal data could not be decrypted.");
-    else if (st == TRM_DB_INVALID)
-        trm_http_field_problem(req, res, "/citizenship", "is not a known country");
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else {
-        answer_case(res, 200, &x->summary, x->person);
-        x->person = NULL;
-    }
-}
+static const struct trm_outcome patch_outcomes[] = {
+    TRM_WHEN_REFUSED(TRM_WHY_CASE_ERASED, TRM_E_CASE_ERASED,
+                     "The personal data of this case has been erased."),
+    TRM_WHEN_REFUSED(PATCH_UNREADABLE, TRM_E_INTERNAL,
+                     "The case's personal data could not be decrypted."),
+    TRM_WHEN_FIELD(TRM_DB_INVALID, "/citizenship", "is not a known country"),
+    TRM_WHEN_END,
+};
 
 TRM_HANDLER(trm_handle_case_patch)
 {
-    char id[37];
-    struct case_patch x = {.p = req->principal,
-                           .id = id,
-                           .request_id = req->request_id,
-                           .keys = trm_app_keys(app),
-                           .source = app->keys,
-                           .bits = (unsigned)app->config->blind_index_bits};
+    static const struct trm_tx tx = {.fn = patch_tx, .outcomes = patch_outcomes};
+    struct case_patch *x = trm_handler_state(req, sizeof *x, case_patch_free);
+    if (x == NULL)
+        return;
+    struct case_fields *f = &x->f;
     const struct trm_field spec[] = {
-        {.name = "sex", .type = TRM_FIELD_ENUM, .dest = &x.sex, .allowed = trm_case_sexes},
-        {.name = "age_band",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.age_band,
-         .allowed = trm_case_age_bands},
-        {.name = "citizenship", .type = TRM_FIELD_STRING, .dest = &x.citizenship, .max_len = 7},
-        {.name = "exploitation_forms",
-         .type = TRM_FIELD_ENUM_ARRAY,
-         .dest = &x.forms,
-         .max_len = 8,
-         .allowed = trm_case_exploitation_forms},
-        {.name = "identified_month", .type = TRM_FIELD_MONTH, .dest = &x.month},
-        {.name = "person",
-         .type = TRM_FIELD_OBJECT,
-         .dest = &x.person_patch,
-         .fields = trm_person_spec},
-        {0},
+        TRM_F_ENUM("sex", &f->sex, trm_case_sexes),
+        TRM_F_ENUM("age_band", &f->age_band, trm_case_age_bands),
+        TRM_F_STRING("citizenship", &f->citizenship, CITIZENSHIP_MAX),
+        TRM_F_ENUMS("exploitation_forms", &f->forms, FORMS_MAX, trm_case_exploitation_forms),
+        TRM_F_MONTH("identified_month", &f->month),
+        TRM_F_OBJECT("person", &f->person, trm_person_spec),
+        TRM_F_CHECK(case_fields_ok, f),
+        TRM_F_END,
     };
-    json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, id))
+    if (!trm_http_uuid_param(req, res, 0, x->id) ||
+        !trm_http_if_match_version(req, res, "If-Match does not name a version of this case.",
+                                   &x->version) ||
+        !trm_handler_body(req, res, spec, NULL))
         return;
-    x.version = trm_http_if_match(req);
-    if (x.version == -1) {
-        trm_response_problem(res, req, TRM_E_PRECONDITION_REQUIRED,
-                             "Send If-Match with the case's ETag.");
-        return;
-    }
-    if (x.version == -2) {
-        trm_response_problem(res, req, TRM_E_PRECONDITION_FAILED,
-                             "If-Match does not name a version of this case.");
-        return;
-    }
-    if (!trm_http_json_body(req, res, spec, &doc))
-        return;
-    if (patch_values_ok(req, res, &x)) {
-        struct trm_db_context ctx;
-        trm_principal_db_context(req->principal, &ctx);
-        enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, patch_tx, &x);
-        answer_patch(res, req, st, &x);
-    }
-    json_decref(x.person);
-    json_decref(doc);
-}
-
-/* Accepts YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ. */
-static bool time_param_ok(const char *s)
-{
-    if (s == NULL)
-        return true;
-    size_t n = strlen(s);
-    char date[11];
-    if (n < 10)
-        return false;
-    memcpy(date, s, 10);
-    date[10] = '\0';
-    if (!trm_json_is_date(date))
-        return false;
-    if (n == 10)
-        return true;
-    int hh, mm, ss;
-    char z;
-    return n == 20 && sscanf(s + 10, "T%2d:%2d:%2d%c", &hh, &mm, &ss, &z) == 4 && z == 'Z' &&
-           hh < 24 && mm < 60 && ss < 61;
+    x->agency_id = req->principal->agency_id;
+    x->request_id = req->request_id;
+    x->keys = trm_app_keys(app);
+    x->source = app->keys;
+    x->bits = (unsigned)app->config->blind_index_bits;
+    if (trm_handler_tx(app, req, res, &tx, x))
+        answer_case(res, 200, &x->summary, json_incref(x->person));
 }
 
 struct case_list {
     struct trm_case_filter f;
+    struct trm_page page;
     unsigned n;
-    struct trm_case_summary rows[101];
+    struct trm_case_summary rows[TRM_PAGE_MAX + 1];
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
@@ -557,130 +448,98 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 
 TRM_HANDLER(trm_handle_cases_list)
 {
-    struct case_list *x = calloc(1, sizeof *x);
-    json_t *after = NULL;
+    static const struct trm_tx tx = {.fn = list_tx};
+    static const char *const keys[] = {"created_at", "id", NULL};
+    static const char times[] = "from and to must be dates (YYYY-MM-DD) or UTC times.";
+    struct case_list *x = trm_handler_state(req, sizeof *x, NULL);
     if (x == NULL)
         return;
-    x->f.from = trm_request_query(req, "from");
-    x->f.to = trm_request_query(req, "to");
-    x->f.citizenship = trm_request_query(req, "citizenship");
-    x->f.state = trm_request_query(req, "state");
-    const char *overdue = trm_request_query(req, "overdue");
-    x->f.overdue = overdue && strcmp(overdue, "true") == 0;
-    if (overdue && !x->f.overdue && strcmp(overdue, "false") != 0)
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "overdue must be true or false.");
-    if (x->f.state &&
-        (strlen(x->f.state) > 47 ||
-         strspn(x->f.state, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(x->f.state)))
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "state must be a state name.");
-    if (res->status == 0 && trm_http_query_uuid(req, res, "agency_id", &x->f.owner_agency_id) &&
-        trm_http_query_enum(req, res, "exploitation_form", trm_case_exploitation_forms,
-                            &x->f.exploitation_form) &&
-        trm_http_page(req, res, trm_app_keys(app), &x->f.limit, &after)) {
-        if (!time_param_ok(x->f.from) || !time_param_ok(x->f.to))
-            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                                 "from and to must be dates (YYYY-MM-DD) or UTC times.");
-        else if (x->f.citizenship && !citizenship_ok(x->f.citizenship))
-            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                                 "citizenship must be an ISO code or unknown.");
-        x->f.after_created = json_string_value(json_array_get(after, 0));
-        x->f.after_id = json_string_value(json_array_get(after, 1));
-        /* The cursor is signed by us: its shape only needs checking, not its format. */
-        if (after && (x->f.after_created == NULL ||
-                      !trm_uuid_parse(x->f.after_id ? x->f.after_id : "", NULL)))
-            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                                 "cursor does not fit this list.");
-    }
-    if (res->status == 0) {
-        x->f.limit++;
-        struct trm_db_context ctx;
-        trm_principal_db_context(req->principal, &ctx);
-        enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, x);
-        x->f.limit--;
-        if (st != TRM_DB_OK) {
-            trm_http_db_problem(req, res, st);
-        } else {
-            json_t *items = json_array();
-            unsigned shown = x->n > x->f.limit ? x->f.limit : x->n;
-            for (unsigned i = 0; i < shown; i++)
-                json_array_append_new(items, trm_case_summary_json(&x->rows[i]));
-            char *next = NULL;
-            if (x->n > x->f.limit) {
-                json_t *key =
-                    json_pack("[s, s]", x->rows[shown - 1].created_at, x->rows[shown - 1].id);
-                next = trm_http_cursor_encode(trm_app_keys(app), key);
-                json_decref(key);
-            }
-            trm_http_list(res, items, next);
-        }
-    }
-    json_decref(after);
-    free(x);
+    struct trm_case_filter *f = &x->f;
+    const struct trm_param params[] = {
+        TRM_Q_BOOL("overdue", &f->overdue, .detail = "overdue must be true or false."),
+        TRM_Q_WORD("state", &f->state, TRM_SOP_NAME - 1, .detail = "state must be a state name."),
+        TRM_Q_UUID("agency_id", &f->owner_agency_id),
+        TRM_Q_ENUM("exploitation_form", &f->exploitation_form, trm_case_exploitation_forms),
+        TRM_Q_TIME("from", &f->from, .detail = times),
+        TRM_Q_TIME("to", &f->to, .detail = times),
+        TRM_Q_CHECKED("citizenship", &f->citizenship, citizenship_ok,
+                      .detail = "citizenship must be an ISO code or unknown."),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "su", &x->page))
+        return;
+    f->after_created = trm_page_text(&x->page, 0);
+    f->after_id = trm_page_text(&x->page, 1);
+    f->limit = trm_page_fetch(&x->page);
+    if (!trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *items = json_array();
+    for (unsigned i = 0; i < x->n; i++)
+        json_array_append_new(items, trm_case_summary_json(&x->rows[i]));
+    trm_handler_page_answer(app, res, &x->page, items, keys);
 }
 
 struct case_search {
+    const char *name, *document;
+    long year;
     int kinds[3];
     uint32_t values[3];
     size_t n_values;
     unsigned bits, n;
-    int matches[50];
-    struct trm_case_summary rows[50];
+    int matches[SEARCH_MAX];
+    struct trm_case_summary rows[SEARCH_MAX];
 };
 
 static enum trm_db_status search_tx(struct trm_db_conn *c, void *arg)
 {
     struct case_search *x = arg;
-    return trm_case_search(c, x->kinds, x->values, x->n_values, x->bits, x->rows, x->matches, 50,
-                           &x->n);
+    return trm_case_search(c, x->kinds, x->values, x->n_values, x->bits, x->rows, x->matches,
+                           SEARCH_MAX, &x->n);
+}
+
+static const char *search_ok(const void *arg, const char **field)
+{
+    const struct case_search *x = arg;
+    *field = "birth_year";
+    return x->year && x->name == NULL ? "needs full_name" : NULL;
 }
 
 TRM_HANDLER(trm_handle_case_search)
 {
-    const char *name = NULL, *document = NULL;
-    long year = 0;
+    static const struct trm_tx tx = {.fn = search_tx};
+    struct case_search *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
+        return;
     const struct trm_field spec[] = {
-        {.name = "full_name", .type = TRM_FIELD_STRING, .dest = &name, .max_len = 200},
-        {.name = "birth_year", .type = TRM_FIELD_INT, .dest = &year, .min = 1900, .max = 2100},
-        {.name = "document_number", .type = TRM_FIELD_STRING, .dest = &document, .max_len = 64},
-        {0},
+        TRM_F_STRING("full_name", &x->name, TRM_PERSON_NAME_MAX),
+        TRM_F_INT("birth_year", &x->year, 1900, 2100),
+        TRM_F_STRING("document_number", &x->document, 64),
+        TRM_F_CHECK(search_ok, x),
+        TRM_F_END,
     };
-    json_t *doc = NULL;
-    if (!trm_http_json_body(req, res, spec, &doc))
+    if (!trm_handler_body(req, res, spec, NULL))
         return;
-    struct case_search *x = calloc(1, sizeof *x);
-    if (x == NULL) {
-        json_decref(doc);
-        return;
-    }
     x->bits = (unsigned)app->config->blind_index_bits;
-    x->n_values = trm_person_search_index(trm_app_keys(app), name, year, document, x->bits,
+    x->n_values = trm_person_search_index(trm_app_keys(app), x->name, x->year, x->document, x->bits,
                                           x->kinds, x->values);
-    json_decref(doc);
-    if (year && name == NULL) {
-        trm_http_field_problem(req, res, "/birth_year", "needs full_name");
-    } else if (x->n_values == 0) {
+    if (x->n_values == 0) {
         trm_http_field_problem(req, res, "/full_name", "give a full name or a document number");
-    } else {
-        struct trm_db_context ctx;
-        trm_principal_db_context(req->principal, &ctx);
-        enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, search_tx, x);
-        if (st != TRM_DB_OK) {
-            trm_http_db_problem(req, res, st);
-        } else {
-            json_t *items = json_array();
-            for (unsigned i = 0; i < x->n; i++) {
-                json_t *item = trm_case_summary_json(&x->rows[i]);
-                json_object_set_new(item, "matched_indexes", json_integer(x->matches[i]));
-                json_array_append_new(items, item);
-            }
-            trm_response_json(res, 200, json_pack("{s:o}", "items", items));
-        }
+        return;
     }
-    free(x);
+    if (!trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *items = json_array();
+    for (unsigned i = 0; i < x->n; i++) {
+        json_t *item = trm_case_summary_json(&x->rows[i]);
+        json_object_set_new(item, "matched_indexes", json_integer(x->matches[i]));
+        json_array_append_new(items, item);
+    }
+    trm_response_json(res, 200, json_pack("{s:o}", "items", items));
 }
 
 struct case_erase {
-    const char *id, *reason;
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *reason;
     struct trm_keyring_source *keys;
     struct trm_case_summary summary;
 };
@@ -701,32 +560,24 @@ static enum trm_db_status erase_tx(struct trm_db_conn *c, void *arg)
 static const char *const erasure_reasons[] = {"requested_by_person", "retention", "court_order",
                                               "other", NULL};
 
+static const struct trm_outcome erase_outcomes[] = {
+    TRM_WHEN(TRM_DB_NOT_FOUND, TRM_E_NOT_FOUND,
+             "No such case in your agency, or its personal data is already erased."),
+    TRM_WHEN_END,
+};
+
 TRM_HANDLER(trm_handle_case_erase)
 {
-    char id[37];
-    const char *reason = NULL;
-    const struct trm_field spec[] = {
-        {.name = "reason",
-         .type = TRM_FIELD_ENUM,
-         .dest = &reason,
-         .required = true,
-         .allowed = erasure_reasons},
-        {0},
-    };
-    json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, id) || !trm_http_json_body(req, res, spec, &doc))
+    static const struct trm_tx tx = {.fn = erase_tx, .outcomes = erase_outcomes};
+    struct case_erase *x = trm_handler_state(req, sizeof *x, NULL);
+    if (x == NULL)
         return;
-    struct case_erase x = {.id = id, .reason = reason, .keys = app->keys};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, erase_tx, &x);
-    json_decref(doc);
-    if (st == TRM_DB_NOT_FOUND)
-        trm_response_problem(res, req, TRM_E_NOT_FOUND,
-                             "No such case in your agency, or its personal data is already "
-                             "erased.");
-    else if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        answer_case(res, 200, &x.summary, NULL);
+    const struct trm_field spec[] = {
+        TRM_F_ENUM("reason", &x->reason, erasure_reasons, TRM_REQUIRED),
+        TRM_F_END,
+    };
+    x->keys = app->keys;
+    if (trm_http_uuid_param(req, res, 0, x->id) && trm_handler_body(req, res, spec, NULL) &&
+        trm_handler_tx(app, req, res, &tx, x))
+        answer_case(res, 200, &x->summary, NULL);
 }

@@ -1,15 +1,14 @@
-/* The handlers of trmd, one file per resource; wired in routes.c. */
+/* The handlers of trmd, one file per resource, each of the one shape handler.h describes;
+ * wired in routes.c. */
 #ifndef TRM_HANDLERS_H
 #define TRM_HANDLERS_H
 
 #include "trm/app.h"
 #include "trm/cases.h"
+#include "trm/handler.h"
 #include "trm/http.h"
 
 struct trm_agency;
-
-#define TRM_HANDLER(name)                                                                          \
-    void name(struct trm_app *app, struct trm_request *req, struct trm_response *res)
 
 TRM_HANDLER(trm_handle_healthz);
 TRM_HANDLER(trm_handle_federation_identity);
@@ -74,10 +73,12 @@ TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);
 
 json_t *trm_agency_json(const struct trm_agency *a);
+/* 200 with a case's summary and its version as ETag (service/handlers/cases.c). */
+void trm_case_summary_answer(struct trm_response *res, const struct trm_case_summary *s);
 
-/* Answers why a personal value could not be sealed or opened under a case's key (409 for an
- * erased case, 403 for a category the caller's agency holds no grant of). */
-void trm_http_seal_problem(const struct trm_request *req, struct trm_response *res,
-                           enum trm_seal_outcome outcome);
+/* In a transaction function: refuses because a personal value cannot be sealed under the
+ * case's key (trm_case_seal's outcome): TRM_WHY_CASE_ERASED or TRM_WHY_NOT_GRANTED
+ * (service/handlers/case_records.c). */
+enum trm_db_status trm_refuse_sealing(void *state, enum trm_seal_outcome outcome);
 
 #endif

@@ -3,14 +3,14 @@
  * case's personal data. */
 #include "handlers.h"
 
+#include "trm/access_log_store.h"
 #include "trm/checkpoints.h"
 #include "trm/federation.h"
 #include "trm/federation_store.h"
 #include "trm/handover.h"
-#include "trm/json_spec.h"
+#include "trm/handover_store.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,67 +20,44 @@
 
 static const char *const actions[] = {
     "offer", "accept", "decline", "withdraw", "expire", "consent_withdrawal", NULL};
-
-/* YYYY-MM-DD or an RFC 3339 UTC time to the second, a real one (PostgreSQL parses it). */
-static bool time_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    return s == NULL || (strspn(s, "0123456789-:TZ") == n &&
-                         (trm_json_is_date(s) || (n == 20 && trm_fed_time_parse(s, NULL))));
-}
+static const char times[] = "from and to must be dates (YYYY-MM-DD) or UTC times.";
 
 struct list_args {
+    json_t *out; /* first */
     struct trm_handover_filter f;
-    json_t *out;
+    struct trm_page page;
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
     struct list_args *x = arg;
     json_decref(x->out);
+    x->out = NULL;
     return trm_handover_list(c, &x->f, &x->out);
 }
 
 TRM_HANDLER(trm_handle_handovers_list)
 {
-    struct list_args x = {0};
-    json_t *after = NULL;
-    x.f.from = trm_request_query(req, "from");
-    x.f.to = trm_request_query(req, "to");
-    if (!trm_http_query_uuid(req, res, "case_id", &x.f.case_id) ||
-        !trm_http_query_uuid(req, res, "agency_id", &x.f.agency_id) ||
-        !trm_http_query_country(req, res, "country", &x.f.country) ||
-        !trm_http_query_enum(req, res, "action", actions, &x.f.action) ||
-        !trm_http_page(req, res, trm_app_keys(app), &x.f.limit, &after))
+    static const struct trm_tx tx = {.fn = list_tx, .isolation = TRM_DB_READ_COMMITTED};
+    static const char *const keys[] = {"seq", NULL};
+    struct list_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL)
         return;
-    if (!time_ok(x.f.from) || !time_ok(x.f.to)) {
-        json_decref(after);
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                             "from and to must be dates (YYYY-MM-DD) or UTC times.");
+    const struct trm_param params[] = {
+        TRM_Q_UUID("case_id", &x->f.case_id),
+        TRM_Q_UUID("agency_id", &x->f.agency_id),
+        TRM_Q_COUNTRY("country", &x->f.country),
+        TRM_Q_ENUM("action", &x->f.action, actions),
+        TRM_Q_TIME("from", &x->f.from, .detail = times),
+        TRM_Q_TIME("to", &x->f.to, .detail = times),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "i", &x->page))
         return;
-    }
-    x.f.after_seq = json_integer_value(json_array_get(after, 0));
-    json_decref(after);
-    unsigned limit = x.f.limit;
-    x.f.limit++;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, list_tx, &x);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-        return;
-    }
-    char *next = NULL;
-    if (json_array_size(x.out) > limit) {
-        json_array_remove(x.out, limit);
-        json_t *key = json_pack("[O]", json_object_get(json_array_get(x.out, limit - 1), "seq"));
-        next = trm_http_cursor_encode(trm_app_keys(app), key);
-        json_decref(key);
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach(x.out, i, e) json_object_del(e, "type");
-    trm_http_list(res, x.out, next);
+    x->f.after_seq = trm_page_number(&x->page, 0);
+    x->f.limit = trm_page_fetch(&x->page);
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
 }
 
 /* The chain from first to last as the caller may see it (entries in scope, links for the
@@ -276,22 +253,27 @@ static void load_peers(struct trm_app *app, struct walk *w)
     }
 }
 
+static void walk_free(void *state)
+{
+    struct walk *w = state;
+    trm_chain_free(&w->check);
+    json_decref(w->peer_list);
+    json_decref(w->cps);
+    free(w->text);
+}
+
 TRM_HANDLER(trm_handle_handovers_verify)
 {
-    struct walk w = {0};
-    char key_id[17];
-    trm_signing_public(trm_app_keys(app), w.pk, key_id);
-    load_peers(app, &w);
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_SNAPSHOT, verify_tx, &w);
-    trm_chain_free(&w.check);
-    json_decref(w.peer_list);
-    const struct trm_chain_check *k = &w.check;
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
+    static const struct trm_tx tx = {.fn = verify_tx, .isolation = TRM_DB_SNAPSHOT};
+    struct walk *w = trm_handler_state(req, sizeof *w, walk_free);
+    if (w == NULL)
         return;
-    }
+    char key_id[17];
+    trm_signing_public(trm_app_keys(app), w->pk, key_id);
+    load_peers(app, w);
+    if (!trm_handler_tx(app, req, res, &tx, w))
+        return;
+    const struct trm_chain_check *k = &w->check;
     json_t *out;
     if (k->bad_seq)
         out = json_pack("{s:b, s:I, s:I, s:I, s:s}", "ok", 0, "entries", (json_int_t)k->entries,
@@ -304,9 +286,9 @@ TRM_HANDLER(trm_handle_handovers_verify)
                         "peer_signatures", (json_int_t)k->peer_signatures_checked);
     /* The newest signed checkpoint, so a reader sees how much of the chain is sealed. */
     json_object_set_new(out, "last_checkpoint",
-                        w.cp_seq > 0 ? json_pack("{s:I, s:I, s:s}", "seq", (json_int_t)w.cp_seq,
-                                                 "age_s", (json_int_t)w.cp_age, "key_id", key_id)
-                                     : json_null());
+                        w->cp_seq > 0 ? json_pack("{s:I, s:I, s:s}", "seq", (json_int_t)w->cp_seq,
+                                                  "age_s", (json_int_t)w->cp_age, "key_id", key_id)
+                                      : json_null());
     trm_response_json(res, 200, out);
 }
 
@@ -345,32 +327,28 @@ static enum trm_db_status export_tx(struct trm_db_conn *c, void *arg)
 
 TRM_HANDLER(trm_handle_handovers_export)
 {
-    struct walk w = {.export = true, .kr = trm_app_keys(app)};
-    w.from = trm_request_query(req, "from");
-    w.to = trm_request_query(req, "to");
-    if (!time_ok(w.from) || !time_ok(w.to)) {
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                             "from and to must be dates (YYYY-MM-DD) or UTC times.");
+    static const struct trm_tx seal = {.fn = seal_tx, .isolation = TRM_DB_READ_COMMITTED};
+    static const struct trm_tx walk = {.fn = export_tx, .isolation = TRM_DB_SNAPSHOT};
+    struct walk *w = trm_handler_state(req, sizeof *w, walk_free);
+    if (w == NULL)
+        return;
+    w->export = true;
+    w->kr = trm_app_keys(app);
+    const struct trm_param params[] = {
+        TRM_Q_TIME("from", &w->from, .detail = times),
+        TRM_Q_TIME("to", &w->to, .detail = times),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params) || !trm_handler_tx(app, req, res, &seal, w) ||
+        (w->last > 0 && !trm_handler_tx(app, req, res, &walk, w)))
+        return;
+    if (w->too_big) {
+        trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
+                             "The export is too large: narrow it with from and to.");
         return;
     }
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, seal_tx, &w);
-    if (st == TRM_DB_OK && w.last > 0)
-        st = trm_db_tx_run(app->db, &ctx, TRM_DB_SNAPSHOT, export_tx, &w);
-    if (st != TRM_DB_OK || w.too_big) {
-        free(w.text);
-        if (st != TRM_DB_OK)
-            trm_http_db_problem(req, res, st);
-        else
-            trm_response_problem(res, req, TRM_E_PAYLOAD_TOO_LARGE,
-                                 "The export is too large: narrow it with from and to.");
-        return;
-    }
-    res->status = 200;
-    res->content_type = "application/x-ndjson";
-    res->body = w.text ? w.text : calloc(1, 1);
-    res->body_len = w.len;
+    trm_response_text(res, 200, "application/x-ndjson", w->text, w->len);
+    w->text = NULL;
 }
 
 TRM_HANDLER(trm_handle_signing_key)
@@ -386,28 +364,22 @@ TRM_HANDLER(trm_handle_signing_key)
 }
 
 struct access_args {
-    const char *case_id;
-    json_t *out;
+    json_t *out; /* first */
+    char case_id[TRM_UUID_STR_LEN + 1];
 };
 
 static enum trm_db_status access_tx(struct trm_db_conn *c, void *arg)
 {
     struct access_args *x = arg;
     json_decref(x->out);
+    x->out = NULL;
     return trm_access_log_for_case(c, x->case_id, &x->out);
 }
 
 TRM_HANDLER(trm_handle_case_access_log)
 {
-    char id[37];
-    if (!trm_http_uuid_param(req, res, 0, id))
-        return;
-    struct access_args x = {id, NULL};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, TRM_DB_READ_COMMITTED, access_tx, &x);
-    if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    else
-        trm_response_json(res, 200, json_pack("{s:o}", "items", x.out));
+    static const struct trm_tx tx = {.fn = access_tx, .isolation = TRM_DB_READ_COMMITTED};
+    struct access_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x && trm_http_uuid_param(req, res, 0, x->case_id) && trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, json_pack("{s:O}", "items", x->out));
 }

@@ -10,13 +10,11 @@
 
 static void answer(struct trm_response *res, const char *content_type, const char *text, size_t len)
 {
-    res->body = malloc(len + 1);
-    if (res->body == NULL)
+    char *body = malloc(len + 1);
+    if (body == NULL)
         return; /* the core answers 500 */
-    memcpy(res->body, text, len + 1);
-    res->body_len = len;
-    res->content_type = content_type;
-    res->status = 200;
+    memcpy(body, text, len + 1);
+    trm_response_text(res, 200, content_type, body, len);
     /* The same for every caller and every request until trmd is upgraded. */
     trm_response_set_header(res, "Cache-Control", "no-cache");
 }

@@ -2,110 +2,132 @@
  * country or another), the recipient's inbox, and the answers. The recipient sees a minimal
  * summary before accepting, then exactly the offered categories while the consent stands
  * (its grant, written by the acceptance). A transfer's new custodian gets the case under a
- * fresh data key holding only the consented categories (re_key below). */
+ * fresh data key holding only the consented categories (trm_case_transfer_rekey). */
 #include "handlers.h"
 
+#include "trm/access_log_store.h"
 #include "trm/cases.h"
 #include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/keyring.h"
-#include "trm/referrals.h"
-#include "trm/workflow.h"
+#include "trm/referral_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* In words a caseworker understands. */
+/* The unmet conditions of an offer in words a caseworker understands (bit i is row i). */
 static const struct {
-    const char *code, *guard, *message;
-} unmet_words[] = {
-    {"personal_data_erased", "erased",
-     "The case's personal data is erased: nothing can be shared."},
-    {"recipient", "recipient", "The recipient is not an active agency other than yours."},
-    {"consent_missing", "consent",
-     "A data-sharing consent of this case must be named (consent_id)."},
-    {"consent_not_in_force", "consent",
-     "The consent was withdrawn, has expired or is not yet given."},
-    {"consent_categories", "consent", "The consent does not cover every category offered."},
-    {"consent_recipient", "consent", "The consent does not cover this agency or its country."},
-    {"reason", "reason", "Without consent, give the reason for sharing."},
-    {"vital_interest_role", "vital_interest", "Sharing for a vital interest needs a coordinator."},
-    {"note_category", "note",
-     "The note's category must be one of the offered categories: only who may open those may "
-     "read it."},
+    const char *guard, *message;
+} unmet_words[TRM_OFFER_CONDITIONS] = {
+    {"erased", "The case's personal data is erased: nothing can be shared."},
+    {"recipient", "The recipient is not an active agency other than yours."},
+    {"consent", "A data-sharing consent of this case must be named (consent_id)."},
+    {"consent", "The consent was withdrawn, has expired or is not yet given."},
+    {"consent", "The consent does not cover every category offered."},
+    {"consent", "The consent does not cover this agency or its country."},
+    {"reason", "Without consent, give the reason for sharing."},
+    {"vital_interest", "Sharing for a vital interest needs a coordinator."},
+    {"note", "The note's category must be one of the offered categories: only who may open those "
+             "may read it."},
 };
 
-static json_t *unmet_json(json_t *codes)
+static json_t *unmet_json(unsigned unmet)
 {
     json_t *out = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(codes, i, c)
-    {
-        for (size_t k = 0; k < sizeof unmet_words / sizeof unmet_words[0]; k++)
-            if (strcmp(json_string_value(c), unmet_words[k].code) == 0)
-                json_array_append_new(out, json_pack("{s:s, s:s}", "guard", unmet_words[k].guard,
-                                                     "message", unmet_words[k].message));
-    }
+    for (unsigned k = 0; k < TRM_OFFER_CONDITIONS; k++)
+        if (unmet & (1u << k))
+            json_array_append_new(out, json_pack("{s:s, s:s}", "guard", unmet_words[k].guard,
+                                                 "message", unmet_words[k].message));
     return out;
 }
 
-struct offer_args {
-    struct trm_referral_offer o;
-    const char *note, *reason, *request_id;
-    struct trm_keyring_source *keys;
-    json_t *unmet, *out;
-    enum trm_seal_outcome sealing;
-    char fed_why[32]; /* why an offer to a peer's agency cannot travel */
+/* Why an offer or an answer is refused, besides the common reasons (sealing). */
+enum {
+    OFFER_UNMET = TRM_WHY_OWN,
+    FED_DISABLED,      /* the referral would cross to a peer: federation is not set up */
+    FED_PEER_INACTIVE, /* ... the recipient's instance is not an active peer */
+    ANSWER_NOT_FOUND,  /* the answers trm_referral_answer refuses, one each */
+    ANSWER_ANSWERED,
+    ANSWER_EXPIRED,
+    ANSWER_CONSENT_WITHDRAWN,
+    ANSWER_NOT_SENDER,
+    ANSWER_NOT_RECIPIENT,
 };
 
-/* Why an offer or answer cannot cross to another instance, in words. */
-static const char *federation_words(const char *why)
+/* Why an offer or answer cannot cross to another instance. */
+static int federation_why(enum trm_fed_block block)
 {
-    return strcmp(why, "peer_inactive") == 0
-               ? "The recipient's instance is not an active peer of this one."
-               : "Federation with other instances is not set up here (trmctl instance init).";
+    return block == TRM_FED_PEER_INACTIVE ? FED_PEER_INACTIVE : FED_DISABLED;
 }
 
+#define FEDERATION_OUTCOMES                                                                        \
+    TRM_WHEN_REFUSED(FED_PEER_INACTIVE, TRM_E_CONFLICT,                                            \
+                     "The recipient's instance is not an active peer of this one."),               \
+        TRM_WHEN_REFUSED(FED_DISABLED, TRM_E_CONFLICT,                                             \
+                         "Federation with other instances is not set up here (trmctl instance "    \
+                         "init).")
+
+struct offer {
+    json_t *out; /* first: trm_handler_free_out */
+    struct trm_referral_offer o;
+    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
+    const char *note, *reason, *request_id;
+    struct trm_keyring_source *keys;
+};
+
 /* Seals free text of the offer under the case key (NULL text: nothing to seal). */
-static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer_args *x, const char *text,
+static enum trm_db_status seal_text(struct trm_db_conn *c, struct offer *x, const char *text,
                                     const char *category, const char *part, char **hex)
 {
     char name[80];
     snprintf(name, sizeof name, "%s.%s", x->o.id, part);
     struct trm_sealing what = {x->o.case_id, category, "referrals", name};
     json_t *v = text ? json_string(text) : NULL;
-    enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &x->sealing);
+    enum trm_seal_outcome outcome;
+    enum trm_db_status st = trm_case_seal(c, x->keys, &what, v, hex, &outcome);
     json_decref(v);
-    return st;
+    return st == TRM_DB_REFUSED ? trm_refuse_sealing(x, outcome) : st;
 }
 
-static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
+/* The offer itself, its note and reason sealed; refused with the unmet conditions in words. */
+static enum trm_db_status make_offer(struct trm_db_conn *c, struct offer *x, bool *remote)
 {
-    struct offer_args *x = arg;
-    json_decref(x->unmet);
-    json_decref(x->out);
-    x->unmet = x->out = NULL;
     char *note = NULL, *reason = NULL;
+    unsigned unmet = 0;
     enum trm_db_status st = seal_text(c, x, x->note, x->o.note_category, "note", &note);
     if (st == TRM_DB_OK)
         st = seal_text(c, x, x->reason, "narrative", "reason", &reason);
     x->o.sealed_note = note;
     x->o.sealed_reason = reason;
-    bool remote = false;
     if (st == TRM_DB_OK)
-        st = trm_referral_offer(c, &x->o, &x->unmet, &remote);
-    if (st == TRM_DB_OK && json_array_size(x->unmet) > 0)
-        st = TRM_DB_REFUSED;
-    if (st == TRM_DB_OK && remote)
-        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, x->fed_why);
-    if (st == TRM_DB_OK) {
-        trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
-        st = trm_referral_get(c, x->o.id, &x->out);
-    }
+        st = trm_referral_offer(c, &x->o, &unmet, remote);
+    if (st == TRM_DB_OK && unmet != 0)
+        st = trm_refuse(x, OFFER_UNMET, unmet_json(unmet));
     free(note);
     free(reason);
+    return st;
+}
+
+static enum trm_db_status offer_tx(struct trm_db_conn *c, void *arg)
+{
+    struct offer *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    bool remote = false;
+    enum trm_fed_block block; /* why an offer to a peer's agency cannot travel */
+    enum trm_db_status st = make_offer(c, x, &remote);
+    if (st == TRM_DB_OK && remote) {
+        st = trm_fed_offer_outbound(c, x->keys, x->o.id, x->note, x->request_id, &block);
+        if (st == TRM_DB_REFUSED)
+            return trm_refuse(x, block != TRM_FED_TRAVELS ? federation_why(block) : OFFER_UNMET,
+                              NULL);
+    }
+    if (st != TRM_DB_OK)
+        return st;
+    trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
+    st = trm_referral_get(c, x->o.id, &x->out);
+    json_object_del(x->out, "sealed_note");
     return st;
 }
 
@@ -120,274 +142,181 @@ static const char *default_note_category(json_t *categories)
     return json_string_value(json_array_get(categories, 0));
 }
 
-TRM_HANDLER(trm_handle_referral_create)
+static const char *offer_ok(const void *arg, const char **field)
 {
-    char case_id[37], id[37], location[80];
-    struct offer_args x = {.keys = app->keys, .request_id = req->request_id};
-    x.o.expires_in_hours = 72;
-    x.o.urgency = "routine";
-    const struct trm_field spec[] = {
-        {.name = "to_agency_id",
-         .type = TRM_FIELD_UUID,
-         .dest = &x.o.to_agency_id,
-         .required = true},
-        {.name = "kind",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.o.kind,
-         .required = true,
-         .allowed = trm_referral_kinds},
-        {.name = "purpose",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.o.purpose,
-         .required = true,
-         .allowed = trm_referral_purposes},
-        {.name = "categories",
-         .type = TRM_FIELD_ENUM_ARRAY,
-         .dest = &x.o.categories,
-         .required = true,
-         .max_len = 5,
-         .allowed = trm_case_categories},
-        {.name = "legal_basis",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.o.legal_basis,
-         .required = true,
-         .allowed = trm_legal_bases},
-        {.name = "handling_code",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.o.handling_code,
-         .required = true,
-         .allowed = trm_handling_codes},
-        {.name = "consent_id", .type = TRM_FIELD_UUID, .dest = &x.o.consent_id},
-        {.name = "urgency", .type = TRM_FIELD_ENUM, .dest = &x.o.urgency, .allowed = trm_urgencies},
-        {.name = "note", .type = TRM_FIELD_STRING, .dest = &x.note, .max_len = 5000, .min_len = 1},
-        {.name = "note_category",
-         .type = TRM_FIELD_ENUM,
-         .dest = &x.o.note_category,
-         .allowed = trm_case_categories},
-        {.name = "reason",
-         .type = TRM_FIELD_STRING,
-         .dest = &x.reason,
-         .max_len = 1000,
-         .min_len = 1},
-        {.name = "expires_in_hours",
-         .type = TRM_FIELD_INT,
-         .dest = &x.o.expires_in_hours,
-         .min = 1,
-         .max = TRM_REFERRAL_MAX_HOURS},
-        {0},
-    };
-    json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, case_id) || !trm_http_json_body(req, res, spec, &doc))
-        return;
-    if (x.o.note_category == NULL)
-        x.o.note_category = default_note_category(x.o.categories);
-    if (x.note && x.o.note_category == NULL) {
-        trm_http_field_problem(req, res, "/note",
-                               "a note is personal data: offer the category it belongs to");
-        json_decref(doc);
-        return;
-    }
-    trm_uuid_v4(id);
-    x.o.id = id;
-    x.o.case_id = case_id;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, offer_tx, &x);
-    if (st == TRM_DB_REFUSED && x.sealing != TRM_SEAL_OK) {
-        trm_http_seal_problem(req, res, x.sealing);
-    } else if (st == TRM_DB_REFUSED && x.fed_why[0] != '\0') {
-        trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
-    } else if (st == TRM_DB_REFUSED) {
-        trm_response_problem_ext(res, req, TRM_E_CONFLICT, "The offer cannot be made; see unmet.",
-                                 "unmet", unmet_json(x.unmet));
-    } else if (st == TRM_DB_CONFLICT) {
-        trm_response_problem(res, req, TRM_E_CONFLICT,
-                             "An offer of this case to that agency is open already.");
-    } else if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-    } else {
-        snprintf(location, sizeof location, "/v1/referrals/%s", id);
-        json_object_del(x.out, "sealed_note");
-        trm_http_created(res, location, x.out);
-        x.out = NULL;
-    }
-    json_decref(x.unmet);
-    json_decref(x.out);
-    json_decref(doc);
+    const struct offer *x = arg;
+    *field = "note";
+    return x->note && x->o.note_category == NULL && default_note_category(x->o.categories) == NULL
+               ? "a note is personal data: offer the category it belongs to"
+               : NULL;
 }
 
-struct answer_args {
-    const char *id, *action, *reason;
+static const struct trm_outcome offer_outcomes[] = {
+    FEDERATION_OUTCOMES,
+    TRM_WHEN_REFUSED_WITH(OFFER_UNMET, TRM_E_CONFLICT, "The offer cannot be made; see unmet.",
+                          "unmet"),
+    TRM_WHEN(TRM_DB_CONFLICT, TRM_E_CONFLICT,
+             "An offer of this case to that agency is open already."),
+    TRM_WHEN_END,
+};
+
+TRM_HANDLER(trm_handle_referral_create)
+{
+    static const struct trm_tx tx = {.fn = offer_tx, .outcomes = offer_outcomes};
+    struct offer *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL)
+        return;
+    struct trm_referral_offer *o = &x->o;
+    o->expires_in_hours = 72;
+    o->urgency = "routine";
+    const struct trm_field spec[] = {
+        TRM_F_UUID("to_agency_id", &o->to_agency_id, TRM_REQUIRED),
+        TRM_F_ENUM("kind", &o->kind, trm_referral_kinds, TRM_REQUIRED),
+        TRM_F_ENUM("purpose", &o->purpose, trm_referral_purposes, TRM_REQUIRED),
+        TRM_F_ENUMS("categories", &o->categories, TRM_CASE_CATEGORIES, trm_case_categories,
+                    TRM_REQUIRED),
+        TRM_F_ENUM("legal_basis", &o->legal_basis, trm_legal_bases, TRM_REQUIRED),
+        TRM_F_ENUM("handling_code", &o->handling_code, trm_handling_codes, TRM_REQUIRED),
+        TRM_F_UUID("consent_id", &o->consent_id),
+        TRM_F_ENUM("urgency", &o->urgency, trm_urgencies),
+        TRM_F_TEXT("note", &x->note, TRM_TEXT_MAX),
+        TRM_F_ENUM("note_category", &o->note_category, trm_case_categories),
+        TRM_F_TEXT("reason", &x->reason, TRM_GROUNDS_MAX),
+        TRM_F_INT("expires_in_hours", &o->expires_in_hours, 1, TRM_REFERRAL_MAX_HOURS),
+        TRM_F_CHECK(offer_ok, x),
+        TRM_F_END,
+    };
+    if (!trm_http_uuid_param(req, res, 0, x->case_id) || !trm_handler_body(req, res, spec, NULL))
+        return;
+    if (o->note_category == NULL)
+        o->note_category = default_note_category(o->categories);
+    trm_uuid_v4(x->id);
+    o->id = x->id;
+    o->case_id = x->case_id;
+    x->request_id = req->request_id;
+    x->keys = app->keys;
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_http_created_at(res, json_incref(x->out), "/v1/referrals/%s", x->id);
+}
+
+struct answer {
+    json_t *out; /* first: trm_handler_free_out */
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *action, *reason;
     struct trm_keyring_source *keys;
     unsigned index_bits;
     struct trm_answer answer;
-    enum trm_seal_outcome sealing;
-    char fed_why[32];
-    char local_case_id[37]; /* an accepted offer from another instance became this case */
-    json_t *out;
+    char local_case_id[TRM_UUID_STR_LEN + 1]; /* an accepted offer from a peer became this */
 };
 
-/* The reason of an answer, sealed under the key of the offer's case. An offer from another
- * instance has no case here: its reason travels to the sender in the answer package. */
-static enum trm_db_status seal_answer_reason(struct trm_db_conn *c, struct answer_args *x,
-                                             char **hex, bool *travels)
+static void answer_free(void *state)
 {
-    struct trm_referral_key key;
-    *hex = NULL;
-    *travels = false;
-    if (x->reason == NULL)
-        return TRM_DB_OK;
-    enum trm_db_status st = trm_referral_seal_key(c, x->id, &key);
-    if (st != TRM_DB_OK || !key.found) {
-        *travels = true; /* or the answer is refused below: not a party, answered, erased */
-        return st;
-    }
-    unsigned char *dek = trm_dek_alloc();
-    char name[80];
-    snprintf(name, sizeof name, "%s.answer_reason", x->id);
-    json_t *v = json_string(x->reason);
-    if (dek && trm_dek_unwrap(trm_keyring_source_for(x->keys, key.kek_id), key.case_id, key.kek_id,
-                              key.wrapped, sizeof key.wrapped, dek))
-        *hex = trm_seal_json(dek, key.case_id, "referrals", name, key.dek_version, v);
-    json_decref(v);
-    trm_dek_free(dek);
-    return *hex ? TRM_DB_OK : TRM_DB_ERROR;
+    struct answer *x = state;
+    json_decref(x->out);
+    json_decref(x->answer.rekey);
 }
 
-/* An accepted transfer within this instance: the new custodian seals the consented
- * categories again under a fresh data key; nothing else of the case opens with it, and the
- * old key goes (trm_case_rekey). The old key is opened here, in this transaction only. */
-static enum trm_db_status re_key(struct trm_db_conn *c, struct answer_args *x, json_t *m)
+static int answer_why(enum trm_answer_outcome outcome)
 {
-    const char *case_id = json_string_value(json_object_get(m, "case_id"));
-    const char *kek_id = json_string_value(json_object_get(m, "kek_id"));
-    const char *wrapped_hex = json_string_value(json_object_get(m, "wrapped"));
-    unsigned old_version = (unsigned)json_integer_value(json_object_get(m, "dek_version"));
-    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
-    char new_kek[TRM_KEK_ID_MAX + 1], new_wrapped[2 * TRM_WRAPPED_DEK_BYTES + 1];
-    unsigned char *old_dek = trm_dek_alloc(), *new_dek = trm_dek_new();
-    json_t *items = NULL;
-    enum trm_db_status st = TRM_DB_ERROR;
-    if (case_id && kek_id && wrapped_hex && old_dek && new_dek &&
-        strlen(wrapped_hex) == 2 * sizeof wrapped &&
-        trm_hex_decode(wrapped_hex, wrapped, sizeof wrapped) &&
-        trm_dek_unwrap(trm_keyring_source_for(x->keys, kek_id), case_id, kek_id, wrapped,
-                       sizeof wrapped, old_dek) &&
-        trm_dek_wrap(trm_keyring_source_get(x->keys), case_id, new_dek, wrapped, new_kek)) {
-        items = trm_case_reseal(old_dek, new_dek, case_id, old_version, old_version + 1,
-                                json_object_get(m, "items"));
-        trm_hex_encode(wrapped, sizeof wrapped, new_wrapped);
+    switch (outcome) {
+    case TRM_ANSWER_NOT_FOUND:
+        return ANSWER_NOT_FOUND;
+    case TRM_ANSWER_ANSWERED:
+        return ANSWER_ANSWERED;
+    case TRM_ANSWER_EXPIRED:
+        return ANSWER_EXPIRED;
+    case TRM_ANSWER_CONSENT_WITHDRAWN:
+        return ANSWER_CONSENT_WITHDRAWN;
+    case TRM_ANSWER_NOT_SENDER:
+        return ANSWER_NOT_SENDER;
+    default:
+        return ANSWER_NOT_RECIPIENT;
     }
-    trm_dek_free(old_dek);
-    trm_dek_free(new_dek);
-    if (items != NULL)
-        st = trm_case_rekey_store(c, case_id, x->id, old_version, new_kek, new_wrapped, items);
-    json_decref(items);
+}
+
+/* The answer, its reason sealed under the offer's case key; an offer from another instance
+ * has no case here: its reason travels to the sender in the answer package. */
+static enum trm_db_status give_answer(struct trm_db_conn *c, struct answer *x, bool *travels)
+{
+    char *reason = NULL;
+    bool sealed = false;
+    json_t *v = x->reason ? json_string(x->reason) : NULL;
+    enum trm_db_status st =
+        trm_case_seal_for_referral(c, x->keys, x->id, "answer_reason", v, &reason, &sealed);
+    json_decref(v);
+    *travels = x->reason && !sealed;
+    if (st == TRM_DB_OK)
+        st = trm_referral_answer(c, x->id, x->action, reason, &x->answer);
+    free(reason);
     return st;
 }
 
 static enum trm_db_status answer_tx(struct trm_db_conn *c, void *arg)
 {
-    struct answer_args *x = arg;
+    struct answer *x = arg;
     json_decref(x->out);
     json_decref(x->answer.rekey);
     x->out = x->answer.rekey = NULL;
-    x->sealing = TRM_SEAL_OK;
-    char *reason = NULL;
     bool travels = false;
-    enum trm_db_status st = seal_answer_reason(c, x, &reason, &travels);
-    if (st == TRM_DB_OK)
-        st = trm_referral_answer(c, x->id, x->action, reason, &x->answer);
-    free(reason);
+    enum trm_fed_block block;
+    enum trm_db_status st = give_answer(c, x, &travels);
     if (st != TRM_DB_OK)
         return st;
     bool remote = x->answer.outcome == TRM_ANSWER_REMOTE;
     if (!remote && x->answer.outcome != TRM_ANSWER_OK)
-        return TRM_DB_REFUSED;
-    if (travels && !remote) {
-        /* A reason about a case whose personal data is erased has no key to be sealed with. */
-        x->sealing = TRM_SEAL_ERASED;
-        return TRM_DB_REFUSED;
-    }
-    if (x->answer.rekey)
-        st = re_key(c, x, x->answer.rekey);
-    if (st == TRM_DB_OK && remote) /* the answer travels to the peer instance, in this tx */
+        return trm_refuse(x, answer_why(x->answer.outcome), NULL);
+    if (travels && !remote) /* a reason about a case whose personal data is erased */
+        return trm_refuse(x, TRM_WHY_CASE_ERASED, NULL);
+    if (x->answer.rekey) /* an accepted transfer within this instance */
+        st = trm_case_transfer_rekey(c, x->keys, x->id, x->answer.rekey);
+    if (st == TRM_DB_OK && remote) { /* the answer travels to the peer instance, in this tx */
         st = trm_fed_answer_outbound(c, x->keys, x->id, x->action, x->reason, x->index_bits,
-                                     x->local_case_id, x->fed_why);
+                                     x->local_case_id, &block);
+        if (st == TRM_DB_REFUSED)
+            return trm_refuse(x, federation_why(block), NULL);
+    }
     if (st != TRM_DB_OK)
         return st;
     trm_db_commit_with_next(c); /* the answer is a read: COMMIT goes with it */
-    return trm_referral_get(c, x->id, &x->out);
+    st = trm_referral_get(c, x->id, &x->out);
+    json_object_del(x->out, "sealed_note");
+    return st;
 }
 
-/* The problem for an answer the database refused. */
-static void answer_refused(const struct trm_request *req, struct trm_response *res,
-                           const struct answer_args *x)
-{
-    switch (x->answer.outcome) {
-    case TRM_ANSWER_NOT_FOUND:
-        trm_response_problem(res, req, TRM_E_NOT_FOUND, "No such referral for your agency.");
-        return;
-    case TRM_ANSWER_ANSWERED:
-        trm_response_problem(res, req, TRM_E_OFFER_ANSWERED,
-                             "This offer has been answered, withdrawn or has expired already.");
-        return;
-    case TRM_ANSWER_EXPIRED:
-        trm_response_problem(res, req, TRM_E_OFFER_EXPIRED, "This offer has expired.");
-        return;
-    case TRM_ANSWER_CONSENT_WITHDRAWN:
-        trm_response_problem(res, req, TRM_E_CONSENT_WITHDRAWN,
-                             "The consent this offer rests on has been withdrawn or has "
-                             "expired: the offer can no longer be accepted.");
-        return;
-    case TRM_ANSWER_NOT_SENDER:
-        trm_response_problem(res, req, TRM_E_FORBIDDEN,
-                             "Only the sending agency may withdraw an offer.");
-        return;
-    default:
-        trm_response_problem(res, req, TRM_E_FORBIDDEN,
-                             "Only the receiving agency may answer an offer.");
-    }
-}
+static const struct trm_outcome answer_outcomes[] = {
+    TRM_WHEN_REFUSED(TRM_WHY_CASE_ERASED, TRM_E_CASE_ERASED,
+                     "The case's personal data is erased: a reason cannot be kept. Answer "
+                     "without one."),
+    FEDERATION_OUTCOMES,
+    TRM_WHEN_REFUSED(ANSWER_NOT_FOUND, TRM_E_NOT_FOUND, "No such referral for your agency."),
+    TRM_WHEN_REFUSED(ANSWER_ANSWERED, TRM_E_OFFER_ANSWERED,
+                     "This offer has been answered, withdrawn or has expired already."),
+    TRM_WHEN_REFUSED(ANSWER_EXPIRED, TRM_E_OFFER_EXPIRED, "This offer has expired."),
+    TRM_WHEN_REFUSED(ANSWER_CONSENT_WITHDRAWN, TRM_E_CONSENT_WITHDRAWN,
+                     "The consent this offer rests on has been withdrawn or has expired: the "
+                     "offer can no longer be accepted."),
+    TRM_WHEN_REFUSED(ANSWER_NOT_SENDER, TRM_E_FORBIDDEN,
+                     "Only the sending agency may withdraw an offer."),
+    TRM_WHEN_REFUSED(ANSWER_NOT_RECIPIENT, TRM_E_FORBIDDEN,
+                     "Only the receiving agency may answer an offer."),
+    TRM_WHEN_END,
+};
 
 static void answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                    const char *action)
 {
-    char id[37];
-    const char *reason = NULL;
-    const struct trm_field spec[] = {
-        {.name = "reason", .type = TRM_FIELD_STRING, .dest = &reason, .max_len = 500, .min_len = 1},
-        {0},
-    };
-    json_t *doc = NULL;
-    if (!trm_http_uuid_param(req, res, 0, id) || !trm_http_json_body_optional(req, res, spec, &doc))
+    static const struct trm_tx tx = {.fn = answer_tx, .outcomes = answer_outcomes};
+    struct answer *x = trm_handler_state(req, sizeof *x, answer_free);
+    if (x == NULL)
         return;
-    struct answer_args x = {.id = id,
-                            .action = action,
-                            .reason = reason,
-                            .keys = app->keys,
-                            .index_bits = (unsigned)app->config->blind_index_bits};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, answer_tx, &x);
-    if (st == TRM_DB_OK) {
-        json_object_del(x.out, "sealed_note");
-        trm_response_json(res, 200, x.out);
-        x.out = NULL;
-    } else if (st != TRM_DB_REFUSED) {
-        trm_http_db_problem(req, res, st);
-    } else if (x.sealing != TRM_SEAL_OK) {
-        trm_response_problem(res, req, TRM_E_CASE_ERASED,
-                             "The case's personal data is erased: a reason cannot be kept. "
-                             "Answer without one.");
-    } else if (x.fed_why[0] != '\0') {
-        trm_response_problem(res, req, TRM_E_CONFLICT, federation_words(x.fed_why));
-    } else {
-        answer_refused(req, res, &x);
-    }
-    json_decref(x.out);
-    json_decref(x.answer.rekey);
-    json_decref(doc);
+    const struct trm_field spec[] = {TRM_F_TEXT("reason", &x->reason, TRM_SHORT_TEXT_MAX),
+                                     TRM_F_END};
+    x->action = action;
+    x->keys = app->keys;
+    x->index_bits = (unsigned)app->config->blind_index_bits;
+    if (trm_http_uuid_param(req, res, 0, x->id) &&
+        trm_handler_body_optional(req, res, spec, NULL) && trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, json_incref(x->out));
 }
 
 TRM_HANDLER(trm_handle_referral_accept)
@@ -405,15 +334,16 @@ TRM_HANDLER(trm_handle_referral_withdraw)
     answer(app, req, res, "withdraw");
 }
 
-struct one_args {
-    const char *id, *request_id;
+struct one {
+    json_t *out; /* first: trm_handler_free_out */
+    char id[TRM_UUID_STR_LEN + 1];
+    const char *request_id;
     struct trm_keyring_source *keys;
-    json_t *out;
 };
 
 /* The offer's note, for a caller who holds its category on the case (the sender; the
  * recipient once it accepted): opened, and the read logged. */
-static enum trm_db_status open_note(struct trm_db_conn *c, struct one_args *x)
+static enum trm_db_status open_note(struct trm_db_conn *c, struct one *x)
 {
     const char *hex = json_string_value(json_object_get(x->out, "sealed_note"));
     const char *case_id = json_string_value(json_object_get(x->out, "case_id"));
@@ -441,7 +371,7 @@ static enum trm_db_status open_note(struct trm_db_conn *c, struct one_args *x)
 
 static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
 {
-    struct one_args *x = arg;
+    struct one *x = arg;
     json_decref(x->out);
     x->out = NULL;
     enum trm_db_status st = trm_referral_get(c, x->id, &x->out);
@@ -453,68 +383,49 @@ static enum trm_db_status one_tx(struct trm_db_conn *c, void *arg)
 
 TRM_HANDLER(trm_handle_referral_get)
 {
-    char id[37];
-    if (!trm_http_uuid_param(req, res, 0, id))
+    static const struct trm_tx tx = {.fn = one_tx};
+    struct one *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->id))
         return;
-    struct one_args x = {id, req->request_id, app->keys, NULL};
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, one_tx, &x);
-    if (st != TRM_DB_OK) {
-        json_decref(x.out);
-        trm_http_db_problem(req, res, st);
-    } else {
-        trm_response_json(res, 200, x.out);
-    }
+    x->request_id = req->request_id;
+    x->keys = app->keys;
+    if (trm_handler_tx(app, req, res, &tx, x))
+        trm_response_json(res, 200, json_incref(x->out));
 }
 
 static const char *const directions[] = {"incoming", "outgoing", NULL};
 static const char *const statuses[] = {"offered",   "accepted", "declined",
                                        "withdrawn", "expired",  NULL};
 
-struct list_args {
-    bool incoming;
-    const char *status, *before_created, *before_id;
-    unsigned limit;
-    json_t *out;
+struct referral_list {
+    json_t *out; /* first: trm_handler_free_out */
+    const char *direction, *status;
+    struct trm_page page;
 };
 
 static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
 {
-    struct list_args *x = arg;
+    struct referral_list *x = arg;
     json_decref(x->out);
-    return trm_referral_list(c, x->incoming, x->status, x->before_created, x->before_id,
-                             x->limit + 1, &x->out);
+    x->out = NULL;
+    bool incoming = x->direction == NULL || strcmp(x->direction, "incoming") == 0;
+    return trm_referral_list(c, incoming, x->status, trm_page_text(&x->page, 0),
+                             trm_page_text(&x->page, 1), trm_page_fetch(&x->page), &x->out);
 }
 
 TRM_HANDLER(trm_handle_referrals_list)
 {
-    const char *direction = NULL;
-    struct list_args x = {0};
-    json_t *after = NULL;
-    if (!trm_http_query_enum(req, res, "direction", directions, &direction) ||
-        !trm_http_query_enum(req, res, "status", statuses, &x.status) ||
-        !trm_http_page(req, res, trm_app_keys(app), &x.limit, &after))
+    static const struct trm_tx tx = {.fn = list_tx};
+    static const char *const keys[] = {"created_at", "id", NULL};
+    struct referral_list *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL)
         return;
-    x.incoming = direction == NULL || strcmp(direction, "incoming") == 0;
-    x.before_created = json_string_value(json_array_get(after, 0));
-    x.before_id = json_string_value(json_array_get(after, 1));
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, list_tx, &x);
-    json_decref(after);
-    if (st != TRM_DB_OK) {
-        trm_http_db_problem(req, res, st);
-        return;
-    }
-    char *next = NULL;
-    if (json_array_size(x.out) > x.limit) {
-        json_array_remove(x.out, x.limit);
-        json_t *last = json_array_get(x.out, x.limit - 1);
-        json_t *key =
-            json_pack("[O, O]", json_object_get(last, "created_at"), json_object_get(last, "id"));
-        next = trm_http_cursor_encode(trm_app_keys(app), key);
-        json_decref(key);
-    }
-    trm_http_list(res, x.out, next);
+    const struct trm_param params[] = {
+        TRM_Q_ENUM("direction", &x->direction, directions),
+        TRM_Q_ENUM("status", &x->status, statuses),
+        TRM_Q_END,
+    };
+    if (trm_http_query(req, res, params) && trm_handler_page(app, req, res, "su", &x->page) &&
+        trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
 }

@@ -42,15 +42,10 @@ TRM_HANDLER(trm_handle_session_create)
 {
     const char *token = NULL;
     const struct trm_field spec[] = {
-        {.name = "token",
-         .type = TRM_FIELD_STRING,
-         .dest = &token,
-         .required = true,
-         .max_len = 100},
+        TRM_F_STRING("token", &token, 100, .required = true),
         {0},
     };
-    json_t *doc = NULL;
-    if (!trm_http_json_body(req, res, spec, &doc))
+    if (!trm_handler_body(req, res, spec, NULL))
         return;
     struct trm_authn_limits limits = {(unsigned)app->config->auth_failure_limit,
                                       (unsigned)app->config->auth_failure_window_s};
@@ -61,7 +56,6 @@ TRM_HANDLER(trm_handle_session_create)
     enum trm_authn_result r = trm_session_open(app->db, trm_app_keys(app), &limits, token, client,
                                                (unsigned)app->config->session_idle_s,
                                                (unsigned)app->config->session_max_s, &s, &retry);
-    json_decref(doc); /* the token presented is not kept */
     if (r == TRM_AUTHN_OK) {
         trm_http_created(
             res, "/v1/sessions/current",
@@ -98,31 +92,27 @@ TRM_HANDLER(trm_handle_session_get)
                       session_json(req->principal, csrf, NULL, app->config->session_idle_s));
 }
 
-struct close_args {
-    const char *id;
-};
-
 static enum trm_db_status close_tx(struct trm_db_conn *c, void *arg)
 {
-    struct close_args *x = arg;
-    return trm_session_store_close(c, x->id);
+    const char *const *token_id = arg;
+    enum trm_db_status st = trm_session_store_close(c, *token_id);
+    return st == TRM_DB_NOT_FOUND ? TRM_DB_OK : st; /* closed already: signed out all the same */
 }
 
 TRM_HANDLER(trm_handle_session_delete)
 {
+    static const struct trm_tx tx = {.fn = close_tx};
     if (req->session_token == NULL) {
         trm_response_problem(res, req, TRM_E_NOT_FOUND,
                              "This request was not made with a console session.");
         return;
     }
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    struct close_args x = {req->principal->token_id};
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, close_tx, &x);
-    if (st != TRM_DB_OK && st != TRM_DB_NOT_FOUND) {
-        trm_http_db_problem(req, res, st);
+    const char **token_id = trm_handler_state(req, sizeof *token_id, NULL);
+    if (token_id == NULL)
         return;
-    }
+    *token_id = req->principal->token_id;
+    if (!trm_handler_tx(app, req, res, &tx, token_id))
+        return;
     res->status = 204;
     trm_response_set_header(res, "Set-Cookie", TRM_SESSION_COOKIE_CLEAR);
 }

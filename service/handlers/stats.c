@@ -6,6 +6,7 @@
 #include "trm/http_util.h"
 #include "trm/json_spec.h"
 #include "trm/stats.h"
+#include "trm/stats_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +22,17 @@ struct scope {
 /* country, from and to (months YYYY-MM); answers 400/403 and returns false when wrong. */
 static bool read_scope(const struct trm_request *req, struct trm_response *res, struct scope *s)
 {
+    static const char wrong[] = "country must be an ISO code; from and to months (YYYY-MM).";
     const struct trm_principal *p = req->principal;
-    const char *country = trm_request_query(req, "country");
-    const char *from = trm_request_query(req, "from"), *to = trm_request_query(req, "to");
-    if ((country && !trm_json_is_country(country)) || (from && !trm_json_is_month(from)) ||
-        (to && !trm_json_is_month(to))) {
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                             "country must be an ISO code; from and to months (YYYY-MM).");
+    const char *country = NULL, *from = NULL, *to = NULL;
+    const struct trm_param params[] = {
+        TRM_Q_COUNTRY("country", &country, .detail = wrong),
+        TRM_Q_MONTH("from", &from, .detail = wrong),
+        TRM_Q_MONTH("to", &to, .detail = wrong),
+        TRM_Q_END,
+    };
+    if (!trm_http_query(req, res, params))
         return false;
-    }
     if (country && strcmp(country, p->country) != 0 && !p->cross_border) {
         trm_response_problem(res, req, TRM_E_FORBIDDEN,
                              "Only cross-border auditors see other countries' statistics.");
@@ -59,29 +62,33 @@ static void publish(const struct trm_request *req, struct trm_response *res, jso
     }
     char *csv = trm_stats_csv(table);
     json_decref(table);
-    if (csv == NULL) {
+    if (csv == NULL)
         trm_response_problem(res, req, TRM_E_INTERNAL, "The table could not be written.");
-        return;
-    }
-    res->status = 200;
-    res->content_type = "text/csv; charset=utf-8";
-    res->body = csv;
-    res->body_len = strlen(csv);
+    else
+        trm_response_text(res, 200, "text/csv; charset=utf-8", csv, strlen(csv));
 }
 
 struct victims_args {
     struct scope s;
-    const struct trm_victims_query *q;
+    struct trm_victims_query q;
+    char group_by[200];
     struct trm_victims_counter *counter;
 };
+
+static void victims_free(void *state)
+{
+    struct victims_args *x = state;
+    if (x->counter)
+        json_decref(trm_victims_counter_finish(x->counter));
+    x->counter = NULL;
+}
 
 static enum trm_db_status victims_tx(struct trm_db_conn *c, void *arg)
 {
     struct victims_args *x = arg;
     /* A transaction that runs again counts again, from zero. */
-    if (x->counter)
-        json_decref(trm_victims_counter_finish(x->counter));
-    x->counter = trm_victims_counter_new(x->q);
+    victims_free(x);
+    x->counter = trm_victims_counter_new(&x->q);
     if (x->counter == NULL)
         return TRM_DB_ERROR;
     return trm_stats_persons(c, x->s.country, x->s.has_from ? x->s.from : NULL,
@@ -95,10 +102,7 @@ static bool parse_group_by(const struct trm_request *req, struct trm_response *r
     trm_strlcpy(buf, g ? g : "status", len);
     char *save = NULL;
     for (char *d = strtok_r(buf, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
-        bool known = false;
-        for (size_t i = 0; trm_stats_dimensions[i] && !known; i++)
-            known = strcmp(d, trm_stats_dimensions[i]) == 0;
-        if (!known || q->n_dims == 2) {
+        if (!trm_str_in(d, trm_stats_dimensions) || q->n_dims == 2) {
             trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
                                  "group_by takes one or two of: country, sex, age_band, "
                                  "child_adult, citizenship, exploitation_form, month, year, "
@@ -112,79 +116,70 @@ static bool parse_group_by(const struct trm_request *req, struct trm_response *r
                              "group_by names one dimension twice.");
         return false;
     }
-    return q->n_dims > 0 ||
-           (trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "group_by is empty."), false);
+    if (q->n_dims == 0)
+        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, "group_by is empty.");
+    return q->n_dims > 0;
 }
 
 TRM_HANDLER(trm_handle_stats_victims)
 {
-    struct victims_args x = {0};
-    struct trm_victims_query q = {.k = app->config->stats_k,
-                                  .rounding_base = app->config->stats_rounding_base};
-    char buf[200];
-    if (!read_scope(req, res, &x.s) || !parse_group_by(req, res, &q, buf, sizeof buf))
+    static const struct trm_tx tx = {.fn = victims_tx};
+    struct victims_args *x = trm_handler_state(req, sizeof *x, victims_free);
+    if (x == NULL)
         return;
-    x.q = &q;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, victims_tx, &x);
-    if (st != TRM_DB_OK) {
-        if (x.counter)
-            json_decref(trm_victims_counter_finish(x.counter));
-        trm_http_db_problem(req, res, st);
+    x->q.k = app->config->stats_k;
+    x->q.rounding_base = app->config->stats_rounding_base;
+    if (!read_scope(req, res, &x->s) ||
+        !parse_group_by(req, res, &x->q, x->group_by, sizeof x->group_by) ||
+        !trm_handler_tx(app, req, res, &tx, x))
         return;
-    }
-    json_t *table = trm_victims_counter_finish(x.counter);
-    json_object_set_new(table, "country", x.s.country ? json_string(x.s.country) : json_null());
+    json_t *table = trm_victims_counter_finish(x->counter);
+    x->counter = NULL;
+    json_object_set_new(table, "country", x->s.country ? json_string(x->s.country) : json_null());
     publish(req, res, table);
 }
 
+/* Assistance indicators and handovers: rows from the database, then disclosure control. */
 struct rows_args {
+    json_t *out; /* first */
     struct scope s;
     enum trm_db_status (*fn)(struct trm_db_conn *, const char *, const char *, const char *,
                              json_t **);
-    json_t *out;
 };
 
 static enum trm_db_status rows_tx(struct trm_db_conn *c, void *arg)
 {
     struct rows_args *x = arg;
     json_decref(x->out);
+    x->out = NULL;
     return x->fn(c, x->s.country, x->s.has_from ? x->s.from : NULL, x->s.has_to ? x->s.to : NULL,
                  &x->out);
 }
 
-static bool fetch_rows(struct trm_app *app, const struct trm_request *req, struct trm_response *res,
-                       struct rows_args *x)
+static void table_answer(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                         enum trm_db_status (*fn)(struct trm_db_conn *, const char *, const char *,
+                                                  const char *, json_t **),
+                         json_t *(*publish_rows)(json_t *, long, long))
 {
-    if (!read_scope(req, res, &x->s))
-        return false;
-    struct trm_db_context ctx;
-    trm_principal_db_context(req->principal, &ctx);
-    enum trm_db_status st = trm_db_tx_run(app->db, &ctx, false, rows_tx, x);
-    if (st != TRM_DB_OK)
-        trm_http_db_problem(req, res, st);
-    return st == TRM_DB_OK;
+    static const struct trm_tx tx = {.fn = rows_tx};
+    struct rows_args *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x == NULL)
+        return;
+    x->fn = fn;
+    if (!read_scope(req, res, &x->s) || !trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *table = publish_rows(x->out, app->config->stats_k, app->config->stats_rounding_base);
+    x->out = NULL; /* consumed */
+    json_object_set_new(table, "country", x->s.country ? json_string(x->s.country) : json_null());
+    publish(req, res, table);
 }
 
 TRM_HANDLER(trm_handle_stats_assistance)
 {
-    struct rows_args x = {.fn = trm_stats_assistance};
-    if (!fetch_rows(app, req, res, &x))
-        return;
-    json_t *table =
-        trm_stats_publish_assistance(x.out, app->config->stats_k, app->config->stats_rounding_base);
-    json_object_set_new(table, "country", x.s.country ? json_string(x.s.country) : json_null());
-    publish(req, res, table);
+    table_answer(app, req, res, trm_stats_assistance, trm_stats_publish_assistance);
 }
 
 TRM_HANDLER(trm_handle_stats_referrals)
 {
-    struct rows_args x = {.fn = trm_stats_referrals};
-    if (!fetch_rows(app, req, res, &x))
-        return;
-    json_t *table =
-        trm_stats_publish_referrals(x.out, app->config->stats_k, app->config->stats_rounding_base);
-    json_object_set_new(table, "country", x.s.country ? json_string(x.s.country) : json_null());
-    publish(req, res, table);
+    table_answer(app, req, res, trm_stats_referrals, trm_stats_publish_referrals);
 }

@@ -1,64 +1,17 @@
 /* Helpers shared by handlers (see http_util.h). */
 #include "trm/http_util.h"
-#include "trm/idempotency.h"
+#include "trm/idempotency_store.h"
 #include "trm/keyring.h"
 #include "trm/util.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CURSOR_MAC_BYTES 16
 #define CURSOR_MAX 1024
-
-static bool parse(const struct trm_request *req, struct trm_response *res,
-                  const struct trm_field *spec, json_t **doc, bool optional)
-{
-    *doc = NULL;
-    if (req->body_len == 0 && optional) {
-        *doc = json_object();
-    } else if (req->body_len == 0) {
-        trm_response_problem(res, req, TRM_E_MALFORMED_JSON, "A JSON body is required.");
-        return false;
-    } else {
-        json_error_t e;
-        *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
-        if (*doc == NULL) {
-            /* Position only: jansson's message can quote the input. */
-            char detail[128];
-            snprintf(detail, sizeof detail,
-                     "The body is not valid JSON (line %d, column %d): duplicate keys, "
-                     "invalid UTF-8 and NUL characters are refused.",
-                     e.line, e.column);
-            trm_response_problem(res, req, TRM_E_MALFORMED_JSON, detail);
-            return false;
-        }
-    }
-    json_t *errors = json_array();
-    if (!trm_json_check(*doc, spec, "", errors)) {
-        trm_response_problem_ext(res, req, TRM_E_VALIDATION_FAILED,
-                                 "Some fields are missing or invalid; see errors.", "errors",
-                                 errors);
-        json_decref(*doc);
-        *doc = NULL;
-        return false;
-    }
-    json_decref(errors);
-    return true;
-}
-
-bool trm_http_json_body(const struct trm_request *req, struct trm_response *res,
-                        const struct trm_field *spec, json_t **doc)
-{
-    return parse(req, res, spec, doc, false);
-}
-
-bool trm_http_json_body_optional(const struct trm_request *req, struct trm_response *res,
-                                 const struct trm_field *spec, json_t **doc)
-{
-    return parse(req, res, spec, doc, true);
-}
 
 static void cursor_key(const struct trm_keyring *keys, unsigned char out[32])
 {
@@ -109,30 +62,6 @@ json_t *trm_http_cursor_decode(const struct trm_keyring *keys, const char *curso
     return payload;
 }
 
-bool trm_http_page(const struct trm_request *req, struct trm_response *res,
-                   const struct trm_keyring *keys, unsigned *limit, json_t **after)
-{
-    *after = NULL;
-    *limit = 20;
-    const char *l = trm_request_query(req, "limit");
-    long v;
-    if (l != NULL) {
-        if (!trm_parse_long(l, 1, 100, &v)) {
-            trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                                 "limit must be a whole number from 1 to 100.");
-            return false;
-        }
-        *limit = (unsigned)v;
-    }
-    const char *c = trm_request_query(req, "cursor");
-    if (c != NULL && (*after = trm_http_cursor_decode(keys, c)) == NULL) {
-        trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
-                             "cursor is not one this service issued.");
-        return false;
-    }
-    return true;
-}
-
 void trm_http_list(struct trm_response *res, json_t *items, char *next)
 {
     json_t *body = json_object();
@@ -178,8 +107,19 @@ void trm_http_created(struct trm_response *res, const char *location, json_t *re
     trm_response_set_header(res, "Location", location);
 }
 
+void trm_http_created_at(struct trm_response *res, json_t *resource, const char *location_format,
+                         ...)
+{
+    char location[256];
+    va_list ap;
+    va_start(ap, location_format);
+    vsnprintf(location, sizeof location, location_format, ap);
+    va_end(ap);
+    trm_http_created(res, location, resource);
+}
+
 bool trm_http_uuid_param(const struct trm_request *req, struct trm_response *res, size_t i,
-                         char out[37])
+                         char out[TRM_UUID_STR_LEN + 1])
 {
     if (i < req->n_params && trm_uuid_parse(req->params[i], out))
         return true;
@@ -196,62 +136,57 @@ static bool bad_query(const struct trm_request *req, struct trm_response *res, c
     return false;
 }
 
-bool trm_http_query_enum(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char *const *allowed, const char **out)
+static bool word_ok(const char *s, size_t max)
 {
-    *out = trm_request_query(req, name);
-    if (*out == NULL)
-        return true;
-    for (size_t i = 0; allowed[i]; i++)
-        if (strcmp(allowed[i], *out) == 0)
-            return true;
-    return bad_query(req, res, name, "is not one of the allowed values");
+    size_t n = strlen(s);
+    return n <= max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-bool trm_http_query_uuid(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out)
+/* Whether a present value fits its parameter; what it must be otherwise. */
+static const char *param_problem(const struct trm_param *p, const char *v)
 {
-    *out = trm_request_query(req, name);
-    if (*out == NULL || trm_uuid_parse(*out, NULL))
-        return true;
-    return bad_query(req, res, name, "must be a UUID");
+    switch (p->kind) {
+    case TRM_PARAM_ENUM:
+        return trm_json_shape_problem(TRM_FIELD_ENUM, v, p->allowed);
+    case TRM_PARAM_UUID:
+        return trm_json_shape_problem(TRM_FIELD_UUID, v, NULL);
+    case TRM_PARAM_COUNTRY:
+        return trm_json_shape_problem(TRM_FIELD_COUNTRY, v, NULL);
+    case TRM_PARAM_TIME:
+        return trm_json_shape_problem(TRM_FIELD_TIME, v, NULL);
+    case TRM_PARAM_MONTH:
+        return trm_json_shape_problem(TRM_FIELD_MONTH, v, NULL);
+    case TRM_PARAM_BOOL:
+        return strcmp(v, "true") == 0 || strcmp(v, "false") == 0 ? NULL : "must be true or false";
+    case TRM_PARAM_WORD:
+        return word_ok(v, p->max) ? NULL : "must be a name (a-z, 0-9, _)";
+    case TRM_PARAM_CHECKED:
+        return p->ok(v) ? NULL : "is not valid";
+    }
+    return "is not valid";
 }
 
-bool trm_http_query_country(const struct trm_request *req, struct trm_response *res,
-                            const char *name, const char **out)
+bool trm_http_query(const struct trm_request *req, struct trm_response *res,
+                    const struct trm_param *params)
 {
-    *out = trm_request_query(req, name);
-    if (*out == NULL || trm_json_is_country(*out))
-        return true;
-    return bad_query(req, res, name, "must be an ISO 3166-1 alpha-2 code");
-}
-
-static bool two_digits_upto(const char *s, int max)
-{
-    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
-           (s[0] - '0') * 10 + (s[1] - '0') <= max;
-}
-
-static bool utc_time_ok(const char *s)
-{
-    char date[11];
-    if (strlen(s) == 10)
-        return trm_json_is_date(s);
-    if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-        return false;
-    memcpy(date, s, 10);
-    date[10] = '\0';
-    return trm_json_is_date(date) && two_digits_upto(s + 11, 23) && two_digits_upto(s + 14, 59) &&
-           two_digits_upto(s + 17, 59);
-}
-
-bool trm_http_query_time(const struct trm_request *req, struct trm_response *res, const char *name,
-                         const char **out)
-{
-    *out = trm_request_query(req, name);
-    if (*out == NULL || utc_time_ok(*out))
-        return true;
-    return bad_query(req, res, name, "must be a date (YYYY-MM-DD) or a UTC time (...T...Z)");
+    for (const struct trm_param *p = params; p->name; p++) {
+        const char *v = trm_request_query(req, p->name);
+        if (v == NULL)
+            continue;
+        const char *what = param_problem(p, v);
+        if (what != NULL) {
+            if (p->detail)
+                trm_response_problem(res, req, TRM_E_INVALID_PARAMETER, p->detail);
+            else
+                bad_query(req, res, p->name, what);
+            return false;
+        }
+        if (p->kind == TRM_PARAM_BOOL)
+            *(bool *)p->dest = strcmp(v, "true") == 0;
+        else
+            *(const char **)p->dest = v;
+    }
+    return true;
 }
 
 bool trm_http_idempotency(const struct trm_request *req, struct trm_response *res,
@@ -282,13 +217,7 @@ bool trm_http_idempotency(const struct trm_request *req, struct trm_response *re
     return true;
 }
 
-void trm_http_idempotency_mismatch(const struct trm_request *req, struct trm_response *res)
-{
-    trm_response_problem(res, req, TRM_E_IDEMPOTENCY_MISMATCH,
-                         "This Idempotency-Key was already used with a different request.");
-}
-
-long trm_http_if_match(const struct trm_request *req)
+static long if_match(const struct trm_request *req)
 {
     const char *v = trm_request_header(req, "If-Match");
     long n;
@@ -301,6 +230,18 @@ long trm_http_if_match(const struct trm_request *req)
     memcpy(digits, v + 1, len - 2);
     digits[len - 2] = '\0';
     return trm_parse_long(digits, 1, 1000000000L, &n) ? n : -2;
+}
+
+bool trm_http_if_match_version(const struct trm_request *req, struct trm_response *res,
+                               const char *malformed_detail, long *version)
+{
+    *version = if_match(req);
+    if (*version == -1)
+        trm_response_problem(res, req, TRM_E_PRECONDITION_REQUIRED,
+                             "Send If-Match with the case's ETag.");
+    else if (*version == -2)
+        trm_response_problem(res, req, TRM_E_PRECONDITION_FAILED, malformed_detail);
+    return *version > 0;
 }
 
 void trm_http_field_problem(const struct trm_request *req, struct trm_response *res,

@@ -67,6 +67,16 @@ void trm_response_free(struct trm_response *res)
     res->body = NULL;
 }
 
+void trm_response_text(struct trm_response *res, unsigned status, const char *content_type,
+                       char *body, size_t len)
+{
+    free(res->body);
+    res->status = status;
+    res->content_type = content_type;
+    res->body = body ? body : calloc(1, 1);
+    res->body_len = body ? len : 0;
+}
+
 const char *trm_response_header(const struct trm_response *res, const char *name)
 {
     for (size_t i = 0; i < res->n_headers; i++)

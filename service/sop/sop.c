@@ -372,3 +372,13 @@ void trm_sop_free(struct trm_sop *sop)
 {
     free(sop);
 }
+
+void trm_sop_row_of(const struct trm_sop *sop, const char *id, struct trm_sop_row *row)
+{
+    memset(row, 0, sizeof *row);
+    trm_strlcpy(row->id, id, sizeof row->id);
+    trm_strlcpy(row->code, sop->code, sizeof row->code);
+    row->version = sop->version;
+    trm_strlcpy(row->country, sop->country, sizeof row->country);
+    trm_strlcpy(row->title, sop->title, sizeof row->title);
+}

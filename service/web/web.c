@@ -243,15 +243,13 @@ size_t trm_web_file_count(const struct trm_web *w)
 
 static void answer(struct trm_response *res, const struct web_file *f, const char *cache)
 {
-    res->status = 200;
-    res->content_type = f->type;
-    res->body = malloc(f->len + 1);
-    if (res->body == NULL) {
+    char *body = malloc(f->len + 1);
+    if (body == NULL) {
         res->status = 503;
         return;
     }
-    memcpy(res->body, f->data, f->len + 1);
-    res->body_len = f->len;
+    memcpy(body, f->data, f->len + 1);
+    trm_response_text(res, 200, f->type, body, f->len);
     trm_response_set_header(res, "Cache-Control", cache);
 }
 

@@ -4,6 +4,7 @@
  * and no token in a database dump. */
 #include "check_run.h"
 #include "harness.h"
+#include "matrix.h"
 
 #include <unistd.h>
 
@@ -33,14 +34,12 @@ static void teardown(void)
     h_trmd_stop(&srv);
 }
 
-/* One row: an endpoint and the status each role gets (caseworker, coordinator, auditor,
- * admin). Bodies may name {A} (own agency), {B} (other agency), {U} (a user of B). */
-struct row {
-    const char *method, *path, *body;
-    long expect[4];
+/* The placeholders of a directory row (matrix.h): {A}, {B}, {U}, {T}, {S}, {N}. */
+struct places {
+    const char *user_b, *token_id, *sop_id;
 };
 
-static void expand(const char *in, char *out, size_t cap, const char *user_b)
+static void expand(const char *in, char *out, size_t cap, const struct places *at)
 {
     static unsigned serial;
     char unique[32];
@@ -48,10 +47,12 @@ static void expand(const char *in, char *out, size_t cap, const char *user_b)
     size_t o = 0;
     for (const char *p = in; *p && o + 40 < cap; p++) {
         const char *sub = NULL;
-        if (p[0] == '{' && p[2] == '}')
+        if (p[0] == '{' && p[1] && p[2] == '}')
             sub = p[1] == 'A'   ? agency_a
                   : p[1] == 'B' ? agency_b
-                  : p[1] == 'U' ? user_b
+                  : p[1] == 'U' ? at->user_b
+                  : p[1] == 'T' ? at->token_id
+                  : p[1] == 'S' ? at->sop_id
                   : p[1] == 'N' ? unique
                                 : NULL;
         if (sub) {
@@ -64,55 +65,59 @@ static void expand(const char *in, char *out, size_t cap, const char *user_b)
     out[o] = '\0';
 }
 
+/* A row's body: its text with the placeholders, or "@FILE" read from the source tree. */
+static char *body_of(const char *body, const struct places *at)
+{
+    char *out = NULL;
+    if (body && body[0] == '@') {
+        char path[512];
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s", TRM_SOURCE_DIR, body + 1);
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_ne(getdelim(&out, &len, '\0', f), -1);
+        fclose(f);
+    } else if (body) {
+        out = malloc(1024);
+        expand(body, out, 1024, at);
+    }
+    return out;
+}
+
+static const char *const callers[] = {"caseworker", "coordinator",  "auditor",
+                                      "admin",      "other agency", "anonymous"};
+
+/* Every directory row of the matrix (tests/integration/matrix.c), as every role of agency A
+ * and as nobody. */
 START_TEST(authorization_matrix)
 {
-    char user_b[37], token_b[128], token_id[37] = "";
+    char user_b[37], token_b[128], token_id[37] = "", sop_id[37] = "";
     h_user(&srv, admin, agency_b, "caseworker", false, user_b, token_b);
-    const struct row rows[] = {
-        {"GET", "/v1/me", NULL, {200, 200, 200, 200}},
-        {"GET", "/v1/agencies", NULL, {200, 200, 200, 200}},
-        {"GET", "/v1/agencies?country=PH&kind=ngo", NULL, {200, 200, 200, 200}},
-        {"GET", "/v1/agencies/{A}", NULL, {200, 200, 200, 200}},
-        {"GET", "/v1/agencies/{B}", NULL, {200, 200, 200, 200}},
-        {"PATCH", "/v1/agencies/{B}", "{\"active\": true}", {403, 403, 403, 200}},
-        {"POST",
-         "/v1/agencies",
-         "{\"name\": \"M{N}\", \"country\": \"SE\", \"kind\": \"ngo\"}",
-         {403, 403, 403, 201}},
-        {"GET", "/v1/users", NULL, {403, 403, 403, 200}},
-        {"GET", "/v1/users/{U}", NULL, {403, 403, 403, 200}},
-        {"POST",
-         "/v1/users",
-         "{\"agency_id\": \"{B}\", \"role\": \"caseworker\", \"display_name\": \"M\"}",
-         {403, 403, 403, 201}},
-        {"PATCH", "/v1/users/{U}", "{\"disabled\": false}", {403, 403, 403, 200}},
-        {"POST", "/v1/users/{U}/tokens", "{}", {403, 403, 403, 201}},
-        {"DELETE", "/v1/tokens/{T}", NULL, {403, 403, 403, 204}},
-        {"GET", "/v1/admin-log", NULL, {403, 403, 200, 403}},
-        {"GET", "/v1/admin-log/export", NULL, {403, 403, 200, 403}},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        for (int role = 0; role < 4; role++) {
-            char path[256], body[512];
-            expand(rows[i].path, path, sizeof path, user_b);
-            if (strstr(path, "{T}")) {
-                snprintf(path, sizeof path, "/v1/tokens/%s", token_id);
-            }
-            if (rows[i].body)
-                expand(rows[i].body, body, sizeof body, user_b);
-            struct h_resp r;
-            h_api(&srv, tokens[role], rows[i].method, path, rows[i].body ? body : NULL, NULL, &r);
-            char what[300];
-            snprintf(what, sizeof what, "%s %s as %s", rows[i].method, rows[i].path, roles[role]);
-            h_expect(&r, rows[i].expect[role], what);
+    struct h_resp r;
+    h_api(&srv, admin, "GET", "/v1/sops", NULL, NULL, &r);
+    h_expect(&r, 200, "sops");
+    snprintf(sop_id, sizeof sop_id, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "id")));
+    h_resp_free(&r);
+    struct places at = {user_b, token_id, sop_id};
+    for (const struct matrix_row *row = matrix_directory; row->method; row++) {
+        for (int c = 0; c < M_CALLERS; c++) {
+            if (row->expect[c] == 0 || c == M_OTHER)
+                continue;
+            char path[256], what[300];
+            expand(row->path, path, sizeof path, &at);
+            char *body = body_of(row->body, &at);
+            h_api(&srv, c == M_ANONYMOUS ? NULL : tokens[c], row->method, path, body, NULL, &r);
+            free(body);
+            snprintf(what, sizeof what, "%s %s as %s", row->method, row->path, callers[c]);
+            h_expect(&r, row->expect[c], what);
             if (r.status == 403)
                 h_assert_problem(&r, 403, "forbidden");
-            if (strstr(rows[i].path, "/tokens") && r.status == 201)
+            if (r.status == 401 && row->expect[M_CASEWORKER] != 0)
+                h_assert_problem(&r, 401, "unauthenticated");
+            if (strstr(row->path, "/tokens") && r.status == 201)
                 snprintf(token_id, sizeof token_id, "%s", h_str(&r, "id"));
-            h_resp_free(&r);
-            /* Unauthenticated: always 401. */
-            h_api(&srv, NULL, rows[i].method, path, rows[i].body ? body : NULL, NULL, &r);
-            h_assert_problem(&r, 401, "unauthenticated");
             h_resp_free(&r);
         }
     }

@@ -401,6 +401,18 @@ START_TEST(erase_personal_data)
     h_api(&srv, worker_a, "GET", path, NULL, NULL, &r);
     h_expect(&r, 200, "read erased");
     ck_assert_int_eq(json_object_size(json_object_get(r.json, "person")), 0);
+    char match[48];
+    snprintf(match, sizeof match, "If-Match: \"%lld\"",
+             (long long)json_integer_value(json_object_get(r.json, "version")));
+    h_resp_free(&r);
+    /* Nothing personal can be written any more (its own code), the statistics can. */
+    const char *hdr[] = {match, NULL};
+    h_api(&srv, worker_a, "PATCH", path,
+          "{\"person\": {\"contact\": {\"phone\": \"+46 70 000 00 00\"}}}", hdr, &r);
+    h_assert_problem(&r, 409, "case_erased");
+    h_resp_free(&r);
+    h_api(&srv, worker_a, "PATCH", path, "{\"sex\": \"unknown\"}", hdr, &r);
+    h_expect(&r, 200, "change an erased case's statistics");
     h_resp_free(&r);
     snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
     h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"other\"}", NULL, &r);

@@ -506,6 +506,17 @@ START_TEST(recipient_notes)
     get(&srv, a_worker, path, &r);
     ck_assert_ptr_nonnull(strstr(r.body, "Shelter note"));
     h_resp_free(&r);
+    /* The consent is the owner's to withdraw: the recipient finds none, whether or not it holds
+     * a grant of the reason's category (without one, the answer was 500). */
+    char withdraw[200];
+    snprintf(withdraw, sizeof withdraw, "/v1/cases/%s/consents/%s/withdraw", id, cid);
+    h_api(&srv, b_worker, "POST", withdraw, "{\"reason\": \"Not ours\"}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    h_api(&srv, b_worker, "POST", withdraw,
+          "{\"reason\": \"Not ours\", \"reason_category\": \"identity\"}", NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
     ck_assert_int_eq(withdraw_consent(&srv, id, cid), 200);
     h_api(&srv, b_worker, "POST", path, body, NULL, &r);
     h_assert_problem(&r, 403, "category_not_granted");

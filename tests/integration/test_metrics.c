@@ -310,13 +310,14 @@ static bool histograms_ok(struct exposition *e)
             last = b->value;
             inf = inf || isinf(le);
             if (isinf(le) && b->value != c->value) {
-                snprintf(e->error, sizeof e->error, "%.100s{%.120s}: +Inf bucket is not the count", base,
-                         c->rest);
+                snprintf(e->error, sizeof e->error, "%.100s{%.120s}: +Inf bucket is not the count",
+                         base, c->rest);
                 return false;
             }
         }
         if (!inf || !has_sum) {
-            snprintf(e->error, sizeof e->error, "%.100s{%.120s}: no +Inf bucket or no _sum", base, c->rest);
+            snprintf(e->error, sizeof e->error, "%.100s{%.120s}: no +Inf bucket or no _sum", base,
+                     c->rest);
             return false;
         }
     }

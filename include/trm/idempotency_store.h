@@ -1,8 +1,8 @@
 /* Idempotency keys for creating POSTs: the same key with the same request gives back the
  * resource created the first time, once; the same key with another request is refused.
  * Only the request's hash and the created resource's id are kept. */
-#ifndef TRM_IDEMPOTENCY_H
-#define TRM_IDEMPOTENCY_H
+#ifndef TRM_IDEMPOTENCY_STORE_H
+#define TRM_IDEMPOTENCY_STORE_H
 
 #include <stdbool.h>
 #include <stdint.h>

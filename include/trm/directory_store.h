@@ -1,8 +1,9 @@
 /* The directory store: agencies, users and API tokens in PostgreSQL. Each function runs
  * inside a transaction opened by the caller (trm_db_tx_run) unless it takes the pool. */
-#ifndef TRM_DIRECTORY_H
-#define TRM_DIRECTORY_H
+#ifndef TRM_DIRECTORY_STORE_H
+#define TRM_DIRECTORY_STORE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 

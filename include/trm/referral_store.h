@@ -1,12 +1,15 @@
-/* Referrals and transfers, and the handover log (the store side). */
-#ifndef TRM_REFERRALS_H
-#define TRM_REFERRALS_H
+/* The referral store: offers of a case to another agency (referral or transfer), their
+ * answers, and the re-key of a transferred case (sql/migrations/0006_referrals.sql, 0016).
+ * Each function runs in the caller's transaction. */
+#ifndef TRM_REFERRAL_STORE_H
+#define TRM_REFERRAL_STORE_H
 
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "trm/crypto.h"
 #include "trm/db.h"
-#include "trm/handover.h"
+#include "trm/util.h"
 
 /* The longest an offer stays open (expires_in_hours), here and in an offer from a peer. */
 #define TRM_REFERRAL_MAX_HOURS 720
@@ -25,11 +28,25 @@ struct trm_referral_offer {
     long expires_in_hours;
 };
 
-/* Offers; *unmet gets the unmet condition codes (empty when offered); *remote says whether
- * the recipient is a peer instance's agency (the referral is then marked as crossing). NOT_FOUND
+/* The conditions an offer must meet (trm_referral_offer in SQL), a bit each, in the order
+ * SQL checks them. */
+enum trm_offer_unmet {
+    TRM_UNMET_ERASED = 1u << 0,               /* the case's personal data is erased */
+    TRM_UNMET_RECIPIENT = 1u << 1,            /* not an active agency other than the caller's */
+    TRM_UNMET_CONSENT_MISSING = 1u << 2,      /* a data-sharing consent must be named */
+    TRM_UNMET_CONSENT_NOT_IN_FORCE = 1u << 3, /* withdrawn, expired or not yet given */
+    TRM_UNMET_CONSENT_CATEGORIES = 1u << 4,   /* it does not cover every category offered */
+    TRM_UNMET_CONSENT_RECIPIENT = 1u << 5,    /* it does not cover the agency or its country */
+    TRM_UNMET_REASON = 1u << 6,               /* without consent, a reason is needed */
+    TRM_UNMET_VITAL_INTEREST_ROLE = 1u << 7,  /* a vital interest needs a coordinator */
+    TRM_UNMET_NOTE_CATEGORY = 1u << 8,        /* the note's category is not offered */
+};
+#define TRM_OFFER_CONDITIONS 9
+/* Offers; *unmet gets the conditions not met (0 when offered); *remote says whether the
+ * recipient is a peer instance's agency (the referral is then marked as crossing). NOT_FOUND
  * when the case is not the caller's; CONFLICT when an offer to that agency is open already. */
 enum trm_db_status trm_referral_offer(struct trm_db_conn *c, const struct trm_referral_offer *o,
-                                      json_t **unmet, bool *remote);
+                                      unsigned *unmet, bool *remote);
 /* The outcome of an answer, from trm_referral_answer in SQL. */
 enum trm_answer_outcome {
     TRM_ANSWER_OK,
@@ -43,7 +60,7 @@ enum trm_answer_outcome {
 };
 struct trm_answer {
     enum trm_answer_outcome outcome;
-    char case_id[40];
+    char case_id[TRM_UUID_STR_LEN + 1];
     /* An accepted local transfer: what the new custodian seals again under a fresh key
      * ({"case_id", "kek_id", "dek_version", "wrapped", "items": [...]}); NULL otherwise. */
     json_t *rekey;
@@ -57,9 +74,9 @@ enum trm_db_status trm_referral_answer(struct trm_db_conn *c, const char *id, co
  * erased case). */
 struct trm_referral_key {
     bool found;
-    char case_id[40], kek_id[40];
+    char case_id[TRM_UUID_STR_LEN + 1], kek_id[TRM_KEK_ID_MAX + 1];
     unsigned dek_version;
-    uint8_t wrapped[72];
+    uint8_t wrapped[TRM_WRAPPED_DEK_BYTES];
 };
 enum trm_db_status trm_referral_seal_key(struct trm_db_conn *c, const char *id,
                                          struct trm_referral_key *out);
@@ -77,40 +94,5 @@ enum trm_db_status trm_referral_list(struct trm_db_conn *c, bool incoming, const
                                      unsigned limit, json_t **out);
 /* Marks offers past their deadline expired; *n how many. */
 enum trm_db_status trm_referrals_expire(struct trm_db_conn *c, long *n);
-struct trm_handover_filter {
-    const char *case_id, *agency_id, *country, *action, *from, *to;
-    long long after_seq;
-    unsigned limit;
-};
-/* Entries visible to the caller (row-level security), as exported JSON objects. */
-enum trm_db_status trm_handover_list(struct trm_db_conn *c, const struct trm_handover_filter *f,
-                                     json_t **out);
-/* The whole chain after after_seq (auditors and coordinators), as exported JSON objects:
- * entries in the caller's scope (the list's), links ({"type": "link", "seq", "prev_hash",
- * "hash"}) for the others. */
-enum trm_db_status trm_handover_chain(struct trm_db_conn *c, long long after_seq, unsigned limit,
-                                      json_t **out);
-/* Checkpoints after after_seq, as exported JSON objects ({"type": "checkpoint", ...}). */
-enum trm_db_status trm_handover_checkpoints(struct trm_db_conn *c, long long after_seq,
-                                            unsigned limit, json_t **out);
-/* The chain head and the last checkpoint (seq, age in seconds; 0 and -1 when none). */
-enum trm_db_status trm_handover_head(struct trm_db_conn *c, long long *seq,
-                                     uint8_t hash[TRM_HASH_BYTES], long long *checkpoint_seq,
-                                     long *checkpoint_age_s);
-/* The seqs of the first and last entries the caller may see with `at` in [from, to) (either
- * may be NULL: open); 0 and 0 when there are none. */
-enum trm_db_status trm_handover_range(struct trm_db_conn *c, const char *from, const char *to,
-                                      long long *first, long long *last);
-/* What a checkpoint over entry seq would rest on: trm_handover_seal_basis() in
- * sql/migrations/0017_handover_log_scope.sql ({"sealed", "hash", "checkpoints"}). */
-enum trm_db_status trm_handover_seal_basis(struct trm_db_conn *c, long long seq, json_t **out);
-/* Stores a signed checkpoint; one over the same seq stored first stays. */
-enum trm_db_status trm_handover_checkpoint_add(struct trm_db_conn *c, long long seq,
-                                               const uint8_t hash[TRM_HASH_BYTES], const char *at,
-                                               const char *key_id,
-                                               const uint8_t sig[TRM_SIGNATURE_BYTES]);
-/* Who read a case's personal data (the access log, filtered by case, as the caller may see). */
-enum trm_db_status trm_access_log_for_case(struct trm_db_conn *c, const char *case_id,
-                                           json_t **out);
 
 #endif
