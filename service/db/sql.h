@@ -32,18 +32,22 @@
     TRM_SQL_TIME(t ".transferred_out_at") ")::text END"
 
 /* The columns of a case summary (struct trm_case_summary) but its tracks, of a row c whose
- * identified_month is `month` (a date in cases, already text in trm_case_read's rows) and
- * whose transfer is `transfer` (TRM_SQL_CASE_TRANSFER of a row of cases). */
-#define TRM_SQL_CASE_SUMMARY_OF(month, transfer)                                             \
+ * identified_month is `month` (a date in cases, already text in trm_case_read's rows), whose
+ * transfer is `transfer` (TRM_SQL_CASE_TRANSFER of a row of cases) and whose region and sector
+ * are `region` and `sector`. */
+#define TRM_SQL_CASE_SUMMARY_OF(month, transfer, region, sector)                             \
     "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "    \
-    "c.exploitation_forms, " month " AS identified_month, c.version, "                       \
+    "c.exploitation_forms, " month " AS identified_month, "                                  \
+    "coalesce(" region ", '') AS identified_region, "                                        \
+    "coalesce(" sector ", '') AS economic_sector, c.version, "                               \
     TRM_SQL_TIME_US("c.created_at") " AS created_at, "                                       \
     TRM_SQL_TIME_US("c.updated_at") " AS updated_at, "                                       \
     "coalesce(" TRM_SQL_TIME_US("c.personal_data_erased_at") ", '') AS erased_at, "          \
     "coalesce(c.sop_id::text, '') AS sop_id, "                                               \
     "coalesce(" transfer ", '') AS transferred_out, "
 #define TRM_SQL_CASE_SUMMARY_BASE                                                            \
-    TRM_SQL_CASE_SUMMARY_OF("to_char(c.identified_month, 'YYYY-MM')", TRM_SQL_CASE_TRANSFER("c"))
+    TRM_SQL_CASE_SUMMARY_OF("to_char(c.identified_month, 'YYYY-MM')", TRM_SQL_CASE_TRANSFER("c"), \
+                            "c.identified_region", "c.economic_sector")
 /* Every column of a case summary, of a row c of cases. */
 #define TRM_SQL_CASE_SUMMARY TRM_SQL_CASE_SUMMARY_BASE TRM_SQL_CASE_TRACKS " AS tracks"
 

@@ -151,3 +151,93 @@ BEGIN
                    FROM case_tracks WHERE case_id = p_id));
 END;
 $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Territory and sector (docs/statistics.md, "Territory and sector"): where the person was
+-- identified (a NUTS 3 code, or a region of a documented list for countries outside NUTS)
+-- and, for labour exploitation, the economic sector (a NACE Rev. 2 section). Statistical
+-- fields in clear, optional. trmd checks them against the code lists of config/codes (the
+-- lists are data, not schema); the database keeps their shape: never finer than NUTS 3
+-- (5 characters) or a listed region, a section is one letter.
+ALTER TABLE cases
+    ADD COLUMN identified_region text CHECK (identified_region ~ '^[A-Z]{2}[A-Z0-9-]{1,3}$'),
+    ADD COLUMN economic_sector text CHECK (economic_sector ~ '^[A-U]$');
+GRANT UPDATE (identified_region, economic_sector) ON cases TO trm_app;
+
+DROP FUNCTION trm_case_create(uuid, text, text, text, text, text[], date, text, text, text[],
+                              text[], text[], smallint[], bigint[], smallint);
+CREATE FUNCTION trm_case_create(
+    p_id uuid, p_country text, p_sex text, p_age_band text, p_citizenship text,
+    p_forms text[], p_month date, p_kek_id text, p_wrapped text,
+    p_categories text[], p_fields text[], p_sealed text[],
+    p_index_kinds smallint[], p_index_values bigint[], p_index_bits smallint,
+    p_region text, p_sector text)
+RETURNS SETOF cases
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+#variable_conflict use_column
+DECLARE
+    sop sops;
+BEGIN
+    PERFORM trm_require_caseworker();
+    IF NOT EXISTS (SELECT 1 FROM countries WHERE code = p_country) THEN
+        RAISE EXCEPTION 'unknown country' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF p_citizenship <> 'unknown' AND NOT EXISTS (SELECT 1 FROM countries WHERE code = p_citizenship) THEN
+        RAISE EXCEPTION 'unknown citizenship' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT * INTO sop FROM sops s WHERE s.country = p_country
+    ORDER BY s.loaded_at DESC, s.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT * INTO sop FROM sops s WHERE s.country IS NULL
+        ORDER BY s.loaded_at DESC, s.version DESC LIMIT 1;
+    END IF;
+    IF sop.id IS NULL THEN
+        RAISE EXCEPTION 'no SOP is loaded' USING ERRCODE = 'TR409';
+    END IF;
+    INSERT INTO cases (id, reference, country, owner_agency_id, sex, age_band, citizenship,
+                       exploitation_forms, identified_month, created_by, sop_id,
+                       identified_region, economic_sector)
+    VALUES (p_id, trm_case_reference(p_country), p_country, trm_ctx_agency(), p_sex, p_age_band,
+            p_citizenship, p_forms, p_month, trm_ctx_user(), sop.id, p_region, p_sector);
+    INSERT INTO case_grants (case_id, agency_id, owner_agency_id, categories, basis)
+    VALUES (p_id, trm_ctx_agency(), trm_ctx_agency(), trm_categories(), 'owner');
+    INSERT INTO case_tracks (case_id, track, state, entered_at, due_at)
+    SELECT p_id, t ->> 'name', t ->> 'initial', now(),
+           now() + trm_state_due(sop.document, t ->> 'name', t ->> 'initial')
+    FROM jsonb_array_elements(sop.document -> 'tracks') t;
+    INSERT INTO case_keys (case_id, kek_id, wrapped_dek) VALUES (p_id, p_kek_id, decode(p_wrapped, 'hex'));
+    INSERT INTO case_personal (case_id, category, field, sealed)
+    SELECT p_id, c, f, decode(s, 'hex') FROM unnest(p_categories, p_fields, p_sealed) AS u (c, f, s);
+    INSERT INTO case_blind_index (case_id, kind, bits, value)
+    SELECT DISTINCT p_id, k, p_index_bits, v FROM unnest(p_index_kinds, p_index_values) AS u (k, v);
+    INSERT INTO case_events (case_id, kind, actor_user_id, actor_agency_id, details)
+    VALUES (p_id, 'created', trm_ctx_user(), trm_ctx_agency(),
+            jsonb_build_object('sop', sop.code || ' v' || sop.version,
+                               'categories', (SELECT coalesce(jsonb_agg(DISTINCT c), '[]')
+                                              FROM unnest(p_categories) AS c)));
+    RETURN QUERY SELECT * FROM cases c WHERE c.id = p_id;
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_case_create FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_case_create TO trm_app;
+
+
+-- Agency kind labour_inspectorate (as the issue and CB LAB name it) replaces
+-- labour_inspection: existing agencies are renamed, and a row written with the old word (an
+-- older client, or a peer instance's directory) is stored with the new one.
+ALTER TABLE agencies DROP CONSTRAINT agencies_kind_check;
+UPDATE agencies SET kind = 'labour_inspectorate' WHERE kind = 'labour_inspection';
+ALTER TABLE agencies ADD CONSTRAINT agencies_kind_check CHECK (kind IN ('police', 'prosecution',
+    'migration_authority', 'social_services', 'labour_inspectorate', 'ngo', 'embassy',
+    'international_org', 'national_coordinator', 'other'));
+CREATE FUNCTION trm_agency_kind_renamed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.kind = 'labour_inspection' THEN
+        NEW.kind := 'labour_inspectorate';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER agencies_kind_renamed BEFORE INSERT OR UPDATE OF kind ON agencies
+    FOR EACH ROW EXECUTE FUNCTION trm_agency_kind_renamed();
