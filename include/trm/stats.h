@@ -58,7 +58,15 @@ struct trm_victims_query {
     const char *dims[2];
     size_t n_dims;
     long k, rounding_base;
+    /* The NUTS level of the region dimension, 0 (country) to 3; a region of a documented list
+     * (PH-00) is one level below its country. With region, the table's rows are regions, each
+     * grouped under its parent (level - 1) so that no region's count can be recomputed by
+     * differencing with the table of the level above. */
+    int region_level;
 };
+/* A region code at a level (0 to 3) into out (at least 8 bytes): its NUTS prefix, or the
+ * country for a listed region at level 0; "unknown" for none. */
+void trm_stats_region_at(const char *code, int level, char *out, size_t len);
 struct trm_victims_counter;
 struct trm_victims_counter *trm_victims_counter_new(const struct trm_victims_query *q);
 void trm_victims_count(const struct trm_person_row *row, void *counter);
@@ -66,6 +74,9 @@ json_t *trm_victims_counter_finish(struct trm_victims_counter *c);
 
 /* Disclosure control of the assistance indicators and of handovers (rows are consumed). */
 json_t *trm_stats_publish_assistance(json_t *rows, long k, long base);
+/* ... and of screenings (trm_stats_screenings' rows, consumed): overlapping counts, primary
+ * suppression. */
+json_t *trm_stats_publish_screenings(json_t *rows, long k, long base);
 json_t *trm_stats_publish_referrals(json_t *rows, long k, long base);
 
 /* A published table as CSV (one header row), from the JSON the stats functions return. */

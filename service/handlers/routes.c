@@ -61,6 +61,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/stats/victims", trm_handle_stats_victims, 0, TRM_ACT_STATS_READ},
     {"GET", "/v1/stats/assistance", trm_handle_stats_assistance, 0, TRM_ACT_STATS_READ},
     {"GET", "/v1/stats/referrals", trm_handle_stats_referrals, 0, TRM_ACT_STATS_READ},
+    {"GET", "/v1/stats/screenings", trm_handle_stats_screenings, 0, TRM_ACT_STATS_READ},
     {"GET", "/v1/sops", trm_handle_sops_list, 0, TRM_ACT_DIRECTORY_READ},
     {"POST", "/v1/sops", trm_handle_sop_create, 0, TRM_ACT_SOP_MANAGE},
     {"GET", "/v1/sops/{}", trm_handle_sop_get, 0, TRM_ACT_DIRECTORY_READ},

@@ -179,8 +179,22 @@ struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k)
         for (size_t r = 0; r < t->rows; r++)
             t->row_hidden[r] = t->cell_hidden[r];
     }
-    if (!t->additive)
+    if (!t->additive) {
+        /* Cells overlap, but the persons of each region (the row totals) add up to their
+         * parent's: protect those against the level above. */
+        struct grid margin = g;
+        for (bool changed = t->row_group != NULL; changed;) {
+            changed = false;
+            for (size_t r = 0; r < t->rows; r++) {
+                bool first = true;
+                for (size_t q = 0; q < r && first; q++)
+                    first = t->row_group[q] != t->row_group[r];
+                if (first && protect_group(&margin, t->row_group[r], t->cols, k))
+                    s.secondary++, changed = true;
+            }
+        }
         return s;
+    }
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t r = 0; r < g.R; r++)

@@ -241,3 +241,91 @@ END;
 $$;
 CREATE TRIGGER agencies_kind_renamed BEFORE INSERT OR UPDATE OF kind ON agencies
     FOR EACH ROW EXECUTE FUNCTION trm_agency_kind_renamed();
+
+-- ---------------------------------------------------------------------------------------
+-- Statistics by region and sector (docs/statistics.md): a person's region and sector are
+-- the first recorded on any of their cases (the earliest case first).
+DROP FUNCTION trm_stats_persons(text, date, date);
+CREATE FUNCTION trm_stats_persons(p_country text, p_from date, p_to date)
+RETURNS TABLE (country text, sex text, age_band text, citizenship text, forms text[],
+               month text, state text, phase text, status text, cases bigint,
+               region text, sector text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    IF NOT trm_stats_allowed(coalesce(p_country, '')) AND NOT trm_ctx_cross_border() THEN
+        RAISE EXCEPTION 'statistics of another country' USING ERRCODE = 'TR404';
+    END IF;
+    RETURN QUERY
+    WITH base AS (
+        SELECT c.*, trm_stats_person_key(c) AS person, t.state AS main_state,
+               (SELECT st ->> 'phase' FROM sops s, jsonb_array_elements(s.document -> 'tracks') tr,
+                       jsonb_array_elements(tr -> 'states') st
+                WHERE s.id = c.sop_id AND tr ->> 'name' = 'main' AND st ->> 'name' = t.state) AS main_phase
+        FROM cases c LEFT JOIN case_tracks t ON t.case_id = c.id AND t.track = 'main'
+        WHERE (p_country IS NULL OR c.country = p_country)
+          AND (p_from IS NULL OR c.identified_month >= p_from)
+          AND (p_to IS NULL OR c.identified_month <= p_to)),
+    people AS (
+        SELECT DISTINCT ON (b.person) b.*, count(*) OVER (PARTITION BY b.person) AS n,
+               first_value(b.identified_region) OVER (PARTITION BY b.person
+                   ORDER BY b.identified_region IS NULL, b.created_at) AS person_region,
+               first_value(b.economic_sector) OVER (PARTITION BY b.person
+                   ORDER BY b.economic_sector IS NULL, b.created_at) AS person_sector
+        FROM base b ORDER BY b.person, b.created_at)
+    SELECT p.country, p.sex, p.age_band, p.citizenship, p.exploitation_forms,
+           to_char(p.identified_month, 'YYYY-MM'), coalesce(p.main_state, 'unknown'),
+           coalesce(p.main_phase, 'unknown'), trm_stats_status(p.id, p.main_state), p.n,
+           p.person_region, p.person_sector
+    FROM people p
+    WHERE trm_stats_status(p.id, p.main_state) <> 'not_identified';
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_stats_persons(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_stats_persons(text, date, date) TO trm_app;
+
+-- Screenings by indicator and dimension: each person's latest screening (the latest of any
+-- of their cases, as the guard reads a case's latest), counted per set: persons screened,
+-- presumed victims, persons with each dimension positive, persons with each indicator
+-- observed (its dimension from the set). Nothing personal: codes and counts.
+CREATE FUNCTION trm_stats_screenings(p_country text, p_from date, p_to date)
+RETURNS TABLE (set_code text, set_version integer, measure text, dimension text,
+               indicator text, persons bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    IF NOT trm_stats_allowed(coalesce(p_country, '')) AND NOT trm_ctx_cross_border() THEN
+        RAISE EXCEPTION 'statistics of another country' USING ERRCODE = 'TR404';
+    END IF;
+    RETURN QUERY
+    WITH latest AS (
+        SELECT DISTINCT ON (k.person) s.*
+        FROM screenings s JOIN cases c ON c.id = s.case_id
+        CROSS JOIN LATERAL (SELECT trm_stats_person_key(c) AS person) k
+        WHERE (p_country IS NULL OR c.country = p_country)
+          AND (p_from IS NULL OR c.identified_month >= p_from)
+          AND (p_to IS NULL OR c.identified_month <= p_to)
+        ORDER BY k.person, s.recorded_at DESC, s.id),
+    codes AS (
+        SELECT i.code AS set_code, i.version AS set_version, d ->> 'code' AS dimension,
+               ind ->> 'code' AS indicator
+        FROM indicator_sets i, jsonb_array_elements(i.document -> 'dimensions') d,
+             jsonb_array_elements(d -> 'indicators') ind)
+    SELECT l.set_code, l.set_version, 'screened', NULL::text, NULL::text, count(*)
+    FROM latest l GROUP BY l.set_code, l.set_version
+    UNION ALL
+    SELECT l.set_code, l.set_version, 'presumed_victim', NULL, NULL,
+           count(*) FILTER (WHERE l.presumed_victim)
+    FROM latest l GROUP BY l.set_code, l.set_version
+    UNION ALL
+    SELECT l.set_code, l.set_version, 'dimension', d.key, NULL, count(*)
+    FROM latest l, jsonb_each(l.result -> 'dimensions') d
+    WHERE (d.value ->> 'positive')::boolean
+    GROUP BY l.set_code, l.set_version, d.key
+    UNION ALL
+    SELECT l.set_code, l.set_version, 'indicator', c.dimension, o, count(*)
+    FROM latest l CROSS JOIN LATERAL unnest(l.observed) o
+    JOIN codes c ON c.set_code = l.set_code AND c.set_version = l.set_version AND c.indicator = o
+    GROUP BY l.set_code, l.set_version, c.dimension, o;
+END;
+$$;
+REVOKE ALL ON FUNCTION trm_stats_screenings(text, date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trm_stats_screenings(text, date, date) TO trm_app;

@@ -45,6 +45,9 @@ const struct matrix_row matrix_directory[] = {
     M_ROW("GET", "/v1/stats/victims", "/v1/stats/victims", NULL, 403, 200, 200, 403, 0),
     M_ROW("GET", "/v1/stats/assistance", "/v1/stats/assistance", NULL, 403, 200, 200, 403, 0),
     M_ROW("GET", "/v1/stats/referrals", "/v1/stats/referrals", NULL, 403, 200, 200, 403, 0),
+    M_ROW("GET", "/v1/stats/victims", "/v1/stats/victims?group_by=region,sector&region_level=2",
+          NULL, 403, 200, 200, 403, 0),
+    M_ROW("GET", "/v1/stats/screenings", "/v1/stats/screenings", NULL, 403, 200, 200, 403, 0),
     /* Between instances: no bearer token; this instance has no federation identity. */
     M_PUBLIC("GET", "/v1/federation/identity", "/v1/federation/identity", NULL, 404),
     M_PUBLIC("GET", "/v1/federation/agencies", "/v1/federation/agencies", NULL, 401),

@@ -163,6 +163,47 @@ START_TEST(region_differencing_with_parent_level)
 }
 END_TEST
 
+/* A table whose cells overlap (regions by exploitation form): the persons of each region (the
+ * row totals) still add up to the parent's, so a lonely suppressed region total in a group is
+ * joined by its smallest sibling. */
+START_TEST(region_groups_in_overlapping_tables)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 3, 2));
+    static const size_t parents[] = {0, 0, 0};
+    t.row_group = parents;
+    t.additive = false;
+    long cells[] = {12, 5, 3, 3, 20, 4};
+    memcpy(t.cells, cells, sizeof cells);
+    t.row_totals[0] = 14, t.row_totals[1] = 4, t.row_totals[2] = 22; /* persons */
+    t.col_totals[0] = 35, t.col_totals[1] = 12, t.total = 40;
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert(t.row_hidden[1]);  /* 4: primary */
+    ck_assert(t.row_hidden[0]);  /* 14: the smaller sibling, else 40 - 14 - 22 = 4 */
+    ck_assert(!t.row_hidden[2]); /* 22 */
+    ck_assert_int_eq(s.secondary, 1);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+/* A region code at each level: NUTS prefixes, a listed region below its country. */
+START_TEST(region_levels)
+{
+    char out[16];
+    static const struct {
+        const char *code;
+        int level;
+        const char *want;
+    } cases[] = {{"SE110", 0, "SE"},    {"SE110", 1, "SE1"}, {"SE110", 2, "SE11"},
+                 {"SE110", 3, "SE110"}, {"PH-00", 0, "PH"},  {"PH-00", 1, "PH-00"},
+                 {"PH-00", 3, "PH-00"}, {"", 3, "unknown"},  {"", 0, "unknown"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        trm_stats_region_at(cases[i].code, cases[i].level, out, sizeof out);
+        ck_assert_str_eq(out, cases[i].want);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("disclosure");
@@ -174,6 +215,8 @@ int main(void)
     tcase_add_test(tc, non_additive_tables_get_primary_only);
     tcase_add_test(tc, rounding);
     tcase_add_test(tc, region_differencing_with_parent_level);
+    tcase_add_test(tc, region_groups_in_overlapping_tables);
+    tcase_add_test(tc, region_levels);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
