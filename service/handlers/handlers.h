@@ -72,6 +72,7 @@ TRM_HANDLER(trm_handle_stats_victims);
 TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);
 TRM_HANDLER(trm_handle_stats_screenings);
+TRM_HANDLER(trm_handle_access_log);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 /* 200 with a case's summary and its version as ETag (service/handlers/cases.c). */

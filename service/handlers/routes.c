@@ -57,6 +57,7 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/handovers/export", trm_handle_handovers_export, 0, TRM_ACT_AUDIT_READ},
     {"GET", "/v1/keys/signing", trm_handle_signing_key, 0, TRM_ACT_NONE},
     {"GET", "/v1/admin-log", trm_handle_admin_log_list, 0, TRM_ACT_ADMIN_LOG_READ},
+    {"GET", "/v1/access-log", trm_handle_access_log, 0, TRM_ACT_AUDIT_READ},
     {"GET", "/v1/admin-log/export", trm_handle_admin_log_export, 0, TRM_ACT_ADMIN_LOG_READ},
     {"GET", "/v1/stats/victims", trm_handle_stats_victims, 0, TRM_ACT_STATS_READ},
     {"GET", "/v1/stats/assistance", trm_handle_stats_assistance, 0, TRM_ACT_STATS_READ},

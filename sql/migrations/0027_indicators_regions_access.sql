@@ -329,3 +329,9 @@ END;
 $$;
 REVOKE ALL ON FUNCTION trm_stats_screenings(text, date, date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trm_stats_screenings(text, date, date) TO trm_app;
+
+-- ---------------------------------------------------------------------------------------
+-- The access log across cases (GET /v1/access-log, docs/authorization.md): queried by the
+-- reader's agency or user, in the order of entries (row-level security as before).
+CREATE INDEX access_log_agency ON access_log (agency_id, id);
+CREATE INDEX access_log_user ON access_log (user_id, id);

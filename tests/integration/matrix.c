@@ -37,6 +37,10 @@ const struct matrix_row matrix_directory[] = {
     /* That version is loaded already: the admin gets as far as the conflict. */
     M_ROW("POST", "/v1/sops", "/v1/sops", "@config/sops/trm-eu.json", 403, 403, 403, 409, 0),
     M_ROW("GET", "/v1/admin-log", "/v1/admin-log", NULL, 403, 403, 200, 403, 0),
+    /* The access log across cases: coordinators (their agency's cases) and auditors. */
+    M_ROW("GET", "/v1/access-log", "/v1/access-log", NULL, 403, 200, 200, 403, 0),
+    M_ROW("GET", "/v1/access-log", "/v1/access-log?purpose=case_view&from=2026-01-01", NULL, 403,
+          200, 200, 403, 0),
     M_ROW("GET", "/v1/admin-log/export", "/v1/admin-log/export", NULL, 403, 403, 200, 403, 0),
     M_ROW("GET", "/v1/handovers", "/v1/handovers", NULL, 403, 200, 200, 403, 0),
     M_ROW("GET", "/v1/handovers/verify", "/v1/handovers/verify", NULL, 403, 200, 200, 403, 0),
