@@ -28,4 +28,10 @@ enum trm_db_status trm_screening_insert(struct trm_db_conn *c, const struct trm_
  * note the caller may open. */
 enum trm_db_status trm_screening_list(struct trm_db_conn *c, const char *case_id, json_t **out);
 
+/* The labels in language of the indicator sets the case's screenings used (the caller sees):
+ * {"<code>:<version>": {"title", "dimensions", "indicators", ...}}, {} when none has labels
+ * in that language. */
+enum trm_db_status trm_screening_labels(struct trm_db_conn *c, const char *case_id,
+                                        const char *language, json_t **out);
+
 #endif

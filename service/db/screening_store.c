@@ -40,6 +40,11 @@ TRM_DB_STMT(stmt_screening_list, 1,
             "ORDER BY s.recorded_at DESC, s.id), '[]') FROM screenings s "
             "LEFT JOIN case_notes n ON n.case_id = s.case_id AND n.note_id = s.id "
             "WHERE s.case_id = $1");
+TRM_DB_STMT(stmt_screening_labels, 2,
+            "SELECT coalesce(jsonb_object_agg(i.code || ':' || i.version, "
+            "i.document -> 'labels' -> $2::text), '{}') FROM indicator_sets i "
+            "WHERE i.document -> 'labels' -> $2::text IS NOT NULL AND (i.code, i.version) IN "
+            "(SELECT s.set_code, s.set_version FROM screenings s WHERE s.case_id = $1)");
 /* clang-format on */
 
 enum trm_db_status trm_screening_set_for_case(struct trm_db_conn *c, const char *case_id,
@@ -69,4 +74,11 @@ enum trm_db_status trm_screening_list(struct trm_db_conn *c, const char *case_id
 {
     const char *p[] = {case_id};
     return trm_db_json_cell(c, &stmt_screening_list, p, out);
+}
+
+enum trm_db_status trm_screening_labels(struct trm_db_conn *c, const char *case_id,
+                                        const char *language, json_t **out)
+{
+    const char *p[] = {case_id, language};
+    return trm_db_json_cell(c, &stmt_screening_labels, p, out);
 }

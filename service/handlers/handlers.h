@@ -73,6 +73,7 @@ TRM_HANDLER(trm_handle_stats_assistance);
 TRM_HANDLER(trm_handle_stats_referrals);
 TRM_HANDLER(trm_handle_stats_screenings);
 TRM_HANDLER(trm_handle_access_log);
+TRM_HANDLER(trm_handle_case_subject_access);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 /* 200 with a case's summary and its version as ETag (service/handlers/cases.c). */

@@ -46,6 +46,8 @@ const struct trm_route trm_routes[] = {
     {"GET", "/v1/cases/{}/events", trm_handle_case_events, 0, TRM_ACT_CASE_READ},
     {"POST", "/v1/cases/{}/events", trm_handle_case_event_add, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/cases/{}/access-log", trm_handle_case_access_log, 0, TRM_ACT_AUDIT_READ},
+    {"POST", "/v1/cases/{}/subject-access", trm_handle_case_subject_access, 0,
+     TRM_ACT_CASE_APPROVE},
     {"POST", "/v1/cases/{}/referrals", trm_handle_referral_create, 0, TRM_ACT_CASE_WRITE},
     {"GET", "/v1/referrals", trm_handle_referrals_list, 0, TRM_ACT_CASE_READ},
     {"GET", "/v1/referrals/{}", trm_handle_referral_get, 0, TRM_ACT_CASE_READ},

@@ -116,6 +116,9 @@ const struct matrix_row matrix_cases[] = {
                 NULL, 403, 403, 403, 403, 200),
     M_ROW_FRESH(M_FRESH_OFFER, "POST", "/v1/referrals/{}/withdraw", "/v1/referrals/{R}/withdraw",
                 NULL, 200, 200, 403, 403, 403),
+    /* Subject access: the owning agency's coordinator only. */
+    M_ROW("POST", "/v1/cases/{}/subject-access", "/v1/cases/{C}/subject-access",
+          "{\"reason\": \"requested_by_person\"}", 403, 200, 403, 403, 403),
     M_ROW("DELETE", "/v1/cases/{}/personal-data", "/v1/cases/{C}/personal-data",
           "{\"reason\": \"other\"}", 403, 200, 403, 403, 403),
     {NULL},

@@ -1,6 +1,7 @@
 /* GET /v1/access-log: reads across cases, as each role may see them (coordinators their
  * agency's cases, auditors their country, cross-border auditors all), filtered, in pages, and
- * exported as CSV and NDJSON; nothing personal in it. */
+ * exported as CSV and NDJSON; nothing personal in it. POST /v1/cases/{id}/subject-access: the
+ * bundle of everything about the person, and nothing of another case, logged. */
 #include "check_run.h"
 #include "harness.h"
 
@@ -227,6 +228,186 @@ START_TEST(filters_pages_and_exports)
 }
 END_TEST
 
+/* POST path as token with body and extra headers; the answer in r. */
+static void post(const char *token, const char *path, const char *body, const char *const *hdr,
+                 struct h_resp *r)
+{
+    h_api(&srv, token, "POST", path, body, hdr, r);
+}
+
+static void post_ok(const char *token, const char *path, const char *body, char id_out[37])
+{
+    struct h_resp r;
+    post(token, path, body, NULL, &r);
+    ck_assert_msg(r.status == 200 || r.status == 201, "%s: %ld %s", path, r.status, r.body);
+    if (id_out)
+        snprintf(id_out, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+/* A case of agency A whose every personal value carries tag (with a number), and records of
+ * every kind with sealed parts. */
+static void person_case(const char *tag, char id[37])
+{
+    char body[4096], path[128];
+    snprintf(body, sizeof body,
+             "{\"country\": \"SE\", \"sex\": \"female\", \"age_band\": \"24-26\", "
+             "\"citizenship\": \"PH\", \"exploitation_forms\": [\"labour\"], "
+             "\"identified_month\": \"2026-09\", \"identified_region\": \"SE110\", "
+             "\"person\": {\"identity\": {\"full_name\": \"%s01\", \"aliases\": [\"%s02 "
+             "<script>alert(1)</script>\"], \"date_of_birth\": \"1990-04-05\", \"documents\": "
+             "[{\"type\": \"passport\", \"number\": \"%s03\", \"country\": \"PH\"}]}, "
+             "\"contact\": {\"phone\": \"%s04\", \"address\": \"%s05\", \"current_location\": "
+             "\"%s06\"}, \"health\": {\"notes\": \"%s07\", \"vulnerabilities\": [\"%s08\"]}, "
+             "\"narrative\": {\"statement\": \"%s09 & 'quoted' \\\"text\\\"\"}, "
+             "\"exploitation_details\": {\"recruitment\": \"%s10\", \"means_of_control\": "
+             "[\"%s11\"], \"places\": [\"%s12\"], \"dates\": [\"2026-05\"]}}}",
+             tag, tag, tag, tag, tag, tag, tag, tag, tag, tag, tag, tag);
+    struct h_resp r;
+    h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "person case");
+    snprintf(id, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/assessments", id);
+    snprintf(body, sizeof body,
+             "{\"kind\": \"risk\", \"outcome\": \"high\", \"details\": \"%s13\"}", tag);
+    post_ok(worker_a, path, body, NULL);
+    snprintf(path, sizeof path, "/v1/cases/%s/screenings", id);
+    snprintf(body, sizeof body,
+             "{\"observed\": [\"dr_nature_of_job\", \"dr_wages\"], \"note\": \"%s14\"}", tag);
+    post_ok(worker_a, path, body, NULL);
+    snprintf(path, sizeof path, "/v1/cases/%s/guardians", id);
+    snprintf(body, sizeof body,
+             "{\"name\": \"%s15\", \"appointed_by\": \"%s16\", \"appointed_on\": "
+             "\"2026-10-01\"}",
+             tag, tag);
+    post_ok(worker_a, path, body, NULL);
+    snprintf(path, sizeof path, "/v1/cases/%s/events", id);
+    snprintf(body, sizeof body, "{\"kind\": \"note\", \"note\": \"%s17\"}", tag);
+    post_ok(worker_a, path, body, NULL);
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    post_ok(worker_a, path, "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}", NULL);
+}
+
+/* The subject-access bundle holds every value of the person and nothing of another case; the
+ * printable page escapes them and speaks the person's language; the export is logged. */
+START_TEST(subject_access_bundle)
+{
+    char mine[40], other[40], id[37], other_id[37], path[256], body[1024], cid[37], rid[37];
+    snprintf(mine, sizeof mine, "Mine%dX", getpid());
+    snprintf(other, sizeof other, "Other%dY", getpid());
+    person_case(mine, id);
+    person_case(other, other_id);
+    /* Handed over to B with a consent; B reads the identity. */
+    snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
+    snprintf(body, sizeof body,
+             "{\"kind\": \"data_sharing\", \"given_at\": \"2026-10-02\", \"categories\": "
+             "[\"identity\"], \"recipients\": {\"agency_ids\": [\"%s\"]}}",
+             agency_b);
+    post_ok(worker_a, path, body, cid);
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"referral\", \"purpose\": \"accommodation\", "
+             "\"categories\": [\"identity\"], \"handling_code\": \"H2\", \"legal_basis\": "
+             "\"consent\", \"consent_id\": \"%s\"}",
+             agency_b, cid);
+    post_ok(worker_a, path, body, rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s/accept", rid);
+    post_ok(worker_b, path, NULL, NULL);
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    struct h_resp r;
+    h_api(&srv, worker_b, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the recipient reads");
+    h_resp_free(&r);
+
+    /* Only the owning agency's coordinator, with a reason. */
+    snprintf(path, sizeof path, "/v1/cases/%s/subject-access", id);
+    static const char reason[] = "{\"reason\": \"requested_by_person\", \"language\": \"sv\"}";
+    post(coord_b, path, reason, NULL, &r);
+    h_assert_problem(&r, 404, "not_found");
+    h_resp_free(&r);
+    post(worker_a, path, reason, NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    post(auditor_se, path, reason, NULL, &r);
+    h_assert_problem(&r, 403, "forbidden");
+    h_resp_free(&r);
+    static const char *const bad[] = {"{}", "{\"reason\": \"curiosity\"}",
+                                      "{\"reason\": \"other\", \"language\": \"de\"}"};
+    for (size_t i = 0; i < 3; i++) {
+        post(coord_a, path, bad[i], NULL, &r);
+        h_assert_problem(&r, 400, "validation_failed");
+        h_resp_free(&r);
+    }
+    long before = h_count("SELECT count(*) FROM access_log WHERE case_id = $1::uuid AND "
+                          "purpose = 'subject_access'",
+                          id);
+    ck_assert_int_eq(before, 0);
+
+    post(coord_a, path, reason, NULL, &r);
+    h_expect(&r, 200, "bundle");
+    for (int i = 1; i <= 17; i++) {
+        char s[48];
+        snprintf(s, sizeof s, "%s%02d", mine, i);
+        ck_assert_msg(strstr(r.body, s) != NULL, "the bundle misses %s", s);
+    }
+    ck_assert_msg(strstr(r.body, other) == NULL, "the bundle holds another case's value");
+    ck_assert_ptr_null(strstr(r.body, other_id));
+    json_t *b = r.json;
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "case"), "id")), id);
+    ck_assert_int_eq(json_array_size(json_object_get(b, "assessments")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(b, "screenings")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(b, "guardians")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(b, "consents")), 2);
+    /* The handover log: the offer to B and its acceptance, with dates. */
+    char *handovers = json_dumps(json_object_get(b, "handovers"), 0);
+    ck_assert_ptr_nonnull(strstr(handovers, agency_b));
+    ck_assert_int_ge(json_array_size(json_object_get(b, "handovers")), 2);
+    free(handovers);
+    /* The access log: B's read, and this export itself. */
+    char *log = json_dumps(json_object_get(b, "access_log"), 0);
+    ck_assert_ptr_nonnull(strstr(log, agency_b));
+    ck_assert_ptr_nonnull(strstr(log, "\"subject_access\""));
+    free(log);
+    h_resp_free(&r);
+
+    /* The printable page: Swedish labels, the set's Swedish indicator names, every value
+     * escaped, nothing that runs. */
+    const char *html[] = {"Accept: text/html", NULL};
+    post(coord_a, path, reason, html, &r);
+    h_expect(&r, 200, "page");
+    char type[96];
+    ck_assert_ptr_nonnull(h_header(&r, "Content-Type", type, sizeof type));
+    ck_assert_ptr_nonnull(strstr(type, "text/html"));
+    ck_assert_ptr_nonnull(h_header(&r, "Content-Security-Policy", type, sizeof type));
+    ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"sv\">"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Personuppgifter"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Identitet"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Vilseledd om arbetets art"));
+    ck_assert_ptr_null(strstr(r.body, "<script>"));
+    ck_assert_ptr_nonnull(strstr(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    ck_assert_ptr_nonnull(strstr(r.body, "&amp; &#39;quoted&#39; &quot;text&quot;"));
+    for (int i = 1; i <= 17; i++) {
+        char s[48];
+        snprintf(s, sizeof s, "%s%02d", mine, i);
+        ck_assert_msg(strstr(r.body, s) != NULL, "the page misses %s", s);
+    }
+    ck_assert_ptr_null(strstr(r.body, other));
+    h_resp_free(&r);
+
+    /* Both exports are in the access log, visible to auditors, and on the timeline. */
+    snprintf(path, sizeof path, "/v1/access-log?case_id=%s&purpose=subject_access", id);
+    json_t *l = items(auditor_se, path);
+    ck_assert_int_ge(json_array_size(l), 2);
+    json_decref(l);
+    snprintf(path, sizeof path, "/v1/cases/%s/events?limit=100", id);
+    h_api(&srv, coord_a, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "timeline");
+    ck_assert_ptr_nonnull(strstr(r.body, "\"subject_access\""));
+    h_resp_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("access_log");
@@ -235,6 +416,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_test(tc, scope_per_role);
     tcase_add_test(tc, filters_pages_and_exports);
+    tcase_add_test(tc, subject_access_bundle);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }
