@@ -158,7 +158,8 @@ $$;
 -- and, for labour exploitation, the economic sector (a NACE Rev. 2 section). Statistical
 -- fields in clear, optional. trmd checks them against the code lists of config/codes (the
 -- lists are data, not schema); the database keeps their shape: never finer than NUTS 3
--- (5 characters) or a listed region, a section is one letter.
+-- (5 characters) or a listed region, a section is one letter. trm_case_create takes them as
+-- two more arguments, NULL by default (trmctl seed and older callers name fifteen).
 ALTER TABLE cases
     ADD COLUMN identified_region text CHECK (identified_region ~ '^[A-Z]{2}[A-Z0-9-]{1,3}$'),
     ADD COLUMN economic_sector text CHECK (economic_sector ~ '^[A-U]$');
@@ -171,7 +172,7 @@ CREATE FUNCTION trm_case_create(
     p_forms text[], p_month date, p_kek_id text, p_wrapped text,
     p_categories text[], p_fields text[], p_sealed text[],
     p_index_kinds smallint[], p_index_values bigint[], p_index_bits smallint,
-    p_region text, p_sector text)
+    p_region text DEFAULT NULL, p_sector text DEFAULT NULL)
 RETURNS SETOF cases
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 #variable_conflict use_column

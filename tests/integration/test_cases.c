@@ -13,7 +13,7 @@
 static struct trmd srv;
 static char admin[128], agency_a[37], agency_b[37];
 static char worker_a[128], coord_a[128], worker_b[128], auditor_a[128];
-static char sentinel[24];
+static char sentinel[24], worker_a_id[37];
 
 static void setup(void)
 {
@@ -22,7 +22,7 @@ static void setup(void)
     h_admin(admin, "SE");
     h_agency(&srv, admin, "SE", "social_services", agency_a);
     h_agency(&srv, admin, "SE", "ngo", agency_b);
-    h_user(&srv, admin, agency_a, "caseworker", false, user, worker_a);
+    h_user(&srv, admin, agency_a, "caseworker", false, worker_a_id, worker_a);
     h_user(&srv, admin, agency_a, "coordinator", false, user, coord_a);
     h_user(&srv, admin, agency_b, "caseworker", false, user, worker_b);
     h_user(&srv, admin, agency_a, "auditor", false, user, auditor_a);
@@ -173,6 +173,16 @@ START_TEST(region_and_sector)
     h_expect(&r, 200, "region removed");
     ck_assert(json_is_null(json_object_get(r.json, "identified_region")));
     h_resp_free(&r);
+
+    /* trmctl seed names trm_case_create's first fifteen arguments: region and sector are
+     * optional there too. */
+    char args[256], out[256];
+    long seeded = h_count(mine, agency_a);
+    snprintf(args, sizeof args,
+             "seed cases --count 2 --agency %s --user %s --country SE --first %d", agency_a,
+             worker_a_id, 900000 + getpid() % 90000);
+    ck_assert_msg(h_trmctl(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_int_eq(h_count(mine, agency_a), seeded + 2);
 
     /* Agency kind labour_inspectorate; its old word is still accepted, stored as the new. */
     snprintf(body, sizeof body,
