@@ -24,7 +24,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && useradd --system --uid 10001 --home /nonexistent --shell /usr/sbin/nologin trm
 # The package's paths: /usr/bin/trmd and trmctl, /etc/trm/trmd.conf, /usr/share/trm/
 # (migrations, which trmctl migrate finds by itself, SOPs, the console's files).
-ENV TRM_WEB_DIR=/usr/share/trm/web
+ENV TRM_WEB_DIR=/usr/share/trm/web TRM_CODES_DIR=/usr/share/trm/codes
 USER trm
 EXPOSE 8080
 CMD ["trmd", "--config", "/etc/trm/trmd.conf"]

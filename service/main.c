@@ -1,6 +1,7 @@
 /* trmd: wiring only. Reads the configuration, opens the database pool, starts the HTTP
  * server and waits for SIGINT or SIGTERM, then drains requests and closes the pool. */
 #include "trm/app.h"
+#include "trm/codes.h"
 #include "trm/web.h"
 #include "trm/build_info.h"
 #include "trm/config.h"
@@ -145,6 +146,10 @@ static int serve(struct trm_config *cfg)
         rc = refuse_role(app.db);
         goto out;
     }
+    if (!trm_codes_load(&app.codes, cfg->codes_dir, err, sizeof err)) {
+        fprintf(stderr, "trmd: codes_dir: %s\n", err);
+        goto out;
+    }
     if (!trm_web_load(&app.web, cfg->web_dir, err, sizeof err)) {
         fprintf(stderr, "trmd: web_dir: %s\n", err);
         goto out;
@@ -189,6 +194,7 @@ out:
     trm_authn_cache_free(app.authn_cache);
     trm_keyring_source_close(keys);
     trm_web_free(app.web);
+    trm_codes_free(app.codes);
     if (srv == NULL)
         return rc;
     /* What benchmarks divide: round trips to PostgreSQL per request. */

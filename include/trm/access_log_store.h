@@ -18,4 +18,18 @@ enum trm_db_status trm_access_log_add(struct trm_db_conn *c, const char *case_id
 enum trm_db_status trm_access_log_for_case(struct trm_db_conn *c, const char *case_id,
                                            json_t **out);
 
+/* Filters of a query across cases; NULL for none. from and to: dates or UTC times (to
+ * excluded). */
+struct trm_access_log_filter {
+    const char *agency_id, *user_id, *case_id, *purpose, *from, *to;
+    long long after_seq;
+    unsigned limit;
+};
+/* Entries the caller may see (row-level security: auditors their country's, cross-border
+ * auditors every one; coordinators those of their agency's cases and of cases it handed
+ * over), oldest first, as a JSON array of {seq, at, user_id, agency_id, country, case_id,
+ * categories, purpose, request_id, token_id, token_issued_by_other}. */
+enum trm_db_status trm_access_log_list(struct trm_db_conn *c, const struct trm_access_log_filter *f,
+                                       json_t **out);
+
 #endif

@@ -10,6 +10,7 @@
 #include "trm/config.h"
 #include "trm/http.h"
 
+struct trm_codes;
 struct trm_db_pool;
 struct trm_keyring;
 struct trm_keyring_source;
@@ -20,6 +21,7 @@ struct trm_app {
     struct trm_keyring_source *keys;
     struct trm_authn_cache *authn_cache; /* NULL: every request looks its token up */
     struct trm_web *web;                 /* the console's files (NULL: none) */
+    struct trm_codes *codes;             /* regions and sectors a case may name (codes_dir) */
     atomic_bool stopping;
 };
 

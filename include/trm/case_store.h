@@ -30,6 +30,8 @@ struct trm_case_summary {
     char citizenship[8];
     char forms[200]; /* PostgreSQL array text, e.g. {labour,sexual} */
     char identified_month[8];
+    char identified_region[8]; /* "" when not recorded */
+    char economic_sector[4];   /* "" when not recorded */
     long version;
     char created_at[40];
     char updated_at[40];
@@ -63,6 +65,8 @@ struct trm_case_new {
     const uint8_t *wrapped;
     const struct trm_sealed_person *person;
     unsigned bits;
+    /* NULL: not recorded (a case received from a peer: its region is of another country). */
+    const char *region, *sector;
 };
 
 /* Inserts a case (one round trip); fills the summary. INVALID for an unknown country. */
@@ -128,7 +132,8 @@ struct trm_case_change {
     const char *const *removed;                       /* "category.field" names, NULL-ended */
     const struct trm_sealed_person *index;            /* non-NULL: replace the blind indexes */
     unsigned bits;
-    json_t *changed_names; /* for the timeline (names only) */
+    json_t *changed_names;       /* for the timeline (names only) */
+    const char *region, *sector; /* NULL: unchanged; "": removed */
 };
 /* Applies a change if the version matches (CONFLICT when it does not), bumping it. */
 enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_change *ch,

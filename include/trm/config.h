@@ -36,6 +36,7 @@ struct trm_config {
     char trusted_proxy[64];         /* address whose X-Forwarded-For is believed */
     long token_default_days;        /* expiry of tokens issued without expires_days */
     char web_dir[256];              /* the console's files (web/), served at / */
+    char codes_dir[256];            /* code lists of regions and sectors (config/codes) */
     long session_idle_s;            /* a console session ends after this long unused */
     long session_max_s;             /* ... and this long after it opened */
     char session_cookie_secure[8];  /* auto (over TLS, told by the trusted proxy), on, off */

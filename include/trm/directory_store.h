@@ -35,6 +35,8 @@ struct trm_user {
 
 /* The kinds of agency, NULL-terminated (for validation). */
 extern const char *const trm_agency_kinds[];
+/* The kind as stored: labour_inspection, the old word, is labour_inspectorate. */
+const char *trm_agency_kind_canonical(const char *kind);
 /* The roles, NULL-terminated. */
 extern const char *const trm_user_roles[];
 

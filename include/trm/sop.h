@@ -27,7 +27,12 @@ enum trm_guard_kind {
     TRM_GUARD_BEST_INTERESTS_IF_CHILD, /* a child's latest best-interests assessment allows return
                                         */
     TRM_GUARD_MIN_TIME_IN_STATE,       /* time in the current state; a coordinator may override */
+    TRM_GUARD_SCREENING, /* the latest screening points to trafficking; a coordinator may override
+                          */
 };
+
+/* The latest screening of a case (docs/identification.md). */
+enum trm_screening_fact { TRM_SCREENING_NONE, TRM_SCREENING_NEGATIVE, TRM_SCREENING_POSITIVE };
 
 struct trm_sop_guard {
     enum trm_guard_kind kind;
@@ -112,6 +117,7 @@ struct trm_case_facts {
     char states[TRM_SOP_MAX_TRACKS][TRM_SOP_NAME]; /* current state per track (by index) */
     long seconds_in_state[TRM_SOP_MAX_TRACKS];
     bool erased;
+    enum trm_screening_fact screening;
 };
 
 /* Fills facts for a SOP from the JSON trm_case_facts_get read (transition_store.h). */
@@ -119,7 +125,7 @@ void trm_sop_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_ca
 
 /* Whether role may take t now on facts. Unmet conditions go to unmet (may be NULL) as
  * {"guard", "message"}, in words a caseworker understands. With override (a coordinator's
- * reason), time-in-state guards count as met and are listed in overridden. */
+ * reason), time-in-state and screening guards count as met and are listed in overridden. */
 bool trm_sop_check(const struct trm_sop *sop, const struct trm_sop_transition *t,
                    const struct trm_case_facts *facts, enum trm_role role, bool override,
                    json_t *unmet, json_t *overridden);

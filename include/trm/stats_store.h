@@ -13,6 +13,7 @@
 struct trm_person_row {
     const char *country, *sex, *age_band, *citizenship, *forms, *month, *state, *phase, *status;
     long cases;
+    const char *region, *sector; /* "" when none of the person's cases records one */
 };
 typedef void (*trm_person_fn)(const struct trm_person_row *row, void *arg);
 
@@ -31,5 +32,10 @@ enum trm_db_status trm_stats_referrals(struct trm_db_conn *c, const char *countr
  * every type (sql/migrations/0026_casework.sql). */
 enum trm_db_status trm_stats_services(struct trm_db_conn *c, const char *country, const char *from,
                                       const char *to, json_t **out);
+
+/* Screenings by set, each person's latest: [{"set", "version", "measure" (screened,
+ * presumed_victim, dimension, indicator), "dimension", "indicator", "persons"}]. */
+enum trm_db_status trm_stats_screenings(struct trm_db_conn *c, const char *country,
+                                        const char *from, const char *to, json_t **out);
 
 #endif

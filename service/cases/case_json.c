@@ -29,6 +29,10 @@ json_t *trm_case_summary_json(const struct trm_case_summary *s)
         forms_json(s->forms), "identified_month", s->identified_month, "version",
         (json_int_t)s->version, "created_at", s->created_at, "updated_at", s->updated_at,
         "personal_data_erased_at", s->erased_at[0] ? json_string(s->erased_at) : json_null());
+    json_object_set_new(j, "identified_region",
+                        s->identified_region[0] ? json_string(s->identified_region) : json_null());
+    json_object_set_new(j, "economic_sector",
+                        s->economic_sector[0] ? json_string(s->economic_sector) : json_null());
     json_t *tracks = json_loads(s->tracks, 0, NULL);
     if (!json_is_object(tracks)) {
         json_decref(tracks);

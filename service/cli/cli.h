@@ -25,6 +25,7 @@ int trm_cmd_migrate(int argc, char **argv);
 int trm_cmd_keys(int argc, char **argv);
 int trm_cmd_retention(int argc, char **argv);
 int trm_cmd_sop(int argc, char **argv);
+int trm_cmd_indicators(int argc, char **argv);
 int trm_cmd_verify_log(int argc, char **argv);
 int trm_cmd_stats(int argc, char **argv);
 int trm_cmd_seed(int argc, char **argv);

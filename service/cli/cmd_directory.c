@@ -74,13 +74,13 @@ static int cmd_agency(struct trm_db_pool *pool, int argc, char **argv)
             return trm_cli_fail("usage: trmctl agency add --name N --country CC --kind K");
         if (!trm_str_in(kind, trm_agency_kinds))
             return trm_cli_fail("agency add: unknown kind (police, prosecution, "
-                                "migration_authority, social_services, labour_inspection, ngo, "
+                                "migration_authority, social_services, labour_inspectorate, ngo, "
                                 "embassy, international_org, national_coordinator, other)");
         struct trm_agency a = {0};
         if (strlen(name) == 0 || !trm_strlcpy(a.name, name, sizeof a.name) ||
             strlen(country) != 2 || !trm_strlcpy(a.country, country, sizeof a.country))
             return trm_cli_fail("agency add: name must be 1 to 200 bytes, country 2 letters");
-        trm_strlcpy(a.kind, kind, sizeof a.kind);
+        trm_strlcpy(a.kind, trm_agency_kind_canonical(kind), sizeof a.kind);
         int rc = agency_add(pool, &a);
         if (rc == 0)
             printf("%s\n", a.id);

@@ -77,6 +77,7 @@ int trm_cmd_stats(int argc, char **argv)
     for (char *d = strtok_r(dims, ",", &save); d && x.q.n_dims < 2; d = strtok_r(NULL, ",", &save))
         x.q.dims[x.q.n_dims++] = d;
     x.q.k = cfg.stats_k;
+    x.q.region_level = 3;
     x.q.rounding_base = cfg.stats_rounding_base;
     if (from)
         snprintf(from_date, sizeof from_date, "%s-01", from), x.from = from_date;

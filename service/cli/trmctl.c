@@ -28,6 +28,8 @@ static const struct command commands[] = {
     {"stats", trm_cmd_stats,
      "stats export [--from YYYY-MM] [--to YYYY-MM] [--country CC] [--format csv|json]"},
     {"sop", trm_cmd_sop, "sop load FILE...         validate and load SOP documents"},
+    {"indicators", trm_cmd_indicators,
+     "indicators load FILE...  validate and load identification indicator sets"},
     {"retention", trm_cmd_retention,
      "retention run --days N   erase personal data of cases closed more than N days ago"},
     {"agency", trm_cmd_directory, "agency add --name N --country CC --kind K | agency list"},

@@ -57,6 +57,7 @@ static const struct key keys[] = {
     {"trusted_proxy", STR(trusted_proxy, "")},
     {"token_default_days", NUM(token_default_days, 0, 3650, "90")},
     {"web_dir", STR(web_dir, "web")},
+    {"codes_dir", STR(codes_dir, "config/codes")},
     {"session_idle_s", NUM(session_idle_s, 5, 86400, "1800")},
     {"session_max_s", NUM(session_max_s, 300, 604800, "43200")},
     {"session_cookie_secure", WORD(session_cookie_secure, "auto", "auto|on|off")},

@@ -10,18 +10,19 @@
 #include <string.h>
 
 /* clang-format off */
-TRM_DB_STMT(stmt_case_create, 15,
+TRM_DB_STMT(stmt_case_create, 17,
             "SELECT " TRM_SQL_CASE_SUMMARY_BASE "trm_case_tracks(c.id) AS tracks "
             "FROM trm_case_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-            "$15) c");
+            "$15, $16, $17) c");
+/* trm_case_read's row c has what it decides about (the fields opened); the rest of the
+ * summary is the case's row t, read once. */
 TRM_DB_STMT(stmt_case_read, 4,
-            "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month",
-                                              "(SELECT " TRM_SQL_CASE_TRANSFER("t")
-                                              " FROM cases t WHERE t.id = c.id)",
-                                              "SELECT t.assigned_to FROM cases t "
-                                              "WHERE t.id = c.id") TRM_SQL_CASE_TRACKS
+            "SELECT " TRM_SQL_CASE_SUMMARY_OF("c.identified_month", TRM_SQL_CASE_TRANSFER("t"),
+                                              "t.assigned_to", "t.identified_region",
+                                              "t.economic_sector") TRM_SQL_CASE_TRACKS
             " AS tracks, c.kek_id IS NOT NULL AS has_key, c.kek_id, c.dek_version, "
-            "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c");
+            "c.wrapped_dek, c.fields FROM trm_case_read($1, $2, $3, $4::text[]) c "
+            "LEFT JOIN cases t ON t.id = c.id");
 TRM_DB_STMT(stmt_case_list, 12,
             "SELECT " TRM_SQL_CASE_ITEM " FROM cases c " TRM_SQL_CASE_ITEM_TRACKS
             "WHERE ($1::uuid IS NULL OR c.owner_agency_id = $1) "
@@ -44,8 +45,12 @@ TRM_DB_STMT(stmt_case_search, 4,
             "   ON b.kind = q.kind AND b.value = q.value AND b.bits = $3 GROUP BY b.case_id) m "
             "JOIN cases c ON c.id = m.case_id "
             "ORDER BY m.n DESC, c.created_at DESC LIMIT $4");
-TRM_DB_STMT(stmt_case_bump, 7,
+TRM_DB_STMT(stmt_case_bump, 9,
             "UPDATE cases c SET version = version + 1, updated_at = now(), "
+            "identified_region = CASE WHEN $8::text IS NULL THEN identified_region "
+            "                         ELSE nullif($8::text, '') END, "
+            "economic_sector = CASE WHEN $9::text IS NULL THEN economic_sector "
+            "                       ELSE nullif($9::text, '') END, "
             "sex = coalesce($3::text, sex), age_band = coalesce($4::text, age_band), "
             "citizenship = coalesce($5::text, citizenship), "
             "identified_month = coalesce(($6::text || '-01')::date, identified_month), "
@@ -81,6 +86,8 @@ TRM_DB_STMT(stmt_case_erase, 2, "SELECT trm_case_erase($1, $2)");
         TRM_DB_COL(TRM_DB_TEXT, type, at citizenship, "citizenship"),                              \
         TRM_DB_COL(TRM_DB_TEXT, type, at forms, "exploitation_forms"),                             \
         TRM_DB_COL(TRM_DB_TEXT, type, at identified_month, "identified_month"),                    \
+        TRM_DB_COL(TRM_DB_TEXT, type, at identified_region, "identified_region"),                  \
+        TRM_DB_COL(TRM_DB_TEXT, type, at economic_sector, "economic_sector"),                      \
         TRM_DB_COL(TRM_DB_LONG, type, at version, "version"),                                      \
         TRM_DB_COL(TRM_DB_TEXT, type, at created_at, "created_at"),                                \
         TRM_DB_COL(TRM_DB_TEXT, type, at updated_at, "updated_at"),                                \
@@ -171,9 +178,9 @@ enum trm_db_status trm_case_insert(struct trm_db_conn *c, const struct trm_case_
     snprintf(month, sizeof month, "%s-01", n->month);
     snprintf(bits, sizeof bits, "%u", n->bits);
     trm_hex_encode(n->wrapped, TRM_WRAPPED_DEK_BYTES, wrapped);
-    const char *p[] = {n->id,    n->country, n->sex,    n->age_band, n->citizenship,
-                       forms,    month,      n->kek_id, wrapped,     cats_s,
-                       fields_s, sealed_s,   kinds_s,   values_s,    bits};
+    const char *p[] = {n->id,   n->country, n->sex,  n->age_band, n->citizenship, forms,
+                       month,   n->kek_id,  wrapped, cats_s,      fields_s,       sealed_s,
+                       kinds_s, values_s,   bits,    n->region,   n->sector};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_create, p, &st);
     if (st == TRM_DB_OK && trm_db_one(r, summary_cols, out) != TRM_DB_OK)
@@ -271,6 +278,8 @@ static const struct {
     {"tracks", 'j'},
     {"transferred_out", 'j'},
     {"assigned_to", '"'},
+    {"identified_region", '"'},
+    {"economic_sector", '"'},
 };
 enum { ITEM_CREATED_AT = 10 };
 
@@ -405,7 +414,8 @@ enum trm_db_status trm_case_update(struct trm_db_conn *c, const struct trm_case_
     char version[24];
     snprintf(version, sizeof version, "%ld", ch->expected_version);
     char *forms = ch->forms ? trm_db_words_literal(ch->forms) : NULL;
-    const char *p[] = {ch->id, version, ch->sex, ch->age_band, ch->citizenship, ch->month, forms};
+    const char *p[] = {ch->id,    version, ch->sex,    ch->age_band, ch->citizenship,
+                       ch->month, forms,   ch->region, ch->sector};
     enum trm_db_status st;
     PGresult *r = trm_db_exec(c, &stmt_case_bump, (const char *const *)p, &st);
     free(forms);

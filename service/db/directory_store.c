@@ -7,10 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* labour_inspection, the kind's old word, is still accepted (older clients, peer instances'
+ * directories): the database stores it as labour_inspectorate (migration 0027). */
 const char *const trm_agency_kinds[] = {
-    "police", "prosecution", "migration_authority", "social_services",      "labour_inspection",
-    "ngo",    "embassy",     "international_org",   "national_coordinator", "other",
-    NULL};
+    "police",          "prosecution",         "migration_authority",
+    "social_services", "labour_inspectorate", "ngo",
+    "embassy",         "international_org",   "national_coordinator",
+    "other",           "labour_inspection",   NULL};
+const char *trm_agency_kind_canonical(const char *kind)
+{
+    return kind && strcmp(kind, "labour_inspection") == 0 ? "labour_inspectorate" : kind;
+}
+
 const char *const trm_user_roles[] = {"caseworker", "coordinator", "auditor", "admin", NULL};
 
 /* clang-format off */

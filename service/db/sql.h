@@ -33,11 +33,13 @@
 
 /* The columns of a case summary (struct trm_case_summary) but its tracks, of a row c whose
  * identified_month is `month` (a date in cases, already text in trm_case_read's rows), whose
- * transfer is `transfer` (TRM_SQL_CASE_TRANSFER of a row of cases) and whose assignee is
- * `assignee` (a uuid). */
-#define TRM_SQL_CASE_SUMMARY_OF(month, transfer, assignee)                                   \
+ * transfer is `transfer` (TRM_SQL_CASE_TRANSFER of a row of cases), whose assignee is
+ * `assignee` (a uuid) and whose region and sector are `region` and `sector`. */
+#define TRM_SQL_CASE_SUMMARY_OF(month, transfer, assignee, region, sector)                   \
     "c.id, c.reference, c.country, c.owner_agency_id, c.sex, c.age_band, c.citizenship, "    \
-    "c.exploitation_forms, " month " AS identified_month, c.version, "                       \
+    "c.exploitation_forms, " month " AS identified_month, "                                  \
+    "coalesce(" region ", '') AS identified_region, "                                        \
+    "coalesce(" sector ", '') AS economic_sector, c.version, "                               \
     TRM_SQL_TIME_US("c.created_at") " AS created_at, "                                       \
     TRM_SQL_TIME_US("c.updated_at") " AS updated_at, "                                       \
     "coalesce(" TRM_SQL_TIME_US("c.personal_data_erased_at") ", '') AS erased_at, "          \
@@ -46,7 +48,7 @@
     "coalesce((" assignee ")::text, '') AS assigned_to, "
 #define TRM_SQL_CASE_SUMMARY_BASE                                                            \
     TRM_SQL_CASE_SUMMARY_OF("to_char(c.identified_month, 'YYYY-MM')", TRM_SQL_CASE_TRANSFER("c"), \
-                            "c.assigned_to")
+                            "c.assigned_to", "c.identified_region", "c.economic_sector")
 /* Every column of a case summary, of a row c of cases. */
 #define TRM_SQL_CASE_SUMMARY TRM_SQL_CASE_SUMMARY_BASE TRM_SQL_CASE_TRACKS " AS tracks"
 
@@ -69,7 +71,8 @@
     "CASE WHEN c.transferred_out_at IS NOT NULL THEN json_build_object("                      \
     "'at', " TRM_SQL_TIME("c.transferred_out_at") ", 'instance', c.transferred_to_instance, " \
     "'remote_case_id', c.transferred_remote_case_id, "                                        \
-    "'remote_reference', c.transferred_remote_reference) END, c.assigned_to"
+    "'remote_reference', c.transferred_remote_reference) END, c.assigned_to, "               \
+    "c.identified_region, c.economic_sector"
 /* The tracks of a row c, the main track's state and the earliest deadline, for
  * TRM_SQL_CASE_ITEM: "FROM cases c " TRM_SQL_CASE_ITEM_TRACKS. */
 #define TRM_SQL_CASE_ITEM_TRACKS                                                             \

@@ -6,7 +6,13 @@
 /* clang-format off */
 TRM_DB_STMT(stmt_persons, 3,
             "SELECT country, sex, age_band, citizenship, array_to_string(forms, ',') AS forms, "
-            "month, state, phase, status, cases FROM trm_stats_persons($1, $2::date, $3::date)");
+            "month, state, phase, status, cases, coalesce(region, '') AS region, "
+            "coalesce(sector, '') AS sector FROM trm_stats_persons($1, $2::date, $3::date)");
+TRM_DB_STMT(stmt_screenings, 3,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('set', set_code, 'version', set_version, "
+            "'measure', measure, 'dimension', dimension, 'indicator', indicator, 'persons', "
+            "persons) ORDER BY set_code, set_version, measure, dimension, indicator), '[]') "
+            "FROM trm_stats_screenings($1, $2::date, $3::date)");
 TRM_DB_STMT(stmt_assistance, 3,
             "SELECT coalesce(jsonb_agg(jsonb_build_object('indicator', indicator, 'persons', "
             "persons, 'median_days', round(median_days::numeric, 1))), '[]') "
@@ -35,6 +41,8 @@ static const struct trm_db_col person_cols[] = {
     PERSON_COL(TRM_DB_STR, phase),
     PERSON_COL(TRM_DB_STR, status),
     PERSON_COL(TRM_DB_LONG, cases),
+    PERSON_COL(TRM_DB_STR, region),
+    PERSON_COL(TRM_DB_STR, sector),
     {0},
 };
 
@@ -74,4 +82,11 @@ enum trm_db_status trm_stats_services(struct trm_db_conn *c, const char *country
 {
     const char *p[] = {country, from, to};
     return trm_db_json_cell(c, &stmt_services, p, out);
+}
+
+enum trm_db_status trm_stats_screenings(struct trm_db_conn *c, const char *country,
+                                        const char *from, const char *to, json_t **out)
+{
+    const char *p[] = {country, from, to};
+    return trm_db_json_cell(c, &stmt_screenings, p, out);
 }

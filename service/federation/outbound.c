@@ -313,6 +313,8 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
             sealed.wrapped,
             &sealed.person,
             bits,
+            NULL, /* the region and sector are of the sending country's lists */
+            NULL,
         };
         struct trm_case_summary summary;
         st = trm_case_insert(c, &n, &summary);

@@ -58,8 +58,10 @@ TRM_HANDLER(trm_handle_agencies_list)
         TRM_Q_ENUM("kind", &x->kind, trm_agency_kinds),
         TRM_Q_END,
     };
-    if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "sss", &x->page) ||
-        !trm_handler_tx(app, req, res, &tx, x))
+    if (!trm_http_query(req, res, params) || !trm_handler_page(app, req, res, "sss", &x->page))
+        return;
+    x->kind = trm_agency_kind_canonical(x->kind);
+    if (!trm_handler_tx(app, req, res, &tx, x))
         return;
     json_t *items = json_array();
     for (unsigned i = 0; i < x->n; i++)
@@ -144,7 +146,7 @@ TRM_HANDLER(trm_handle_agency_create)
     trm_uuid_v4(x->a.id);
     trm_strlcpy(x->a.name, x->name, sizeof x->a.name);
     trm_strlcpy(x->a.country, x->country, sizeof x->a.country);
-    trm_strlcpy(x->a.kind, x->kind, sizeof x->a.kind);
+    trm_strlcpy(x->a.kind, trm_agency_kind_canonical(x->kind), sizeof x->a.kind);
     x->a.active = true;
     if (trm_handler_tx(app, req, res, &tx, x))
         trm_http_created_at(res, trm_agency_json(&x->a), "/v1/agencies/%s", x->a.id);

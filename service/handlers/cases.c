@@ -4,6 +4,7 @@
 #include "handlers.h"
 
 #include "trm/cases.h"
+#include "trm/codes.h"
 #include "trm/federation_ops.h"
 #include "trm/http_util.h"
 #include "trm/idempotency_store.h"
@@ -16,6 +17,7 @@
 #define CITIZENSHIP_MAX 7 /* a country code, or "unknown" */
 #define FORMS_MAX 8       /* every exploitation form */
 #define SEARCH_MAX 50     /* duplicate search: the best matches */
+#define REGION_MAX 7      /* a NUTS 3 code (5) or a listed region (PH-00) */
 
 /* The case resource: its summary, the person (NULL: {}), and its version as ETag; 201 with
  * Location for a new case. */
@@ -46,15 +48,63 @@ static bool citizenship_ok(const char *c)
     return strcmp(c, "unknown") == 0 || trm_json_is_country(c);
 }
 
-/* The statistical fields of a case as a create or a change names them (NULL: not given). */
+/* The statistical fields of a case as a create or a change names them (NULL: not given; a
+ * change's region and sector may be null: given, and removed). */
 struct case_fields {
-    const char *country, *sex, *age_band, *citizenship, *month;
+    const char *country, *sex, *age_band, *citizenship, *month, *region, *sector;
     json_t *forms, *person;
+    bool region_given, sector_given;
+    const struct trm_codes *codes;
 };
+
+/* Why a region is not one a case of its country may name (NULL: it is). */
+static const char *region_problem(enum trm_region_check check)
+{
+    switch (check) {
+    case TRM_REGION_OK:
+        return NULL;
+    case TRM_REGION_OTHER_COUNTRY:
+        return "is a region of another country than the case's";
+    case TRM_REGION_NO_LIST:
+        return "cannot be recorded: no region of the case's country is listed";
+    case TRM_REGION_UNKNOWN:
+        break;
+    }
+    return "is not a region of the case's country in the code list (NUTS 3, or the country's "
+           "documented list)";
+}
+
+static const char sector_unknown[] = "is not a NACE Rev. 2 section (a letter A to U)";
+static const char sector_not_labour[] =
+    "is recorded for labour exploitation only: exploitation_forms must include labour";
+
+/* Whether forms (an array, or PostgreSQL's text of one) include labour exploitation. */
+static bool forms_have_labour(json_t *forms, const char *text)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(forms, i, v) if (strcmp(json_string_value(v), "labour") == 0) return true;
+    if (forms || text == NULL)
+        return false;
+    for (const char *p = strstr(text, "labour"); p; p = strstr(p + 1, "labour"))
+        if ((p[-1] == '{' || p[-1] == ',') && (p[6] == '}' || p[6] == ','))
+            return true;
+    return false;
+}
 
 static const char *case_fields_ok(const void *arg, const char **field)
 {
     const struct case_fields *f = arg;
+    /* A change's region is checked against the case's country in its transaction. */
+    const char *region = f->region && f->country
+                             ? region_problem(trm_codes_region(f->codes, f->country, f->region))
+                             : NULL;
+    if (region)
+        return *field = "identified_region", region;
+    if (f->sector && !trm_codes_sector(f->codes, f->sector))
+        return *field = "economic_sector", sector_unknown;
+    if (f->sector && f->forms && !forms_have_labour(f->forms, NULL))
+        return *field = "economic_sector", sector_not_labour;
     if (f->citizenship && !citizenship_ok(f->citizenship))
         return *field = "citizenship", "must be an ISO 3166-1 alpha-2 code or unknown";
     if (f->forms && json_array_size(f->forms) == 0)
@@ -123,10 +173,13 @@ TRM_HANDLER(trm_handle_case_create)
         TRM_F_ENUMS("exploitation_forms", &f->forms, FORMS_MAX, trm_case_exploitation_forms,
                     TRM_REQUIRED),
         TRM_F_MONTH("identified_month", &f->month, TRM_REQUIRED),
+        TRM_F_STRING("identified_region", &f->region, REGION_MAX),
+        TRM_F_STRING("economic_sector", &f->sector, 1),
         TRM_F_OBJECT("person", &f->person, trm_person_spec),
         TRM_F_CHECK(case_fields_ok, f),
         TRM_F_END,
     };
+    f->codes = app->codes;
     if (!trm_http_idempotency(req, res, &x->idem) || !trm_handler_body(req, res, spec, NULL))
         return;
     unsigned bits = (unsigned)app->config->blind_index_bits;
@@ -139,7 +192,7 @@ TRM_HANDLER(trm_handle_case_create)
     x->n = (struct trm_case_new){
         x->id,    f->country, f->sex,           f->age_band,       f->citizenship,
         f->month, f->forms,   x->sealed.kek_id, x->sealed.wrapped, &x->sealed.person,
-        bits};
+        bits,     f->region,  f->sector};
     /* The creator sees what they sent (a replay sends the same body: the key's hash). */
     if (trm_handler_tx(app, req, res, &tx, x))
         answer_case(res, 201, &x->summary, f->person ? json_deep_copy(f->person) : NULL);
@@ -266,7 +319,13 @@ static void merge_patch(json_t *target, json_t *patch)
 }
 
 /* Why a change is refused, besides the common reasons (stale, erased). */
-enum { PATCH_UNREADABLE = TRM_WHY_OWN };
+enum {
+    PATCH_UNREADABLE = TRM_WHY_OWN,
+    PATCH_REGION_UNKNOWN,
+    PATCH_REGION_OTHER_COUNTRY,
+    PATCH_REGION_NO_LIST,
+    PATCH_SECTOR_NOT_LABOUR,
+};
 
 struct case_patch {
     struct case_fields f; /* f.person: the merge patch of the person */
@@ -276,6 +335,7 @@ struct case_patch {
     const struct trm_keyring *keys;
     struct trm_keyring_source *source;
     unsigned bits;
+    const char *region_set, *sector_set; /* NULL: unchanged; "": removed */
     struct trm_case_summary summary;
     json_t *person; /* after the change */
 };
@@ -346,9 +406,10 @@ static enum trm_db_status apply_patch(struct trm_db_conn *c, struct case_patch *
     json_t *identity = json_pack("{s:O?}", "identity", json_object_get(after, "identity"));
     ok = ok && trm_person_seal(x->keys, dek, x->id, rec->dek_version, identity, x->bits, &index);
     json_decref(identity);
-    struct trm_case_change ch = {x->id,      x->version, x->f.sex, x->f.age_band, x->f.citizenship,
-                                 x->f.month, x->f.forms, &sealed,  removed,       &index,
-                                 x->bits,    names};
+    struct trm_case_change ch = {
+        x->id,      x->version, x->f.sex,      x->f.age_band, x->f.citizenship,
+        x->f.month, x->f.forms, &sealed,       removed,       &index,
+        x->bits,    names,      x->region_set, x->sector_set};
     enum trm_db_status st = ok ? trm_case_update(c, &ch, &x->summary) : TRM_DB_ERROR;
     trm_sealed_person_free(&sealed);
     trm_sealed_person_free(&index);
@@ -373,6 +434,21 @@ static enum trm_db_status patch_record(struct trm_db_conn *c, struct case_patch 
         return trm_refuse(x, TRM_WHY_STALE, NULL);
     if (rec->summary.erased_at[0] && x->f.person)
         return trm_refuse(x, TRM_WHY_CASE_ERASED, NULL);
+    /* The region is one of the case's country; a sector stays with labour exploitation. */
+    switch (x->f.region ? trm_codes_region(x->f.codes, rec->summary.country, x->f.region)
+                        : TRM_REGION_OK) {
+    case TRM_REGION_OK:
+        break;
+    case TRM_REGION_UNKNOWN:
+        return trm_refuse(x, PATCH_REGION_UNKNOWN, NULL);
+    case TRM_REGION_OTHER_COUNTRY:
+        return trm_refuse(x, PATCH_REGION_OTHER_COUNTRY, NULL);
+    case TRM_REGION_NO_LIST:
+        return trm_refuse(x, PATCH_REGION_NO_LIST, NULL);
+    }
+    bool sector = x->f.sector_given ? x->f.sector != NULL : rec->summary.economic_sector[0];
+    if (sector && !forms_have_labour(x->f.forms, rec->summary.forms))
+        return trm_refuse(x, PATCH_SECTOR_NOT_LABOUR, NULL);
     /* A case without a key (erased) changes only its clear fields: nothing is sealed. */
     unsigned char *dek = rec->has_key ? trm_case_record_dek(x->source, rec) : trm_dek_alloc();
     enum trm_db_status st =
@@ -398,6 +474,16 @@ static const struct trm_outcome patch_outcomes[] = {
     TRM_WHEN_REFUSED(PATCH_UNREADABLE, TRM_E_INTERNAL,
                      "The case's personal data could not be decrypted."),
     TRM_WHEN_FIELD(TRM_DB_INVALID, "/citizenship", "is not a known country"),
+    TRM_WHEN_REFUSED_FIELD(PATCH_REGION_UNKNOWN, "/identified_region",
+                           "is not a region of the case's country in the code list (NUTS 3, or "
+                           "the country's documented list)"),
+    TRM_WHEN_REFUSED_FIELD(PATCH_REGION_OTHER_COUNTRY, "/identified_region",
+                           "is a region of another country than the case's"),
+    TRM_WHEN_REFUSED_FIELD(PATCH_REGION_NO_LIST, "/identified_region",
+                           "cannot be recorded: no region of the case's country is listed"),
+    TRM_WHEN_REFUSED_FIELD(PATCH_SECTOR_NOT_LABOUR, "/economic_sector",
+                           "is recorded for labour exploitation only: exploitation_forms must "
+                           "include labour"),
     TRM_WHEN_END,
 };
 
@@ -414,10 +500,15 @@ TRM_HANDLER(trm_handle_case_patch)
         TRM_F_STRING("citizenship", &f->citizenship, CITIZENSHIP_MAX),
         TRM_F_ENUMS("exploitation_forms", &f->forms, FORMS_MAX, trm_case_exploitation_forms),
         TRM_F_MONTH("identified_month", &f->month),
+        TRM_F_STRING("identified_region", &f->region, REGION_MAX, .nullable = true,
+                     .present = &f->region_given),
+        TRM_F_STRING("economic_sector", &f->sector, 1, .nullable = true,
+                     .present = &f->sector_given),
         TRM_F_OBJECT("person", &f->person, trm_person_spec),
         TRM_F_CHECK(case_fields_ok, f),
         TRM_F_END,
     };
+    f->codes = app->codes;
     if (!trm_http_uuid_param(req, res, 0, x->id) ||
         !trm_http_if_match_version(req, res, "If-Match does not name a version of this case.",
                                    &x->version) ||
@@ -428,6 +519,9 @@ TRM_HANDLER(trm_handle_case_patch)
     x->keys = trm_app_keys(app);
     x->source = app->keys;
     x->bits = (unsigned)app->config->blind_index_bits;
+    /* null removes a region or sector: "" tells the store so. */
+    x->region_set = f->region_given ? (f->region ? f->region : "") : NULL;
+    x->sector_set = f->sector_given ? (f->sector ? f->sector : "") : NULL;
     if (trm_handler_tx(app, req, res, &tx, x))
         answer_case(res, 200, &x->summary, json_incref(x->person));
 }

@@ -48,6 +48,8 @@ TRM_HANDLER(trm_handle_consent_create);
 TRM_HANDLER(trm_handle_consent_withdraw);
 TRM_HANDLER(trm_handle_consents_list);
 TRM_HANDLER(trm_handle_assessment_create);
+TRM_HANDLER(trm_handle_screening_create);
+TRM_HANDLER(trm_handle_screenings_list);
 TRM_HANDLER(trm_handle_assessments_list);
 TRM_HANDLER(trm_handle_guardian_create);
 TRM_HANDLER(trm_handle_guardians_list);
@@ -91,6 +93,9 @@ TRM_HANDLER(trm_handle_plans_list);
 TRM_HANDLER(trm_handle_plan_create);
 TRM_HANDLER(trm_handle_plan_get);
 TRM_HANDLER(trm_handle_plan_patch);
+TRM_HANDLER(trm_handle_stats_screenings);
+TRM_HANDLER(trm_handle_access_log);
+TRM_HANDLER(trm_handle_case_subject_access);
 
 json_t *trm_agency_json(const struct trm_agency *a);
 /* 200 with a case's summary and its version as ETag (service/handlers/cases.c). */

@@ -106,7 +106,7 @@ static bool parse_group_by(const struct trm_request *req, struct trm_response *r
             trm_response_problem(res, req, TRM_E_INVALID_PARAMETER,
                                  "group_by takes one or two of: country, sex, age_band, "
                                  "child_adult, citizenship, exploitation_form, month, year, "
-                                 "phase, state, status.");
+                                 "phase, state, status, region, sector.");
             return false;
         }
         q->dims[q->n_dims++] = d;
@@ -127,8 +127,18 @@ TRM_HANDLER(trm_handle_stats_victims)
     struct victims_args *x = trm_handler_state(req, sizeof *x, victims_free);
     if (x == NULL)
         return;
+    static const char *const levels[] = {"0", "1", "2", "3", NULL};
+    const char *level = "3";
+    const struct trm_param params[] = {
+        TRM_Q_ENUM("region_level", &level, levels,
+                   .detail = "region_level must be a NUTS level, 0 to 3."),
+        TRM_Q_END,
+    };
     x->q.k = app->config->stats_k;
     x->q.rounding_base = app->config->stats_rounding_base;
+    if (!trm_http_query(req, res, params))
+        return;
+    x->q.region_level = level[0] - '0';
     if (!read_scope(req, res, &x->s) ||
         !parse_group_by(req, res, &x->q, x->group_by, sizeof x->group_by) ||
         !trm_handler_tx(app, req, res, &tx, x))
@@ -187,4 +197,9 @@ TRM_HANDLER(trm_handle_stats_referrals)
 TRM_HANDLER(trm_handle_stats_services)
 {
     table_answer(app, req, res, trm_stats_services, trm_stats_publish_services);
+}
+
+TRM_HANDLER(trm_handle_stats_screenings)
+{
+    table_answer(app, req, res, trm_stats_screenings, trm_stats_publish_screenings);
 }

@@ -28,6 +28,10 @@ void trm_sop_facts_from_json(const struct trm_sop *sop, json_t *j, struct trm_ca
     f->consents = mask_of(json_object_get(j, "consents"), trm_consent_kinds);
     f->categories = mask_of(json_object_get(j, "categories"), trm_case_categories);
     f->guardians = (int)json_integer_value(json_object_get(j, "guardians"));
+    const char *screening = json_string_value(json_object_get(j, "screening"));
+    f->screening = screening == NULL                    ? TRM_SCREENING_NONE
+                   : strcmp(screening, "positive") == 0 ? TRM_SCREENING_POSITIVE
+                                                        : TRM_SCREENING_NEGATIVE;
     const char *kind;
     json_t *v;
     json_object_foreach(json_object_get(j, "assessments"), kind, v)

@@ -77,6 +77,21 @@ static bool guard_met(const struct trm_sop_transition *t, const struct trm_sop_g
                       "is required.");
         return false;
     }
+    case TRM_GUARD_SCREENING:
+        if (f->screening == TRM_SCREENING_POSITIVE)
+            return true;
+        if (override) {
+            if (overridden)
+                json_array_append_new(overridden, json_string("screening"));
+            return true;
+        }
+        unmet_add(unmet, "screening",
+                  f->screening == TRM_SCREENING_NONE
+                      ? "Record a screening of the identification indicators first; a "
+                        "coordinator may override with a reason."
+                      : "The latest screening does not find the indicators pointing to "
+                        "trafficking; a coordinator may override with a reason.");
+        return false;
     case TRM_GUARD_MIN_TIME_IN_STATE:
         if (f->seconds_in_state[t->track] >= g->seconds)
             return true;

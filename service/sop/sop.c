@@ -27,6 +27,7 @@ static const char *const guard_kinds[] = {"consent",
                                           "guardian_if_child",
                                           "best_interests_if_child",
                                           "min_time_in_state",
+                                          "screening",
                                           NULL};
 
 static int index_of(const char *const *list, const char *v)

@@ -113,6 +113,51 @@ static bool protect_line(struct grid *g, bool is_row, size_t line)
     return true;
 }
 
+/* The rows of parent region `group` in column c (c == cols: the row totals), with the
+ * parent's count as the level above publishes it: when exactly one entry is suppressed,
+ * suppress the smallest other published row of the group (non-zero first). */
+static bool protect_group(struct grid *g, size_t group, size_t c, long k)
+{
+    struct trm_stats_table *t = g->t;
+    long parent = 0;
+    size_t n_hidden = 0, best = (size_t)-1;
+    for (size_t r = 0; r < t->rows; r++) {
+        if (t->row_group[r] != group)
+            continue;
+        long v = *value(g, r, c);
+        parent += v;
+        if (*hidden(g, r, c)) {
+            n_hidden++;
+            continue;
+        }
+        long bv = best == (size_t)-1 ? 0 : *value(g, best, c);
+        if (best == (size_t)-1 || (bv == 0 && v != 0) || (v != 0 && v < bv))
+            best = r;
+    }
+    n_hidden += parent > 0 && parent < k;
+    if (n_hidden != 1 || best == (size_t)-1 || (parent > 0 && parent < k))
+        return false;
+    *hidden(g, best, c) = true;
+    return true;
+}
+
+/* Every group of every column (and of the row totals of a two-way table). */
+static size_t protect_groups(struct grid *g, long k)
+{
+    struct trm_stats_table *t = g->t;
+    size_t added = 0;
+    for (size_t c = 0; t->row_group && c < (t->cols == 1 ? 1 : g->C); c++)
+        for (size_t r = 0; r < t->rows; r++) {
+            /* Each group once: at its first row. */
+            bool first = true;
+            for (size_t q = 0; q < r && first; q++)
+                first = t->row_group[q] != t->row_group[r];
+            if (first && protect_group(g, t->row_group[r], c, k))
+                added++;
+        }
+    return added;
+}
+
 struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k)
 {
     struct trm_suppression s = {0, 0};
@@ -134,8 +179,22 @@ struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k)
         for (size_t r = 0; r < t->rows; r++)
             t->row_hidden[r] = t->cell_hidden[r];
     }
-    if (!t->additive)
+    if (!t->additive) {
+        /* Cells overlap, but the persons of each region (the row totals) add up to their
+         * parent's: protect those against the level above. */
+        struct grid margin = g;
+        for (bool changed = t->row_group != NULL; changed;) {
+            changed = false;
+            for (size_t r = 0; r < t->rows; r++) {
+                bool first = true;
+                for (size_t q = 0; q < r && first; q++)
+                    first = t->row_group[q] != t->row_group[r];
+                if (first && protect_group(&margin, t->row_group[r], t->cols, k))
+                    s.secondary++, changed = true;
+            }
+        }
         return s;
+    }
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t r = 0; r < g.R; r++)
@@ -145,6 +204,9 @@ struct trm_suppression trm_stats_suppress(struct trm_stats_table *t, long k)
         for (size_t c = 0; c < (t->cols == 1 ? 1 : g.C); c++)
             if (protect_line(&g, false, c))
                 s.secondary++, changed = true;
+        size_t grouped = protect_groups(&g, k);
+        s.secondary += grouped;
+        changed = changed || grouped > 0;
         if (t->cols == 1) {
             for (size_t r = 0; r < t->rows; r++)
                 t->row_hidden[r] = t->cell_hidden[r] = t->cell_hidden[r] || t->row_hidden[r];

@@ -105,3 +105,28 @@ json_t *trm_stats_publish_referrals(json_t *rows, long k, long base)
     trm_stats_table_free(&t);
     return out;
 }
+
+json_t *trm_stats_publish_screenings(json_t *rows, long k, long base)
+{
+    size_t primary = 0, i;
+    json_t *item;
+    /* A person counts in every dimension and indicator of their latest screening: the counts
+     * overlap, with no total to subtract from (primary suppression only). */
+    json_t *items = json_array();
+    json_array_foreach(rows, i, item)
+    {
+        /* The members in a fixed order (the CSV's columns). */
+        json_t *out = json_object();
+        static const char *const order[] = {"set",       "version",   "measure",
+                                            "dimension", "indicator", "persons"};
+        for (size_t m = 0; m < 6; m++)
+            json_object_set(out, order[m], json_object_get(item, order[m]));
+        bool hidden = hide_small(out, "persons", k, base, &primary);
+        json_object_set_new(out, "suppressed", json_boolean(hidden));
+        json_array_append_new(items, out);
+    }
+    json_decref(rows);
+    return json_pack("{s:o, s:I, s:I, s:{s:I, s:I}}", "items", items, "k", (json_int_t)k,
+                     "rounding_base", (json_int_t)base, "suppressed", "primary",
+                     (json_int_t)primary, "secondary", (json_int_t)0);
+}

@@ -11,7 +11,21 @@
 
 const char *const trm_stats_dimensions[] = {
     "country", "sex",  "age_band", "child_adult", "citizenship", "exploitation_form",
-    "month",   "year", "phase",    "state",       "status",      NULL};
+    "month",   "year", "phase",    "state",       "status",      "region",
+    "sector",  NULL};
+
+void trm_stats_region_at(const char *code, int level, char *out, size_t len)
+{
+    size_t n = strlen(code);
+    if (n < 3) {
+        trm_strlcpy(out, "unknown", len);
+        return;
+    }
+    /* NUTS: the country's two letters, then one character a level (SE110: SE, SE1, SE11,
+     * SE110). A listed region (PH-00) is one level below its country. */
+    size_t keep = code[2] == '-' ? (level == 0 ? 2 : n) : 2 + (size_t)level;
+    snprintf(out, len, "%.*s", (int)(keep < n ? keep : n), code);
+}
 
 struct dim_values {
     char *names[MAX_VALUES];
@@ -46,6 +60,11 @@ struct trm_victims_counter *trm_victims_counter_new(const struct trm_victims_que
     }
     for (size_t i = 0; i < q->n_dims; i++)
         c->multi = c->multi || strcmp(q->dims[i], "exploitation_form") == 0;
+    /* Regions are the rows (their groups protect the rows against the level above). */
+    if (q->n_dims == 2 && strcmp(q->dims[1], "region") == 0) {
+        c->q.dims[1] = q->dims[0];
+        c->q.dims[0] = q->dims[1];
+    }
     return c;
 }
 
@@ -63,7 +82,8 @@ static size_t value_index(struct dim_values *d, const char *v)
 }
 
 /* The values of one dimension for a person (several for exploitation_form). */
-static size_t dim_values(const struct trm_person_row *r, const char *dim, char out[8][40])
+static size_t dim_values(const struct trm_person_row *r, const char *dim, int level,
+                         char out[8][40])
 {
     const char *v = NULL;
     if (strcmp(dim, "exploitation_form") == 0) {
@@ -94,6 +114,11 @@ static size_t dim_values(const struct trm_person_row *r, const char *dim, char o
         v = r->month;
     else if (strcmp(dim, "phase") == 0)
         v = r->phase;
+    else if (strcmp(dim, "region") == 0) {
+        trm_stats_region_at(r->region, level, out[0], 40);
+        return 1;
+    } else if (strcmp(dim, "sector") == 0)
+        v = r->sector[0] ? r->sector : "unknown";
     else if (strcmp(dim, "state") == 0)
         v = r->state;
     else
@@ -106,8 +131,8 @@ void trm_victims_count(const struct trm_person_row *r, void *arg)
 {
     struct trm_victims_counter *c = arg;
     char a[8][40], b[8][40];
-    size_t na = dim_values(r, c->q.dims[0], a);
-    size_t nb = c->q.n_dims > 1 ? dim_values(r, c->q.dims[1], b) : 1;
+    size_t na = dim_values(r, c->q.dims[0], c->q.region_level, a);
+    size_t nb = c->q.n_dims > 1 ? dim_values(r, c->q.dims[1], c->q.region_level, b) : 1;
     bool row_seen[8] = {false}, col_seen[8] = {false};
     c->persons++;
     c->cases += r->cases;
@@ -178,6 +203,27 @@ json_t *trm_victims_counter_finish(struct trm_victims_counter *c)
             t.col_totals[k] = c->q.n_dims > 1 ? c->col_persons[ci[k]] : c->persons;
         t.total = c->persons;
     }
+    /* Regions: each row in the group of its parent region (the level above). */
+    size_t *groups = NULL;
+    if (strcmp(c->q.dims[0], "region") == 0 && c->q.region_level > 0 && rows > 0) {
+        groups = calloc(rows, sizeof *groups);
+        char parents[MAX_VALUES][16], parent[16];
+        size_t n_parents = 0;
+        for (size_t r = 0; groups && r < rows; r++) {
+            const char *name = c->values[0].names[ri[r]];
+            if (strcmp(name, "unknown") == 0)
+                trm_strlcpy(parent, name, sizeof parent);
+            else
+                trm_stats_region_at(name, c->q.region_level - 1, parent, sizeof parent);
+            size_t g = 0;
+            while (g < n_parents && strcmp(parents[g], parent) != 0)
+                g++;
+            if (g == n_parents)
+                trm_strlcpy(parents[n_parents++], parent, sizeof parents[0]);
+            groups[r] = g;
+        }
+        t.row_group = groups;
+    }
     struct trm_suppression s = trm_stats_suppress(&t, c->q.k);
     trm_stats_round(&t, c->q.rounding_base);
     const char *d0 = c->q.dims[0], *d1 = c->q.n_dims > 1 ? c->q.dims[1] : NULL;
@@ -211,6 +257,9 @@ json_t *trm_victims_counter_finish(struct trm_victims_counter *c)
                     c->values[0].overflow || c->values[1].overflow, "suppressed", "primary",
                     (json_int_t)s.primary, "secondary", (json_int_t)s.secondary);
     json_decref(empty);
+    if (strcmp(d0, "region") == 0)
+        json_object_set_new(out, "region_level", json_integer(c->q.region_level));
+    free(groups);
     trm_stats_table_free(&t);
 done:
     for (size_t d = 0; d < 2; d++)

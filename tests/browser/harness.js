@@ -51,6 +51,7 @@ export class Server {
         TRM_LISTEN: '127.0.0.1:0',
         TRM_METRICS_LISTEN: '127.0.0.1:0',
         TRM_WEB_DIR: path.join(root, 'web'),
+        TRM_CODES_DIR: path.join(root, 'config/codes'),
         TRM_LOG_LEVEL: 'info',
         TRM_AUTH_FAILURE_LIMIT: '100000',
       },

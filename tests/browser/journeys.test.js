@@ -327,7 +327,7 @@ test('an admin issues a token, sees it once, and revokes it', async () => {
   await page.getByText(/Token revoked/).waitFor();
   assert.equal((await server.api(token, 'GET', '/v1/me')).status, 401);
   await ad.go('#/admin/sops');
-  assert.match(await page.locator('table').textContent(), /trm-se.*2.*en, sv, tl/s);
+  assert.match(await page.locator('table').textContent(), /trm-se.*3.*en, sv, tl/s);
   noAxe(await ad.screen('sops'), 'SOPs');
 });
 

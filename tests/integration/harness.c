@@ -90,6 +90,7 @@ void h_trmd_start(struct trmd *t, const char *const *extra_env)
         setenv("TRM_METRICS_LISTEN", "127.0.0.1:0", 1);
         setenv("TRM_KEY_FILE", t->key_file, 1);
         setenv("TRM_LOG_LEVEL", "info", 1);
+        setenv("TRM_CODES_DIR", TRM_SOURCE_DIR "/config/codes", 1);
         /* Many tests fail authentication on purpose from 127.0.0.1; the rate-limit test
          * sets its own limit for its own forwarded address. */
         setenv("TRM_AUTH_FAILURE_LIMIT", "100000", 1);

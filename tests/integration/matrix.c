@@ -37,6 +37,10 @@ const struct matrix_row matrix_directory[] = {
     /* That version is loaded already: the admin gets as far as the conflict. */
     M_ROW("POST", "/v1/sops", "/v1/sops", "@config/sops/trm-eu.json", 403, 403, 403, 409, 0),
     M_ROW("GET", "/v1/admin-log", "/v1/admin-log", NULL, 403, 403, 200, 403, 0),
+    /* The access log across cases: coordinators (their agency's cases) and auditors. */
+    M_ROW("GET", "/v1/access-log", "/v1/access-log", NULL, 403, 200, 200, 403, 0),
+    M_ROW("GET", "/v1/access-log", "/v1/access-log?purpose=case_view&from=2026-01-01", NULL, 403,
+          200, 200, 403, 0),
     M_ROW("GET", "/v1/admin-log/export", "/v1/admin-log/export", NULL, 403, 403, 200, 403, 0),
     M_ROW("GET", "/v1/handovers", "/v1/handovers", NULL, 403, 200, 200, 403, 0),
     M_ROW("GET", "/v1/handovers/verify", "/v1/handovers/verify", NULL, 403, 200, 200, 403, 0),
@@ -54,6 +58,9 @@ const struct matrix_row matrix_directory[] = {
           0),
     M_ROW("DELETE", "/v1/agencies/{}/webhook", "/v1/agencies/{B}/webhook", NULL, 403, 403, 403, 204,
           0),
+    M_ROW("GET", "/v1/stats/victims", "/v1/stats/victims?group_by=region,sector&region_level=2",
+          NULL, 403, 200, 200, 403, 0),
+    M_ROW("GET", "/v1/stats/screenings", "/v1/stats/screenings", NULL, 403, 200, 200, 403, 0),
     /* Between instances: no bearer token; this instance has no federation identity. */
     M_PUBLIC("GET", "/v1/federation/identity", "/v1/federation/identity", NULL, 404),
     M_PUBLIC("GET", "/v1/federation/agencies", "/v1/federation/agencies", NULL, 401),
@@ -81,6 +88,8 @@ const struct matrix_row matrix_cases[] = {
           404),
     M_ROW("GET", "/v1/cases/{}/guardians", "/v1/cases/{C}/guardians", NULL, 200, 200, 403, 403,
           404),
+    M_ROW("GET", "/v1/cases/{}/screenings", "/v1/cases/{C}/screenings", NULL, 200, 200, 403, 403,
+          404),
     M_ROW("GET", "/v1/cases/{}/access-log", "/v1/cases/{C}/access-log", NULL, 403, 200, 200, 403,
           403),
     M_ROW("POST", "/v1/cases/{}/consents", "/v1/cases/{C}/consents",
@@ -90,6 +99,8 @@ const struct matrix_row matrix_cases[] = {
                 403, 403, 404),
     M_ROW("POST", "/v1/cases/{}/assessments", "/v1/cases/{C}/assessments",
           "{\"kind\": \"risk\", \"outcome\": \"low\"}", 201, 201, 403, 403, 404),
+    M_ROW("POST", "/v1/cases/{}/screenings", "/v1/cases/{C}/screenings",
+          "{\"observed\": [\"dr_nature_of_job\"]}", 201, 201, 403, 403, 404),
     M_ROW("POST", "/v1/cases/{}/guardians", "/v1/cases/{C}/guardians",
           "{\"name\": \"G\", \"appointed_by\": \"Court\", \"appointed_on\": \"2026-10-01\"}", 201,
           201, 403, 403, 404),
@@ -157,6 +168,9 @@ const struct matrix_row matrix_cases[] = {
                 200, 403, 403, 404),
     M_ROW_FRESH(M_FRESH_PLAN, "PATCH", "/v1/cases/{}/plans/{}", "/v1/cases/{C}/plans/{P}",
                 "{\"review_on\": \"2026-12-15\"}", 200, 200, 403, 403, 404),
+    /* Subject access: the owning agency's coordinator only. */
+    M_ROW("POST", "/v1/cases/{}/subject-access", "/v1/cases/{C}/subject-access",
+          "{\"reason\": \"requested_by_person\"}", 403, 200, 403, 403, 403),
     M_ROW("DELETE", "/v1/cases/{}/personal-data", "/v1/cases/{C}/personal-data",
           "{\"reason\": \"other\"}", 403, 200, 403, 403, 403),
     {NULL},

@@ -13,7 +13,7 @@
 static struct trmd srv;
 static char admin[128], agency_a[37], agency_b[37];
 static char worker_a[128], coord_a[128], worker_b[128], auditor_a[128];
-static char sentinel[24];
+static char sentinel[24], worker_a_id[37];
 
 static void setup(void)
 {
@@ -22,7 +22,7 @@ static void setup(void)
     h_admin(admin, "SE");
     h_agency(&srv, admin, "SE", "social_services", agency_a);
     h_agency(&srv, admin, "SE", "ngo", agency_b);
-    h_user(&srv, admin, agency_a, "caseworker", false, user, worker_a);
+    h_user(&srv, admin, agency_a, "caseworker", false, worker_a_id, worker_a);
     h_user(&srv, admin, agency_a, "coordinator", false, user, coord_a);
     h_user(&srv, admin, agency_b, "caseworker", false, user, worker_b);
     h_user(&srv, admin, agency_a, "auditor", false, user, auditor_a);
@@ -68,6 +68,137 @@ static void create(const char *token, const char *name, char id[37], char ref[24
         snprintf(ref, 24, "%s", h_str(&r, "reference"));
     h_resp_free(&r);
 }
+
+/* The first problem's pointer of a 400 answer. */
+static const char *first_pointer(const struct h_resp *r)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(r->json, "errors"), 0), "pointer"));
+}
+
+static void expect_field_problem(struct h_resp *r, const char *pointer, const char *what)
+{
+    h_assert_problem(r, 400, "validation_failed");
+    ck_assert_msg(first_pointer(r) && strcmp(first_pointer(r), pointer) == 0, "%s: %s", what,
+                  r->body);
+    h_resp_free(r);
+}
+
+/* identified_region and economic_sector: checked against config/codes on create and change,
+ * kept in clear, shown in the case, removed with null. */
+START_TEST(region_and_sector)
+{
+    static const char base[] =
+        "{\"country\": \"%s\", \"sex\": \"female\", \"age_band\": \"21-23\", "
+        "\"citizenship\": \"PH\", \"exploitation_forms\": [\"%s\"], "
+        "\"identified_month\": \"2026-10\"%s}";
+    static const struct {
+        const char *country, *form, *extra, *pointer;
+    } bad[] = {
+        {"SE", "labour", ", \"identified_region\": \"SE999\"", "/identified_region"},
+        {"SE", "labour", ", \"identified_region\": \"DK011\"", "/identified_region"},
+        {"SE", "labour", ", \"identified_region\": \"SE11\"", "/identified_region"},
+        {"SE", "labour", ", \"identified_region\": \"se110\"", "/identified_region"},
+        {"NO", "labour", ", \"identified_region\": \"NO081\"", "/identified_region"},
+        {"SE", "labour", ", \"identified_region\": 110", "/identified_region"},
+        {"SE", "labour", ", \"economic_sector\": \"V\"", "/economic_sector"},
+        {"SE", "labour", ", \"economic_sector\": \"AB\"", "/economic_sector"},
+        {"SE", "sexual", ", \"economic_sector\": \"A\"", "/economic_sector"},
+    };
+    char body[1024], path[128], etag[32];
+    struct h_resp r;
+    static const char mine[] = "SELECT count(*) FROM cases WHERE owner_agency_id = $1::uuid";
+    long before = h_count(mine, agency_a);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, base, bad[i].country, bad[i].form, bad[i].extra);
+        h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+        expect_field_problem(&r, bad[i].pointer, bad[i].extra);
+    }
+    ck_assert_int_eq(h_count(mine, agency_a), before);
+
+    snprintf(body, sizeof body, base, "SE", "labour",
+             ", \"identified_region\": \"SE232\", \"economic_sector\": \"A\"");
+    h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+    h_expect(&r, 201, "create with a region and a sector");
+    ck_assert_str_eq(h_str(&r, "identified_region"), "SE232");
+    ck_assert_str_eq(h_str(&r, "economic_sector"), "A");
+    char id[37];
+    snprintf(id, sizeof id, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM cases WHERE id = $1::uuid AND "
+                             "identified_region = 'SE232' AND economic_sector = 'A'",
+                             id),
+                     1);
+    snprintf(path, sizeof path, "/v1/cases/%s", id);
+    h_api(&srv, worker_a, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "read");
+    ck_assert_str_eq(h_str(&r, "identified_region"), "SE232");
+    h_header(&r, "ETag", etag, sizeof etag);
+    h_resp_free(&r);
+
+    /* A change: the region is one of the case's country (SE), the sector stays with labour. */
+    char if_match[64];
+    snprintf(if_match, sizeof if_match, "If-Match: %s", etag);
+    const char *hdr[] = {if_match, NULL};
+    static const struct {
+        const char *body, *pointer;
+    } bad_patch[] = {
+        {"{\"identified_region\": \"PH-00\"}", "/identified_region"},
+        {"{\"identified_region\": \"SE000\"}", "/identified_region"},
+        {"{\"economic_sector\": \"Z\"}", "/economic_sector"},
+        {"{\"exploitation_forms\": [\"sexual\"]}", "/economic_sector"},
+        {"{\"exploitation_forms\": [\"sexual\"], \"economic_sector\": \"C\"}", "/economic_sector"},
+    };
+    for (size_t i = 0; i < sizeof bad_patch / sizeof bad_patch[0]; i++) {
+        h_api(&srv, worker_a, "PATCH", path, bad_patch[i].body, hdr, &r);
+        expect_field_problem(&r, bad_patch[i].pointer, bad_patch[i].body);
+    }
+    h_api(&srv, worker_a, "PATCH", path,
+          "{\"identified_region\": \"SE110\", \"economic_sector\": \"F\"}", hdr, &r);
+    h_expect(&r, 200, "change region and sector");
+    ck_assert_str_eq(h_str(&r, "identified_region"), "SE110");
+    ck_assert_str_eq(h_str(&r, "economic_sector"), "F");
+    h_header(&r, "ETag", etag, sizeof etag);
+    h_resp_free(&r);
+    snprintf(if_match, sizeof if_match, "If-Match: %s", etag);
+    h_api(&srv, worker_a, "PATCH", path,
+          "{\"exploitation_forms\": [\"sexual\"], \"economic_sector\": null}", hdr, &r);
+    h_expect(&r, 200, "sector removed with labour");
+    ck_assert(json_is_null(json_object_get(r.json, "economic_sector")));
+    ck_assert_str_eq(h_str(&r, "identified_region"), "SE110");
+    h_header(&r, "ETag", etag, sizeof etag);
+    h_resp_free(&r);
+    snprintf(if_match, sizeof if_match, "If-Match: %s", etag);
+    h_api(&srv, worker_a, "PATCH", path, "{\"identified_region\": null}", hdr, &r);
+    h_expect(&r, 200, "region removed");
+    ck_assert(json_is_null(json_object_get(r.json, "identified_region")));
+    h_resp_free(&r);
+
+    /* trmctl seed names trm_case_create's first fifteen arguments: region and sector are
+     * optional there too. */
+    char args[256], out[256];
+    long seeded = h_count(mine, agency_a);
+    snprintf(args, sizeof args,
+             "seed cases --count 2 --agency %s --user %s --country SE --first %d", agency_a,
+             worker_a_id, 900000 + getpid() % 90000);
+    ck_assert_msg(h_trmctl(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_int_eq(h_count(mine, agency_a), seeded + 2);
+
+    /* Agency kind labour_inspectorate; its old word is still accepted, stored as the new. */
+    snprintf(body, sizeof body,
+             "{\"name\": \"Labour inspectorate %d\", \"country\": \"SE\", "
+             "\"kind\": \"labour_inspection\"}",
+             (int)getpid());
+    h_api(&srv, admin, "POST", "/v1/agencies", body, NULL, &r);
+    h_expect(&r, 201, "agency of the old kind word");
+    ck_assert_str_eq(h_str(&r, "kind"), "labour_inspectorate");
+    h_resp_free(&r);
+    h_api(&srv, admin, "GET", "/v1/agencies?country=SE&kind=labour_inspection", NULL, NULL, &r);
+    h_expect(&r, 200, "agencies of the old kind word");
+    ck_assert_int_ge(json_array_size(json_object_get(r.json, "items")), 1);
+    h_resp_free(&r);
+}
+END_TEST
 
 START_TEST(create_and_read)
 {
@@ -768,6 +899,7 @@ int main(void)
     tcase_add_test(tc, invalid_cases_change_nothing);
     tcase_add_test(tc, communication_is_checked_and_sealed);
     tcase_add_test(tc, patch_with_if_match);
+    tcase_add_test(tc, region_and_sector);
     tcase_add_test(tc, list_pages_newest_first);
     tcase_add_test(tc, search_by_blind_index);
     tcase_add_test(tc, erase_personal_data);

@@ -391,6 +391,7 @@ static int trmd_exit(const char *db_url, const char *keys, char *out, size_t cap
         setenv("TRM_DATABASE_URL", db_url, 1);
         setenv("TRM_KEY_FILE", keys, 1);
         setenv("TRM_LISTEN", "127.0.0.1:0", 1);
+        setenv("TRM_CODES_DIR", TRM_SOURCE_DIR "/config/codes", 1);
         execl(TRMD_PATH, "trmd", "--config", TRM_SOURCE_DIR "/config/trmd.conf", (char *)NULL);
         _exit(127);
     }

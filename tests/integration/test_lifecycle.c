@@ -492,6 +492,100 @@ START_TEST(sops_over_http)
 }
 END_TEST
 
+static json_t *screen(const char *token, const char *id, const char *body, long expect)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/cases/%s/screenings", id);
+    struct h_resp r;
+    h_api(&srv, token, "POST", path, body, NULL, &r);
+    h_expect(&r, expect, "screening");
+    json_t *j = json_incref(r.json);
+    h_resp_free(&r);
+    return j;
+}
+
+/* Identification indicators through the SOP: formal identification is blocked without a
+ * screening and after a negative one, a coordinator's override is recorded, and after a
+ * positive screening the guard is met. Invalid screenings change nothing. */
+START_TEST(screening_guard)
+{
+    char id[37], path[160];
+    struct h_resp r;
+    new_case("SE", "21-23", id);
+    record(id, "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+    record(id, "assessments", "{\"kind\": \"risk\", \"outcome\": \"high\"}");
+    ck_assert_int_eq(step(worker, id, "start_reflection", NULL, NULL), 200);
+    ck_assert_int_eq(step(worker, id, "identify", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "screening"));
+    h_resp_free(&r);
+    /* Refused: nothing is written. */
+    json_t *p = screen(worker, id, "{\"observed\": [\"dr_wages\", \"dr_made_up\"]}", 400);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(p, "errors"), 0), "pointer")),
+                     "/observed/1");
+    json_decref(p);
+    p = screen(worker, id, "{\"indicator_set\": \"no-such-set\", \"observed\": []}", 400);
+    json_decref(p);
+    p = screen(worker, id, "{\"observed\": [\"dr_wages\"], \"category\": \"secrets\"}", 400);
+    json_decref(p);
+    snprintf(path, sizeof path, "/v1/cases/%s/screenings", id);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "screenings");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 0);
+    h_resp_free(&r);
+    /* A negative screening: still blocked, now for that reason. */
+    p = screen(worker, id, "{\"observed\": [\"dr_nature_of_job\", \"dr_wages\"]}", 201);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "indicator_set")),
+                     "ilo-ec-2009-adults-labour");
+    ck_assert(json_is_false(json_object_get(json_object_get(p, "result"), "presumed_victim")));
+    json_decref(p);
+    ck_assert_int_eq(step(coord, id, "identify", NULL, &r), 409);
+    ck_assert(unmet_has(&r, "screening"));
+    h_resp_free(&r);
+    /* A positive one, with a sealed note: the guard is met (the time in state is not). */
+    p = screen(worker, id,
+               "{\"observed\": [\"dr_nature_of_job\", \"dr_wages\", \"ex_excessive_hours\", "
+               "\"ex_low_salary\", \"cd_documents\", \"cd_debt_bondage\"], \"note\": "
+               "\"Screening note Halvorsen-Quist\"}",
+               201);
+    ck_assert(json_is_true(json_object_get(json_object_get(p, "result"), "presumed_victim")));
+    json_decref(p);
+    ck_assert_int_eq(step(worker, id, "identify", NULL, &r), 409);
+    ck_assert(!unmet_has(&r, "screening"));
+    ck_assert(unmet_has(&r, "min_time_in_state"));
+    h_resp_free(&r);
+    h_api(&srv, worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "screenings");
+    json_t *items = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(items), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "note")),
+                     "Screening note Halvorsen-Quist");
+    ck_assert(json_is_null(json_object_get(json_array_get(items, 1), "note")));
+    h_resp_free(&r);
+    ck_assert_int_ge(h_count("SELECT count(*) FROM access_log WHERE case_id = $1::uuid AND "
+                             "'exploitation_details' = ANY (categories)",
+                             id),
+                     1);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_notes WHERE case_id = $1::uuid", id), 1);
+
+    /* Another case, negative: a coordinator overrides with a reason, and it is recorded. */
+    char id2[37];
+    new_case("SE", "21-23", id2);
+    record(id2, "consents", "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}");
+    record(id2, "assessments", "{\"kind\": \"risk\", \"outcome\": \"high\"}");
+    ck_assert_int_eq(step(worker, id2, "start_reflection", NULL, NULL), 200);
+    p = screen(worker, id2, "{\"observed\": [\"ex_excessive_hours\"]}", 201);
+    json_decref(p);
+    ck_assert_int_eq(
+        step(coord, id2, "identify", "\"override_reason\": \"identified by the police\"", NULL),
+        200);
+    ck_assert_int_eq(h_count("SELECT count(*) FROM case_events WHERE case_id = $1::uuid AND "
+                             "kind = 'transition' AND details -> 'overridden' ? 'screening'",
+                             id2),
+                     1);
+}
+END_TEST
+
 /* The places of a case row (matrix.h): the case, a consent, a referral, the other agency, a
  * service, a plan, the other agency's notification of the offer; the version If-Match names
  * (0: the case's). */
@@ -677,6 +771,7 @@ int main(void)
     tcase_add_test(tc, consents_are_checked_and_withdrawn);
     tcase_add_test(tc, overdue_cases_are_listed);
     tcase_add_test(tc, sops_over_http);
+    tcase_add_test(tc, screening_guard);
     tcase_add_test(tc, case_authorization_matrix);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);

@@ -72,6 +72,8 @@ export TRM_DATABASE_URL=$owner
 applied=$("$root/usr/bin/trmctl" migrate | grep -c '^applied ') || fail "trmctl migrate failed"
 [ "$applied" -eq "$n_sql" ] || fail "trmctl migrate applied $applied of $n_sql migrations"
 "$root/usr/bin/trmctl" sop load "$root"/usr/share/trm/sops/*.json >/dev/null || fail "sop load failed"
+"$root/usr/bin/trmctl" indicators load "$root"/usr/share/trm/indicators/*.json >/dev/null ||
+    fail "indicators load failed"
 
 # The key file as systemd hands it over (LoadCredential): a private copy, mode 0400.
 mkdir -m 0700 "$work/credentials"
@@ -84,7 +86,7 @@ token=$("$root/usr/bin/trmctl" bootstrap --country SE | sed -nE 's/.*(trm_[A-Za-
 # trmd of the package, with the configuration it installs, as the unit starts it.
 log=$work/trmd.log
 TRM_DATABASE_URL=$app TRM_LISTEN=127.0.0.1:0 TRM_METRICS_LISTEN=127.0.0.1:0 \
-    TRM_WEB_DIR=$root/usr/share/trm/web "$root/usr/bin/trmd" --config "$root/etc/trm/trmd.conf" \
+    TRM_WEB_DIR=$root/usr/share/trm/web TRM_CODES_DIR=$root/usr/share/trm/codes "$root/usr/bin/trmd" --config "$root/etc/trm/trmd.conf" \
     >"$log" 2>&1 &
 pid=$!
 trmd_port=

@@ -142,6 +142,89 @@ START_TEST(services_table)
 }
 END_TEST
 
+/* A region table by NUTS 3: SE110 (12) alone in SE11; SE121 (15), SE122 (3), SE123 (20) in
+ * SE12. The 3 is suppressed, and the table's own margin makes a second cell suppressed: the
+ * smallest, SE110. But the table of NUTS 2 publishes SE12 = 38, so SE122 = 38 - 15 - 20: the
+ * single case would be recognised by differencing with the parent level. Grouped by parent, a
+ * sibling of SE122 is suppressed as well. */
+START_TEST(region_differencing_with_parent_level)
+{
+    long cells[] = {12, 15, 3, 20};
+    static const size_t parents[] = {0, 1, 1, 1};
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    fill(&t, cells);
+    trm_stats_suppress(&t, 11);
+    ck_assert(t.cell_hidden[2]);
+    ck_assert(!t.cell_hidden[1] && !t.cell_hidden[3]); /* SE122 = SE12 - 15 - 20 */
+    trm_stats_table_free(&t);
+
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    t.row_group = parents;
+    fill(&t, cells);
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 1);
+    ck_assert(t.cell_hidden[2]);
+    ck_assert(t.cell_hidden[1] || t.cell_hidden[3]);
+    ck_assert(t.cell_hidden[1]); /* the smaller sibling */
+    ck_assert(!t.total_hidden);
+    trm_stats_table_free(&t);
+
+    /* A parent whose own count is suppressed at the level above (3 + 4 = 7) gives nothing
+     * away: its two small children are suppressed by the primary rule, nothing more. */
+    long small[] = {30, 3, 4, 25};
+    static const size_t parents2[] = {0, 1, 1, 2};
+    ck_assert(trm_stats_table_init(&t, 4, 1));
+    t.row_group = parents2;
+    fill(&t, small);
+    s = trm_stats_suppress(&t, 11);
+    ck_assert_int_eq(s.primary, 2);
+    ck_assert_int_eq(s.secondary, 0);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+/* A table whose cells overlap (regions by exploitation form): the persons of each region (the
+ * row totals) still add up to the parent's, so a lonely suppressed region total in a group is
+ * joined by its smallest sibling. */
+START_TEST(region_groups_in_overlapping_tables)
+{
+    struct trm_stats_table t;
+    ck_assert(trm_stats_table_init(&t, 3, 2));
+    static const size_t parents[] = {0, 0, 0};
+    t.row_group = parents;
+    t.additive = false;
+    long cells[] = {12, 5, 3, 3, 20, 4};
+    memcpy(t.cells, cells, sizeof cells);
+    t.row_totals[0] = 14, t.row_totals[1] = 4, t.row_totals[2] = 22; /* persons */
+    t.col_totals[0] = 35, t.col_totals[1] = 12, t.total = 40;
+    struct trm_suppression s = trm_stats_suppress(&t, 11);
+    ck_assert(t.row_hidden[1]);  /* 4: primary */
+    ck_assert(t.row_hidden[0]);  /* 14: the smaller sibling, else 40 - 14 - 22 = 4 */
+    ck_assert(!t.row_hidden[2]); /* 22 */
+    ck_assert_int_eq(s.secondary, 1);
+    trm_stats_table_free(&t);
+}
+END_TEST
+
+/* A region code at each level: NUTS prefixes, a listed region below its country. */
+START_TEST(region_levels)
+{
+    char out[16];
+    static const struct {
+        const char *code;
+        int level;
+        const char *want;
+    } cases[] = {{"SE110", 0, "SE"},    {"SE110", 1, "SE1"}, {"SE110", 2, "SE11"},
+                 {"SE110", 3, "SE110"}, {"PH-00", 0, "PH"},  {"PH-00", 1, "PH-00"},
+                 {"PH-00", 3, "PH-00"}, {"", 3, "unknown"},  {"", 0, "unknown"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        trm_stats_region_at(cases[i].code, cases[i].level, out, sizeof out);
+        ck_assert_str_eq(out, cases[i].want);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("disclosure");
@@ -153,6 +236,9 @@ int main(void)
     tcase_add_test(tc, non_additive_tables_get_primary_only);
     tcase_add_test(tc, rounding);
     tcase_add_test(tc, services_table);
+    tcase_add_test(tc, region_differencing_with_parent_level);
+    tcase_add_test(tc, region_groups_in_overlapping_tables);
+    tcase_add_test(tc, region_levels);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }

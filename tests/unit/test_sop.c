@@ -251,9 +251,31 @@ START_TEST(guard_evaluator_on_cases)
     json_t *overridden = json_array();
     ck_assert(!trm_sop_check(sop, identify, &f, TRM_ROLE_CASEWORKER, true, NULL, NULL));
     ck_assert(trm_sop_check(sop, identify, &f, TRM_ROLE_COORDINATOR, true, NULL, overridden));
-    ck_assert_int_eq(json_array_size(overridden), 1);
+    ck_assert_int_eq(json_array_size(overridden), 2); /* the time, and the screening */
     json_decref(overridden);
     f.seconds_in_state[0] = 30 * 86400;
+    /* Formal identification reads the latest screening: none, then a negative one, block. */
+    unmet = json_array();
+    ck_assert(!trm_sop_check(sop, identify, &f, TRM_ROLE_CASEWORKER, false, unmet, NULL));
+    ck_assert_int_eq(json_array_size(unmet), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(unmet, 0), "guard")),
+                     "screening");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(unmet, 0), "message")), "Record"));
+    json_decref(unmet);
+    f.screening = TRM_SCREENING_NEGATIVE;
+    unmet = json_array();
+    ck_assert(!trm_sop_check(sop, identify, &f, TRM_ROLE_CASEWORKER, false, unmet, NULL));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(unmet, 0), "message")), "latest"));
+    json_decref(unmet);
+    /* A caseworker cannot override it; a coordinator can, with a reason. */
+    ck_assert(!trm_sop_check(sop, identify, &f, TRM_ROLE_CASEWORKER, true, NULL, NULL));
+    overridden = json_array();
+    ck_assert(trm_sop_check(sop, identify, &f, TRM_ROLE_COORDINATOR, true, NULL, overridden));
+    ck_assert_str_eq(json_string_value(json_array_get(overridden, 0)), "screening");
+    json_decref(overridden);
+    f.screening = TRM_SCREENING_POSITIVE;
     ck_assert(trm_sop_check(sop, identify, &f, TRM_ROLE_CASEWORKER, false, NULL, NULL));
     /* Return of a child: only with a best-interests assessment that allows it. */
     f = facts("9-17", "return_preparation", 0);

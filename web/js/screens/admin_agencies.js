@@ -7,7 +7,7 @@ import { t, word } from '../i18n.js';
 import { agencies } from '../state.js';
 import { go, flash } from '../app.js';
 
-export const KINDS = ['police', 'prosecution', 'migration_authority', 'social_services', 'labour_inspection', 'ngo', 'embassy', 'international_org', 'national_coordinator', 'other'];
+export const KINDS = ['police', 'prosecution', 'migration_authority', 'social_services', 'labour_inspectorate', 'ngo', 'embassy', 'international_org', 'national_coordinator', 'other'];
 
 export async function render(view) {
   const title = t('agencies.title');

@@ -94,8 +94,9 @@ function stepCard(c, doc, tr) {
   const card = h('div', { class: 'card step' + (tr.allowed ? '' : ' blocked') },
     h('h3', {}, label),
     h('p', { class: 'muted' }, t('steps.to', { state: toWords, track: sopLabel(doc, 'tracks', tr.track) })));
-  const onlyTime = !tr.allowed && tr.unmet.length > 0 && tr.unmet.every((u) => u.guard === 'min_time_in_state');
-  const canOverride = onlyTime && session.me.role === 'coordinator';
+  // A coordinator may override the waiting time and the screening guard, with a reason.
+  const overridable = !tr.allowed && tr.unmet.length > 0 && tr.unmet.every((u) => u.guard === 'min_time_in_state' || u.guard === 'screening');
+  const canOverride = overridable && session.me.role === 'coordinator';
   if (!tr.allowed) {
     card.append(h('p', {}, t('steps.blocked')), h('ul', { class: 'unmet' }, tr.unmet.map((u) => h('li', {}, unmetWords(doc, tr, u)))));
     if (!canOverride) return card;

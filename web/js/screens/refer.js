@@ -11,7 +11,7 @@ import { go, flash } from '../app.js';
 import { CATEGORIES } from './case_new.js';
 
 const PURPOSES = ['accommodation', 'medical', 'psychological', 'legal', 'interpretation', 'return_reception', 'investigation', 'other'];
-const KINDS = ['police', 'prosecution', 'migration_authority', 'social_services', 'labour_inspection', 'ngo', 'embassy', 'international_org', 'national_coordinator', 'other'];
+const KINDS = ['police', 'prosecution', 'migration_authority', 'social_services', 'labour_inspectorate', 'ngo', 'embassy', 'international_org', 'national_coordinator', 'other'];
 
 function inForce(k) {
   return k.kind === 'data_sharing' && !k.withdrawn_at && !(k.expires_at && new Date(k.expires_at) < new Date());
