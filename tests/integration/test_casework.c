@@ -394,7 +394,9 @@ START_TEST(tasks_from_the_data)
     ck_assert_ptr_null(task_of(items, "offer_expiring", "referral_id", rid2));
     t = task_of(items, "plan_review", "plan_id", pid);
     ck_assert_ptr_nonnull(t);
-    ck_assert_ptr_null(strstr(json_dumps(t, 0), sentinel));
+    char *text = json_dumps(t, 0);
+    ck_assert_ptr_null(strstr(text, sentinel));
+    free(text);
     /* Due first. */
     const char *prev = "";
     size_t i;
