@@ -4,5 +4,5 @@
 BEGIN ISOLATION LEVEL READ COMMITTED;
 @context(:user_id ,, :agency_id ,, :country ,, :role ,, :cross_border ,, :token_id);
 @stmt_auth_holds(:token_id ,, :user_id ,, :agency_id ,, :role ,, :cross_border_b ,, :country ,, :user_name ,, :agency_name ,, :client ,, :failure_limit ,, :window);
-@stmt_case_create(gen_random_uuid() ,, :country ,, :sex ,, :age_band ,, :citizenship ,, :forms ,, :month ,, :kek_id ,, :wrapped ,, :field_categories ,, :fields ,, :sealed ,, :kinds ,, :values ,, :bits);
+@stmt_case_create(gen_random_uuid() ,, :country ,, :sex ,, :age_band ,, :citizenship ,, :forms ,, :month ,, :kek_id ,, :wrapped ,, :field_categories ,, :fields ,, :sealed ,, :kinds ,, :values ,, :bits ,, nullif(:null, '-') ,, nullif(:null, '-'));
 COMMIT;
