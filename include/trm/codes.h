@@ -27,8 +27,9 @@ enum trm_region_check {
 enum trm_region_check trm_codes_region(const struct trm_codes *codes, const char *country,
                                        const char *code);
 bool trm_codes_sector(const struct trm_codes *codes, const char *code);
-/* How many regions and sectors are listed. */
+/* How many regions and sectors are listed; how many regions of one country. */
 size_t trm_codes_regions(const struct trm_codes *codes);
+size_t trm_codes_country_regions(const struct trm_codes *codes, const char *country);
 size_t trm_codes_sectors(const struct trm_codes *codes);
 
 #endif

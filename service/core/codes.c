@@ -1,5 +1,6 @@
 /* Code lists of regions and economic sectors (see codes.h). Small (a few thousand rows at
- * most): kept sorted, looked up by binary search. */
+ * most: NUTS 2024 has 1 211 NUTS 3 regions in the EU and EFTA): kept sorted, looked up by
+ * binary search. */
 #include "trm/codes.h"
 
 #include <stdio.h>
@@ -171,10 +172,9 @@ enum trm_region_check trm_codes_region(const struct trm_codes *c, const char *co
     const struct entry *e = find(&c->regions, code);
     if (e && strcmp(e->country, country) == 0)
         return TRM_REGION_OK;
-    for (size_t i = 0; i < c->regions.n; i++)
-        if (strcmp(c->regions.items[i].country, country) == 0)
-            return e ? TRM_REGION_OTHER_COUNTRY : TRM_REGION_UNKNOWN;
-    return TRM_REGION_NO_LIST;
+    if (trm_codes_country_regions(c, country) == 0)
+        return TRM_REGION_NO_LIST;
+    return e ? TRM_REGION_OTHER_COUNTRY : TRM_REGION_UNKNOWN;
 }
 
 bool trm_codes_sector(const struct trm_codes *c, const char *code)
@@ -185,6 +185,15 @@ bool trm_codes_sector(const struct trm_codes *c, const char *code)
 size_t trm_codes_regions(const struct trm_codes *c)
 {
     return c->regions.n;
+}
+
+size_t trm_codes_country_regions(const struct trm_codes *c, const char *country)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->regions.n; i++)
+        if (country && strcmp(c->regions.items[i].country, country) == 0)
+            n++;
+    return n;
 }
 
 size_t trm_codes_sectors(const struct trm_codes *c)

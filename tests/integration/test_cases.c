@@ -99,7 +99,10 @@ START_TEST(region_and_sector)
         {"SE", "labour", ", \"identified_region\": \"DK011\"", "/identified_region"},
         {"SE", "labour", ", \"identified_region\": \"SE11\"", "/identified_region"},
         {"SE", "labour", ", \"identified_region\": \"se110\"", "/identified_region"},
-        {"NO", "labour", ", \"identified_region\": \"NO081\"", "/identified_region"},
+        {"TR", "labour", ", \"identified_region\": \"TR100\"", "/identified_region"},
+        {"DE", "labour", ", \"identified_region\": \"NO081\"", "/identified_region"},
+        {"DE", "labour", ", \"identified_region\": \"DEG04\"", "/identified_region"},
+        {"GR", "labour", ", \"identified_region\": \"GR301\"", "/identified_region"},
         {"SE", "labour", ", \"identified_region\": 110", "/identified_region"},
         {"SE", "labour", ", \"economic_sector\": \"V\"", "/economic_sector"},
         {"SE", "labour", ", \"economic_sector\": \"AB\"", "/economic_sector"},
@@ -135,6 +138,19 @@ START_TEST(region_and_sector)
     ck_assert_str_eq(h_str(&r, "identified_region"), "SE232");
     h_header(&r, "ETag", etag, sizeof etag);
     h_resp_free(&r);
+
+    /* Every EU and EFTA country's NUTS 2024 level 3 regions are listed (Greece's under GR). */
+    static const char *const nuts3[][2] = {{"DE", "DE111"}, {"FR", "FRK26"}, {"PL", "PL911"},
+                                           {"NO", "NO081"}, {"CH", "CH040"}, {"GR", "EL301"}};
+    for (size_t i = 0; i < sizeof nuts3 / sizeof nuts3[0]; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, ", \"identified_region\": \"%s\"", nuts3[i][1]);
+        snprintf(body, sizeof body, base, nuts3[i][0], "sexual", extra);
+        h_api(&srv, worker_a, "POST", "/v1/cases", body, NULL, &r);
+        h_expect(&r, 201, nuts3[i][1]);
+        ck_assert_str_eq(h_str(&r, "identified_region"), nuts3[i][1]);
+        h_resp_free(&r);
+    }
 
     /* A change: the region is one of the case's country (SE), the sector stays with labour. */
     char if_match[64];
