@@ -1368,7 +1368,7 @@ END_TEST
 static long forged_document(const char *rid, const char *package_id, const char *category,
                             const char *digest_of)
 {
-    static char text[65536];
+    static char text[1024 * 1024]; /* the package of a 300 KiB document */
     cell(&se,
          "SELECT package::text FROM federation_packages WHERE referral_id = $1 AND "
          "direction = 'out' AND type = 'offer'",
@@ -1416,6 +1416,21 @@ static long forged_document(const char *rid, const char *package_id, const char 
     return status;
 }
 
+/* VmHWM of a process, in kB (its peak resident set since it started). */
+static long peak_kb(pid_t pid)
+{
+    char file[64], line[256];
+    snprintf(file, sizeof file, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(file, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 /* Documents travel with a transfer when their category is offered under the consent: the
  * identity document arrives in Manila's case and reads back byte for byte; the narrative one
  * (not consented, not offered) never leaves Sweden. Sweden logs the handover of the content
@@ -1423,7 +1438,7 @@ static long forged_document(const char *rid, const char *package_id, const char 
 START_TEST(documents_travel_when_consented)
 {
     char case_id[37], consent_id[37], rid[37], local[37], path[200], kept[37], gone[37];
-    char name[64], travels[128], stays[128];
+    char name[64], stays[128];
     wait_for_directory();
     const char *v3 = "SELECT count(*) FROM federation_peers WHERE instance_id = $1 AND "
                      "package_version = 3";
@@ -1432,7 +1447,14 @@ START_TEST(documents_travel_when_consented)
     ck_assert_int_eq(count(&se, v3, "ph.trm"), 1);
     swedish_case(case_id, consent_id);
     snprintf(name, sizeof name, "%s-passport.txt", sentinel);
-    snprintf(travels, sizeof travels, "Docu Sentinel passport of %s\nline two\n", sentinel);
+    /* 300 KiB: two chunks at each end. */
+    size_t big = 300 * 1024;
+    char *travels = malloc(big + 1);
+    ck_assert_ptr_nonnull(travels);
+    int head = snprintf(travels, big, "Docu Sentinel passport of %s\n", sentinel);
+    for (size_t i = (size_t)head; i < big; i++)
+        travels[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+    travels[big] = '\0';
     snprintf(stays, sizeof stays, "Docu Sentinel story of %s, stays in Sweden\n", sentinel);
     se_document(case_id, "kind=identity_document", name, travels, gone);
     se_document(case_id, "kind=other&category=narrative", name, stays, kept);
@@ -1488,6 +1510,16 @@ START_TEST(documents_travel_when_consented)
     snprintf(path, sizeof path, "/v1/referrals/%s", rid);
     json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
     ck_assert_int_eq(count(&se, "SELECT count(*) FROM documents WHERE case_id = $1", case_id), 0);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM document_chunks WHERE document_id = $1", did),
+                     2);
+    free(travels);
+    /* Each side held the package whole for a moment: its peak stays small. */
+    long se_kb = peak_kb(se.srv.pid), ph_kb = peak_kb(ph.srv.pid);
+    fprintf(stderr, "federation: a 300 KiB document travelled; trmd VmHWM SE %ld kB, PH %ld kB\n",
+            se_kb, ph_kb);
+    ck_assert(se_kb > 0 && ph_kb > 0);
+    ck_assert_int_lt(se_kb, 64 * 1024);
+    ck_assert_int_lt(ph_kb, 64 * 1024);
 
     /* PH's inbox takes documents of the offered categories only, whose content is what the
      * listed digest says; a forged offer otherwise is refused and nothing of it is stored. */
