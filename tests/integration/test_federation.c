@@ -1416,6 +1416,14 @@ static long forged_document(const char *rid, const char *package_id, const char 
     return status;
 }
 
+/* How much a trmd's peak may grow while a document travels: AddressSanitizer keeps freed
+ * memory in quarantine, and shadows it, so its builds get more room. */
+#ifdef __SANITIZE_ADDRESS__
+#define PEAK_GROWTH_MAX_KB (64 * 1024)
+#else
+#define PEAK_GROWTH_MAX_KB (16 * 1024)
+#endif
+
 /* VmHWM of a process, in kB (its peak resident set since it started). */
 static long peak_kb(pid_t pid)
 {
@@ -1461,6 +1469,7 @@ START_TEST(documents_travel_when_consented)
     long ph_documents =
         count(&ph, "SELECT count(*) FROM documents WHERE $1::text IS NOT NULL", "x");
 
+    long se_before = peak_kb(se.srv.pid), ph_before = peak_kb(ph.srv.pid);
     offer(case_id, consent_id, "transfer", rid);
     ck_assert_int_eq(count(&se,
                            "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
@@ -1513,13 +1522,15 @@ START_TEST(documents_travel_when_consented)
     ck_assert_int_eq(count(&ph, "SELECT count(*) FROM document_chunks WHERE document_id = $1", did),
                      2);
     free(travels);
-    /* Each side held the package whole for a moment: its peak stays small. */
+    /* Each side held the package whole for a moment: its peak grows by a few MiB at most. */
     long se_kb = peak_kb(se.srv.pid), ph_kb = peak_kb(ph.srv.pid);
-    fprintf(stderr, "federation: a 300 KiB document travelled; trmd VmHWM SE %ld kB, PH %ld kB\n",
-            se_kb, ph_kb);
-    ck_assert(se_kb > 0 && ph_kb > 0);
-    ck_assert_int_lt(se_kb, 64 * 1024);
-    ck_assert_int_lt(ph_kb, 64 * 1024);
+    fprintf(stderr,
+            "federation: a 300 KiB document travelled; trmd VmHWM SE %ld -> %ld kB, "
+            "PH %ld -> %ld kB\n",
+            se_before, se_kb, ph_before, ph_kb);
+    ck_assert(se_before > 0 && ph_before > 0);
+    ck_assert_int_lt(se_kb - se_before, PEAK_GROWTH_MAX_KB);
+    ck_assert_int_lt(ph_kb - ph_before, PEAK_GROWTH_MAX_KB);
 
     /* PH's inbox takes documents of the offered categories only, whose content is what the
      * listed digest says; a forged offer otherwise is refused and nothing of it is stored. */
