@@ -25,8 +25,12 @@
 #define TRM_FED_KEY_BYTES 32
 #define TRM_FED_SIG_BYTES 64
 #define TRM_FED_INSTANCE_MAX 63
-/* The largest sealed payload a package may carry. */
-#define TRM_FED_PAYLOAD_MAX (256 * 1024)
+/* The largest sealed payload a package may carry: its base64 and the rest of the package
+ * stay under a receiver's max_body_bytes (1 MiB by default). */
+#define TRM_FED_PAYLOAD_MAX (720 * 1024)
+/* The most bytes of document content an offer's payload carries (version 3): the documents
+ * of the offered categories together, before base64. */
+#define TRM_FED_DOCUMENTS_MAX (384 * 1024)
 
 /* The header fields, in encoding order. */
 #define TRM_FED_FIELDS(X)                                                                          \
@@ -69,10 +73,11 @@ extern const char *const trm_fed_field_names[TRM_FED__NFIELDS];
 /* Version 1 has the fields up to expires_at; version 2 adds case_reference (the sender's
  * case reference: the offered case, or the case an accepted offer became). */
 #define TRM_FED_V1_FIELDS TRM_FED_CASE_REFERENCE
-#define TRM_FED_VERSION_MAX 2
+/* Version 3 has the fields of version 2; an offer's payload may carry documents. */
+#define TRM_FED_VERSION_MAX 3
 
 /* Every field is text; "" where it does not apply (an answer has no case data, an offer no
- * action). Lists (categories, exploitation_forms) are comma-joined. version is 1 or 2 (0 is
+ * action). Lists (categories, exploitation_forms) are comma-joined. version is 1 to 3 (0 is
  * taken as 1); a version-1 header has case_reference "" and does not encode it. */
 struct trm_fed_header {
     const char *v[TRM_FED__NFIELDS];

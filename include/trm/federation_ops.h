@@ -19,9 +19,10 @@ struct trm_keyring_source;
 
 /* Why an offer or an answer cannot travel to a peer instance now. */
 enum trm_fed_block {
-    TRM_FED_TRAVELS,       /* it can */
-    TRM_FED_NOT_SET_UP,    /* no federation identity here, or no box key */
-    TRM_FED_PEER_INACTIVE, /* the recipient's instance is not an active peer */
+    TRM_FED_TRAVELS,             /* it can */
+    TRM_FED_NOT_SET_UP,          /* no federation identity here, or no box key */
+    TRM_FED_PEER_INACTIVE,       /* the recipient's instance is not an active peer */
+    TRM_FED_DOCUMENTS_TOO_LARGE, /* the offered documents do not fit a package */
 };
 /* The block's name for logs ("federation_disabled", "peer_inactive"). */
 const char *trm_fed_block_name(enum trm_fed_block block);
@@ -33,6 +34,23 @@ const char *trm_fed_block_name(enum trm_fed_block block);
 enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyring_source *keys,
                                           const char *referral_id, const char *note,
                                           const char *request_id, enum trm_fed_block *block);
+/* The documents of the case of the offered categories (allowed, NULL-terminated) the caller
+ * sees, opened for an offer's payload (version 3): *out a JSON array of {"kind",
+ * "category", "media_type", "file_name", "sha256", "content" (base64)}, NULL when there are
+ * none; the read is logged (purpose federation_documents, the categories sent). REFUSED with
+ * *too_large when their content passes TRM_FED_DOCUMENTS_MAX bytes together. */
+enum trm_db_status trm_fed_documents_pack(struct trm_db_conn *c, struct trm_keyring_source *keys,
+                                          const char *case_id, const char *const *allowed,
+                                          const char *request_id, json_t **out, bool *too_large);
+/* Whether an offer's "documents" are as trm_fed_documents_pack makes them, each of one of
+ * categories (NULL-terminated), at most TRM_FED_DOCUMENTS_MAX bytes together. */
+bool trm_fed_documents_ok(json_t *docs, const char *const *categories);
+/* Stores the documents of an accepted offer (checked as trm_fed_documents_ok does) in the
+ * local case made of it (its data key dek, of version), each sealed under a new key of its
+ * own; ERROR when one does not check or its digest is not the one listed. */
+enum trm_db_status trm_fed_documents_store(struct trm_db_conn *c, const unsigned char *dek,
+                                           unsigned version, const char *case_id, json_t *docs,
+                                           const char *const *categories);
 /* The interpreter need of an open offer from a peer instance (docs/documents.md), for its
  * recipient: opened from the offer's package (the person's contact data travelled in it)
  * and the read logged against the sender's case id; *out NULL when there is none to see. */

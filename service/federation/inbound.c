@@ -47,17 +47,29 @@ static bool offer_payload_ok(const struct trm_keyring *kr, const struct trm_fed_
     free(plain);
     json_t *person = json_object_get(doc, "person"), *errors = json_array();
     json_t *note = json_object_get(doc, "note"),
-           *note_category = json_object_get(doc, "note_category");
+           *note_category = json_object_get(doc, "note_category"),
+           *docs = json_object_get(doc, "documents");
     const char *id = json_string_value(json_object_get(doc, "package_id"));
+    /* Documents, when there are any (version 3), are of the offered categories. */
+    const char *cats[TRM_CASE_CATEGORIES + 1] = {0};
+    char words[128];
+    char *save = NULL;
+    size_t n = 0;
+    trm_strlcpy(words, field(p, TRM_FED_CATEGORIES), sizeof words);
+    for (char *t = strtok_r(words, ",", &save); t && n < TRM_CASE_CATEGORIES;
+         t = strtok_r(NULL, ",", &save))
+        cats[n++] = t;
+    bool docs_ok = docs == NULL || (p->h.version >= 3 && trm_fed_documents_ok(docs, cats));
+    size_t members = 2 + (docs != NULL);
     /* The note, when there is one, is text of one of the offered categories. */
     bool note_ok =
         note == NULL
-            ? note_category == NULL && json_object_size(doc) == 2
+            ? note_category == NULL && json_object_size(doc) == members
             : json_is_string(note) && json_string_length(note) <= TRM_TEXT_MAX &&
                   trm_json_text_ok(json_string_value(note)) && json_is_string(note_category) &&
                   in_words(field(p, TRM_FED_CATEGORIES), json_string_value(note_category)) &&
-                  json_object_size(doc) == 4;
-    bool ok = note_ok && json_is_object(person) && id &&
+                  json_object_size(doc) == members + 2;
+    bool ok = note_ok && docs_ok && json_is_object(person) && id &&
               strcmp(id, field(p, TRM_FED_PACKAGE_ID)) == 0 &&
               trm_json_check(person, trm_person_spec, "/person", errors);
     /* Only the offered categories may travel. */

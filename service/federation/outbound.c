@@ -31,9 +31,10 @@ static bool ctx_key(json_t *ctx, const char *name, uint8_t out[TRM_FED_KEY_BYTES
 
 const char *trm_fed_block_name(enum trm_fed_block block)
 {
-    return block == TRM_FED_PEER_INACTIVE ? "peer_inactive"
-           : block == TRM_FED_NOT_SET_UP  ? "federation_disabled"
-                                          : "travels";
+    return block == TRM_FED_PEER_INACTIVE         ? "peer_inactive"
+           : block == TRM_FED_NOT_SET_UP          ? "federation_disabled"
+           : block == TRM_FED_DOCUMENTS_TOO_LARGE ? "documents_too_large"
+                                                  : "travels";
 }
 
 /* Whether the referral can travel now; *block names the reason when not. */
@@ -53,6 +54,12 @@ static bool ready(json_t *ctx, const struct trm_keyring *kr, enum trm_fed_block 
 static bool peer_reads_v2(json_t *ctx)
 {
     return json_integer_value(json_object_get(ctx, "peer_package_version")) >= 2;
+}
+
+/* Whether it reads version-3 packages (an offer's documents in its payload). */
+static bool peer_reads_v3(json_t *ctx)
+{
+    return json_integer_value(json_object_get(ctx, "peer_package_version")) >= 3;
 }
 
 /* The header fields shared by offers and answers, from the context. */
@@ -92,12 +99,15 @@ static enum trm_db_status sign_and_queue(struct trm_db_conn *c, const struct trm
     return st;
 }
 
-/* The offered categories of the case, opened with its key, and the offer's note:
- * {"package_id", "person", "note"?, "note_category"?}. The read is written to the access log
- * (purpose federation_offer) with the categories opened, and only those are read. */
+/* The offered categories of the case, opened with its key, the offer's note, and for a peer
+ * that reads version 3 the documents of the offered categories: {"package_id", "person",
+ * "note"?, "note_category"?, "documents"?}. The read is written to the access log (purpose
+ * federation_offer) with the categories opened, and only those are read; the documents'
+ * content is logged as federation_documents. REFUSED with *block when it does not fit. */
 static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *keys, json_t *ctx,
                            const char *package_id, const char *note, const char *request_id,
-                           struct trm_case_summary *summary, enum trm_db_status *st)
+                           struct trm_case_summary *summary, enum trm_db_status *st,
+                           enum trm_fed_block *block)
 {
     struct trm_case_record rec = {0};
     const char *allowed[TRM_CASE_CATEGORIES + 1] = {0};
@@ -114,18 +124,42 @@ static char *offer_payload(struct trm_db_conn *c, struct trm_keyring_source *key
     *summary = rec.summary;
     json_t *person = n == 0 ? json_object() : trm_case_record_open(keys, &rec, allowed);
     trm_case_record_free(&rec);
+    json_t *docs = NULL;
+    bool too_large = false;
+    if (person != NULL && n > 0 && peer_reads_v3(ctx))
+        *st = trm_fed_documents_pack(c, keys, ctx_str(ctx, "case_id"), allowed, request_id, &docs,
+                                     &too_large);
     char *text = NULL;
-    if (person != NULL) {
+    if (person != NULL && *st == TRM_DB_OK) {
         json_t *payload = json_pack("{s:s, s:o}", "package_id", package_id, "person", person);
+        person = NULL;
         if (note)
             json_object_set_new(payload, "note", json_string(note));
         if (note)
             json_object_set_new(payload, "note_category",
                                 json_string(ctx_str(ctx, "note_category")));
+        if (docs)
+            json_object_set(payload, "documents", docs);
         text = json_dumps(payload, JSON_COMPACT);
         json_decref(payload);
+        /* With its box, the payload must fit what a receiver takes. */
+        if (text &&
+            strlen(text) + crypto_box_NONCEBYTES + crypto_box_MACBYTES > TRM_FED_PAYLOAD_MAX) {
+            sodium_memzero(text, strlen(text));
+            free(text);
+            text = NULL;
+            too_large = true;
+        }
     }
-    *st = text ? TRM_DB_OK : TRM_DB_ERROR;
+    json_decref(person);
+    json_decref(docs);
+    if (too_large) {
+        *block = TRM_FED_DOCUMENTS_TOO_LARGE;
+        *st = TRM_DB_REFUSED;
+        return NULL;
+    }
+    if (*st == TRM_DB_OK && text == NULL)
+        *st = TRM_DB_ERROR;
     return text;
 }
 
@@ -157,7 +191,7 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
         goto out;
     }
     trm_uuid_v4(package_id);
-    plain = offer_payload(c, keys, ctx, package_id, note, request_id, &summary, &st);
+    plain = offer_payload(c, keys, ctx, package_id, note, request_id, &summary, &st, block);
     if (plain == NULL)
         goto out;
     if (!trm_fed_seal(kr, peer_box, plain, strlen(plain), &sealed, &sealed_len)) {
@@ -179,7 +213,7 @@ enum trm_db_status trm_fed_offer_outbound(struct trm_db_conn *c, struct trm_keyr
     h.v[TRM_FED_IDENTIFIED_MONTH] = summary.identified_month;
     h.v[TRM_FED_EXPIRES_AT] = ctx_str(ctx, "expires_at");
     if (peer_reads_v2(ctx)) {
-        h.version = 2;
+        h.version = peer_reads_v3(ctx) ? 3 : 2;
         h.v[TRM_FED_CASE_REFERENCE] = summary.reference;
     }
     st = sign_and_queue(c, kr, &h, sealed, sealed_len, "offer");
@@ -327,6 +361,22 @@ static enum trm_db_status create_local_case(struct trm_db_conn *c, const struct 
             st = trm_fed_link_case(c, ctx_str(ctx, "referral_id"), case_id, note,
                                    json_string_value(json_object_get(payload, "note_category")));
         free(note);
+        /* The documents that came with it (checked when the offer arrived) become the local
+         * case's, under its key: before the acceptance leaves, so a transfer's sender erases
+         * its own only once they are here. */
+        json_t *docs = json_object_get(payload, "documents");
+        if (st == TRM_DB_OK && docs != NULL) {
+            const char *cats[TRM_CASE_CATEGORIES + 1] = {0};
+            char words[128];
+            char *save = NULL;
+            size_t k = 0;
+            trm_strlcpy(words, json_string_value(json_object_get(hdr, "categories")), sizeof words);
+            for (char *t = strtok_r(words, ",", &save); t && k < TRM_CASE_CATEGORIES;
+                 t = strtok_r(NULL, ",", &save))
+                cats[k++] = t;
+            st = trm_fed_documents_store(c, sealed.dek, TRM_CASE_FIRST_DEK_VERSION, case_id, docs,
+                                         cats);
+        }
     }
     trm_case_sealed_new_free(&sealed);
     json_decref(forms);

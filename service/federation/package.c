@@ -145,7 +145,9 @@ void trm_fed_package_hash(const struct trm_fed_header *h, const uint8_t *payload
 {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
-    trm_hash_put_str(&st, h->version >= 2 ? "trm-fed-package-v2" : "trm-fed-package-v1");
+    trm_hash_put_str(&st, h->version >= 3   ? "trm-fed-package-v3"
+                          : h->version == 2 ? "trm-fed-package-v2"
+                                            : "trm-fed-package-v1");
     for (int i = 0; i < fields_of(h->version); i++)
         trm_hash_put_str(&st, h->v[i] ? h->v[i] : "");
     trm_hash_put(&st, payload, payload ? len : 0);
@@ -335,8 +337,9 @@ json_t *trm_fed_package_build(const struct trm_keyring *kr, const struct trm_fed
         body = json_string(b64);
         free(b64);
     }
-    return json_pack("{s:i, s:o, s:o, s:s}", "version", h->version >= 2 ? 2 : 1, "header", header,
-                     "payload", body ? body : json_null(), "signature", sig_hex);
+    return json_pack("{s:i, s:o, s:o, s:s}", "version",
+                     h->version >= 1 && h->version <= TRM_FED_VERSION_MAX ? h->version : 1,
+                     "header", header, "payload", body ? body : json_null(), "signature", sig_hex);
 }
 
 /* Names the problem; the message never quotes a value of the package. */
@@ -392,7 +395,7 @@ bool trm_fed_package_parse(json_t *doc, struct trm_fed_package *out, char *why, 
         why_fail(why, whylen, "a package has exactly version, header, payload and signature",
                  "package");
     else if (out->h.version == 0)
-        why_fail(why, whylen, "must be 1 or 2", "version");
+        why_fail(why, whylen, "must be 1, 2 or 3", "version");
     else if (sig == NULL || strlen(sig) != 2 * TRM_FED_SIG_BYTES ||
              !trm_hex_decode(sig, out->signature, TRM_FED_SIG_BYTES))
         why_fail(why, whylen, "must be 128 hex digits", "signature");

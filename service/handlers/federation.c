@@ -86,9 +86,10 @@ TRM_HANDLER(trm_handle_federation_agencies)
     x->want_agencies = true;
     if (!trm_handler_tx(app, req, res, &identity_read, x))
         return;
-    /* package_versions: the package versions we read (a peer sends version 2 only then). */
-    json_t *body = json_pack("{s:s, s:O, s:[i,i]}", "instance_id", x->me.instance_id, "items",
-                             x->agencies, "package_versions", 1, TRM_FED_VERSION_MAX);
+    /* package_versions: the package versions we read (a peer sends version 2 or 3 only
+     * then). */
+    json_t *body = json_pack("{s:s, s:O, s:[i,i,i]}", "instance_id", x->me.instance_id, "items",
+                             x->agencies, "package_versions", 1, 2, TRM_FED_VERSION_MAX);
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (text == NULL)

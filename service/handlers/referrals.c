@@ -45,9 +45,10 @@ static json_t *unmet_json(unsigned unmet)
 /* Why an offer or an answer is refused, besides the common reasons (sealing). */
 enum {
     OFFER_UNMET = TRM_WHY_OWN,
-    FED_DISABLED,      /* the referral would cross to a peer: federation is not set up */
-    FED_PEER_INACTIVE, /* ... the recipient's instance is not an active peer */
-    ANSWER_NOT_FOUND,  /* the answers trm_referral_answer refuses, one each */
+    FED_DISABLED,            /* the referral would cross to a peer: federation is not set up */
+    FED_PEER_INACTIVE,       /* ... the recipient's instance is not an active peer */
+    FED_DOCUMENTS_TOO_LARGE, /* ... the offered documents do not fit a package */
+    ANSWER_NOT_FOUND,        /* the answers trm_referral_answer refuses, one each */
     ANSWER_ANSWERED,
     ANSWER_EXPIRED,
     ANSWER_CONSENT_WITHDRAWN,
@@ -58,7 +59,9 @@ enum {
 /* Why an offer or answer cannot cross to another instance. */
 static int federation_why(enum trm_fed_block block)
 {
-    return block == TRM_FED_PEER_INACTIVE ? FED_PEER_INACTIVE : FED_DISABLED;
+    return block == TRM_FED_PEER_INACTIVE         ? FED_PEER_INACTIVE
+           : block == TRM_FED_DOCUMENTS_TOO_LARGE ? FED_DOCUMENTS_TOO_LARGE
+                                                  : FED_DISABLED;
 }
 
 #define FEDERATION_OUTCOMES                                                                        \
@@ -66,7 +69,10 @@ static int federation_why(enum trm_fed_block block)
                      "The recipient's instance is not an active peer of this one."),               \
         TRM_WHEN_REFUSED(FED_DISABLED, TRM_E_CONFLICT,                                             \
                          "Federation with other instances is not set up here (trmctl instance "    \
-                         "init).")
+                         "init)."),                                                                \
+        TRM_WHEN_REFUSED(FED_DOCUMENTS_TOO_LARGE, TRM_E_CONFLICT,                                  \
+                         "The documents of the offered categories are too large together to "      \
+                         "travel to a peer instance (at most 384 KiB); see docs/federation.md.")
 
 struct offer {
     json_t *out; /* first: trm_handler_free_out */

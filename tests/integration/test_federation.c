@@ -242,6 +242,21 @@ static void offer(const char *case_id, const char *consent_id, const char *kind,
     h_resp_free(&r);
 }
 
+/* A text document uploaded at SE by its caseworker; writes its id. */
+static void se_document(const char *case_id, const char *query, const char *name,
+                        const char *content, char did[37])
+{
+    char path[200], fn[200];
+    const char *headers[] = {"Content-Type: text/plain", fn, NULL};
+    snprintf(fn, sizeof fn, "Trm-File-Name: %s", name);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents?%s", case_id, query);
+    struct h_resp r;
+    h_api_bytes(&se.srv, se.worker, "POST", path, content, strlen(content), headers, &r);
+    h_expect(&r, 201, "upload a document at SE");
+    snprintf(did, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
 static void wait_for_directory(void)
 {
     char path[64];
@@ -501,12 +516,21 @@ static void forged_consent_withdrawal_is_refused(const char *rid, const char *ca
  * told in a signed package and deletes what it received; both logs record it. */
 START_TEST(consent_withdrawal_travels)
 {
-    char case_id[37], consent_id[37], rid[37], path[200], local[37];
-    offered_at_ph("referral", case_id, consent_id, rid);
+    char case_id[37], consent_id[37], rid[37], path[200], local[37], doc[37], name[64];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    /* An identity document travels with the referral, and goes with the consent. */
+    snprintf(name, sizeof name, "%s-id.txt", sentinel);
+    se_document(case_id, "kind=identity_document", name, "Docu Sentinel with the consent\n", doc);
+    offer(case_id, consent_id, "referral", rid);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
     accept_at_ph(rid, local);
     struct h_resp r;
     const char *personal = "SELECT count(*) FROM case_personal WHERE case_id = $1";
+    const char *documents = "SELECT count(*) FROM documents WHERE case_id = $1";
     ck_assert_int_gt(count(&ph, personal, local), 0);
+    ck_assert_int_eq(count(&ph, documents, local), 1);
     snprintf(path, sizeof path, "/v1/referrals/%s", rid);
     json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
 
@@ -519,7 +543,10 @@ START_TEST(consent_withdrawal_travels)
     for (int i = 0; i < 200 && count(&ph, personal, local) > 0; i++)
         usleep(50000);
     ck_assert_int_eq(count(&ph, personal, local), 0);
+    ck_assert_int_eq(count(&ph, documents, local), 0);
     ck_assert_int_eq(count(&ph, "SELECT count(*) FROM case_keys WHERE case_id = $1", local), 0);
+    /* A referral leaves Sweden's document where it was. */
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM documents WHERE id = $1", doc), 1);
     ck_assert_int_eq(count(&ph,
                            "SELECT count(*) FROM cases WHERE id = $1 AND "
                            "personal_data_erased_at IS NOT NULL",
@@ -1253,7 +1280,7 @@ START_TEST(transfer_out_ends_the_case_here)
     wait_for_directory();
     /* Both sides have read that the other reads version-2 packages. */
     const char *v2 = "SELECT count(*) FROM federation_peers WHERE instance_id = $1 AND "
-                     "package_version = 2";
+                     "package_version >= 2";
     for (int i = 0; i < 100 && (count(&se, v2, "ph.trm") == 0 || count(&ph, v2, "se.trm") == 0);
          i++)
         usleep(50000);
@@ -1336,6 +1363,256 @@ START_TEST(transfer_out_ends_the_case_here)
 }
 END_TEST
 
+/* PH's inbox status for a version-3 offer Sweden signs like the one of rid (another package
+ * id) whose payload carries one document of category, its listed digest that of digest_of. */
+static long forged_document(const char *rid, const char *package_id, const char *category,
+                            const char *digest_of)
+{
+    static char text[1024 * 1024]; /* the package of a 300 KiB document */
+    cell(&se,
+         "SELECT package::text FROM federation_packages WHERE referral_id = $1 AND "
+         "direction = 'out' AND type = 'offer'",
+         rid, text, sizeof text);
+    json_t *orig = json_loads(text, 0, NULL);
+    struct trm_fed_package p;
+    char why[160], sha[65], b64[128];
+    ck_assert_msg(trm_fed_package_parse(orig, &p, why, sizeof why), "%s", why);
+    ck_assert_int_eq(p.h.version, 3);
+    struct trm_fed_header h = p.h;
+    h.v[TRM_FED_PACKAGE_ID] = package_id;
+    const char *content = "Docu Sentinel forged\n";
+    uint8_t digest[32], box[TRM_FED_KEY_BYTES];
+    crypto_hash_sha256(digest, (const uint8_t *)digest_of, strlen(digest_of));
+    trm_hex_encode(digest, sizeof digest, sha);
+    sodium_bin2base64(b64, sizeof b64, (const uint8_t *)content, strlen(content),
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_t *payload =
+        json_pack("{s:s, s:{}, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "package_id", package_id,
+                  "person", "documents", "kind", "other", "category", category, "media_type",
+                  "text/plain", "file_name", "forged.txt", "sha256", sha, "content", b64);
+    char *plain = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    struct trm_keyring *sweden = load_keys(se.key_file);
+    ck_assert(trm_hex_decode(ph.box_hex, box, sizeof box));
+    uint8_t *sealed = NULL, hash[TRM_FED_HASH_BYTES];
+    size_t len = 0;
+    ck_assert(trm_fed_seal(sweden, box, plain, strlen(plain), &sealed, &len));
+    json_t *wire = trm_fed_package_build(sweden, &h, sealed, len, hash);
+    char *body = json_dumps(wire, JSON_COMPACT);
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct h_resp r;
+    h_http(&ph.srv, "POST", "/v1/federation/inbox", headers, body, &r);
+    long status = r.status;
+    if (status == 400)
+        h_assert_problem(&r, 400, "invalid_package");
+    h_resp_free(&r);
+    free(body);
+    json_decref(wire);
+    free(sealed);
+    free(plain);
+    trm_keyring_free(sweden);
+    trm_fed_package_free(&p);
+    json_decref(orig);
+    return status;
+}
+
+/* How much a trmd's peak may grow while a document travels: AddressSanitizer keeps freed
+ * memory in quarantine, and shadows it, so its builds get more room. */
+#ifdef __SANITIZE_ADDRESS__
+#define PEAK_GROWTH_MAX_KB (64 * 1024)
+#else
+#define PEAK_GROWTH_MAX_KB (16 * 1024)
+#endif
+
+/* VmHWM of a process, in kB (its peak resident set since it started). */
+static long peak_kb(pid_t pid)
+{
+    char file[64], line[256];
+    snprintf(file, sizeof file, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(file, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Documents travel with a transfer when their category is offered under the consent: the
+ * identity document arrives in Manila's case and reads back byte for byte; the narrative one
+ * (not consented, not offered) never leaves Sweden. Sweden logs the handover of the content
+ * (the categories sent), and erases its copies only once Manila holds them (the transfer). */
+START_TEST(documents_travel_when_consented)
+{
+    char case_id[37], consent_id[37], rid[37], local[37], path[200], kept[37], gone[37];
+    char name[64], stays[128];
+    wait_for_directory();
+    const char *v3 = "SELECT count(*) FROM federation_peers WHERE instance_id = $1 AND "
+                     "package_version = 3";
+    for (int i = 0; i < 100 && count(&se, v3, "ph.trm") == 0; i++)
+        usleep(50000);
+    ck_assert_int_eq(count(&se, v3, "ph.trm"), 1);
+    swedish_case(case_id, consent_id);
+    snprintf(name, sizeof name, "%s-passport.txt", sentinel);
+    /* 300 KiB: two chunks at each end. */
+    size_t big = 300 * 1024;
+    char *travels = malloc(big + 1);
+    ck_assert_ptr_nonnull(travels);
+    int head = snprintf(travels, big, "Docu Sentinel passport of %s\n", sentinel);
+    for (size_t i = (size_t)head; i < big; i++)
+        travels[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+    travels[big] = '\0';
+    snprintf(stays, sizeof stays, "Docu Sentinel story of %s, stays in Sweden\n", sentinel);
+    se_document(case_id, "kind=identity_document", name, travels, gone);
+    se_document(case_id, "kind=other&category=narrative", name, stays, kept);
+    long ph_documents =
+        count(&ph, "SELECT count(*) FROM documents WHERE $1::text IS NOT NULL", "x");
+
+    long se_before = peak_kb(se.srv.pid), ph_before = peak_kb(ph.srv.pid);
+    offer(case_id, consent_id, "transfer", rid);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
+                           "'federation_documents' AND categories = '{identity}'",
+                           case_id),
+                     1);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    /* Until Manila accepts, Sweden holds both documents. */
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM documents WHERE case_id = $1", case_id), 2);
+    accept_at_ph(rid, local);
+
+    /* Manila's case has the identity document, sealed under its own keys. */
+    struct h_resp r;
+    snprintf(path, sizeof path, "/v1/cases/%s/documents", local);
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the documents at PH");
+    json_t *items = json_object_get(r.json, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    json_t *d = json_array_get(items, 0);
+    char did[37];
+    snprintf(did, sizeof did, "%s", json_string_value(json_object_get(d, "id")));
+    ck_assert_str_ne(did, gone);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "category")), "identity");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "kind")), "identity_document");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "file_name")), name);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "size")), (json_int_t)strlen(travels));
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents/%s/content", local, did);
+    h_api(&ph.srv, ph.worker, "GET", path, NULL, NULL, &r);
+    h_expect(&r, 200, "the document's content at PH");
+    ck_assert_uint_eq(r.body_len, strlen(travels));
+    ck_assert(memcmp(r.body, travels, strlen(travels)) == 0);
+    h_resp_free(&r);
+    /* The narrative document is nowhere in Manila's database: one new document only, and
+     * no stored byte of it (nor of the other) is in the clear. */
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM documents WHERE $1::text IS NOT NULL", "x"),
+                     ph_documents + 1);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM documents WHERE id = $1", kept), 0);
+    ck_assert_int_eq(count(&ph,
+                           "SELECT count(*) FROM document_chunks WHERE position(convert_to("
+                           "'Docu Sentinel', 'UTF8') IN sealed) > 0 AND $1::text IS NOT NULL",
+                           "x"),
+                     0);
+
+    /* Sweden learns of the acceptance: the transfer out erases its documents with the key. */
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&se, se.worker, path, status_is, "accepted", "the acceptance at SE"));
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM documents WHERE case_id = $1", case_id), 0);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM document_chunks WHERE document_id = $1", did),
+                     2);
+    free(travels);
+    /* Each side held the package whole for a moment: its peak grows by a few MiB at most. */
+    long se_kb = peak_kb(se.srv.pid), ph_kb = peak_kb(ph.srv.pid);
+    fprintf(stderr,
+            "federation: a 300 KiB document travelled; trmd VmHWM SE %ld -> %ld kB, "
+            "PH %ld -> %ld kB\n",
+            se_before, se_kb, ph_before, ph_kb);
+    ck_assert(se_before > 0 && ph_before > 0);
+    ck_assert_int_lt(se_kb - se_before, PEAK_GROWTH_MAX_KB);
+    ck_assert_int_lt(ph_kb - ph_before, PEAK_GROWTH_MAX_KB);
+
+    /* PH's inbox takes documents of the offered categories only, whose content is what the
+     * listed digest says; a forged offer otherwise is refused and nothing of it is stored. */
+    const char *content = "Docu Sentinel forged\n";
+    const char *stored = "SELECT count(*) FROM federation_packages WHERE package_id = $1::uuid";
+    const char *narrative = "6f1c2a8e-4444-4a2b-9c3d-0123456789ab";
+    const char *digest = "6f1c2a8e-5555-4a2b-9c3d-0123456789ab";
+    const char *control = "6f1c2a8e-6666-4a2b-9c3d-0123456789ab";
+    ck_assert_int_eq(forged_document(rid, narrative, "narrative", content), 400);
+    ck_assert_int_eq(count(&ph, stored, narrative), 0);
+    ck_assert_int_eq(forged_document(rid, digest, "identity", "other content"), 400);
+    ck_assert_int_eq(count(&ph, stored, digest), 0);
+    /* The same with an offered category and the right digest gets past those checks (the
+     * referral is answered already, so it is refused later, not as invalid). */
+    ck_assert_int_ne(forged_document(rid, control, "identity", content), 400);
+}
+END_TEST
+
+/* An offer whose documents do not fit a package is refused, with nothing queued nor logged;
+ * a peer on an older trm (its directory reads version 2) gets the offer without documents. */
+START_TEST(documents_that_cannot_travel_stay)
+{
+    char case_id[37], consent_id[37], rid[37], local[37], path[200], did[37], name[64];
+    wait_for_directory();
+    swedish_case(case_id, consent_id);
+    snprintf(name, sizeof name, "%s-big.txt", sentinel);
+    size_t big = TRM_FED_DOCUMENTS_MAX + 1;
+    char *text = malloc(big + 1);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'a', big);
+    text[big] = '\0';
+    se_document(case_id, "kind=identity_document", name, text, did);
+    free(text);
+    struct h_resp r;
+    char body[1024];
+    snprintf(path, sizeof path, "/v1/cases/%s/referrals", case_id);
+    snprintf(body, sizeof body,
+             "{\"to_agency_id\": \"%s\", \"kind\": \"transfer\", \"purpose\": "
+             "\"return_reception\", \"categories\": [\"identity\", \"health\"], "
+             "\"handling_code\": \"H2\", \"legal_basis\": \"consent\", \"consent_id\": \"%s\"}",
+             ph.agency, consent_id);
+    h_api(&se.srv, se.worker, "POST", path, body, NULL, &r);
+    h_expect(&r, 409, "an offer whose documents do not fit");
+    ck_assert_str_eq(h_str(&r, "code"), "conflict");
+    ck_assert_ptr_nonnull(strstr(h_str(&r, "detail"), "too large"));
+    h_resp_free(&r);
+    ck_assert_int_eq(count(&se, "SELECT count(*) FROM referrals WHERE case_id = $1", case_id), 0);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose IN "
+                           "('federation_documents', 'federation_offer')",
+                           case_id),
+                     0);
+
+    /* To a peer that reads version 2 only, the offer goes without the document. */
+    PGconn *pg = h_pg(se.owner_env);
+    PGresult *q = PQexec(pg, "UPDATE federation_peers SET package_version = 2 WHERE "
+                             "instance_id = 'ph.trm'");
+    ck_assert_msg(PQresultStatus(q) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(q);
+    offer(case_id, consent_id, "referral", rid);
+    q = PQexec(pg, "UPDATE federation_peers SET package_version = 3 WHERE instance_id = 'ph.trm'");
+    ck_assert_msg(PQresultStatus(q) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(q);
+    PQfinish(pg);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM federation_packages WHERE referral_id = $1 AND "
+                           "(package ->> 'version')::int = 2",
+                           rid),
+                     1);
+    snprintf(path, sizeof path, "/v1/referrals/%s", rid);
+    json_decref(wait_for(&ph, ph.worker, path, status_is, "offered", "the offer at PH"));
+    accept_at_ph(rid, local);
+    ck_assert_int_gt(count(&ph, "SELECT count(*) FROM case_personal WHERE case_id = $1", local), 0);
+    ck_assert_int_eq(count(&ph, "SELECT count(*) FROM documents WHERE case_id = $1", local), 0);
+    ck_assert_int_eq(count(&se,
+                           "SELECT count(*) FROM access_log WHERE case_id = $1 AND purpose = "
+                           "'federation_documents'",
+                           case_id),
+                     0);
+}
+END_TEST
+
 /* Not federation, but this file owns its databases: the shared one's tests expect every
  * country's references to have started at 1. */
 START_TEST(references_grow_past_six_digits)
@@ -1389,6 +1666,8 @@ int main(void)
     tcase_add_test(tc, crossed_withdrawal_wins);
     tcase_add_test(tc, peer_check_says_what_is_wrong);
     tcase_add_test(tc, transfer_out_ends_the_case_here);
+    tcase_add_test(tc, documents_travel_when_consented);
+    tcase_add_test(tc, documents_that_cannot_travel_stay);
     tcase_add_test(tc, references_grow_past_six_digits);
     tcase_add_test(tc, faults_lose_nothing_and_store_nothing_bad); /* last: it restarts PH */
     suite_add_tcase(s, tc);

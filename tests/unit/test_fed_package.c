@@ -165,6 +165,45 @@ START_TEST(version_2_encodes_the_case_reference)
 }
 END_TEST
 
+/* Version 3 (an offer's payload may carry documents): the header of version 2 under its own
+ * label, so a version-3 package relabelled as version 2 does not verify. */
+START_TEST(version_3_has_its_own_label)
+{
+    header.version = 3;
+    header.v[TRM_FED_CASE_REFERENCE] = "SE-2026-000042";
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    for (int i = -1; i <= TRM_FED__NFIELDS; i++) {
+        const char *part = i < 0 ? "trm-fed-package-v3" : i == TRM_FED__NFIELDS ? "" : header.v[i];
+        size_t n = strlen(part);
+        uint8_t len[4] = {0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+        crypto_hash_sha256_update(&st, len, 4);
+        crypto_hash_sha256_update(&st, (const uint8_t *)part, n);
+    }
+    uint8_t want[32], got[32], pk[32];
+    crypto_hash_sha256_final(&st, want);
+    trm_fed_package_hash(&header, NULL, 0, got);
+    ck_assert_mem_eq(want, got, 32);
+    json_t *wire = build(se, NULL, 0, got);
+    ck_assert_int_eq(json_integer_value(json_object_get(wire, "version")), 3);
+    struct trm_fed_package p;
+    char why[200];
+    ck_assert_msg(trm_fed_package_parse(wire, &p, why, sizeof why), "%s", why);
+    ck_assert_int_eq(p.h.version, 3);
+    ck_assert_str_eq(p.h.v[TRM_FED_CASE_REFERENCE], "SE-2026-000042");
+    trm_fed_signing_public(se, pk);
+    ck_assert(trm_fed_verify_package(pk, p.hash, p.signature));
+    trm_fed_package_free(&p);
+    json_object_set_new(wire, "version", json_integer(2));
+    ck_assert_msg(trm_fed_package_parse(wire, &p, why, sizeof why), "%s", why);
+    ck_assert(!trm_fed_verify_package(pk, p.hash, p.signature));
+    trm_fed_package_free(&p);
+    json_object_set_new(wire, "version", json_integer(4));
+    ck_assert(!trm_fed_package_parse(wire, &p, why, sizeof why));
+    json_decref(wire);
+}
+END_TEST
+
 START_TEST(every_field_is_covered_by_the_signature)
 {
     uint8_t hash[32], pk[32];
@@ -410,6 +449,7 @@ int main(void)
     tcase_add_test(tc, hash_is_the_documented_encoding);
     tcase_add_test(tc, every_field_is_covered_by_the_signature);
     tcase_add_test(tc, version_2_encodes_the_case_reference);
+    tcase_add_test(tc, version_3_has_its_own_label);
     tcase_add_test(tc, payload_opens_only_for_its_recipient_from_its_sender);
     tcase_add_test(tc, parser_refuses_malformed_packages);
     tcase_add_test(tc, receipts_requests_and_directories_check_every_part);
