@@ -815,7 +815,8 @@ static struct bundle_stream *bundle_stream_new(struct subject_access *x, struct 
         json_t *d = json_array_get(x->documents, i);
         struct doc_part *p = &s->docs[i];
         trm_strlcpy(p->id, json_string_value(json_object_get(d, "id")), sizeof p->id);
-        p->sealed_key = strdup(json_string_value(json_object_get(d, "sealed_key")));
+        const char *sealed_key = json_string_value(json_object_get(d, "sealed_key"));
+        p->sealed_key = sealed_key ? strdup(sealed_key) : NULL;
         p->chunks = (uint32_t)json_integer_value(json_object_get(d, "chunks"));
         p->size = (uint64_t)json_integer_value(json_object_get(d, "size"));
         json_t *shown = json_deep_copy(d);
