@@ -576,8 +576,15 @@ static size_t pdf_gen(void *cls, unsigned long long off, char *buf, size_t n)
 START_TEST(subject_access_streams_large_document)
 {
     const unsigned long long len = 30ULL * 1024 * 1024;
+    /* Under AddressSanitizer (scripts/test) freed memory is kept aside in a quarantine of up
+     * to 256 MiB before it is used again, so the resident set counts every chunk ever read:
+     * without it, it counts what trmd holds, which is what is measured. */
+    static char asan[512];
+    const char *given = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=0", given ? given : "",
+             given && *given ? ":" : "");
     const char *env[] = {"TRM_DOCUMENT_MAX_BYTES=40000000", "TRM_CASE_DOCUMENTS_MAX_BYTES=40000000",
-                         NULL};
+                         asan, NULL};
     struct trmd big;
     h_trmd_start(&big, env);
     char id[37], path[200];
