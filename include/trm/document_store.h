@@ -49,6 +49,11 @@ enum trm_db_status trm_document_abort(struct trm_db_conn *c, const char *id);
 enum trm_db_status trm_document_list(struct trm_db_conn *c, const char *case_id,
                                      const char *after_at, const char *after_id, unsigned limit,
                                      json_t **items);
+/* The same page, each item with "sealed_key" (hex) and "chunks" too: for reading every
+ * document's content (the subject-access bundle). */
+enum trm_db_status trm_document_list_sealed(struct trm_db_conn *c, const char *case_id,
+                                            const char *after_at, const char *after_id,
+                                            unsigned limit, json_t **items);
 /* One document the caller sees, with "sealed_meta", "sealed_key" (hex) and "chunks".
  * NOT_FOUND when there is none. */
 enum trm_db_status trm_document_get(struct trm_db_conn *c, const char *case_id, const char *id,

@@ -102,6 +102,11 @@ enum trm_db_status trm_doc_reader_prime(struct trm_doc_reader *r, struct trm_db_
 /* Copies up to max bytes of the content from pos (reads go forward): how many, or -1 when a
  * chunk is not there or does not open. */
 long trm_doc_reader_read(struct trm_doc_reader *r, uint64_t pos, char *buf, size_t max);
+/* Aims the reader at another document (its key taken as trm_doc_reader_new takes it; the
+ * previous key is wiped), keeping its context and buffers: one reader reads the documents of
+ * a bundle one after the other. */
+void trm_doc_reader_retarget(struct trm_doc_reader *r, const char *document_id, unsigned char *key,
+                             uint32_t chunks, uint64_t size);
 void trm_doc_reader_free(struct trm_doc_reader *r);
 
 /* A file name as it travels in the Trm-File-Name header: UTF-8, percent-encoded where it is

@@ -25,6 +25,16 @@ TRM_DB_STMT(stmt_list, 4,
             "FROM documents d WHERE d.case_id = $1 AND d.uploaded_at IS NOT NULL "
             "AND ($2::timestamptz IS NULL OR (d.uploaded_at, d.id) > ($2, $3::uuid)) "
             "ORDER BY d.uploaded_at, d.id LIMIT $4::integer) x");
+/* The same page with what opens the content too (the subject-access bundle's). */
+TRM_DB_STMT(stmt_list_sealed, 4,
+            "SELECT coalesce(jsonb_agg(j ORDER BY at, id), '[]') AS items FROM ("
+            "SELECT " DOC_JSON("d") " || jsonb_build_object("
+            "'sealed_meta', encode(d.sealed_meta, 'hex'), "
+            "'sealed_key', encode(d.sealed_key, 'hex'), 'chunks', d.chunks) AS j, "
+            "d.uploaded_at AS at, d.id "
+            "FROM documents d WHERE d.case_id = $1 AND d.uploaded_at IS NOT NULL "
+            "AND ($2::timestamptz IS NULL OR (d.uploaded_at, d.id) > ($2, $3::uuid)) "
+            "ORDER BY d.uploaded_at, d.id LIMIT $4::integer) x");
 TRM_DB_STMT(stmt_get, 2,
             "SELECT " DOC_JSON("d") " || jsonb_build_object("
             "'sealed_meta', encode(d.sealed_meta, 'hex'), "
@@ -138,6 +148,16 @@ enum trm_db_status trm_document_list(struct trm_db_conn *c, const char *case_id,
     snprintf(n, sizeof n, "%u", limit);
     const char *p[] = {case_id, after_at, after_id, n};
     return trm_db_json_cell(c, &stmt_list, p, items);
+}
+
+enum trm_db_status trm_document_list_sealed(struct trm_db_conn *c, const char *case_id,
+                                            const char *after_at, const char *after_id,
+                                            unsigned limit, json_t **items)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%u", limit);
+    const char *p[] = {case_id, after_at, after_id, n};
+    return trm_db_json_cell(c, &stmt_list_sealed, p, items);
 }
 
 enum trm_db_status trm_document_get(struct trm_db_conn *c, const char *case_id, const char *id,

@@ -66,6 +66,19 @@ struct trm_doc_reader *trm_doc_reader_new(struct trm_db_pool *pool,
     return r;
 }
 
+void trm_doc_reader_retarget(struct trm_doc_reader *r, const char *document_id, unsigned char *key,
+                             uint32_t chunks, uint64_t size)
+{
+    trm_dek_free(r->key);
+    sodium_memzero(r->plain, TRM_DOC_CHUNK_BYTES);
+    r->key = key;
+    trm_strlcpy(r->document_id, document_id, sizeof r->document_id);
+    r->chunks = chunks;
+    r->size = size;
+    r->loaded = -1;
+    r->plain_len = 0;
+}
+
 void trm_doc_reader_free(struct trm_doc_reader *r)
 {
     if (r == NULL)

@@ -1,10 +1,14 @@
 /* GET /v1/access-log: reads across cases, as each role may see them (coordinators their
  * agency's cases, auditors their country, cross-border auditors all), filtered, in pages, and
  * exported as CSV and NDJSON; nothing personal in it. POST /v1/cases/{id}/subject-access: the
- * bundle of everything about the person, and nothing of another case, logged. */
+ * bundle of everything about the person, documents and their content included, and nothing of
+ * another case, logged; a large document's content streams through trmd in bounded memory. */
 #include "check_run.h"
 #include "harness.h"
 
+#include "trm/util.h"
+
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +293,53 @@ static void person_case(const char *tag, char id[37])
     post_ok(worker_a, path, "{\"kind\": \"assistance\", \"given_at\": \"2026-10-02\"}", NULL);
 }
 
+/* Document content (a fixed phrase: tests/sentinels.txt has "Docu Sentinel"). */
+static const char doc_text[] = "Docu Sentinel subject access copy\n";
+static const char other_text[] = "Docu Sentinel of another case\n";
+
+/* Uploads len bytes to case_id as worker A's (kind and type given; name as sent in
+ * Trm-File-Name): the document's id. */
+static void upload(const struct trmd *t, const char *case_id, const char *kind, const char *type,
+                   const char *name, const void *content, size_t len, char did[37])
+{
+    char path[200], ct[96], fn[300];
+    snprintf(path, sizeof path, "/v1/cases/%s/documents?kind=%s", case_id, kind);
+    snprintf(ct, sizeof ct, "Content-Type: %s", type);
+    snprintf(fn, sizeof fn, "Trm-File-Name: %s", name);
+    const char *headers[] = {ct, fn, NULL};
+    struct h_resp r;
+    h_api_bytes(t, worker_a, "POST", path, content, len, headers, &r);
+    h_expect(&r, 201, "upload");
+    snprintf(did, 37, "%s", h_str(&r, "id"));
+    h_resp_free(&r);
+}
+
+/* A document's content in a bundle, decoded (malloc'd; *len bytes), or NULL. */
+static uint8_t *content_of(json_t *doc, size_t *len)
+{
+    const char *b64 = json_string_value(json_object_get(doc, "content"));
+    if (b64 == NULL)
+        return NULL;
+    size_t cap = strlen(b64) / 4 * 3 + 3;
+    uint8_t *out = malloc(cap);
+    if (out && sodium_base642bin(out, cap, b64, strlen(b64), NULL, len, NULL,
+                                 sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static long access_entries(const char *case_id, const char *categories)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM access_log WHERE case_id = $1::uuid AND purpose = "
+             "'subject_access' AND categories = '%s'",
+             categories);
+    return h_count(sql, case_id);
+}
+
 /* The subject-access bundle holds every value of the person and nothing of another case; the
  * printable page escapes them and speaks the person's language; the export is logged. */
 START_TEST(subject_access_bundle)
@@ -298,6 +349,20 @@ START_TEST(subject_access_bundle)
     snprintf(other, sizeof other, "Other%dY", getpid());
     person_case(mine, id);
     person_case(other, other_id);
+    /* Documents: a text (an identity paper by default) and a PNG of two chunks and some
+     * (health) on the person's case, one on the other case. */
+    char text_id[37], png_id[37], other_doc[37], name[128];
+    snprintf(name, sizeof name, "%s18.txt", mine);
+    upload(&srv, id, "consent_form", "text/plain", name, doc_text, sizeof doc_text - 1, text_id);
+    size_t png_len = 2 * 256 * 1024 + 777;
+    uint8_t *png = malloc(png_len);
+    randombytes_buf(png, png_len);
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    snprintf(name, sizeof name, "%s19%%20%%3Cb%%3Escan.png", mine);
+    upload(&srv, id, "medical", "image/png", name, png, png_len, png_id);
+    snprintf(name, sizeof name, "%s18.txt", other);
+    upload(&srv, other_id, "consent_form", "text/plain", name, other_text, sizeof other_text - 1,
+           other_doc);
     /* Handed over to B with a consent; B reads the identity. */
     snprintf(path, sizeof path, "/v1/cases/%s/consents", id);
     snprintf(body, sizeof body,
@@ -369,7 +434,40 @@ START_TEST(subject_access_bundle)
     ck_assert_ptr_nonnull(strstr(log, agency_b));
     ck_assert_ptr_nonnull(strstr(log, "\"subject_access\""));
     free(log);
+    /* The documents, oldest first, with their names and their content, decoded as sent;
+     * nothing of the other case's. */
+    json_t *docs = json_object_get(b, "documents");
+    ck_assert_int_eq(json_array_size(docs), 2);
+    ck_assert_ptr_null(strstr(r.body, other_doc));
+    json_t *text_doc = json_array_get(docs, 0), *png_doc = json_array_get(docs, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(text_doc, "id")), text_id);
+    ck_assert_str_eq(json_string_value(json_object_get(png_doc, "id")), png_id);
+    snprintf(name, sizeof name, "%s18.txt", mine);
+    ck_assert_str_eq(json_string_value(json_object_get(text_doc, "file_name")), name);
+    ck_assert_str_eq(json_string_value(json_object_get(text_doc, "category")), "identity");
+    ck_assert_str_eq(json_string_value(json_object_get(png_doc, "category")), "health");
+    ck_assert_str_eq(json_string_value(json_object_get(png_doc, "media_type")), "image/png");
+    ck_assert_int_eq(json_integer_value(json_object_get(png_doc, "size")), (json_int_t)png_len);
+    size_t len = 0;
+    uint8_t *got = content_of(text_doc, &len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(len, sizeof doc_text - 1);
+    ck_assert_mem_eq(got, doc_text, len);
+    free(got);
+    got = content_of(png_doc, &len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(len, png_len);
+    ck_assert_msg(memcmp(got, png, len) == 0, "the PNG's bytes differ");
+    free(got);
+    ck_assert_ptr_null(json_object_get(png_doc, "sealed_key"));
+    ck_assert_ptr_null(json_object_get(png_doc, "chunks"));
+    char length[32];
+    ck_assert_ptr_nonnull(h_header(&r, "Content-Length", length, sizeof length));
+    ck_assert_uint_eq(strtoull(length, NULL, 10), r.body_len);
     h_resp_free(&r);
+    /* Each content read is logged with its category, as GET .../content logs it. */
+    ck_assert_int_eq(access_entries(id, "{identity}"), 1);
+    ck_assert_int_eq(access_entries(id, "{health}"), 1);
 
     /* The printable page: Swedish labels, the set's Swedish indicator names, every value
      * escaped, nothing that runs. */
@@ -393,7 +491,21 @@ START_TEST(subject_access_bundle)
         ck_assert_msg(strstr(r.body, s) != NULL, "the page misses %s", s);
     }
     ck_assert_ptr_null(strstr(r.body, other));
+    /* The documents listed, named in Swedish, escaped, without their content. */
+    ck_assert_ptr_nonnull(strstr(r.body, "<h2>Dokument</h2>"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Samtyckesblankett (consent_form)"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Medicinskt intyg (medical)"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Hälsa (health)"));
+    snprintf(name, sizeof name, "%s19 &lt;b&gt;scan.png", mine);
+    ck_assert_ptr_nonnull(strstr(r.body, name));
+    ck_assert_ptr_null(strstr(r.body, "<b>"));
+    ck_assert_ptr_null(strstr(r.body, "Docu"));
+    ck_assert_ptr_null(strstr(r.body, "RG9jdSBTZW50aW5lbC")); /* "Docu Sentinel" in base64 */
     h_resp_free(&r);
+    /* The page read no content. */
+    ck_assert_int_eq(access_entries(id, "{identity}"), 1);
+    ck_assert_int_eq(access_entries(id, "{health}"), 1);
+    free(png);
 
     /* Both exports are in the access log, visible to auditors, and on the timeline. */
     snprintf(path, sizeof path, "/v1/access-log?case_id=%s&purpose=subject_access", id);
@@ -408,15 +520,130 @@ START_TEST(subject_access_bundle)
 }
 END_TEST
 
+/* An erased case's bundle has no documents (they went with the key), and reads none. */
+START_TEST(subject_access_erased_case)
+{
+    char id[37], did[37], path[128], name[64];
+    create_and_read(worker_a, id);
+    snprintf(name, sizeof name, "Gone%d.txt", getpid());
+    upload(&srv, id, "consent_form", "text/plain", name, doc_text, sizeof doc_text - 1, did);
+    snprintf(path, sizeof path, "/v1/cases/%s/personal-data", id);
+    struct h_resp r;
+    h_api(&srv, coord_a, "DELETE", path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
+    ck_assert_msg(r.status == 200 || r.status == 204, "erase: %ld %s", r.status, r.body);
+    h_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/cases/%s/subject-access", id);
+    post(coord_a, path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
+    h_expect(&r, 200, "erased bundle");
+    ck_assert(json_is_array(json_object_get(r.json, "documents")));
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "documents")), 0);
+    ck_assert_ptr_null(strstr(r.body, name));
+    h_resp_free(&r);
+    ck_assert_int_eq(access_entries(id, "{identity}"), 0);
+}
+END_TEST
+
+/* VmHWM of a process, in kB (its peak resident set since it started). */
+static long peak_kb(pid_t pid)
+{
+    char file[64], line[256];
+    snprintf(file, sizeof file, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(file, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* A PDF's bytes as curl sends them: its magic, then a pattern. */
+static size_t pdf_gen(void *cls, unsigned long long off, char *buf, size_t n)
+{
+    (void)cls;
+    static const char head[] = "%PDF-1.7\n";
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long at = off + i;
+        buf[i] = at < sizeof head - 1 ? head[at] : (char)('a' + at % 19);
+    }
+    return n;
+}
+
+/* A 30 MiB document in the bundle: its content comes back whole (its SHA-256 is the one
+ * stored), while a trmd started afresh for the export keeps its peak resident memory far
+ * below the document's size: the answer is streamed. */
+START_TEST(subject_access_streams_large_document)
+{
+    const unsigned long long len = 30ULL * 1024 * 1024;
+    /* Under AddressSanitizer (scripts/test) freed memory is kept aside in a quarantine of up
+     * to 256 MiB before it is used again, so the resident set counts every chunk ever read:
+     * without it, it counts what trmd holds, which is what is measured. */
+    static char asan[512];
+    const char *given = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=0", given ? given : "",
+             given && *given ? ":" : "");
+    const char *env[] = {"TRM_DOCUMENT_MAX_BYTES=40000000", "TRM_CASE_DOCUMENTS_MAX_BYTES=40000000",
+                         asan, NULL};
+    struct trmd big;
+    h_trmd_start(&big, env);
+    char id[37], path[200];
+    create_and_read(worker_a, id);
+    snprintf(path, sizeof path, "/v1/cases/%s/documents?kind=court", id);
+    const char *headers[] = {"Content-Type: application/pdf", "Trm-File-Name: large.pdf", NULL};
+    struct h_resp r;
+    ck_assert(h_api_stream(&big, worker_a, "POST", path, len, pdf_gen, NULL, headers, &r));
+    h_expect(&r, 201, "30 MiB upload");
+    char sha[65];
+    snprintf(sha, sizeof sha, "%s", h_str(&r, "sha256"));
+    h_resp_free(&r);
+    h_trmd_stop(&big);
+
+    h_trmd_start(&big, env);
+    long before = peak_kb(big.pid);
+    snprintf(path, sizeof path, "/v1/cases/%s/subject-access", id);
+    double t0 = trm_now_ms();
+    h_api(&big, coord_a, "POST", path, "{\"reason\": \"requested_by_person\"}", NULL, &r);
+    double ms = trm_now_ms() - t0;
+    long peak = peak_kb(big.pid);
+    h_expect(&r, 200, "bundle with a large document");
+    json_t *doc = json_array_get(json_object_get(r.json, "documents"), 0);
+    size_t got_len = 0;
+    uint8_t *got = content_of(doc, &got_len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(got_len, len);
+    uint8_t d[32];
+    char hex[65];
+    crypto_hash_sha256(d, got, got_len);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    ck_assert_str_eq(hex, sha);
+    free(got);
+    fprintf(stderr,
+            "subject access: 30 MiB document, %zu bytes answered; trmd VmHWM %ld kB before, "
+            "%ld kB after; %.0f ms\n",
+            r.body_len, before, peak, ms);
+    h_resp_free(&r);
+    ck_assert_msg(peak > 0 && peak - before < 16 * 1024, "trmd's peak grew by %ld kB",
+                  peak - before);
+    ck_assert_int_eq(access_entries(id, "{exploitation_details}"), 1);
+    h_trmd_stop(&big);
+}
+END_TEST
+
 int main(void)
 {
+    if (sodium_init() < 0)
+        return 1;
     Suite *s = suite_create("access_log");
     TCase *tc = tcase_create("access_log");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 240);
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_test(tc, scope_per_role);
     tcase_add_test(tc, filters_pages_and_exports);
     tcase_add_test(tc, subject_access_bundle);
+    tcase_add_test(tc, subject_access_erased_case);
+    tcase_add_test(tc, subject_access_streams_large_document);
     suite_add_tcase(s, tc);
     return trm_check_run(s, true);
 }

@@ -211,14 +211,20 @@ START_TEST(multi_chunk_binary_round_trip)
 }
 END_TEST
 
+/* A case's chunks, staged uploads' included. */
+#define CASE_CHUNKS                                                                                \
+    "SELECT count(*) FROM document_chunks c JOIN documents d ON d.id = c.document_id "             \
+    "WHERE d.case_id = $1"
+
 /* Every refusal answers its problem and leaves no row behind. */
 START_TEST(refusals_change_nothing)
 {
     char id[37], name[128];
     new_case(&srv, id);
     file_name(name, sizeof name, "refused");
-    long docs = count("SELECT count(*) FROM documents", NULL);
-    long chunks = count("SELECT count(*) FROM document_chunks", NULL);
+    /* This case's rows only: other tests upload to the same database meanwhile. */
+    long docs = count("SELECT count(*) FROM documents WHERE case_id = $1", id);
+    long chunks = count(CASE_CHUNKS, id);
     static const char pdf[] = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n";
     struct {
         const char *query, *type;
@@ -262,8 +268,8 @@ START_TEST(refusals_change_nothing)
         ck_assert_msg(r.status == 400, "name %zu: %ld", i, r.status);
         h_resp_free(&r);
     }
-    ck_assert_int_eq(count("SELECT count(*) FROM documents", NULL), docs);
-    ck_assert_int_eq(count("SELECT count(*) FROM document_chunks", NULL), chunks);
+    ck_assert_int_eq(count("SELECT count(*) FROM documents WHERE case_id = $1", id), docs);
+    ck_assert_int_eq(count(CASE_CHUNKS, id), chunks);
 }
 END_TEST
 
@@ -575,7 +581,8 @@ START_TEST(limits_and_broken_uploads)
     const char *pdf_headers[] = {"Content-Type: application/pdf", fn, NULL};
     const char *chunked[] = {"Content-Type: application/pdf", fn, "Transfer-Encoding: chunked",
                              NULL};
-    long docs = count("SELECT count(*) FROM documents", NULL);
+    /* This case's documents only: other tests upload to the same database meanwhile. */
+    long docs = count("SELECT count(*) FROM documents WHERE case_id = $1", id);
     struct h_resp r;
     struct pattern p = {250000, 0};
     ck_assert(
@@ -602,7 +609,7 @@ START_TEST(limits_and_broken_uploads)
     ck_assert(h_api_stream(&small, worker_a, "POST", path, p.len, pattern_gen, &p, chunked, &r));
     h_assert_problem(&r, 413, "case_documents_full");
     h_resp_free(&r);
-    ck_assert_int_eq(count("SELECT count(*) FROM documents", NULL), docs + 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM documents WHERE case_id = $1", id), docs + 1);
     /* A client that goes away midway: its staged upload is undone. */
     p = (struct pattern){200000, 100000};
     struct h_resp gone;
@@ -610,8 +617,9 @@ START_TEST(limits_and_broken_uploads)
         !h_api_stream(&small, worker_a, "POST", path, p.len, pattern_gen, &p, pdf_headers, &gone));
     h_resp_free(&gone);
     h_trmd_stop(&small);
-    ck_assert_int_eq(count("SELECT count(*) FROM documents WHERE uploaded_at IS NULL", NULL), 0);
-    ck_assert_int_eq(count("SELECT count(*) FROM documents", NULL), docs + 1);
+    ck_assert_int_eq(
+        count("SELECT count(*) FROM documents WHERE case_id = $1 AND uploaded_at IS NULL", id), 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM documents WHERE case_id = $1", id), docs + 1);
 }
 END_TEST
 
