@@ -117,5 +117,22 @@ struct trm_sealed_items {
 };
 enum trm_db_status trm_open_sealed_items(struct trm_db_conn *c, const struct trm_sealed_items *k,
                                          json_t *items);
+/* A kind of a case's records with a sealed part (services, plans): its store's reads, the
+ * answers to its outcomes and how its part is opened (as in trm_sealed_items). The GET
+ * handlers of the list and of one record are the same for every kind. */
+struct trm_sealed_kind {
+    enum trm_db_status (*list)(struct trm_db_conn *c, const char *case_id, const char *after_at,
+                               const char *after_id, unsigned limit, json_t **out);
+    enum trm_db_status (*get)(struct trm_db_conn *c, const char *case_id, const char *id,
+                              json_t **out);
+    const struct trm_outcome *outcomes;
+    const char *label, *sealed_member, *category_member, *into;
+};
+/* GET /v1/cases/{id}/<kind>: a page in the order recorded, each part opened for the caller. */
+void trm_sealed_list(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                     const struct trm_sealed_kind *k);
+/* GET /v1/cases/{id}/<kind>/{rid}: one record, opened for the caller, with its ETag. */
+void trm_sealed_get(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                    const struct trm_sealed_kind *k);
 
 #endif

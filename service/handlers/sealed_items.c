@@ -6,8 +6,11 @@
 #include "handlers.h"
 
 #include "trm/access_log_store.h"
+#include "trm/case_store.h"
 #include "trm/cases.h"
+#include "trm/http_util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static bool has_word(json_t *words, const char *w)
@@ -60,4 +63,83 @@ enum trm_db_status trm_open_sealed_items(struct trm_db_conn *c, const struct trm
              : TRM_DB_OK;
     json_decref(opened);
     return st;
+}
+
+struct sealed_read {
+    json_t *out; /* first: trm_handler_free_out */
+    const struct trm_sealed_kind *kind;
+    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
+    struct trm_sealed_items open;
+    struct trm_page page;
+};
+
+static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
+{
+    struct sealed_read *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    struct trm_case_summary s;
+    enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
+    if (st == TRM_DB_OK)
+        st = x->kind->list(c, x->case_id, trm_page_text(&x->page, 0), trm_page_text(&x->page, 1),
+                           trm_page_fetch(&x->page), &x->out);
+    return st == TRM_DB_OK ? trm_open_sealed_items(c, &x->open, x->out) : st;
+}
+
+static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
+{
+    struct sealed_read *x = arg;
+    json_decref(x->out);
+    x->out = NULL;
+    json_t *one = NULL;
+    enum trm_db_status st = x->kind->get(c, x->case_id, x->id, &one);
+    if (st == TRM_DB_OK) {
+        x->out = json_pack("[o]", one);
+        st = trm_open_sealed_items(c, &x->open, x->out);
+    }
+    return st;
+}
+
+static struct sealed_read *read_state(struct trm_app *app, struct trm_request *req,
+                                      const struct trm_sealed_kind *k)
+{
+    struct sealed_read *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
+    if (x) {
+        x->kind = k;
+        x->open = (struct trm_sealed_items){.case_id = x->case_id,
+                                            .label = k->label,
+                                            .sealed_member = k->sealed_member,
+                                            .category_member = k->category_member,
+                                            .into = k->into,
+                                            .request_id = req->request_id,
+                                            .keys = app->keys};
+    }
+    return x;
+}
+
+void trm_sealed_list(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                     const struct trm_sealed_kind *k)
+{
+    const struct trm_tx tx = {.fn = list_tx, .outcomes = k->outcomes};
+    static const char *const keys[] = {"recorded_at", "id", NULL};
+    struct sealed_read *x = read_state(app, req, k);
+    if (x && trm_http_uuid_param(req, res, 0, x->case_id) &&
+        trm_handler_page(app, req, res, "su", &x->page) && trm_handler_tx(app, req, res, &tx, x))
+        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
+}
+
+void trm_sealed_get(struct trm_app *app, struct trm_request *req, struct trm_response *res,
+                    const struct trm_sealed_kind *k)
+{
+    const struct trm_tx tx = {.fn = get_tx, .outcomes = k->outcomes};
+    struct sealed_read *x = read_state(app, req, k);
+    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
+        !trm_http_uuid_param(req, res, 1, x->id) || !trm_handler_tx(app, req, res, &tx, x))
+        return;
+    json_t *one = json_array_get(x->out, 0);
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%lld\"",
+             (long long)json_integer_value(json_object_get(one, "version")));
+    trm_response_json(res, 200, json_incref(one));
+    trm_response_set_header(res, "ETag", etag);
 }

@@ -278,75 +278,20 @@ TRM_HANDLER(trm_handle_service_patch)
 }
 
 /* A read: one service or a page of them, notes opened for the caller and logged. */
-struct service_read {
-    json_t *out; /* first: trm_handler_free_out */
-    char case_id[TRM_UUID_STR_LEN + 1], id[TRM_UUID_STR_LEN + 1];
-    struct trm_sealed_items open;
-    struct trm_page page;
-};
-
-static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
-{
-    struct service_read *x = arg;
-    json_decref(x->out);
-    x->out = NULL;
-    struct trm_case_summary s;
-    enum trm_db_status st = trm_case_summary_get(c, x->case_id, &s);
-    if (st == TRM_DB_OK)
-        st = trm_service_list(c, x->case_id, trm_page_text(&x->page, 0), trm_page_text(&x->page, 1),
-                              trm_page_fetch(&x->page), &x->out);
-    return st == TRM_DB_OK ? trm_open_sealed_items(c, &x->open, x->out) : st;
-}
-
-static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
-{
-    struct service_read *x = arg;
-    json_decref(x->out);
-    x->out = NULL;
-    json_t *one = NULL;
-    enum trm_db_status st = trm_service_get(c, x->case_id, x->id, &one);
-    if (st == TRM_DB_OK) {
-        x->out = json_pack("[o]", one);
-        st = trm_open_sealed_items(c, &x->open, x->out);
-    }
-    return st;
-}
-
-static struct service_read *read_state(struct trm_app *app, struct trm_request *req)
-{
-    struct service_read *x = trm_handler_state(req, sizeof *x, trm_handler_free_out);
-    if (x)
-        x->open = (struct trm_sealed_items){.case_id = x->case_id,
-                                            .label = "services",
-                                            .sealed_member = "sealed_note",
-                                            .category_member = "note_category",
-                                            .into = "note",
-                                            .request_id = req->request_id,
-                                            .keys = app->keys};
-    return x;
-}
+static const struct trm_sealed_kind service_kind = {.list = trm_service_list,
+                                                    .get = trm_service_get,
+                                                    .outcomes = service_outcomes,
+                                                    .label = "services",
+                                                    .sealed_member = "sealed_note",
+                                                    .category_member = "note_category",
+                                                    .into = "note"};
 
 TRM_HANDLER(trm_handle_services_list)
 {
-    static const struct trm_tx tx = {.fn = list_tx, .outcomes = service_outcomes};
-    static const char *const keys[] = {"recorded_at", "id", NULL};
-    struct service_read *x = read_state(app, req);
-    if (x && trm_http_uuid_param(req, res, 0, x->case_id) &&
-        trm_handler_page(app, req, res, "su", &x->page) && trm_handler_tx(app, req, res, &tx, x))
-        trm_handler_page_answer(app, res, &x->page, json_incref(x->out), keys);
+    trm_sealed_list(app, req, res, &service_kind);
 }
 
 TRM_HANDLER(trm_handle_service_get)
 {
-    static const struct trm_tx tx = {.fn = get_tx, .outcomes = service_outcomes};
-    struct service_read *x = read_state(app, req);
-    if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
-        !trm_http_uuid_param(req, res, 1, x->id) || !trm_handler_tx(app, req, res, &tx, x))
-        return;
-    json_t *one = json_array_get(x->out, 0);
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"",
-             (long long)json_integer_value(json_object_get(one, "version")));
-    trm_response_json(res, 200, json_incref(one));
-    trm_response_set_header(res, "ETag", etag);
+    trm_sealed_get(app, req, res, &service_kind);
 }
