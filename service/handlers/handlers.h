@@ -128,6 +128,11 @@ struct trm_sealed_kind {
     const struct trm_outcome *outcomes;
     const char *label, *sealed_member, *category_member, *into;
 };
+/* One record of kind k, its part opened for the caller and logged (a GET, an idempotent
+ * create's replay): *out is the record, NULL unless TRM_DB_OK. */
+enum trm_db_status trm_sealed_load(struct trm_db_conn *c, const struct trm_sealed_kind *k,
+                                   const char *case_id, const char *id, const char *request_id,
+                                   struct trm_keyring_source *keys, json_t **out);
 /* GET /v1/cases/{id}/<kind>: a page in the order recorded, each part opened for the caller. */
 void trm_sealed_list(struct trm_app *app, struct trm_request *req, struct trm_response *res,
                      const struct trm_sealed_kind *k);

@@ -116,26 +116,20 @@ static enum trm_db_status create_plan(struct trm_db_conn *c, void *arg)
     return st == TRM_DB_OK && o != TRM_RECORD_OK ? refuse_outcome(x, o) : st;
 }
 
+static const struct trm_sealed_kind plan_kind = {.list = trm_plan_list,
+                                                 .get = trm_plan_get,
+                                                 .outcomes = plan_outcomes,
+                                                 .label = "plans",
+                                                 .sealed_member = "sealed",
+                                                 .category_member = "category",
+                                                 .into = "goals"};
+
 /* A replay: the plan as stored, its goals opened for the caller like a read (and logged). */
 static enum trm_db_status load_plan(struct trm_db_conn *c, void *arg, const char *id)
 {
     struct plan_write *x = arg;
-    json_t *one = NULL;
-    enum trm_db_status st = trm_plan_get(c, x->case_id, id, &one);
-    if (st != TRM_DB_OK)
-        return st;
-    json_t *items = json_pack("[o]", one);
-    const struct trm_sealed_items open = {.case_id = x->case_id,
-                                          .label = "plans",
-                                          .sealed_member = "sealed",
-                                          .category_member = "category",
-                                          .into = "goals",
-                                          .request_id = x->request_id,
-                                          .keys = x->keys};
-    st = trm_open_sealed_items(c, &open, items);
-    x->out = json_incref(json_array_get(items, 0));
-    json_decref(items);
-    return st;
+    json_decref(x->out);
+    return trm_sealed_load(c, &plan_kind, x->case_id, id, x->request_id, x->keys, &x->out);
 }
 
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
@@ -238,14 +232,6 @@ TRM_HANDLER(trm_handle_plan_patch)
     if (trm_handler_tx(app, req, res, &tx, x))
         answer_plan(res, 200, x->out, x->goals, x->case_id);
 }
-
-static const struct trm_sealed_kind plan_kind = {.list = trm_plan_list,
-                                                 .get = trm_plan_get,
-                                                 .outcomes = plan_outcomes,
-                                                 .label = "plans",
-                                                 .sealed_member = "sealed",
-                                                 .category_member = "category",
-                                                 .into = "goals"};
 
 TRM_HANDLER(trm_handle_plans_list)
 {

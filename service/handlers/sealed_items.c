@@ -86,18 +86,37 @@ static enum trm_db_status list_tx(struct trm_db_conn *c, void *arg)
     return st == TRM_DB_OK ? trm_open_sealed_items(c, &x->open, x->out) : st;
 }
 
+enum trm_db_status trm_sealed_load(struct trm_db_conn *c, const struct trm_sealed_kind *k,
+                                   const char *case_id, const char *id, const char *request_id,
+                                   struct trm_keyring_source *keys, json_t **out)
+{
+    *out = NULL;
+    json_t *one = NULL;
+    enum trm_db_status st = k->get(c, case_id, id, &one);
+    if (st != TRM_DB_OK)
+        return st;
+    json_t *items = json_pack("[o]", one);
+    const struct trm_sealed_items open = {.case_id = case_id,
+                                          .label = k->label,
+                                          .sealed_member = k->sealed_member,
+                                          .category_member = k->category_member,
+                                          .into = k->into,
+                                          .request_id = request_id,
+                                          .keys = keys};
+    st = trm_open_sealed_items(c, &open, items);
+    if (st == TRM_DB_OK)
+        *out = json_incref(json_array_get(items, 0));
+    json_decref(items);
+    return st;
+}
+
 static enum trm_db_status get_tx(struct trm_db_conn *c, void *arg)
 {
     struct sealed_read *x = arg;
     json_decref(x->out);
     x->out = NULL;
-    json_t *one = NULL;
-    enum trm_db_status st = x->kind->get(c, x->case_id, x->id, &one);
-    if (st == TRM_DB_OK) {
-        x->out = json_pack("[o]", one);
-        st = trm_open_sealed_items(c, &x->open, x->out);
-    }
-    return st;
+    return trm_sealed_load(c, x->kind, x->case_id, x->id, x->open.request_id, x->open.keys,
+                           &x->out);
 }
 
 static struct sealed_read *read_state(struct trm_app *app, struct trm_request *req,
@@ -136,7 +155,7 @@ void trm_sealed_get(struct trm_app *app, struct trm_request *req, struct trm_res
     if (x == NULL || !trm_http_uuid_param(req, res, 0, x->case_id) ||
         !trm_http_uuid_param(req, res, 1, x->id) || !trm_handler_tx(app, req, res, &tx, x))
         return;
-    json_t *one = json_array_get(x->out, 0);
+    json_t *one = x->out;
     char etag[32];
     snprintf(etag, sizeof etag, "\"%lld\"",
              (long long)json_integer_value(json_object_get(one, "version")));

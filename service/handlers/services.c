@@ -123,26 +123,20 @@ static enum trm_db_status create_service(struct trm_db_conn *c, void *arg)
     return st == TRM_DB_OK && o != TRM_RECORD_OK ? refuse_outcome(x, o) : st;
 }
 
+static const struct trm_sealed_kind service_kind = {.list = trm_service_list,
+                                                    .get = trm_service_get,
+                                                    .outcomes = service_outcomes,
+                                                    .label = "services",
+                                                    .sealed_member = "sealed_note",
+                                                    .category_member = "note_category",
+                                                    .into = "note"};
+
 /* A replay: the service as stored, its note opened for the caller like a read (and logged). */
 static enum trm_db_status load_service(struct trm_db_conn *c, void *arg, const char *id)
 {
     struct service_write *x = arg;
-    json_t *one = NULL;
-    enum trm_db_status st = trm_service_get(c, x->case_id, id, &one);
-    if (st != TRM_DB_OK)
-        return st;
-    json_t *items = json_pack("[o]", one);
-    const struct trm_sealed_items open = {.case_id = x->case_id,
-                                          .label = "services",
-                                          .sealed_member = "sealed_note",
-                                          .category_member = "note_category",
-                                          .into = "note",
-                                          .request_id = x->request_id,
-                                          .keys = x->keys};
-    st = trm_open_sealed_items(c, &open, items);
-    x->out = json_incref(json_array_get(items, 0));
-    json_decref(items);
-    return st;
+    json_decref(x->out);
+    return trm_sealed_load(c, &service_kind, x->case_id, id, x->request_id, x->keys, &x->out);
 }
 
 static enum trm_db_status create_tx(struct trm_db_conn *c, void *arg)
@@ -278,13 +272,6 @@ TRM_HANDLER(trm_handle_service_patch)
 }
 
 /* A read: one service or a page of them, notes opened for the caller and logged. */
-static const struct trm_sealed_kind service_kind = {.list = trm_service_list,
-                                                    .get = trm_service_get,
-                                                    .outcomes = service_outcomes,
-                                                    .label = "services",
-                                                    .sealed_member = "sealed_note",
-                                                    .category_member = "note_category",
-                                                    .into = "note"};
 
 TRM_HANDLER(trm_handle_services_list)
 {
